@@ -1,0 +1,75 @@
+"""The observation-adversary interface shared by every attack (and by defenses in training).
+
+Budget (DESIGN.md): for every attacked agent, ‖ô − o‖∞ ≤ ε and obs_low ≤ ô ≤ obs_high.
+``Attack.__call__`` enforces it for every subclass: whatever ``perturb`` proposes is passed
+through Proj(x) = clip(clip(x, o − ε, o + ε), obs_low, obs_high) and agents outside the
+attacked set M keep their clean observation.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from robench.learners.agent import RNNAgent, greedy, masked_logits
+
+
+def project(x: torch.Tensor, obs: torch.Tensor, eps: float, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
+    """Proj(x): into the L∞ ball of radius ε around ``obs``, then into [low, high] per feature.
+
+    Clean observations lie inside [low, high], so the result satisfies both constraints."""
+    x = torch.minimum(torch.maximum(x, obs - eps), obs + eps)
+    return torch.minimum(torch.maximum(x, low), high)
+
+
+def action_ce_grad(agent: RNNAgent, obs: torch.Tensor, hidden: torch.Tensor, avail: torch.Tensor,
+                   target: torch.Tensor) -> torch.Tensor:
+    """∇_o Σ_i CE(π_i(·|o_i), target_i) with π_i = softmax(Q_i) over available actions.
+
+    The recurrent state is held fixed (detached), as METHODS.md decides.  Agents share
+    weights but not inputs, so the sum yields each agent's own gradient in one pass."""
+    o = obs.detach().requires_grad_(True)
+    with torch.enable_grad():
+        q, _ = agent.step(o, hidden.detach())
+        logits = masked_logits(q, avail).reshape(-1, q.shape[-1])
+        loss = F.cross_entropy(logits, target.reshape(-1), reduction="sum")
+        (grad,) = torch.autograd.grad(loss, o)
+    return grad
+
+
+def clean_greedy_action(agent: RNNAgent, obs: torch.Tensor, hidden: torch.Tensor, avail: torch.Tensor) -> torch.Tensor:
+    """a*_i = argmax over available actions of Q_i(τ, ·) on the clean observation."""
+    with torch.no_grad():
+        q, _ = agent.step(obs, hidden)
+    return greedy(q, avail)
+
+
+class Attack:
+    """Base observation adversary: maps clean observations to perturbed ones within ε.
+
+    Subclasses implement :meth:`perturb`.  Stateful adversaries (with recurrent state of their
+    own) reset it in :meth:`reset`, called by the rollout engine at the start of a batch of
+    episodes."""
+
+    name = "attack"
+    learned = False
+
+    def __init__(self, generator: torch.Generator | None = None, attacked_agents: torch.Tensor | None = None):
+        self.generator = generator if generator is not None else torch.Generator().manual_seed(0)
+        self.attacked_agents = attacked_agents  # [N] bool, None = all agents (M)
+
+    def reset(self, batch_size: int) -> None:
+        """Start of a new batch of episodes."""
+
+    def perturb(self, agent: RNNAgent, obs: torch.Tensor, hidden: torch.Tensor, avail: torch.Tensor,
+                eps: float, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def __call__(self, agent: RNNAgent, obs: torch.Tensor, hidden: torch.Tensor, avail: torch.Tensor,
+                 eps: float, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
+        """ô [B, N, D] for obs [B, N, D], hidden [B, N, H], avail [B, N, A]; budget enforced."""
+        if eps <= 0:
+            return obs
+        x = project(self.perturb(agent, obs, hidden, avail, eps, low, high).detach(), obs, eps, low, high)
+        if self.attacked_agents is not None:
+            x = torch.where(self.attacked_agents.view(1, -1, 1), x, obs)
+        return x

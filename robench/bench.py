@@ -1,0 +1,107 @@
+"""``robench bench``: the performance figures of the foundation.
+
+(a) eval — E FGSM-attacked episodes on 3m evaluated as one batch vs the same model and code
+    evaluated one episode at a time (``batch_size=1``; ``--single-episodes`` of them, compared
+    per episode), plus the raw batched env stepping rate at the same B (uniform random available
+    actions, no network): the ceiling any evaluator can reach.
+(b) train — wall-clock minutes and env steps for VDN and QMIX (default settings) on 3m to reach
+    ≥ 95 % greedy win rate over 500 evaluation episodes, within ``--train-minutes``.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from robench.checkpoint import load_protagonist
+from robench.envs import make_env
+from robench.evaluate import evaluate
+from robench.runtime import configure_torch
+
+DEFAULT_CHECKPOINT = Path("checkpoints/3m/vdn_noadv_s0")
+TARGET_WIN_RATE = 0.95
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def env_step_rate(map_name: str, batch: int, steps: int = 50, seed: int = 0) -> float:
+    """Env steps per second of ``batch`` lockstep copies under random available actions."""
+    env = make_env(map_name, batch)
+    gen = torch.Generator().manual_seed(seed)
+    cur = env.reset(seed)
+    env.step(torch.zeros(batch, env.info().n_agents, dtype=torch.int64) + 4)  # compile outside the timing
+    cur = env.reset(seed + 1)
+    start, n = time.perf_counter(), 0
+    for _ in range(steps):
+        scores = torch.rand(cur.avail.shape, generator=gen).masked_fill(~cur.avail, -1.0)
+        cur = env.step(scores.argmax(-1))
+        n += batch
+    return n / (time.perf_counter() - start)
+
+
+def bench_eval(checkpoint: Path, episodes: int, single: int, eps: float) -> dict[str, float]:
+    configure_torch()
+    agent, _, manifest = load_protagonist(checkpoint)
+    map_name = manifest["env"]["map_name"]
+    evaluate(agent, map_name, attack="fgsm", eps=eps, episodes=episodes, seed=99)  # warm-up: compile B
+    evaluate(agent, map_name, attack="fgsm", eps=eps, episodes=1, seed=99)  # and B = 1
+    t0 = time.perf_counter()
+    batched, _ = evaluate(agent, map_name, attack="fgsm", eps=eps, episodes=episodes, seed=1)
+    t_batched = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    one, _ = evaluate(agent, map_name, attack="fgsm", eps=eps, episodes=single, seed=1, batch_size=1)
+    t_single = time.perf_counter() - t0
+    per_batched, per_single = t_batched / episodes, t_single / single
+    figures = {
+        "eval_episodes": episodes,
+        "eval_seconds_batched": round(t_batched, 3),
+        "eval_episodes_per_s": round(episodes / t_batched, 2),
+        "eval_single_episodes": single,
+        "eval_single_episodes_per_s": round(single / t_single, 3),
+        "eval_speedup_ratio": round(per_single / per_batched, 1),
+        "env_steps_per_s_limit": round(env_step_rate(map_name, episodes), 1),
+        "eval_fgsm_win_rate": batched.win_rate,
+        "eval_single_fgsm_win_rate": one.win_rate,
+        "eval_mean_episode_length": batched.mean_length,
+        "eval_env_steps_per_s": round(batched.mean_length * episodes / t_batched, 1),
+    }
+    _say(f"[eval] {episodes} FGSM(ε={eps}) episodes batched: {t_batched:.2f} s ({figures['eval_episodes_per_s']} ep/s); "
+         f"one at a time: {figures['eval_single_episodes_per_s']} ep/s → per-episode speed-up "
+         f"{figures['eval_speedup_ratio']}×; env-only limit at B={episodes}: {figures['env_steps_per_s_limit']} "
+         f"steps/s vs {figures['eval_env_steps_per_s']} steps/s with the attacked agent")
+    return figures
+
+
+def bench_train(learner: str, minutes: float) -> dict[str, float]:
+    from robench.train import TrainConfig, train
+
+    cfg = TrainConfig(env="3m", steps=10**9, eval_every=25_000, eval_episodes=500, stop_win_rate=TARGET_WIN_RATE,
+                      max_wall_s=minutes * 60)
+    cfg.learner.mixer = learner
+    result = train(cfg, progress=lambda t, e, w, row: row and _say(
+        f"[train {learner}] {row['t_env']} steps {row['wall_s'] / 60:.1f} min eval win {row['eval_win_rate']:.3f}"))
+    hit = next((r for r in result.curve if r["eval_win_rate"] >= TARGET_WIN_RATE), None)
+    best = max(result.curve, key=lambda r: r["eval_win_rate"])
+    return {
+        f"train_{learner}_reached": hit is not None,
+        f"train_{learner}_minutes_to_{int(TARGET_WIN_RATE * 100)}": round(hit["wall_s"] / 60, 2) if hit else None,
+        f"train_{learner}_steps_to_{int(TARGET_WIN_RATE * 100)}": hit["t_env"] if hit else None,
+        f"train_{learner}_best_win_rate": best["eval_win_rate"],
+        f"train_{learner}_best_at_minutes": round(best["wall_s"] / 60, 2),
+    }
+
+
+def run_bench(args: argparse.Namespace) -> dict[str, float]:
+    figures: dict[str, float] = {}
+    if args.which in ("eval", "all"):
+        figures.update(bench_eval(args.checkpoint or DEFAULT_CHECKPOINT, args.episodes, args.single_episodes, args.eps))
+    if args.which in ("train", "all"):
+        for learner in args.learners:
+            figures.update(bench_train(learner, args.train_minutes))
+            _say(f"[train {learner}] {figures}")
+    return figures

@@ -1,0 +1,154 @@
+"""Checkpoints: ``model.safetensors`` + ``manifest.json`` in one directory (never pickle).
+
+The manifest records provenance (env, learner, defense, ε, seed, steps, wall time, clean win
+rate, version, resolved config) and ``content_hash`` = SHA-256 of the weights file.  Loading
+checks, in order: the directory and manifest exist and parse, the format and kind match,
+the weights file hashes to ``content_hash``, every tensor has the shape the manifest's
+environment sizes imply.  Any failure is one :class:`CheckpointError` line.  Saving writes to
+a temporary sibling directory and renames it into place, so a killed save leaves nothing.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+
+from robench import __version__
+from robench.envs import EnvInfo
+from robench.learners.agent import RNNAgent
+from robench.learners.mixers import make_mixer
+
+FORMAT = "robench-checkpoint/1"
+MANIFEST = "manifest.json"
+WEIGHTS = "model.safetensors"
+REQUIRED = ("format", "kind", "env", "learner", "content_hash", "weights")
+
+
+class CheckpointError(ValueError):
+    """A missing, corrupt, truncated or mismatched checkpoint."""
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def save_checkpoint(out: Path, tensors: dict[str, torch.Tensor], manifest: dict[str, Any],
+                    extra_files: dict[str, Path] | None = None, overwrite: bool = False) -> dict[str, Any]:
+    """Write ``tensors`` and ``manifest`` (plus ``extra_files`` copied in) atomically to ``out``."""
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise CheckpointError(f"{out} already exists (pass --force to replace it)")
+    blob = st_save({k: v.detach().cpu().contiguous() for k, v in tensors.items()})
+    manifest = dict(manifest, format=FORMAT, robench_version=__version__, content_hash=sha256_bytes(blob),
+                    weights={"file": WEIGHTS, "bytes": len(blob),
+                             "shapes": {k: list(v.shape) for k, v in sorted(tensors.items())}},
+                    created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        (tmp / WEIGHTS).write_bytes(blob)
+        for name, src in (extra_files or {}).items():
+            shutil.copyfile(src, tmp / name)
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return manifest
+
+
+def read_manifest(path: Path) -> dict[str, Any]:
+    """Parse and check ``path/manifest.json``."""
+    path = Path(path)
+    mf = path / MANIFEST
+    if not path.is_dir():
+        raise CheckpointError(f"no checkpoint directory at {path}")
+    if not mf.is_file():
+        raise CheckpointError(f"{path} is not a checkpoint: {MANIFEST} is missing")
+    try:
+        manifest = json.loads(mf.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise CheckpointError(f"corrupt manifest {mf}: {err}") from None
+    if not isinstance(manifest, dict) or any(k not in manifest for k in REQUIRED):
+        missing = [k for k in REQUIRED if not isinstance(manifest, dict) or k not in manifest]
+        raise CheckpointError(f"manifest {mf} lacks {', '.join(missing)}")
+    if manifest["format"] != FORMAT:
+        raise CheckpointError(f"{mf}: unsupported format {manifest['format']!r} (expected {FORMAT})")
+    return manifest
+
+
+def read_tensors(path: Path, manifest: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """Load the weights after verifying their hash against the manifest."""
+    wf = Path(path) / manifest["weights"].get("file", WEIGHTS)
+    if not wf.is_file():
+        raise CheckpointError(f"{path}: weights file {wf.name} is missing")
+    blob = wf.read_bytes()
+    if sha256_bytes(blob) != manifest["content_hash"]:
+        raise CheckpointError(f"{wf}: content hash mismatch (file corrupt, truncated or modified)")
+    try:
+        return st_load(blob)
+    except (SafetensorError, ValueError) as err:
+        raise CheckpointError(f"{wf}: unreadable safetensors ({err})") from None
+
+
+def env_info_from_manifest(manifest: dict[str, Any]) -> EnvInfo:
+    try:
+        return EnvInfo(**manifest["env"])
+    except TypeError as err:
+        raise CheckpointError(f"manifest env block malformed: {err}") from None
+
+
+def load_state(module: torch.nn.Module, tensors: dict[str, torch.Tensor], prefix: str, where: Path) -> None:
+    """Copy ``prefix.*`` tensors into ``module`` after checking names and shapes."""
+    own = module.state_dict()
+    got = {k[len(prefix) + 1:]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
+    if set(got) != set(own):
+        raise CheckpointError(f"{where}: {prefix} tensors do not match the model "
+                              f"(missing {sorted(set(own) - set(got))}, unexpected {sorted(set(got) - set(own))})")
+    for k, v in own.items():
+        if got[k].shape != v.shape:
+            raise CheckpointError(f"{where}: {prefix}.{k} has shape {list(got[k].shape)}, expected {list(v.shape)}")
+    module.load_state_dict(got)
+
+
+def protagonist_tensors(agent: RNNAgent, mixer: torch.nn.Module) -> dict[str, torch.Tensor]:
+    out = {f"agent.{k}": v for k, v in agent.state_dict().items()}
+    out.update({f"mixer.{k}": v for k, v in mixer.state_dict().items()})
+    return out
+
+
+def load_protagonist(path: Path, device: str | torch.device = "cpu",
+                     expect_env: EnvInfo | None = None) -> tuple[RNNAgent, torch.nn.Module, dict[str, Any]]:
+    """Rebuild the agent and mixer of a protagonist checkpoint, validated end to end."""
+    path = Path(path)
+    manifest = read_manifest(path)
+    if manifest["kind"] != "protagonist":
+        raise CheckpointError(f"{path} is a {manifest['kind']!r} checkpoint, not a protagonist")
+    info = env_info_from_manifest(manifest)
+    if expect_env is not None and asdict(expect_env) != asdict(info):
+        raise CheckpointError(f"{path} was trained on {info.map_name}/{info.backend} with sizes that do not "
+                              f"match the requested environment {expect_env.map_name}/{expect_env.backend}")
+    tensors = read_tensors(path, manifest)
+    hidden = int(manifest.get("config", {}).get("learner", {}).get("hidden", 64))
+    agent = RNNAgent(info.obs_dim, info.n_agents, info.n_actions, hidden)
+    try:
+        mixer = make_mixer(manifest["learner"], info.n_agents, info.state_dim)
+    except KeyError as err:
+        raise CheckpointError(f"{path}: {err.args[0]}") from None
+    load_state(agent, tensors, "agent", path)
+    load_state(mixer, tensors, "mixer", path)
+    agent.eval()
+    return agent.to(device), mixer.to(device), manifest

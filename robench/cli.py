@@ -1,0 +1,197 @@
+"""The ``robench`` command: train, eval, list, bench.
+
+Bad input (unknown names, ε outside [0, 1], non-positive counts, missing or corrupt
+checkpoints) ends with one ``robench: error: …`` line on stderr and exit code 2.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """Bad user input: printed as one line, exit code 2."""
+
+
+def _unit_interval(text: str) -> float:
+    try:
+        x = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= x <= 1.0:
+        raise argparse.ArgumentTypeError(f"ε must lie in [0, 1], got {x}")
+    return x
+
+
+def _positive_int(text: str) -> int:
+    try:
+        x = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if x <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {x}")
+    return x
+
+
+def _check_choice(kind: str, name: str, known) -> None:
+    if name not in known:
+        raise UsageError(f"unknown {kind} {name!r}; known: {', '.join(sorted(known))}")
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse that reports usage errors as one line (no usage dump), exit code 2."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"robench: error: {message} (see {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = OneLineParser(prog="robench", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+
+    t = sub.add_parser("train", help="train a protagonist with a defense and write a checkpoint")
+    t.add_argument("--defense", default="noadv")
+    t.add_argument("--env", default="3m", help="map name (3m, 8m, 3s_vs_3z/3s_3z, any SMAX map)")
+    t.add_argument("--backend", default="smax")
+    t.add_argument("--learner", default="vdn", help="vdn or qmix")
+    t.add_argument("--steps", type=_positive_int, default=None, help="env steps (default: TrainConfig.steps)")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--eps", type=_unit_interval, default=None, help="training ε (default: the paper's for the map)")
+    t.add_argument("--n-envs", type=_positive_int, default=None, help="parallel environments")
+    t.add_argument("--max-minutes", type=float, default=None, help="wall-clock budget; stops training early")
+    t.add_argument("--stop-win-rate", type=_unit_interval, default=None,
+                   help="stop once a curve evaluation reaches this greedy win rate")
+    t.add_argument("--eval-every", type=_positive_int, default=None, help="env steps between curve evaluations")
+    t.add_argument("--eval-episodes", type=_positive_int, default=None, help="episodes per curve evaluation")
+    t.add_argument("--final-episodes", type=_positive_int, default=None, help="episodes of the final evaluation")
+    t.add_argument("--out", type=Path, default=None, help="checkpoint directory (default checkpoints/MAP/LEARNER_DEFENSE_sSEED)")
+    t.add_argument("--force", action="store_true", help="replace an existing checkpoint directory")
+    t.add_argument("--device", default="cpu")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    e = sub.add_parser("eval", help="evaluate a checkpoint under one attack at one ε")
+    e.add_argument("checkpoint", type=Path)
+    e.add_argument("--attack", default="none")
+    e.add_argument("--eps", type=_unit_interval, default=None, help="attack budget (default: the paper's for the map)")
+    e.add_argument("--episodes", type=_positive_int, default=500)
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--device", default="cpu")
+    e.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+    sub.add_parser("list", help="registered environments, learners, defenses and attacks")
+
+    b = sub.add_parser("bench", help="performance benchmarks (evaluation throughput, training time)")
+    b.add_argument("--which", choices=["eval", "train", "all"], default="eval")
+    b.add_argument("--checkpoint", type=Path, default=None, help="protagonist for the eval benchmark")
+    b.add_argument("--episodes", type=_positive_int, default=500, help="batched episodes (eval benchmark)")
+    b.add_argument("--single-episodes", type=_positive_int, default=50,
+                   help="episodes timed one at a time (their per-episode cost is compared)")
+    b.add_argument("--eps", type=_unit_interval, default=0.25)
+    b.add_argument("--train-minutes", type=float, default=15.0, help="budget per training benchmark run")
+    b.add_argument("--learners", nargs="+", default=["vdn", "qmix"])
+    b.add_argument("--json", action="store_true")
+    return p
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from defenses import DEFENSES
+    from robench.envs import canonical_map
+    from robench.learners.mixers import MIXERS
+    from robench.train import TrainConfig
+
+    _check_choice("defense", args.defense, DEFENSES)
+    _check_choice("learner", args.learner, MIXERS)
+    map_name = canonical_map(args.env, args.backend)
+    cfg = TrainConfig(env=map_name, backend=args.backend, defense=args.defense, eps=args.eps, seed=args.seed,
+                      device=args.device)
+    cfg.learner.mixer = args.learner
+    for attr, val in (("steps", args.steps), ("n_envs", args.n_envs), ("stop_win_rate", args.stop_win_rate),
+                      ("eval_every", args.eval_every), ("eval_episodes", args.eval_episodes),
+                      ("final_eval_episodes", args.final_episodes)):
+        if val is not None:
+            setattr(cfg, attr, val)
+    if args.max_minutes is not None:
+        cfg.max_wall_s = args.max_minutes * 60
+    out = args.out or Path("checkpoints") / map_name / f"{args.learner}_{args.defense}_s{args.seed}"
+    if out.exists() and not args.force:
+        raise UsageError(f"{out} already exists (pass --force to replace it)")
+    from robench.zoo import train_and_save
+
+    manifest = train_and_save(cfg, out, overwrite=args.force, show_progress=not args.quiet)
+    print(f"wrote {out}  clean win rate {manifest['clean_win_rate']:.3f} over {manifest['clean_eval_episodes']} "
+          f"episodes, {manifest['steps']} env steps in {manifest['wall_time_s'] / 60:.1f} min")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from attacks import ATTACKS
+    from robench.checkpoint import load_protagonist
+    from robench.envs import paper_eps
+    from robench.evaluate import evaluate
+
+    _check_choice("attack", args.attack, ATTACKS)
+    agent, _, manifest = load_protagonist(args.checkpoint, args.device)
+    env = manifest["env"]
+    eps = paper_eps(env["map_name"]) if args.eps is None else args.eps
+    if args.attack == "none":
+        eps = 0.0
+    res, _ = evaluate(agent, env["map_name"], backend=env["backend"], attack=args.attack, eps=eps,
+                      episodes=args.episodes, seed=args.seed, device=args.device)
+    if args.json:
+        print(json.dumps(res.to_dict()))
+    else:
+        print(f"{args.checkpoint}: attack {res.attack} ε={res.eps:g}  win rate {res.win_rate:.3f} "
+              f"[95% CI {res.ci_low:.3f}, {res.ci_high:.3f}]  mean return {res.mean_return:.3f} ± "
+              f"{res.std_return:.3f}  crash rate {res.crash_rate:.3f}  ({res.episodes} episodes)")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from attacks import ATTACKS
+    from defenses import DEFENSES
+    from robench.envs import BACKENDS, map_names
+    from robench.learners.mixers import MIXERS
+
+    for backend in BACKENDS:
+        print(f"env backend {backend}: {', '.join(map_names(backend))}")
+    print("env backend sc2: optional (StarCraft II + StarCraft's SMAC, not installed)")
+    print(f"learners: {', '.join(MIXERS)}")
+    print(f"defenses: {', '.join(DEFENSES)}")
+    print(f"attacks: {', '.join(ATTACKS)}")
+    zoo = Path("checkpoints")
+    found = sorted(p.parent for p in zoo.glob("**/manifest.json")) if zoo.is_dir() else []
+    print(f"checkpoints ({zoo}): {', '.join(str(p) for p in found) or 'none'}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from robench.bench import run_bench
+
+    figures = run_bench(args)
+    if args.json:
+        print(json.dumps(figures))
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "eval": cmd_eval, "list": cmd_list, "bench": cmd_bench}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from robench.checkpoint import CheckpointError
+    from robench.envs import EnvError
+
+    try:
+        return COMMANDS[args.command](args)
+    except (UsageError, CheckpointError, EnvError) as err:
+        print(f"robench: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+"""Environment registry: backend name → module that builds a :class:`BatchedEnv`.
+
+Adding a backend (``sc2``, ``cav``…) is one module exposing ``make(map_name, batch_size,
+device)`` and ``map_names()`` plus one line in ``BACKENDS``.  Backends are imported lazily so
+that a missing optional dependency only matters when that backend is asked for.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+
+import torch
+
+from robench.envs.protocol import BatchedEnv, EnvInfo, Observation, StepResult
+
+BACKENDS: dict[str, str] = {
+    "smax": "robench.envs.smax",
+}
+"""Backend name → module path."""
+
+DEFAULT_BACKEND = "smax"
+
+PAPER_EPS = {"3m": 0.25, "3s_vs_3z": 0.25, "3s_3z": 0.25, "8m": 0.10, "merge": 0.05}
+"""The paper's L∞ budget per map (DESIGN.md, Defaults from the paper); 0.25 elsewhere."""
+
+
+class EnvError(ValueError):
+    """An unknown backend or map, or a backend whose dependency is missing."""
+
+
+def _sc2_message() -> str:
+    """Why the ``sc2`` backend cannot start here, in one line."""
+    spec = importlib.util.find_spec("smac")
+    if spec is not None and importlib.util.find_spec("smac.env") is None:
+        return ("the installed 'smac' package is SMAC3 (hyperparameter optimisation), not StarCraft's SMAC; "
+                "install StarCraft II and 'pip install git+https://github.com/oxwhirl/smac' for backend sc2")
+    return ("backend 'sc2' needs StarCraft II and StarCraft's SMAC (github.com/oxwhirl/smac; PyPI's 'smac' is "
+            "SMAC3, a different project); it is not part of this robench release — use backend 'smax'")
+
+
+def backend_module(backend: str):
+    if backend == "sc2":
+        raise EnvError(_sc2_message())
+    if backend not in BACKENDS:
+        raise EnvError(f"unknown backend {backend!r}; known: {', '.join(BACKENDS)}")
+    return importlib.import_module(BACKENDS[backend])
+
+
+def make_env(map_name: str, batch_size: int, backend: str = DEFAULT_BACKEND,
+             device: str | torch.device = "cpu") -> BatchedEnv:
+    """Build ``batch_size`` lockstep copies of ``map_name`` on ``backend``."""
+    module = backend_module(backend)
+    try:
+        return module.make(map_name, batch_size, device)
+    except KeyError as err:
+        raise EnvError(err.args[0]) from None
+
+
+def canonical_map(map_name: str, backend: str = DEFAULT_BACKEND) -> str:
+    """Resolve aliases (``3s_3z`` → ``3s_vs_3z``); unknown maps raise :class:`EnvError`."""
+    try:
+        return backend_module(backend).canonical_map(map_name)
+    except KeyError as err:
+        raise EnvError(err.args[0]) from None
+
+
+def map_names(backend: str = DEFAULT_BACKEND) -> list[str]:
+    return backend_module(backend).map_names()
+
+
+def paper_eps(map_name: str) -> float:
+    return PAPER_EPS.get(map_name, 0.25)
+
+
+__all__ = ["BACKENDS", "BatchedEnv", "EnvError", "EnvInfo", "Observation", "StepResult", "make_env",
+           "canonical_map", "map_names", "paper_eps"]

@@ -1,0 +1,215 @@
+"""SMAX backend: JaxMARL's JAX re-implementation of SMAC against its heuristic enemy.
+
+One jitted, ``vmap``-ed function steps all B copies at once; finished copies are frozen with
+``jnp.where`` on the state pytree.  We call ``step_env`` (no auto-reset) so the outcome of
+an episode is read off its own final state: ``won`` = every enemy dead and at least one ally
+alive *after* the final transition (SMAX's ``step`` would already have swapped in a fresh
+episode).  Observation features are bounded per feature (relative positions and last
+movements in [-1, 1], everything else in [0, 1]); the global state is rescaled to O(1).
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from functools import partial
+
+import numpy as np
+import torch
+
+from robench.envs.protocol import EnvInfo, Observation, StepResult
+from robench.runtime import configure_jax
+
+configure_jax()
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr():
+    """Send file descriptor 1 to stderr for a while (jaxmarl's import chatter bypasses
+    ``sys.stdout`` redirection), keeping stdout clean for ``--json`` output."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+with _stdout_to_stderr():
+    from jaxmarl.environments.smax import (  # noqa: E402
+        HeuristicEnemySMAX,
+        Scenario,
+        map_name_to_scenario,
+        register_scenario,
+    )
+    from jaxmarl.environments.smax.smax_env import MAP_NAME_TO_SCENARIO  # noqa: E402
+
+STALKER, ZEALOT = 2, 3
+register_scenario(
+    "3s_vs_3z",
+    Scenario(jnp.array([STALKER] * 3 + [ZEALOT] * 3, dtype=jnp.uint8), 3, 3, False, False),
+)
+ALIASES = {"3s_3z": "3s_vs_3z"}
+"""The paper calls SMAC's ``3s_vs_3z`` map ``3s_3z``."""
+
+
+def map_names() -> list[str]:
+    """Every map this backend can build (SMAX's scenarios plus ours, aliases included)."""
+    return sorted(set(MAP_NAME_TO_SCENARIO) | set(ALIASES))
+
+
+def canonical_map(name: str) -> str:
+    """Resolve an alias; raise ``KeyError`` with the known names for an unknown map."""
+    name = ALIASES.get(name, name)
+    if name not in MAP_NAME_TO_SCENARIO:
+        raise KeyError(f"unknown SMAX map {name!r}; known: {', '.join(map_names())}")
+    return name
+
+
+def _feature_bounds(env) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature [low, high] of SMAX's unit-list observation."""
+    signed = {"position_x", "position_y", "last_movement_x", "last_movement_y"}
+    unit_low = [-1.0 if f in signed else 0.0 for f in env.unit_features]
+    n_other = env.num_allies - 1 + env.num_enemies
+    # own position is absolute / map size, hence in [0, 1]
+    own_low = [0.0 for _ in env.own_features]
+    low = np.array(unit_low * n_other + own_low, dtype=np.float32)
+    return low, np.ones_like(low)
+
+
+def _state_scale(env) -> np.ndarray:
+    """Divisors that bring SMAX's world state to O(1): positions by the map size,
+    weapon cooldowns by the longest cooldown, unit types by the number of types."""
+    per_unit = np.ones(len(env.own_features), dtype=np.float32)
+    per_unit[1], per_unit[2] = env.map_width, env.map_height
+    per_unit[3] = float(np.max(np.asarray(env.unit_type_weapon_cooldowns)))
+    n = env._env.num_agents  # allies and enemies
+    teams = np.ones(n, dtype=np.float32)
+    types = np.full(n, max(1, len(env.unit_type_names) - 1), dtype=np.float32)
+    return np.concatenate([np.tile(per_unit, n), teams, types])
+
+
+class SmaxEnv:
+    """B lockstep copies of a SMAX map with the heuristic enemy (implements ``BatchedEnv``)."""
+
+    def __init__(self, map_name: str, batch_size: int, device: str | torch.device = "cpu"):
+        self.map_name = canonical_map(map_name)
+        self.batch_size = int(batch_size)
+        self.device = torch.device(device)
+        self._env = HeuristicEnemySMAX(scenario=map_name_to_scenario(self.map_name))
+        env = self._env
+        self._n = env.num_allies
+        self._agents = env.agents
+        low, high = _feature_bounds(env)
+        self.obs_low = torch.from_numpy(low).to(self.device)
+        self.obs_high = torch.from_numpy(high).to(self.device)
+        self._state_div = jnp.asarray(_state_scale(env))
+        self._info = EnvInfo(
+            n_agents=self._n,
+            obs_dim=int(env.obs_size),
+            state_dim=int(env.state_size),
+            n_actions=int(env.num_ally_actions),
+            episode_limit=int(env.max_steps),
+            map_name=self.map_name,
+            backend="smax",
+        )
+        self._key = None
+        self._state = None
+        self._done = None
+        self._return = None
+
+    def info(self) -> EnvInfo:
+        return self._info
+
+    # -- jitted kernels (one compile per (map, B), cached on disk across processes) --------
+    def _observe(self, st):
+        env = self._env
+        obs_d = env.get_obs(st)
+        obs = jnp.stack([obs_d[a] for a in self._agents])
+        avail_d = env.get_avail_actions(st)
+        avail = jnp.stack([avail_d[a] for a in self._agents]).astype(bool)
+        # weapon cooldowns run below zero once ready; clip keeps the state in [-1, 1]
+        state = jnp.clip(env.get_world_state(st) / self._state_div, -1.0, 1.0)
+        return obs, state, avail
+
+    @partial(jax.jit, static_argnums=0)
+    def _reset_kernel(self, keys):
+        _, st = jax.vmap(self._env.reset)(keys)
+        obs, state, avail = jax.vmap(self._observe)(st)
+        done = jnp.zeros(keys.shape[0], dtype=bool)
+        ret = jnp.zeros(keys.shape[0], dtype=jnp.float32)
+        # returned from the kernel so their types match the step kernel's outputs (no retrace)
+        return st, obs, state, avail, done, ret
+
+    @partial(jax.jit, static_argnums=0)
+    def _step_kernel(self, key, st, actions, done_before, ret):
+        env = self._env
+        keys = jax.random.split(key, self.batch_size)
+
+        def one(k, s, a):
+            acts = {agent: a[i] for i, agent in enumerate(self._agents)}
+            _, s2, rew, _, _ = env.step_env(k, s, acts)
+            return s2, rew[self._agents[0]]
+
+        new_st, reward = jax.vmap(one)(keys, st, actions)
+        # freeze copies that had already finished
+        keep = lambda old, new: jnp.where(  # noqa: E731
+            done_before.reshape((-1,) + (1,) * (new.ndim - 1)), old, new
+        )
+        new_st = jax.tree.map(keep, st, new_st)
+        reward = jnp.where(done_before, 0.0, reward)
+        inner = new_st.state
+        n = self._n
+        allies_alive = inner.unit_alive[:, :n].any(axis=1)
+        enemies_alive = inner.unit_alive[:, n:].any(axis=1)
+        done = inner.done | done_before
+        terminated = done & (~allies_alive | ~enemies_alive)
+        won = done & ~enemies_alive & allies_alive
+        ret = ret + reward
+        obs, state, avail = jax.vmap(self._observe)(new_st)
+        return new_st, obs, state, avail, reward, done, terminated, won, ret
+
+    # -- protocol ----------------------------------------------------------------------
+    def _t(self, x, dtype=None) -> torch.Tensor:
+        t = torch.from_numpy(np.array(x))
+        return t.to(device=self.device, dtype=dtype) if dtype is not None else t.to(self.device)
+
+    def reset(self, seed: int) -> Observation:
+        key = jax.random.PRNGKey(int(seed))
+        self._key, sub = jax.random.split(key)
+        keys = jax.random.split(sub, self.batch_size)
+        self._state, obs, state, avail, self._done, self._return = self._reset_kernel(keys)
+        obs, state, avail = jax.device_get((obs, state, avail))
+        return Observation(self._t(obs), self._t(state), self._t(avail))
+
+    def step(self, actions: torch.Tensor) -> StepResult:
+        if self._state is None:
+            raise RuntimeError("step() before reset()")
+        self._key, sub = jax.random.split(self._key)
+        acts = jnp.asarray(actions.detach().to("cpu", torch.int32).numpy())
+        out = self._step_kernel(sub, self._state, acts, self._done, self._return)
+        self._state, *rest = out
+        self._done, self._return = rest[4], rest[7]
+        obs, state, avail, reward, done, terminated, won, ret = jax.device_get(rest)
+        done_t = self._t(done)
+        return StepResult(
+            obs=self._t(obs),
+            state=self._t(state),
+            avail=self._t(avail),
+            reward=self._t(reward),
+            done=done_t,
+            terminated=self._t(terminated),
+            won=self._t(won),
+            crashed=torch.zeros_like(done_t),
+            episode_return=self._t(ret),
+        )
+
+
+def make(map_name: str, batch_size: int, device: str | torch.device = "cpu") -> SmaxEnv:
+    """Registry entry point."""
+    return SmaxEnv(map_name, batch_size, device)

@@ -1,0 +1,81 @@
+"""``evaluate``: the one evaluation entry point (RobustBench style) — plain numbers out.
+
+A cell = (protagonist, attack, ε, episodes, seed).  All E episodes run as one batch of E
+environments through :func:`robench.rollout.run_episodes`; the greedy protagonist acts on
+the attacked observations.  Win rate gets a 95 % Wilson score interval:
+    centre = (p̂ + z²/2n) / (1 + z²/n),  half = z √(p̂(1−p̂)/n + z²/4n²) / (1 + z²/n),  z = 1.96.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+
+from attacks import make_attack
+from robench.envs import make_env
+from robench.learners.agent import RNNAgent
+from robench.rollout import Outcomes, run_episodes
+
+
+@dataclass
+class EvalResult:
+    """Summary of one evaluation cell (``--json`` prints exactly these keys)."""
+
+    win_rate: float
+    ci_low: float
+    ci_high: float
+    mean_return: float
+    std_return: float
+    crash_rate: float
+    mean_length: float
+    episodes: int
+    attack: str
+    eps: float
+    seed: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95 % Wilson score interval of a binomial proportion."""
+    if n <= 0:
+        raise ValueError("n must be positive")
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def summarise(out: Outcomes, attack: str, eps: float, seed: int) -> EvalResult:
+    n = int(out.won.numel())
+    wins = int(out.won.sum())
+    lo, hi = wilson_interval(wins, n)
+    ret = out.episode_return.double()
+    return EvalResult(win_rate=wins / n, ci_low=lo, ci_high=hi, mean_return=float(ret.mean()),
+                      std_return=float(ret.std(unbiased=False)), crash_rate=float(out.crashed.float().mean()),
+                      mean_length=float(out.length.double().mean()), episodes=n, attack=attack, eps=float(eps),
+                      seed=seed)
+
+
+def evaluate(agent: RNNAgent, map_name: str, *, backend: str = "smax", attack: str = "none", eps: float = 0.0,
+             episodes: int = 500, seed: int = 0, device: str | torch.device = "cpu",
+             batch_size: int | None = None) -> tuple[EvalResult, Outcomes]:
+    """Evaluate ``agent`` for ``episodes`` episodes under ``attack`` at budget ``eps``.
+
+    ``batch_size`` < ``episodes`` splits the cell into sequential batches (the one-at-a-time
+    evaluator of ``robench bench`` is ``batch_size=1``); seeds differ per batch."""
+    if episodes <= 0:
+        raise ValueError("episodes must be positive")
+    bs = episodes if batch_size is None else min(batch_size, episodes)
+    adversary = make_attack(attack, seed=seed)
+    env = make_env(map_name, bs, backend, device)
+    parts = []
+    for start in range(0, episodes, bs):
+        out, _ = run_episodes(env, agent, seed=seed * 7_919 + start, attack=adversary, eps=eps)
+        parts.append(out)
+    merged = Outcomes(*(torch.cat([getattr(p, f) for p in parts])[:episodes]
+                        for f in ("won", "episode_return", "crashed", "length")))
+    return summarise(merged, attack, eps, seed), merged

@@ -1,0 +1,140 @@
+"""Value-decomposition Q-learning (VDN / QMIX) with double-Q TD(λ) targets.
+
+Loss on a batch of episodes, masked to real steps:
+    L = mean_t (Q_tot(τ_t, a_t, s_t) − y_t)² + Σ_k extra_k
+with Q_tot the mixer applied to the chosen per-agent utilities, and the λ-return target
+    y_t = r_t + γ (1 − term_t) [(1 − λ) Q̄_tot(t+1) + λ y_{t+1}],
+where Q̄_tot(t+1) is the *target* mixer on target utilities at the online network's greedy
+available action (double Q).  λ = 0 gives the one-step target of PyMARL; past the last step
+of a time-out episode the recursion bootstraps from Q̄_tot alone.  Target networks are hard
+copies refreshed every ``target_update_episodes`` episodes.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+import torch
+from torch import nn
+
+from robench.learners.agent import RNNAgent, greedy
+from robench.learners.buffer import EpisodeBatch
+from robench.learners.mixers import make_mixer
+
+
+@dataclass
+class LearnerConfig:
+    """Protagonist learner settings (PyMARL defaults unless noted in the README)."""
+
+    mixer: str = "vdn"
+    """``vdn`` or ``qmix``."""
+    hidden: int = 64
+    """GRU width of the agent network."""
+    gamma: float = 0.99
+    """Discount factor γ."""
+    td_lambda: float = 0.6
+    """λ of the TD(λ) target (0 = one-step PyMARL target; 0.6 = PyMARL2's tuned value)."""
+    optimizer: str = "rmsprop"
+    """``rmsprop`` (PyMARL) or ``adam`` (PyMARL2)."""
+    lr: float = 5e-4
+    """Learning rate."""
+    optim_alpha: float = 0.99
+    """RMSprop smoothing constant."""
+    optim_eps: float = 1e-5
+    """RMSprop ε."""
+    grad_clip: float = 10.0
+    """Global gradient-norm clip."""
+    batch_size: int = 32
+    """Episodes per gradient step."""
+    buffer_size: int = 5000
+    """Replay capacity in episodes."""
+    target_update_episodes: int = 200
+    """Hard target-network refresh period, in collected episodes."""
+    double_q: bool = True
+    """Select the bootstrap action with the online network (double Q-learning)."""
+
+
+ExtraLoss = Callable[["QLearner", EpisodeBatch, torch.Tensor], torch.Tensor]
+"""A defense's extra loss term: (learner, batch, online Q [B, T+1, N, A]) → scalar."""
+
+
+def lambda_returns(reward: torch.Tensor, terminated: torch.Tensor, mask: torch.Tensor,
+                   target_q: torch.Tensor, gamma: float, lam: float) -> torch.Tensor:
+    """λ-returns y [B, T] from reward/terminated/mask [B, T] and bootstrap values [B, T+1].
+
+    ``target_q[:, t]`` is the value of the state *after* step t-1, i.e. of observation t.
+    """
+    b, t = reward.shape
+    cont = (~terminated).float()
+    # beyond the episode's last step there is no y_{t+1}: use the bootstrap value itself
+    nxt_in_episode = torch.cat([mask[:, 1:], torch.zeros(b, 1, dtype=torch.bool, device=mask.device)], 1)
+    y = torch.zeros_like(reward)
+    g = target_q[:, t]
+    for i in reversed(range(t)):
+        boot = target_q[:, i + 1]
+        g_next = torch.where(nxt_in_episode[:, i], g, boot)
+        g = reward[:, i] + gamma * cont[:, i] * ((1 - lam) * boot + lam * g_next)
+        y[:, i] = g
+    return y
+
+
+class QLearner:
+    """Owns the agent, the mixer, their targets and the optimiser; one ``train`` call = one step."""
+
+    def __init__(self, cfg: LearnerConfig, obs_dim: int, n_agents: int, n_actions: int, state_dim: int,
+                 device: torch.device | str = "cpu"):
+        self.cfg = cfg
+        self.device = torch.device(device)
+        self.agent = RNNAgent(obs_dim, n_agents, n_actions, cfg.hidden).to(self.device)
+        self.mixer = make_mixer(cfg.mixer, n_agents, state_dim).to(self.device)
+        self.target_agent = copy.deepcopy(self.agent)
+        self.target_mixer = copy.deepcopy(self.mixer)
+        self.params = list(self.agent.parameters()) + list(self.mixer.parameters())
+        if cfg.optimizer == "rmsprop":
+            self.optimiser = torch.optim.RMSprop(self.params, lr=cfg.lr, alpha=cfg.optim_alpha, eps=cfg.optim_eps)
+        elif cfg.optimizer == "adam":
+            self.optimiser = torch.optim.Adam(self.params, lr=cfg.lr)
+        else:
+            raise KeyError(f"unknown optimizer {cfg.optimizer!r}; known: rmsprop, adam")
+        self.extra_losses: list[ExtraLoss] = []
+        self._episodes_at_last_target = 0
+
+    def config_dict(self) -> dict:
+        return asdict(self.cfg)
+
+    def train(self, batch: EpisodeBatch) -> dict[str, float]:
+        """One gradient step on ``batch``; returns scalar diagnostics."""
+        cfg = self.cfg
+        q = self.agent.unroll(batch.obs)  # [B, T+1, N, A]
+        chosen = q[:, :-1].gather(-1, batch.actions.unsqueeze(-1)).squeeze(-1)  # [B, T, N]
+        q_tot = self.mixer(chosen, batch.state[:, :-1])
+        with torch.no_grad():
+            tq = self.target_agent.unroll(batch.obs)
+            pick = greedy(q.detach() if cfg.double_q else tq, batch.avail)  # [B, T+1, N]
+            t_chosen = tq.gather(-1, pick.unsqueeze(-1)).squeeze(-1)
+            t_tot = self.target_mixer(t_chosen, batch.state)
+            y = lambda_returns(batch.reward, batch.terminated, batch.mask, t_tot, cfg.gamma, cfg.td_lambda)
+        m = batch.mask.float()
+        td = (q_tot - y) * m
+        loss = td.pow(2).sum() / m.sum()
+        stats = {"td_loss": loss.item()}
+        for extra in self.extra_losses:
+            term = extra(self, batch, q)
+            loss = loss + term
+            stats[getattr(extra, "__name__", "extra")] = term.item()
+        self.optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        stats["grad_norm"] = float(nn.utils.clip_grad_norm_(self.params, cfg.grad_clip))
+        self.optimiser.step()
+        stats["q_taken"] = ((q_tot * m).sum() / m.sum()).item()
+        return stats
+
+    def maybe_update_targets(self, episodes: int) -> bool:
+        """Hard-copy online → target every ``target_update_episodes`` collected episodes."""
+        if episodes - self._episodes_at_last_target < self.cfg.target_update_episodes:
+            return False
+        self.target_agent.load_state_dict(self.agent.state_dict())
+        self.target_mixer.load_state_dict(self.mixer.state_dict())
+        self._episodes_at_last_target = episodes
+        return True

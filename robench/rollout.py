@@ -1,0 +1,97 @@
+"""The one rollout engine: B environments in lockstep, one batched forward pass per step.
+
+Used for training collection (ε-greedy, recorded) and for evaluation (greedy, E episodes as
+one batch of E environments).  The only Python loop is over time steps; episodes and agents
+are tensor dimensions.  Finished copies are masked (the env freezes them) and the loop ends
+as soon as every copy is done.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import torch
+
+from robench.envs.protocol import BatchedEnv
+from robench.learners.agent import RNNAgent, greedy
+from robench.learners.buffer import EpisodeBatch
+
+
+class ObservationAdversary(Protocol):
+    """What the rollout engine needs of an attack (``attacks.base.Attack`` implements it)."""
+
+    def reset(self, batch_size: int) -> None: ...
+
+    def __call__(self, agent: RNNAgent, obs: torch.Tensor, hidden: torch.Tensor, avail: torch.Tensor,
+                 eps: float, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor: ...
+
+
+@dataclass
+class Outcomes:
+    """Per-episode results of a batch of episodes."""
+
+    won: torch.Tensor  # [B] bool
+    episode_return: torch.Tensor  # [B] float32
+    crashed: torch.Tensor  # [B] bool
+    length: torch.Tensor  # [B] int64
+
+
+def explore_actions(q: torch.Tensor, avail: torch.Tensor, explore: float, generator: torch.Generator) -> torch.Tensor:
+    """ε-greedy over available actions: with probability ``explore`` a uniformly random
+    available action (argmax of i.i.d. uniform scores on the available set), else greedy."""
+    act = greedy(q, avail)
+    if explore <= 0:
+        return act
+    scores = torch.rand(q.shape, generator=generator, device="cpu").to(q.device)
+    random_act = scores.masked_fill(~avail, -1.0).argmax(-1)
+    coin = torch.rand(act.shape, generator=generator, device="cpu").to(q.device) < explore
+    return torch.where(coin, random_act, act)
+
+
+@torch.no_grad()
+def run_episodes(env: BatchedEnv, agent: RNNAgent, seed: int, *, attack: ObservationAdversary | None = None,
+                 eps: float = 0.0, explore: float = 0.0, generator: torch.Generator | None = None,
+                 record: bool = False) -> tuple[Outcomes, EpisodeBatch | None]:
+    """Play ``env.batch_size`` episodes to the end; optionally record them for replay.
+
+    The protagonist acts greedily on ô = attack(o) (or o); with ``record`` the batch holds the
+    perturbed observations it acted on and the clean ones."""
+    gen = generator if generator is not None else torch.Generator().manual_seed(seed)
+    cur = env.reset(seed)
+    b = env.batch_size
+    device = cur.obs.device
+    hidden = agent.init_hidden(b, device)
+    if attack is not None:
+        attack.reset(b)
+    active = torch.ones(b, dtype=torch.bool, device=device)
+    length = torch.zeros(b, dtype=torch.int64, device=device)
+    trace: dict[str, list[torch.Tensor]] = {k: [] for k in ("obs", "clean_obs", "state", "avail", "actions",
+                                                             "reward", "terminated", "mask")}
+    limit = env.info().episode_limit
+    res = None
+    for _ in range(limit):
+        seen = cur.obs if attack is None else attack(agent, cur.obs, hidden, cur.avail, eps, env.obs_low, env.obs_high)
+        q, hidden = agent.step(seen, hidden)
+        actions = explore_actions(q, cur.avail, explore, gen)
+        res = env.step(actions)
+        length += active.long()
+        if record:
+            for k, v in (("obs", seen), ("clean_obs", cur.obs), ("state", cur.state), ("avail", cur.avail),
+                         ("actions", actions), ("reward", res.reward), ("terminated", res.terminated & active),
+                         ("mask", active)):
+                trace[k].append(v)
+        active = ~res.done
+        cur = res
+        if not bool(active.any()):
+            break
+    assert res is not None
+    outcomes = Outcomes(won=res.won, episode_return=res.episode_return, crashed=res.crashed, length=length)
+    if not record:
+        return outcomes, None
+    # the observation after the last step closes every sequence (T+1 observations)
+    trace["obs"].append(cur.obs)
+    trace["clean_obs"].append(cur.obs)
+    trace["state"].append(cur.state)
+    trace["avail"].append(cur.avail)
+    batch = EpisodeBatch(**{k: torch.stack(v, dim=1) for k, v in trace.items()})
+    return outcomes, batch

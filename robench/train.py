@@ -1,0 +1,173 @@
+"""The one protagonist training loop (VDN / QMIX, any defense).
+
+    repeat until ``steps`` env steps:
+        ε_t     ← defense.budget(progress)                         (schedule hook)
+        batch   ← run_episodes(B envs, ε-greedy, attack = defense.attack at ε_t)   (adversary hook)
+        buffer  ← buffer ∪ batch;   defense.after_rollout(batch)   (adversary learning hook)
+        k × learner.train(sample(buffer))   with defense.extra_losses    (loss hook)
+        targets ← online every 200 episodes
+        every ``eval_every`` steps: greedy clean evaluation → training curve
+
+A defense never owns a loop; it only fills the hooks (``defenses.base.Defense``).
+"""
+from __future__ import annotations
+
+import csv
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from defenses import DEFENSES, DefenseConfig
+from robench.envs import canonical_map, make_env, paper_eps
+from robench.learners.buffer import ReplayBuffer
+from robench.learners.learner import LearnerConfig, QLearner
+from robench.rollout import run_episodes
+from robench.runtime import configure_torch, seed_everything
+
+
+@dataclass
+class TrainConfig:
+    """One protagonist training run."""
+
+    env: str = "3m"
+    """Map name (``3m``, ``8m``, ``3s_vs_3z`` / ``3s_3z``, any SMAX map)."""
+    backend: str = "smax"
+    """Environment backend."""
+    defense: str = "noadv"
+    """Defense recipe (registry name)."""
+    eps: float | None = None
+    """Training perturbation budget; None = the paper's value for the map."""
+    steps: int = 400_000
+    """Environment steps (one step = one joint action of one env copy)."""
+    seed: int = 0
+    """Seed of everything (envs, init, exploration, sampling)."""
+    n_envs: int = 16
+    """B, environment copies collected in lockstep per iteration."""
+    updates_per_rollout: int = 2
+    """Gradient steps after each batch of B episodes."""
+    explore_start: float = 1.0
+    """ε-greedy exploration at the start."""
+    explore_end: float = 0.05
+    """ε-greedy exploration after annealing."""
+    explore_anneal_steps: int = 50_000
+    """Env steps over which exploration decays linearly."""
+    eval_every: int = 20_000
+    """Env steps between greedy evaluations on the training curve."""
+    eval_episodes: int = 100
+    """Episodes of each curve evaluation (one batch)."""
+    final_eval_episodes: int = 500
+    """Episodes of the final clean evaluation recorded in the manifest."""
+    stop_win_rate: float | None = None
+    """Stop early once a curve evaluation reaches this greedy win rate (None = never)."""
+    max_wall_s: float | None = None
+    """Stop early after this many seconds of training (None = no limit)."""
+    device: str = "cpu"
+    """torch device for the learner."""
+    learner: LearnerConfig = field(default_factory=LearnerConfig)
+
+
+@dataclass
+class TrainResult:
+    learner: QLearner
+    defense_state: dict[str, torch.Tensor]
+    t_env: int
+    episodes: int
+    wall_s: float
+    curve: list[dict[str, float]]
+    config: TrainConfig
+
+
+CURVE_FIELDS = ["t_env", "episodes", "wall_s", "explore", "train_eps", "train_win_rate", "eval_win_rate",
+                "eval_return", "td_loss", "grad_norm"]
+
+
+def evaluate_clean(learner: QLearner, env_name: str, backend: str, episodes: int, seed: int,
+                   device: str) -> tuple[float, float]:
+    """Greedy clean win rate and mean return over ``episodes`` (one batch)."""
+    env = make_env(env_name, episodes, backend, device)
+    out, _ = run_episodes(env, learner.agent, seed)
+    return float(out.won.float().mean()), float(out.episode_return.mean())
+
+
+def train(cfg: TrainConfig, curve_path: Path | None = None,
+          progress: Callable[[int, int, float, dict[str, float] | None], None] | None = None) -> TrainResult:
+    """Train a protagonist with ``cfg.defense``; optionally stream the curve to CSV.
+
+    ``progress(t_env, episodes, recent_train_win_rate, curve_row_or_None)`` is called after
+    every iteration (the CLI's progress bar)."""
+    if cfg.defense not in DEFENSES:
+        raise KeyError(f"unknown defense {cfg.defense!r}; known: {', '.join(DEFENSES)}")
+    configure_torch()
+    cfg.env = canonical_map(cfg.env, cfg.backend)
+    eps = paper_eps(cfg.env) if cfg.eps is None else cfg.eps
+    cfg.eps = eps
+    gen = seed_everything(cfg.seed)
+    env = make_env(cfg.env, cfg.n_envs, cfg.backend, cfg.device)
+    info = env.info()
+    learner = QLearner(cfg.learner, info.obs_dim, info.n_agents, info.n_actions, info.state_dim, cfg.device)
+    defense = DEFENSES[cfg.defense](DefenseConfig(eps=eps, seed=cfg.seed), learner)
+    learner.extra_losses = list(defense.extra_losses)
+    buffer = ReplayBuffer(cfg.learner.buffer_size, info.episode_limit, info.n_agents, info.obs_dim,
+                          info.state_dim, info.n_actions)
+    curve: list[dict[str, float]] = []
+    writer = None
+    fh = None
+    if curve_path is not None:
+        fh = open(curve_path, "w", newline="")
+        writer = csv.DictWriter(fh, fieldnames=CURVE_FIELDS)
+        writer.writeheader()
+    t_env, episodes, it = 0, 0, 0
+    next_eval = 0
+    recent_wins: list[float] = []
+    stats: dict[str, float] = {}
+    start = time.perf_counter()
+    try:
+        while t_env < cfg.steps:
+            frac = min(1.0, t_env / max(1, cfg.explore_anneal_steps))
+            explore = cfg.explore_start + frac * (cfg.explore_end - cfg.explore_start)
+            train_eps = defense.budget(t_env / cfg.steps)
+            out, batch = run_episodes(env, learner.agent, seed=cfg.seed * 1_000_003 + it, attack=defense.attack,
+                                      eps=train_eps, explore=explore, generator=gen, record=True)
+            assert batch is not None
+            it += 1
+            t_env += int(out.length.sum())
+            episodes += env.batch_size
+            recent_wins = (recent_wins + out.won.float().tolist())[-200:]
+            buffer.insert(batch)
+            defense.after_rollout(batch, t_env)
+            if len(buffer) >= cfg.learner.batch_size:
+                for _ in range(cfg.updates_per_rollout):
+                    stats = learner.train(buffer.sample(cfg.learner.batch_size, gen))
+            learner.maybe_update_targets(episodes)
+            out_of_time = cfg.max_wall_s is not None and time.perf_counter() - start >= cfg.max_wall_s
+            row = None
+            if t_env >= next_eval or t_env >= cfg.steps or out_of_time:
+                next_eval += cfg.eval_every
+                win, ret = evaluate_clean(learner, cfg.env, cfg.backend, cfg.eval_episodes,
+                                          seed=10_000_019 + t_env, device=cfg.device)
+                row = {"t_env": t_env, "episodes": episodes, "wall_s": round(time.perf_counter() - start, 2),
+                       "explore": round(explore, 4), "train_eps": train_eps,
+                       "train_win_rate": sum(recent_wins) / len(recent_wins), "eval_win_rate": win,
+                       "eval_return": ret, "td_loss": stats.get("td_loss", float("nan")),
+                       "grad_norm": stats.get("grad_norm", float("nan"))}
+                curve.append(row)
+                if writer is not None:
+                    writer.writerow(row)
+                    fh.flush()
+            if progress is not None:
+                progress(t_env, episodes, sum(recent_wins) / len(recent_wins), row)
+            if out_of_time or (row is not None and cfg.stop_win_rate is not None
+                               and row["eval_win_rate"] >= cfg.stop_win_rate):
+                break
+    finally:
+        if fh is not None:
+            fh.close()
+    return TrainResult(learner=learner, defense_state=defense.state_dict(), t_env=t_env, episodes=episodes,
+                       wall_s=time.perf_counter() - start, curve=curve, config=cfg)
+
+
+def config_to_dict(cfg: TrainConfig) -> dict:
+    return asdict(cfg)

@@ -1,0 +1,79 @@
+import json
+
+import pytest
+import torch
+
+from robench.checkpoint import CheckpointError, load_protagonist, protagonist_tensors, save_checkpoint
+from robench.envs import EnvInfo
+from robench.learners.agent import RNNAgent
+from robench.learners.mixers import QMixer
+
+INFO = EnvInfo(n_agents=3, obs_dim=6, state_dim=4, n_actions=5, episode_limit=10, map_name="3m", backend="smax")
+
+
+def _save(tmp_path, name="ck"):
+    torch.manual_seed(0)
+    agent, mixer = RNNAgent(6, 3, 5, hidden=64), QMixer(3, 4)
+    manifest = {"kind": "protagonist", "env": INFO.__dict__, "learner": "qmix", "defense": "noadv",
+                "config": {"learner": {"hidden": 64}}}
+    out = tmp_path / name
+    save_checkpoint(out, protagonist_tensors(agent, mixer), manifest)
+    return out, agent, mixer
+
+
+def test_round_trip_is_exact(tmp_path):
+    out, agent, mixer = _save(tmp_path)
+    agent2, mixer2, manifest = load_protagonist(out)
+    for a, b in ((agent, agent2), (mixer, mixer2)):
+        sa, sb = a.state_dict(), b.state_dict()
+        assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert manifest["learner"] == "qmix" and len(manifest["content_hash"]) == 64
+    assert not list(tmp_path.glob(".*tmp*"))  # no temporary left behind
+
+
+def test_flipped_byte_is_refused(tmp_path):
+    out, _, _ = _save(tmp_path)
+    blob = bytearray((out / "model.safetensors").read_bytes())
+    blob[len(blob) // 2] ^= 0xFF
+    (out / "model.safetensors").write_bytes(bytes(blob))
+    with pytest.raises(CheckpointError, match="content hash mismatch"):
+        load_protagonist(out)
+
+
+def test_truncated_file_is_refused(tmp_path):
+    out, _, _ = _save(tmp_path)
+    data = (out / "model.safetensors").read_bytes()
+    (out / "model.safetensors").write_bytes(data[:100])
+    with pytest.raises(CheckpointError):
+        load_protagonist(out)
+
+
+def test_missing_and_garbled_manifest(tmp_path):
+    with pytest.raises(CheckpointError, match="no checkpoint directory"):
+        load_protagonist(tmp_path / "nothing")
+    out, _, _ = _save(tmp_path)
+    (out / "manifest.json").write_text("{not json")
+    with pytest.raises(CheckpointError, match="corrupt manifest"):
+        load_protagonist(out)
+
+
+def test_shape_mismatch_is_refused(tmp_path):
+    out, _, _ = _save(tmp_path)
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["env"]["obs_dim"] = 7  # claims a different environment than the weights
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(CheckpointError, match="shape"):
+        load_protagonist(out)
+
+
+def test_env_mismatch_is_refused(tmp_path):
+    out, _, _ = _save(tmp_path)
+    other = EnvInfo(**{**INFO.__dict__, "map_name": "8m", "n_agents": 8})
+    with pytest.raises(CheckpointError, match="does not\\s+match|do not match"):
+        load_protagonist(out, expect_env=other)
+
+
+def test_existing_directory_is_not_overwritten(tmp_path):
+    out, _, _ = _save(tmp_path)
+    with pytest.raises(CheckpointError, match="already exists"):
+        _save(tmp_path)

@@ -1,0 +1,77 @@
+"""CLI through the real ``robench`` entry point (a subprocess per call)."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROBENCH = shutil.which("robench") or str(Path(sys.executable).parent / "robench")
+
+
+def run(*args, cwd=None):
+    env = dict(os.environ, ROBENCH_TORCH_THREADS="1")
+    return subprocess.run([ROBENCH, *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=600)
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["train", "--defense", "nope"], "unknown defense 'nope'"),
+    (["train", "--learner", "coma"], "unknown learner 'coma'"),
+    (["train", "--env", "99z"], "unknown SMAX map '99z'"),
+    (["train", "--backend", "sc2"], "SMAC3"),
+    (["train", "--eps", "1.5"], "ε must lie in [0, 1]"),
+    (["train", "--steps", "0"], "must be positive"),
+    (["eval", "no/such/ckpt"], "no checkpoint directory"),
+    (["eval", "x", "--episodes", "-3"], "must be positive"),
+    (["eval", "x", "--eps", "abc"], "not a number"),
+    (["eval", "x", "--attack", "nope"], "unknown attack 'nope'"),
+])
+def test_bad_input_is_one_line_and_exit_2(args, needle, tmp_path):
+    res = run(*args, cwd=tmp_path)
+    assert res.returncode == 2, res.stderr
+    lines = [ln for ln in res.stderr.splitlines() if ln.startswith("robench")]
+    assert len(lines) == 1 and needle in lines[0], res.stderr
+    assert "Traceback" not in res.stderr
+    assert not list(tmp_path.iterdir())  # nothing half-written
+
+
+def test_list_names_the_registries():
+    res = run("list")
+    assert res.returncode == 0
+    for word in ("3m", "8m", "3s_vs_3z", "vdn", "qmix", "noadv", "fgsm", "random"):
+        assert word in res.stdout
+
+
+def test_train_then_eval_is_reproducible(tmp_path):
+    out = tmp_path / "ck"
+    res = run("train", "--defense", "noadv", "--env", "3m", "--learner", "qmix", "--steps", "1500", "--n-envs", "4",
+              "--eval-every", "1000", "--eval-episodes", "4", "--final-episodes", "8", "--out", str(out), "--quiet")
+    assert res.returncode == 0, res.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["learner"] == "qmix" and manifest["steps"] >= 1500 and manifest["kind"] == "protagonist"
+    curve = (out / "train_curve.csv").read_text().splitlines()
+    assert curve[0].startswith("t_env,") and len(curve) >= 2
+    evals = [run("eval", str(out), "--attack", "fgsm", "--eps", "0.25", "--episodes", "16", "--seed", "3", "--json")
+             for _ in range(2)]
+    assert all(r.returncode == 0 for r in evals), evals[0].stderr
+    a, b = (json.loads(r.stdout) for r in evals)
+    assert a == b
+    assert {"win_rate", "ci_low", "ci_high", "mean_return", "crash_rate", "episodes", "attack", "eps"} <= a.keys()
+    assert a["episodes"] == 16 and a["attack"] == "fgsm" and a["ci_low"] <= a["win_rate"] <= a["ci_high"]
+    # training twice with one seed gives the same weights
+    out2 = tmp_path / "ck2"
+    res = run("train", "--defense", "noadv", "--env", "3m", "--learner", "qmix", "--steps", "1500", "--n-envs", "4",
+              "--eval-every", "1000", "--eval-episodes", "4", "--final-episodes", "8", "--out", str(out2), "--quiet")
+    assert res.returncode == 0, res.stderr
+    m2 = json.loads((out2 / "manifest.json").read_text())
+    assert m2["content_hash"] == manifest["content_hash"]
+    # an existing output is refused, a corrupted checkpoint is refused, both as one line
+    again = run("train", "--steps", "100", "--out", str(out), "--quiet")
+    assert again.returncode == 2 and "already exists" in again.stderr
+    blob = bytearray((out / "model.safetensors").read_bytes())
+    blob[-5] ^= 1
+    (out / "model.safetensors").write_bytes(bytes(blob))
+    bad = run("eval", str(out), "--episodes", "4")
+    assert bad.returncode == 2 and "content hash mismatch" in bad.stderr
