@@ -26,6 +26,7 @@ from safetensors.torch import save as st_save
 
 from robench import __version__
 from robench.envs import EnvInfo
+from robench.errors import RobenchError
 from robench.learners.agent import RNNAgent
 from robench.learners.mixers import make_mixer
 
@@ -35,7 +36,7 @@ WEIGHTS = "model.safetensors"
 REQUIRED = ("format", "kind", "env", "learner", "content_hash", "weights")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(RobenchError):
     """A missing, corrupt, truncated or mismatched checkpoint."""
 
 

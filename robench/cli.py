@@ -84,6 +84,29 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("list", help="registered environments, learners, defenses and attacks")
 
+    g = sub.add_parser("grid", help="evaluate every checkpoint × attack × ε (resumable)")
+    g.add_argument("--envs", nargs="+", default=None, help="maps (default: all with checkpoints)")
+    g.add_argument("--eps", default="0.05:0.25", help="start:stop[:step] (step 0.05) or a comma list")
+    g.add_argument("--defenses", nargs="+", default=None)
+    g.add_argument("--attacks", nargs="+", default=["none", "random", "fgsm"])
+    g.add_argument("--learners", nargs="+", default=None)
+    g.add_argument("--episodes", type=_positive_int, default=500)
+    g.add_argument("--seeds", nargs="+", type=int, default=None, help="protagonist training seeds (default all)")
+    g.add_argument("--eval-seeds", nargs="+", type=int, default=[0])
+    g.add_argument("--checkpoints", type=Path, default=Path("checkpoints"))
+    g.add_argument("--results", type=Path, default=Path("results"))
+    g.add_argument("--jobs", type=_positive_int, default=1)
+    g.add_argument("--backend", default="loky", help="joblib backend: loky, dask or ray")
+    g.add_argument("--quiet", action="store_true")
+
+    r = sub.add_parser("report", help="LaTeX/Markdown tables and figures from stored results")
+    r.add_argument("--results", type=Path, default=Path("results"))
+    r.add_argument("--out", type=Path, default=Path("reports/latest"))
+    r.add_argument("--checkpoints", type=Path, default=Path("checkpoints"), help="for training-curve figures")
+    r.add_argument("--reference", default="atsa", help="reference defense of the significance test")
+    r.add_argument("--unit", default="attack", help="test unit: attack, episode or seed")
+    r.add_argument("--from-csv", type=Path, default=None, help="typeset an external table of cell values")
+
     b = sub.add_parser("bench", help="performance benchmarks (evaluation throughput, training time)")
     b.add_argument("--which", choices=["eval", "train", "all"], default="eval")
     b.add_argument("--checkpoint", type=Path, default=None, help="protagonist for the eval benchmark")
@@ -177,18 +200,64 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "eval": cmd_eval, "list": cmd_list, "bench": cmd_bench}
+def cmd_grid(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from attacks import ATTACKS
+    from defenses import DEFENSES
+    from robench.envs import canonical_map
+    from robench.epsilon import parse_eps
+    from robench.grid import JOBLIB_BACKENDS, GridSpec, plan, run_grid
+    from robench.learners.mixers import MIXERS
+    from robench.store import ResultStore
+
+    try:
+        eps = parse_eps(args.eps)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    for a in args.attacks:
+        _check_choice("attack", a, ATTACKS)
+    for d in args.defenses or []:
+        _check_choice("defense", d, DEFENSES)
+    for lr in args.learners or []:
+        _check_choice("learner", lr, MIXERS)
+    _check_choice("joblib backend", args.backend, JOBLIB_BACKENDS)
+    envs = [canonical_map(e) for e in args.envs] if args.envs else None
+    spec = GridSpec(eps=eps, envs=envs, learners=args.learners, defenses=args.defenses, seeds=args.seeds,
+                    attacks=args.attacks, episodes=args.episodes, eval_seeds=args.eval_seeds,
+                    checkpoints=args.checkpoints, results=args.results, jobs=args.jobs, backend=args.backend)
+    cells = plan(spec)
+    if not cells:
+        raise UsageError(f"no protagonist checkpoints under {args.checkpoints} match the filters")
+    store = ResultStore(args.results)
+    cached = sum(store.done(c.cid) for c in cells)
+    bar = tqdm(total=len(cells), unit="cell", disable=args.quiet, file=sys.stderr, dynamic_ncols=True)
+    metas = run_grid(spec, on_cell=lambda meta: bar.update(1))
+    bar.close()
+    print(f"grid: {len(metas)} cells ({cached} already stored, {len(metas) - cached} computed) in {args.results}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from robench.reporting import write_report
+
+    for path in write_report(args.results, args.out, args.checkpoints, args.reference, args.unit, args.from_csv):
+        print(path)
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "eval": cmd_eval, "list": cmd_list, "bench": cmd_bench, "grid": cmd_grid,
+            "report": cmd_report}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from robench.checkpoint import CheckpointError
-    from robench.envs import EnvError
+    from robench.errors import RobenchError
 
     try:
         return COMMANDS[args.command](args)
-    except (UsageError, CheckpointError, EnvError) as err:
+    except (UsageError, RobenchError) as err:
         print(f"robench: error: {err}", file=sys.stderr)
         return EXIT_USAGE
 

@@ -11,6 +11,7 @@ import importlib.util
 
 import torch
 
+from robench.errors import RobenchError
 from robench.envs.protocol import BatchedEnv, EnvInfo, Observation, StepResult
 
 BACKENDS: dict[str, str] = {
@@ -24,7 +25,7 @@ PAPER_EPS = {"3m": 0.25, "3s_vs_3z": 0.25, "3s_3z": 0.25, "8m": 0.10, "merge": 0
 """The paper's L∞ budget per map (DESIGN.md, Defaults from the paper); 0.25 elsewhere."""
 
 
-class EnvError(ValueError):
+class EnvError(RobenchError):
     """An unknown backend or map, or a backend whose dependency is missing."""
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from functools import partial
 
 import numpy as np
 import torch
@@ -118,6 +117,9 @@ class SmaxEnv:
             map_name=self.map_name,
             backend="smax",
         )
+        # jit bound methods (not methods with a static ``self``) so calls take JAX's C++ fast path
+        self._reset_jit = jax.jit(self._reset_kernel)
+        self._step_jit = jax.jit(self._step_kernel)
         self._key = None
         self._state = None
         self._done = None
@@ -137,19 +139,21 @@ class SmaxEnv:
         state = jnp.clip(env.get_world_state(st) / self._state_div, -1.0, 1.0)
         return obs, state, avail
 
-    @partial(jax.jit, static_argnums=0)
-    def _reset_kernel(self, keys):
-        _, st = jax.vmap(self._env.reset)(keys)
+    def _reset_kernel(self, key):
+        key, sub = jax.random.split(key)
+        _, st = jax.vmap(self._env.reset)(jax.random.split(sub, self.batch_size))
+        # strong dtypes everywhere, as the step kernel returns them: one compile, not two
+        st = jax.tree.map(lambda x: jnp.asarray(x, dtype=x.dtype), st)
         obs, state, avail = jax.vmap(self._observe)(st)
-        done = jnp.zeros(keys.shape[0], dtype=bool)
-        ret = jnp.zeros(keys.shape[0], dtype=jnp.float32)
+        done = jnp.zeros(self.batch_size, dtype=bool)
+        ret = jnp.zeros(self.batch_size, dtype=jnp.float32)
         # returned from the kernel so their types match the step kernel's outputs (no retrace)
-        return st, obs, state, avail, done, ret
+        return key, st, obs, state, avail, done, ret
 
-    @partial(jax.jit, static_argnums=0)
     def _step_kernel(self, key, st, actions, done_before, ret):
         env = self._env
-        keys = jax.random.split(key, self.batch_size)
+        key, sub = jax.random.split(key)
+        keys = jax.random.split(sub, self.batch_size)
 
         def one(k, s, a):
             acts = {agent: a[i] for i, agent in enumerate(self._agents)}
@@ -172,7 +176,7 @@ class SmaxEnv:
         won = done & ~enemies_alive & allies_alive
         ret = ret + reward
         obs, state, avail = jax.vmap(self._observe)(new_st)
-        return new_st, obs, state, avail, reward, done, terminated, won, ret
+        return key, new_st, obs, state, avail, reward, done, terminated, won, ret
 
     # -- protocol ----------------------------------------------------------------------
     def _t(self, x, dtype=None) -> torch.Tensor:
@@ -180,20 +184,17 @@ class SmaxEnv:
         return t.to(device=self.device, dtype=dtype) if dtype is not None else t.to(self.device)
 
     def reset(self, seed: int) -> Observation:
-        key = jax.random.PRNGKey(int(seed))
-        self._key, sub = jax.random.split(key)
-        keys = jax.random.split(sub, self.batch_size)
-        self._state, obs, state, avail, self._done, self._return = self._reset_kernel(keys)
+        out = self._reset_jit(jax.random.PRNGKey(int(seed)))
+        self._key, self._state, obs, state, avail, self._done, self._return = out
         obs, state, avail = jax.device_get((obs, state, avail))
         return Observation(self._t(obs), self._t(state), self._t(avail))
 
     def step(self, actions: torch.Tensor) -> StepResult:
         if self._state is None:
             raise RuntimeError("step() before reset()")
-        self._key, sub = jax.random.split(self._key)
-        acts = jnp.asarray(actions.detach().to("cpu", torch.int32).numpy())
-        out = self._step_kernel(sub, self._state, acts, self._done, self._return)
-        self._state, *rest = out
+        acts = actions.detach().to("cpu", torch.int32).numpy()
+        out = self._step_jit(self._key, self._state, acts, self._done, self._return)
+        self._key, self._state, *rest = out
         self._done, self._return = rest[4], rest[7]
         obs, state, avail, reward, done, terminated, won, ret = jax.device_get(rest)
         done_t = self._t(done)

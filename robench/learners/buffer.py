@@ -11,17 +11,18 @@ class EpisodeBatch:
     """B episodes padded to the longest one, T steps (T+1 observations).
 
     ``obs`` is what the protagonist acted on (perturbed under attack); ``clean_obs`` the
-    unperturbed stream that learned adversaries train on.
+    unperturbed stream, present in freshly collected batches (for defenses and learned
+    adversaries) and absent (None) in replay samples: the protagonist learns from ``obs`` only.
     """
 
     obs: torch.Tensor  # [B, T+1, N, D] float32
-    clean_obs: torch.Tensor  # [B, T+1, N, D] float32
     state: torch.Tensor  # [B, T+1, S] float32
     avail: torch.Tensor  # [B, T+1, N, A] bool
     actions: torch.Tensor  # [B, T, N] int64
     reward: torch.Tensor  # [B, T] float32
     terminated: torch.Tensor  # [B, T] bool: true at the step that ended the episode (not time-outs)
     mask: torch.Tensor  # [B, T] bool: step t belongs to the episode
+    clean_obs: torch.Tensor | None = None  # [B, T+1, N, D] float32
 
     @property
     def size(self) -> int:
@@ -32,7 +33,12 @@ class EpisodeBatch:
         return self.actions.shape[1]
 
     def to(self, device: torch.device | str) -> "EpisodeBatch":
-        return EpisodeBatch(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
+        moved = {f.name: getattr(self, f.name) for f in fields(self)}
+        return EpisodeBatch(**{k: None if v is None else v.to(device) for k, v in moved.items()})
+
+
+STORED = ("obs", "state", "avail", "actions", "reward", "terminated", "mask")
+"""EpisodeBatch fields the replay buffer keeps."""
 
 
 class ReplayBuffer:
@@ -43,7 +49,7 @@ class ReplayBuffer:
         c, t, n = capacity, max_steps, n_agents
         z = lambda *s, dtype=torch.float32: torch.zeros(*s, dtype=dtype, device=device)  # noqa: E731
         self.data = EpisodeBatch(
-            obs=z(c, t + 1, n, obs_dim), clean_obs=z(c, t + 1, n, obs_dim), state=z(c, t + 1, state_dim),
+            obs=z(c, t + 1, n, obs_dim), state=z(c, t + 1, state_dim),
             avail=z(c, t + 1, n, n_actions, dtype=torch.bool), actions=z(c, t, n, dtype=torch.int64),
             reward=z(c, t), terminated=z(c, t, dtype=torch.bool), mask=z(c, t, dtype=torch.bool),
         )
@@ -59,8 +65,8 @@ class ReplayBuffer:
         the batch's length are zeroed so a slot never mixes two episodes."""
         b, t = batch.size, batch.steps
         idx = (self.next + torch.arange(b)) % self.capacity
-        for f in fields(EpisodeBatch):
-            dst, src = getattr(self.data, f.name), getattr(batch, f.name)
+        for name in STORED:
+            dst, src = getattr(self.data, name), getattr(batch, name)
             dst[idx] = 0
             dst[idx, : src.shape[1]] = src.to(dst.device)
         self.lengths[idx] = batch.mask.sum(1).cpu()
@@ -73,7 +79,7 @@ class ReplayBuffer:
         t = int(self.lengths[idx].max())
         data = self.data
         return EpisodeBatch(
-            obs=data.obs[idx, : t + 1], clean_obs=data.clean_obs[idx, : t + 1], state=data.state[idx, : t + 1],
-            avail=data.avail[idx, : t + 1], actions=data.actions[idx, :t], reward=data.reward[idx, :t],
-            terminated=data.terminated[idx, :t], mask=data.mask[idx, :t],
+            obs=data.obs[idx, : t + 1], state=data.state[idx, : t + 1], avail=data.avail[idx, : t + 1],
+            actions=data.actions[idx, :t], reward=data.reward[idx, :t], terminated=data.terminated[idx, :t],
+            mask=data.mask[idx, :t],
         )

@@ -1,0 +1,91 @@
+"""Figures from stored results (matplotlib, Agg; each saved as PDF and PNG).
+
+* ε-sweep (paper Fig. 5): per (env, learner), one panel per attack, metric vs ε, a line per defense.
+* attack strength (paper Fig. 3): per (env, learner), grouped bars of the metric per defense and attack.
+* training curves: greedy evaluation win rate vs env steps of every checkpoint's ``train_curve.csv``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from robench.report import ATTACK_LABELS, DEFENSE_LABELS, LEARNER_LABELS, _label, _ordered  # noqa: E402
+
+
+def _save(fig, out: Path, name: str) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / f"{name}.pdf", out / f"{name}.png"]
+    for p in paths:
+        fig.savefig(p, dpi=150, bbox_inches="tight")
+    plt.close(fig)
+    return paths
+
+
+def eps_sweep(cells: pd.DataFrame, out: Path, metric: str = "win_rate") -> list[Path]:
+    written = []
+    for (env, lr), g in cells.groupby(["env", "learner"]):
+        attacks = [a for a in _ordered(g.attack, list(ATTACK_LABELS)) if a != "none"]
+        if not attacks:
+            continue
+        fig, axes = plt.subplots(1, len(attacks), figsize=(3.2 * len(attacks), 2.8), sharey=True, squeeze=False)
+        for ax, attack in zip(axes[0], attacks):
+            for d in _ordered(g.defense, list(DEFENSE_LABELS)):
+                sub = g[(g.defense == d) & (g.attack == attack)].groupby("eps")[metric].mean()
+                clean = g[(g.defense == d) & (g.attack == "none")][metric].mean()
+                xs, ys = list(sub.index), list(sub.values)
+                if not np.isnan(clean):
+                    xs, ys = [0.0] + xs, [clean] + ys
+                ax.plot(xs, ys, marker="o", ms=3, label=_label(DEFENSE_LABELS, d))
+            ax.set_title(_label(ATTACK_LABELS, attack))
+            ax.set_xlabel("ε")
+            ax.grid(alpha=0.3)
+        axes[0][0].set_ylabel(metric.replace("_", " "))
+        axes[0][-1].legend(fontsize=7)
+        fig.suptitle(f"{env} · {_label(LEARNER_LABELS, lr)}")
+        written += _save(fig, out, f"eps_sweep_{env}_{lr}")
+    return written
+
+
+def attack_strength(cells: pd.DataFrame, out: Path, eps_by_env: dict[str, float], metric: str = "win_rate") -> list[Path]:
+    written = []
+    for (env, lr), g in cells.groupby(["env", "learner"]):
+        g = g[(g.attack == "none") | np.isclose(g.eps, eps_by_env[env])]
+        attacks = _ordered(g.attack, list(ATTACK_LABELS))
+        defenses = _ordered(g.defense, list(DEFENSE_LABELS))
+        width = 0.8 / max(1, len(attacks))
+        fig, ax = plt.subplots(figsize=(1.2 + 1.1 * len(defenses), 2.8))
+        for i, a in enumerate(attacks):
+            vals = [g[(g.defense == d) & (g.attack == a)][metric].mean() for d in defenses]
+            ax.bar(np.arange(len(defenses)) + i * width, vals, width, label=_label(ATTACK_LABELS, a))
+        ax.set_xticks(np.arange(len(defenses)) + width * (len(attacks) - 1) / 2,
+                      [_label(DEFENSE_LABELS, d) for d in defenses])
+        ax.set_ylabel(metric.replace("_", " "))
+        ax.set_title(f"{env} · {_label(LEARNER_LABELS, lr)} · ε={eps_by_env[env]:g}")
+        ax.legend(fontsize=7)
+        written += _save(fig, out, f"attack_strength_{env}_{lr}")
+    return written
+
+
+def training_curves(checkpoints: Path, out: Path) -> list[Path]:
+    import json
+
+    curves = sorted(Path(checkpoints).glob("**/train_curve.csv"))
+    if not curves:
+        return []
+    fig, ax = plt.subplots(figsize=(5, 3))
+    for path in curves:
+        manifest = json.loads((path.parent / "manifest.json").read_text())
+        df = pd.read_csv(path)
+        ax.plot(df.t_env, df.eval_win_rate, label=f"{manifest['env']['map_name']} {manifest['learner']} "
+                                                     f"{manifest.get('defense')} s{manifest.get('seed')}")
+    ax.set_xlabel("env steps")
+    ax.set_ylabel("greedy win rate")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    return _save(fig, out, "training_curves")

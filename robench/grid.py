@@ -1,0 +1,187 @@
+"""The cross-evaluation grid: every protagonist checkpoint × attack × ε × evaluation seed.
+
+Cells are content-addressed (``robench.store.cell_id`` of the checkpoint's content hash and
+the evaluation settings), so a finished cell is never recomputed and a killed grid resumes
+where it stopped.  Cells run through joblib: ``loky`` processes locally, or the ``dask`` /
+``ray`` joblib backends to spread one grid over a cluster unchanged.  The ``none`` attack is
+one cell per checkpoint at ε = 0; every other attack gets one cell per ε.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import pandas as pd
+
+from robench.checkpoint import read_manifest
+from robench.errors import RobenchError
+
+JOBLIB_BACKENDS = ("loky", "dask", "ray")
+
+
+class GridError(RobenchError):
+    """Bad grid request (unknown names, nothing to evaluate, unavailable backend)."""
+
+
+@dataclass
+class GridSpec:
+    """One grid request (mirrors ``robench grid``'s options)."""
+
+    eps: list[float]
+    envs: list[str] | None = None
+    """Maps to include (None = every map with checkpoints)."""
+    learners: list[str] | None = None
+    defenses: list[str] | None = None
+    seeds: list[int] | None = None
+    """Protagonist training seeds to include (None = all)."""
+    attacks: list[str] = field(default_factory=lambda: ["none", "random", "fgsm"])
+    episodes: int = 500
+    eval_seeds: list[int] = field(default_factory=lambda: [0])
+    checkpoints: Path = Path("checkpoints")
+    results: Path = Path("results")
+    jobs: int = 1
+    backend: str = "loky"
+
+
+@dataclass(frozen=True)
+class Cell:
+    cid: str
+    checkpoint: str
+    key: dict[str, Any] = field(hash=False, compare=False)
+
+
+def discover(spec: GridSpec) -> list[tuple[Path, dict[str, Any]]]:
+    """Protagonist checkpoints under ``spec.checkpoints`` that match the filters."""
+    root = Path(spec.checkpoints)
+    if not root.is_dir():
+        raise GridError(f"no checkpoint directory {root}")
+    found = []
+    for mf in sorted(root.glob("**/manifest.json")):
+        manifest = read_manifest(mf.parent)
+        env = manifest["env"]["map_name"]
+        if manifest["kind"] != "protagonist":
+            continue
+        if spec.envs is not None and env not in spec.envs:
+            continue
+        if spec.learners is not None and manifest["learner"] not in spec.learners:
+            continue
+        if spec.defenses is not None and manifest.get("defense") not in spec.defenses:
+            continue
+        if spec.seeds is not None and manifest.get("seed") not in spec.seeds:
+            continue
+        found.append((mf.parent, manifest))
+    return found
+
+
+def plan(spec: GridSpec) -> list[Cell]:
+    """Every cell of the grid, in a deterministic order."""
+    from robench.store import cell_id
+
+    cells = []
+    for path, manifest in discover(spec):
+        for attack in spec.attacks:
+            for eps in ([0.0] if attack == "none" else spec.eps):
+                for eval_seed in spec.eval_seeds:
+                    key = {"checkpoint_hash": manifest["content_hash"], "attack": attack, "eps": float(eps),
+                           "episodes": spec.episodes, "eval_seed": eval_seed}
+                    meta = {"env": manifest["env"]["map_name"], "backend": manifest["env"]["backend"],
+                            "learner": manifest["learner"], "defense": manifest.get("defense"),
+                            "seed": manifest.get("seed"), **key}
+                    cells.append(Cell(cid=cell_id(key), checkpoint=str(path), key=meta))
+    return cells
+
+
+def run_cell(cell: Cell, results: str) -> dict[str, Any]:
+    """Compute one cell (unless finished) under its lock; return its stored metadata."""
+    from robench.checkpoint import load_protagonist
+    from robench.evaluate import evaluate
+    from robench.store import ResultStore
+
+    store = ResultStore(Path(results))
+    with store.lock(cell.cid):
+        if store.done(cell.cid):
+            return store.read_meta(cell.cid)
+        start = time.perf_counter()
+        agent, _, manifest = load_protagonist(Path(cell.checkpoint))
+        if manifest["content_hash"] != cell.key["checkpoint_hash"]:
+            raise GridError(f"{cell.checkpoint} changed since the grid was planned")
+        k = cell.key
+        res, out = evaluate(agent, k["env"], backend=k["backend"], attack=k["attack"], eps=k["eps"],
+                            episodes=k["episodes"], seed=k["eval_seed"])
+        episodes = pd.DataFrame({"episode": range(res.episodes), "won": out.won.numpy(),
+                                 "return": out.episode_return.numpy(), "crashed": out.crashed.numpy(),
+                                 "length": out.length.numpy()})
+        from robench import __version__
+
+        meta = {**k, "cell_id": cell.cid, "checkpoint": cell.checkpoint, "adversary": None,
+                "win_rate": res.win_rate, "ci_low": res.ci_low, "ci_high": res.ci_high,
+                "mean_return": res.mean_return, "std_return": res.std_return, "crash_rate": res.crash_rate,
+                "mean_length": res.mean_length, "wall_s": round(time.perf_counter() - start, 3),
+                "robench_version": __version__}
+        store.write(cell.cid, meta, episodes)
+        return meta
+
+
+def _joblib_context(backend: str, jobs: int):
+    import joblib
+
+    if backend == "loky":
+        return joblib.parallel_config(backend="loky", n_jobs=jobs)
+    if backend == "dask":
+        try:
+            from dask.distributed import Client, get_client
+        except ImportError:
+            raise GridError("backend dask needs dask[distributed]: pip install 'robench[dask]'") from None
+        try:
+            get_client()
+        except ValueError:  # no client yet: a local cluster of `jobs` single-threaded workers
+            Client(n_workers=jobs, threads_per_worker=1, processes=True)
+        return joblib.parallel_config(backend="dask", n_jobs=jobs)
+    if backend == "ray":
+        try:
+            import ray
+            from ray.util.joblib import register_ray
+        except ImportError:
+            raise GridError("backend ray needs ray: pip install 'robench[ray]'") from None
+        register_ray()
+        if not ray.is_initialized():
+            ray.init(num_cpus=jobs, include_dashboard=False, log_to_driver=False)
+        return joblib.parallel_config(backend="ray", n_jobs=jobs)
+    raise GridError(f"unknown joblib backend {backend!r}; known: {', '.join(JOBLIB_BACKENDS)}")
+
+
+def run_grid(spec: GridSpec, on_cell: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+    """Run every unfinished cell of ``spec`` (finished ones are read back); return all metadata."""
+    from robench.store import ResultStore
+
+    cells = plan(spec)
+    if not cells:
+        raise GridError(f"no protagonist checkpoints under {spec.checkpoints} match the filters")
+    store = ResultStore(spec.results)
+    todo = [c for c in cells if not store.done(c.cid)]
+    metas = [store.read_meta(c.cid) for c in cells if store.done(c.cid)]
+    for meta in metas:
+        if on_cell:
+            on_cell(meta)
+    if todo:
+        if spec.jobs > 1:
+            os.environ.setdefault("ROBENCH_TORCH_THREADS", "1")  # inherited by the workers
+        for meta in _run_parallel(todo, str(spec.results), spec.backend, spec.jobs):
+            metas.append(meta)
+            if on_cell:
+                on_cell(meta)
+    return metas
+
+
+def _run_parallel(cells: list[Cell], results: str, backend: str, jobs: int) -> Iterable[dict[str, Any]]:
+    if jobs == 1 and backend == "loky":
+        yield from (run_cell(c, results) for c in cells)
+        return
+    import joblib
+
+    with _joblib_context(backend, jobs):
+        parallel = joblib.Parallel(return_as="generator_unordered")
+        yield from parallel(joblib.delayed(run_cell)(c, results) for c in cells)

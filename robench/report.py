@@ -1,0 +1,222 @@
+"""Paper-style reports from stored results only: LaTeX tables, Markdown twins, figures.
+
+Table 1 style (win rates): rows = defenses within an env block, column blocks per learner
+(VDN | QMIX), columns = attacks + AVG.  AVG = mean ± population std (ddof = 0) over the
+attack columns (the clean "Natural" column included, as in the paper).  The best value of
+each column within an env block is bold (ties all bold).  ``*`` marks a row's AVG where the
+reference defense beats it in a one-sided Wilcoxon rank-sum test at p < 0.05 (unit stated in
+the caption); Holm-corrected p-values go to the Markdown twin.
+Table 2 style (CAV): per attack a Reward and a CR column.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from robench.stats import eps_auc, holm, mean_std, ranksum_greater, worst_case
+
+ATTACK_LABELS = {"none": "Natural", "random": "Random", "fgsm": "FGSM", "pgd": "PGD", "atla": "ATLA",
+                 "paad": "PAAD", "atsa": "ATSA"}
+DEFENSE_LABELS = {"noadv": "NoAdv", "rn": "RN", "fgsm": "FGSM", "atla": "ATLA", "paad": "PAAD", "pr": "PR",
+                  "pr-rep": "PR-REP", "ernie": "ERNIE", "rap": "RAP", "romance-p": "ROMANCE-p",
+                  "romance-s": "ROMANCE-s", "atsa": "ATSA"}
+LEARNER_LABELS = {"vdn": "VDN", "qmix": "QMIX"}
+UNITS = ("attack", "episode", "seed")
+
+
+@dataclass
+class TableOptions:
+    reference: str | None = "atsa"
+    """Reference defense of the significance test (None or absent → best-AVG row)."""
+    unit: str = "attack"
+    """Test unit: ``attack`` (per-attack cell values), ``episode`` or ``seed``."""
+    alpha: float = 0.05
+
+
+def _label(table: dict[str, str], key: str) -> str:
+    return table.get(key, key)
+
+
+def _ordered(values, preferred: list[str]) -> list[str]:
+    values = list(dict.fromkeys(values))
+    return [v for v in preferred if v in values] + sorted(v for v in values if v not in preferred)
+
+
+def select_table_cells(cells: pd.DataFrame, eps_by_env: dict[str, float]) -> pd.DataFrame:
+    """Cells of each env at its table ε (the clean ``none`` cells at ε = 0)."""
+    keep = []
+    for env, group in cells.groupby("env"):
+        eps = eps_by_env[env]
+        keep.append(group[(group.attack == "none") | np.isclose(group.eps, eps)])
+    return pd.concat(keep, ignore_index=True)
+
+
+def table_eps(cells: pd.DataFrame, preferred: dict[str, float]) -> dict[str, float]:
+    """Per env: the preferred (paper) ε when measured, else the largest measured ε."""
+    out = {}
+    for env, group in cells[cells.attack != "none"].groupby("env"):
+        measured = sorted(group.eps.unique())
+        want = preferred.get(env)
+        out[env] = want if want is not None and any(np.isclose(measured, want)) else float(measured[-1])
+    for env in cells.env.unique():
+        out.setdefault(env, 0.0)
+    return out
+
+
+@dataclass
+class TableData:
+    """Aggregated values [env, learner, defense, attack] → value, plus per-unit samples for tests."""
+
+    values: pd.DataFrame  # columns env, learner, defense, attack, value
+    samples: dict[tuple[str, str, str], np.ndarray]  # (env, learner, defense) → test samples
+    unit: str
+
+
+def aggregate(cells: pd.DataFrame, metric: str, unit: str, episodes: pd.DataFrame | None = None) -> TableData:
+    """Mean of ``metric`` over seeds per (env, learner, defense, attack); samples for the test."""
+    if unit not in UNITS:
+        raise ValueError(f"unknown test unit {unit!r}; known: {', '.join(UNITS)}")
+    keys = ["env", "learner", "defense"]
+    values = cells.groupby(keys + ["attack"], as_index=False)[metric].mean().rename(columns={metric: "value"})
+    samples: dict[tuple[str, str, str], np.ndarray] = {}
+    for key, group in values.groupby(keys):
+        if unit == "attack":
+            samples[key] = group.value.to_numpy()
+        elif unit == "seed":
+            per_seed = cells[(cells.env == key[0]) & (cells.learner == key[1]) & (cells.defense == key[2])]
+            samples[key] = per_seed.groupby("seed")[metric].mean().to_numpy()
+        else:
+            if episodes is None:
+                raise ValueError("unit 'episode' needs per-episode records")
+            ids = cells[(cells.env == key[0]) & (cells.learner == key[1]) & (cells.defense == key[2])].cell_id
+            column = {"win_rate": "won", "mean_return": "return", "crash_rate": "crashed"}[metric]
+            samples[key] = episodes[episodes.cell_id.isin(ids)][column].astype(float).to_numpy()
+    return TableData(values=values, samples=samples, unit=unit)
+
+
+def significance(data: TableData, opts: TableOptions, higher_is_better: bool = True) -> pd.DataFrame:
+    """Per (env, learner): reference defense vs each other one; raw and Holm-adjusted p."""
+    rows = []
+    for (env, learner), group in data.values.groupby(["env", "learner"]):
+        avg = group.groupby("defense").value.mean()
+        defenses = list(avg.index)
+        ref = opts.reference if opts.reference in defenses else (avg.idxmax() if higher_is_better else avg.idxmin())
+        others = [d for d in defenses if d != ref]
+        sign = 1.0 if higher_is_better else -1.0
+        p = [ranksum_greater(sign * data.samples[(env, learner, ref)], sign * data.samples[(env, learner, d)])
+             for d in others]
+        adj = holm(np.array(p)) if p else []
+        rows += [{"env": env, "learner": learner, "reference": ref, "defense": d, "p": pv, "p_holm": float(pa)}
+                 for d, pv, pa in zip(others, p, adj)]
+    return pd.DataFrame(rows, columns=["env", "learner", "reference", "defense", "p", "p_holm"])
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.2f}"
+
+
+def render_table1(data: TableData, sig: pd.DataFrame, opts: TableOptions, eps_by_env: dict[str, float],
+                  caption_metric: str = "win rate", higher_is_better: bool = True) -> tuple[str, str]:
+    """(LaTeX, Markdown) of a Table-1-style table."""
+    v = data.values
+    envs = _ordered(v.env, ["3m", "3s_vs_3z", "8m", "merge"])
+    learners = _ordered(v.learner, ["vdn", "qmix"])
+    attacks = _ordered(v.attack, list(ATTACK_LABELS))
+    defenses = _ordered(v.defense, list(DEFENSE_LABELS))
+    ncol = len(attacks) + 1
+    spec = "ll" + ("c" * ncol) * len(learners)
+    head_blocks = " & ".join(rf"\multicolumn{{{ncol}}}{{c}}{{{_label(LEARNER_LABELS, lr)}}}" for lr in learners)
+    rules = " ".join(rf"\cmidrule(lr){{{3 + i * ncol}-{2 + (i + 1) * ncol}}}" for i in range(len(learners)))
+    col_names = [_label(ATTACK_LABELS, a) for a in attacks] + ["AVG"]
+    best = max if higher_is_better else min
+    tex = [r"\begin{table}[t]", r"\centering", r"\small", rf"\begin{{tabular}}{{{spec}}}", r"\toprule",
+           rf" & & {head_blocks} \\", rules, " & ".join(["Env", "Defense"] + col_names * len(learners)) + r" \\"]
+    md_head = ["Env", "Defense"] + [f"{_label(LEARNER_LABELS, lr)} {c}" for lr in learners for c in col_names]
+    md = ["| " + " | ".join(md_head) + " |", "|" + "---|" * len(md_head)]
+    for env in envs:
+        tex.append(r"\midrule")
+        block = v[v.env == env]
+        table: dict[tuple[str, str], list[str]] = {}
+        for lr in learners:
+            sub = block[block.learner == lr]
+            grid = sub.pivot_table(index="defense", columns="attack", values="value")
+            avgs = {d: mean_std(grid.loc[d, attacks].to_numpy()) for d in grid.index if grid.loc[d, attacks].notna().all()}
+            col_best = {a: best(grid[a].dropna()) for a in attacks if a in grid}
+            avg_best = best(m for m, _ in avgs.values()) if avgs else None
+            starred = set(sig[(sig.env == env) & (sig.learner == lr) & (sig.p < opts.alpha)].defense)
+            for d in defenses:
+                cells = []
+                for a in attacks:
+                    x = grid.loc[d, a] if d in grid.index and a in grid else np.nan
+                    cells.append("--" if np.isnan(x) else (rf"\textbf{{{_fmt(x)}}}" if np.isclose(x, col_best[a])
+                                                           else _fmt(x)))
+                if d in avgs:
+                    m, s = avgs[d]
+                    text = rf"{_fmt(m)}$\pm${_fmt(s)}"
+                    text = rf"\textbf{{{text}}}" if np.isclose(m, avg_best) else text
+                    cells.append(text + ("*" if d in starred else ""))
+                else:
+                    cells.append("--")
+                table[(d, lr)] = cells
+        for i, d in enumerate(d for d in defenses if any(c != "--" for lr in learners for c in table[(d, lr)])):
+            row = [env if i == 0 else "", _label(DEFENSE_LABELS, d)] + [c for lr in learners for c in table[(d, lr)]]
+            tex.append(" & ".join(x.replace("_", r"\_") for x in row[:2]) + " & " + " & ".join(row[2:]) + r" \\")
+            md.append("| " + " | ".join(_tex_to_md(x) for x in row) + " |")
+    refs = ", ".join(sorted(set(sig.reference))) or "n/a"
+    eps_text = ", ".join(f"{e}: ε={eps_by_env[e]:g}" for e in envs)
+    caption = (f"{caption_metric.capitalize()} per attack (columns) of protagonists trained by each defense (rows); "
+               f"{eps_text}. AVG: mean $\\pm$ population std over the attack columns. Bold: best per column. "
+               f"*: one-sided Wilcoxon rank-sum test, reference {refs} better at p<{opts.alpha} "
+               f"(test unit: {data.unit}).")
+    tex_caption = caption.replace("ε", r"$\epsilon$").replace("_", r"\_")
+    tex += [r"\bottomrule", r"\end{tabular}", rf"\caption{{{tex_caption}}}", r"\end{table}"]
+    md.append("")
+    md.append(caption.replace("$\\pm$", "±"))
+    return "\n".join(tex) + "\n", "\n".join(md) + "\n"
+
+
+def _tex_to_md(x: str) -> str:
+    return x.replace(r"\textbf{", "**").replace("}", "**").replace("$\\pm$", "±").replace(r"\_", "_")
+
+
+def render_table2(cells: pd.DataFrame) -> tuple[str, str]:
+    """(LaTeX, Markdown) of a Table-2-style table: Reward and CR per attack, rows = defenses."""
+    v = cells.groupby(["env", "learner", "defense", "attack"], as_index=False)[["mean_return", "crash_rate"]].mean()
+    attacks = _ordered(v.attack, list(ATTACK_LABELS))
+    spec = "lll" + "cc" * len(attacks)
+    head = " & ".join(rf"\multicolumn{{2}}{{c}}{{{_label(ATTACK_LABELS, a)}}}" for a in attacks)
+    tex = [r"\begin{table}[t]", r"\centering", r"\small", rf"\begin{{tabular}}{{{spec}}}", r"\toprule",
+           rf" & & & {head} \\", "Env & Learner & Defense & " + " & ".join(["Reward", "CR"] * len(attacks)) + r" \\",
+           r"\midrule"]
+    md = ["| Env | Learner | Defense | " + " | ".join(f"{_label(ATTACK_LABELS, a)} {m}" for a in attacks
+                                                  for m in ("Reward", "CR")) + " |",
+          "|" + "---|" * (3 + 2 * len(attacks))]
+    for (env, lr, d), g in v.groupby(["env", "learner", "defense"]):
+        g = g.set_index("attack")
+        vals = [f"{g.loc[a, m]:.2f}" if a in g.index else "--" for a in attacks for m in ("mean_return", "crash_rate")]
+        tex.append(" & ".join([env.replace("_", r"\_"), _label(LEARNER_LABELS, lr), _label(DEFENSE_LABELS, d)] + vals)
+                   + r" \\")
+        md.append("| " + " | ".join([env, _label(LEARNER_LABELS, lr), _label(DEFENSE_LABELS, d)] + vals) + " |")
+    tex += [r"\bottomrule", r"\end{tabular}", r"\caption{Mean episode return (Reward) and crash rate (CR) per attack.}",
+            r"\end{table}"]
+    return "\n".join(tex) + "\n", "\n".join(md) + "\n"
+
+
+def robustness_summary(cells: pd.DataFrame, metric: str = "win_rate") -> pd.DataFrame:
+    """Beyond the paper, per (env, learner, defense, attack): area under the ε curve and, per
+    (env, learner, defense), the worst case over attacks at each ε and the seed spread."""
+    rows = []
+    for (env, lr, d), g in cells.groupby(["env", "learner", "defense"]):
+        attacked = g[g.attack != "none"]
+        per_eps = attacked.groupby(["eps", "attack"])[metric].mean().unstack()
+        seeds = g.groupby("seed")[metric].mean()
+        row = {"env": env, "learner": lr, "defense": d,
+               "worst_case": worst_case(per_eps.min(axis=1).to_numpy()) if len(per_eps) else np.nan,
+               "seed_std": float(seeds.std(ddof=0)) if len(seeds) > 1 else np.nan, "n_seeds": int(len(seeds))}
+        for attack in per_eps.columns:
+            row[f"auc_{attack}"] = eps_auc(per_eps.index.to_numpy(), per_eps[attack].to_numpy())
+        rows.append(row)
+    return pd.DataFrame(rows)

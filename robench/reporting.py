@@ -1,0 +1,80 @@
+"""``robench report``: read the results store (or an external CSV) and write every artefact."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from robench.envs import PAPER_EPS
+from robench.errors import RobenchError
+from robench.figures import attack_strength, eps_sweep, training_curves
+from robench.report import (TableOptions, aggregate, render_table1, render_table2, robustness_summary,
+                            select_table_cells, significance, table_eps)
+from robench.store import load_cells, load_episodes
+
+
+class ReportError(RobenchError):
+    """No results, or a malformed external table."""
+
+
+def _write(out: Path, name: str, text: str) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / name
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+    return path
+
+
+def _from_csv(path: Path) -> pd.DataFrame:
+    try:
+        df = pd.read_csv(path)
+    except (OSError, pd.errors.ParserError) as err:
+        raise ReportError(f"cannot read {path}: {err}") from None
+    need = {"env", "learner", "defense", "attack"}
+    if not need <= set(df.columns) or not ({"win_rate"} <= set(df.columns)
+                                           or {"reward", "crash_rate"} <= set(df.columns)):
+        raise ReportError(f"{path} needs columns env, learner, defense, attack and win_rate or reward+crash_rate")
+    df = df.rename(columns={"reward": "mean_return"})
+    df["eps"] = df.get("eps", 0.0)
+    df["seed"] = df.get("seed", 0)
+    return df
+
+
+def write_report(results: Path, out: Path, checkpoints: Path | None = None, reference: str | None = "atsa",
+                 unit: str = "attack", from_csv: Path | None = None) -> list[Path]:
+    """Write tables (LaTeX + Markdown), significance and robustness CSVs and figures; return paths."""
+    opts = TableOptions(reference=reference, unit=unit)
+    if from_csv is not None:
+        cells, episodes = _from_csv(from_csv), None
+        if unit != "attack":
+            raise ReportError("an external table has per-attack values only: use --unit attack")
+        eps_by_env = {e: 0.0 for e in cells.env.unique()}
+        selected = cells
+    else:
+        if not (Path(results) / "cells").is_dir():
+            raise ReportError(f"no results store at {results}")
+        cells = load_cells(results)
+        if cells.empty:
+            raise ReportError(f"no finished cells in {results}")
+        episodes = load_episodes(results) if unit == "episode" else None
+        eps_by_env = table_eps(cells, PAPER_EPS)
+        selected = select_table_cells(cells, eps_by_env)
+    written = []
+    if "win_rate" in selected.columns and selected.win_rate.notna().any():
+        data = aggregate(selected, "win_rate", unit, episodes)
+        sig = significance(data, opts)
+        tex, md = render_table1(data, sig, opts, eps_by_env)
+        written += [_write(out, "table1_win_rate.tex", tex), _write(out, "table1_win_rate.md", md),
+                    _write(out, "significance.csv", sig.to_csv(index=False))]
+    if "crash_rate" in selected.columns and (from_csv is not None and "mean_return" in selected.columns
+                                             or (selected.get("backend") == "cav").any()):
+        tex, md = render_table2(selected)
+        written += [_write(out, "table2_reward_cr.tex", tex), _write(out, "table2_reward_cr.md", md)]
+    if from_csv is None:
+        written.append(_write(out, "robustness.csv", robustness_summary(cells).to_csv(index=False)))
+        figs = out / "figures"
+        written += eps_sweep(cells, figs) + attack_strength(cells, figs, eps_by_env)
+        if checkpoints is not None and Path(checkpoints).is_dir():
+            written += training_curves(checkpoints, figs)
+    return written

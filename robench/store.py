@@ -1,0 +1,109 @@
+"""The results store: one content-addressed cell per (checkpoint, attack, ε, episodes, seed).
+
+Layout under the results directory::
+
+    cells/<cell_id>.parquet   per-episode records: episode, won, return, crashed, length
+    cells/<cell_id>.json      the cell's key, provenance and summary (written last: the commit mark)
+    locks/<cell_id>.lock      advisory lock held while a process computes the cell
+
+A cell is finished iff its JSON exists.  Both files are written to a temporary name and
+``os.replace``-d into place, so a killed process never leaves a half-written cell, and two
+processes that race on one cell serialise on its lock (the second finds it finished).
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+import pandas as pd
+
+PROTOCOL = "robench-eval/1"
+"""Version of the evaluation protocol; part of every cell id."""
+
+EPISODE_COLUMNS = ["episode", "won", "return", "crashed", "length"]
+
+
+def cell_id(key: dict[str, Any]) -> str:
+    """SHA-256 (first 20 hex digits) of the canonical JSON of the cell key plus the protocol."""
+    blob = json.dumps({**key, "protocol": PROTOCOL}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+def _atomic_write(path: Path, write) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+class ResultStore:
+    """A directory of finished cells."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        (self.root / "cells").mkdir(parents=True, exist_ok=True)
+        (self.root / "locks").mkdir(parents=True, exist_ok=True)
+
+    def _meta(self, cid: str) -> Path:
+        return self.root / "cells" / f"{cid}.json"
+
+    def _episodes(self, cid: str) -> Path:
+        return self.root / "cells" / f"{cid}.parquet"
+
+    def done(self, cid: str) -> bool:
+        return self._meta(cid).is_file()
+
+    @contextlib.contextmanager
+    def lock(self, cid: str) -> Iterator[None]:
+        """Exclusive advisory lock on one cell (blocks while another process holds it)."""
+        with open(self.root / "locks" / f"{cid}.lock", "w") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def write(self, cid: str, meta: dict[str, Any], episodes: pd.DataFrame) -> None:
+        """Store a finished cell: episodes first, then the JSON that marks it finished."""
+        _atomic_write(self._episodes(cid), lambda tmp: episodes[EPISODE_COLUMNS].to_parquet(tmp, index=False))
+        _atomic_write(self._meta(cid), lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=1, sort_keys=True)))
+
+    def read_meta(self, cid: str) -> dict[str, Any]:
+        return json.loads(self._meta(cid).read_text())
+
+    def cell_ids(self) -> list[str]:
+        return sorted(p.stem for p in (self.root / "cells").glob("*.json"))
+
+
+def load_cells(results: Path) -> pd.DataFrame:
+    """One row per finished cell: key columns (env, learner, defense, seed, attack, eps,
+    eval_seed, episodes, checkpoint, adversary) and summary metrics (win_rate, mean_return,
+    std_return, crash_rate, ...)."""
+    store = ResultStore(results)
+    rows = [store.read_meta(cid) for cid in store.cell_ids()]
+    return pd.DataFrame(rows)
+
+
+def load_episodes(results: Path) -> pd.DataFrame:
+    """Every per-episode record of every finished cell as one tidy DataFrame: the cell's key
+    columns repeated on each of its episodes plus ``episode, won, return, crashed, length``."""
+    store = ResultStore(results)
+    frames = []
+    for cid in store.cell_ids():
+        meta = store.read_meta(cid)
+        df = pd.read_parquet(store._episodes(cid))
+        for k in ("cell_id", "env", "learner", "defense", "seed", "attack", "eps", "eval_seed"):
+            df[k] = meta[k]
+        frames.append(df)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=EPISODE_COLUMNS)
