@@ -9,6 +9,7 @@ import torch
 from attacks.base import Attack, project
 from attacks.gradient import FGSM, PGD
 from attacks.none import NoAttack
+from attacks.paad import PAAD
 from attacks.random_noise import RandomNoise
 from robench.plugins import load_entry_points
 
@@ -17,14 +18,26 @@ ATTACKS: dict[str, type[Attack]] = {
     "random": RandomNoise,
     "fgsm": FGSM,
     "pgd": PGD,
+    "paad": PAAD,
     **load_entry_points("robench.attacks"),
 }
 
 
-def make_attack(name: str, seed: int = 0, attacked_agents: torch.Tensor | None = None) -> Attack:
-    """Instantiate the attack registered as ``name`` with its own seeded generator."""
+def make_attack(name: str, seed: int = 0, attacked_agents: torch.Tensor | None = None,
+                adversary: Attack | None = None) -> Attack:
+    """Instantiate the attack registered as ``name`` with its own seeded generator.
+
+    Learned attacks are not built from scratch here: pass the loaded ``adversary``
+    (``attacks.training.load_adversary``); it is checked to be of the named attack."""
     if name not in ATTACKS:
         raise KeyError(f"unknown attack {name!r}; known: {', '.join(ATTACKS)}")
+    if ATTACKS[name].learned:
+        if adversary is None or adversary.name != name:
+            raise KeyError(f"attack {name!r} is learned: it needs an adversary checkpoint of that attack")
+        adversary.generator = torch.Generator().manual_seed(seed)
+        adversary.attacked_agents = attacked_agents
+        adversary.training = False
+        return adversary
     return ATTACKS[name](generator=torch.Generator().manual_seed(seed), attacked_agents=attacked_agents)
 
 

@@ -76,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("eval", help="evaluate a checkpoint under one attack at one ε")
     e.add_argument("checkpoint", type=Path)
     e.add_argument("--attack", default="none")
+    e.add_argument("--adversary", type=Path, default=None, help="adversary checkpoint of a learned attack")
     e.add_argument("--eps", type=_unit_interval, default=None, help="attack budget (default: the paper's for the map)")
     e.add_argument("--episodes", type=_positive_int, default=500)
     e.add_argument("--seed", type=int, default=0)
@@ -83,6 +84,20 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
     sub.add_parser("list", help="registered environments, learners, defenses and attacks")
+
+    at = sub.add_parser("attack", help="learned adversaries")
+    at_sub = at.add_subparsers(dest="attack_command", required=True, parser_class=OneLineParser)
+    att = at_sub.add_parser("train", help="train a learned adversary against a fixed victim checkpoint")
+    att.add_argument("--attack", default="paad")
+    att.add_argument("--victim", type=Path, required=True)
+    att.add_argument("--eps", type=_unit_interval, default=None)
+    att.add_argument("--steps", type=_positive_int, default=None)
+    att.add_argument("--seed", type=int, default=0)
+    att.add_argument("--max-minutes", type=float, default=None)
+    att.add_argument("--out", type=Path, default=None, help="default: adversaries/MAP/ATTACK_vs_VICTIMHASH8")
+    att.add_argument("--force", action="store_true")
+    att.add_argument("--device", default="cpu")
+    att.add_argument("--quiet", action="store_true")
 
     g = sub.add_parser("grid", help="evaluate every checkpoint × attack × ε (resumable)")
     g.add_argument("--envs", nargs="+", default=None, help="maps (default: all with checkpoints)")
@@ -94,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--seeds", nargs="+", type=int, default=None, help="protagonist training seeds (default all)")
     g.add_argument("--eval-seeds", nargs="+", type=int, default=[0])
     g.add_argument("--checkpoints", type=Path, default=Path("checkpoints"))
+    g.add_argument("--adversaries", type=Path, default=None, help="adversary checkpoints for learned attacks")
     g.add_argument("--results", type=Path, default=Path("results"))
     g.add_argument("--jobs", type=_positive_int, default=1)
     g.add_argument("--backend", default="loky", help="joblib backend: loky, dask or ray")
@@ -116,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--eps", type=_unit_interval, default=0.25)
     b.add_argument("--train-minutes", type=float, default=15.0, help="budget per training benchmark run")
     b.add_argument("--learners", nargs="+", default=["vdn", "qmix"])
+    b.add_argument("--save", type=Path, default=None, help="keep the training-benchmark checkpoints here")
     b.add_argument("--json", action="store_true")
     return p
 
@@ -159,11 +176,21 @@ def cmd_eval(args: argparse.Namespace) -> int:
     _check_choice("attack", args.attack, ATTACKS)
     agent, _, manifest = load_protagonist(args.checkpoint, args.device)
     env = manifest["env"]
+    adversary = None
+    if ATTACKS[args.attack].learned:
+        from attacks.training import load_adversary
+        from robench.checkpoint import env_info_from_manifest
+
+        if args.adversary is None:
+            raise UsageError(f"attack {args.attack!r} is learned: pass --adversary ADV_CKPT")
+        adversary = load_adversary(args.adversary, env_info_from_manifest(manifest), args.device, args.seed)
+        if adversary.name != args.attack:
+            raise UsageError(f"{args.adversary} holds a {adversary.name!r} adversary, not {args.attack!r}")
     eps = paper_eps(env["map_name"]) if args.eps is None else args.eps
     if args.attack == "none":
         eps = 0.0
     res, _ = evaluate(agent, env["map_name"], backend=env["backend"], attack=args.attack, eps=eps,
-                      episodes=args.episodes, seed=args.seed, device=args.device)
+                      episodes=args.episodes, seed=args.seed, device=args.device, adversary=adversary)
     if args.json:
         print(json.dumps(res.to_dict()))
     else:
@@ -188,6 +215,34 @@ def cmd_list(args: argparse.Namespace) -> int:
     zoo = Path("checkpoints")
     found = sorted(p.parent for p in zoo.glob("**/manifest.json")) if zoo.is_dir() else []
     print(f"checkpoints ({zoo}): {', '.join(str(p) for p in found) or 'none'}")
+    return 0
+
+
+def cmd_attack(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from attacks.training import LEARNED, AttackTrainConfig, train_adversary
+    from robench.checkpoint import load_protagonist
+
+    _check_choice("learned attack", args.attack, LEARNED)
+    victim, _, manifest = load_protagonist(args.victim, args.device)
+    cfg = AttackTrainConfig(attack=args.attack, eps=args.eps, seed=args.seed, device=args.device,
+                            max_wall_s=None if args.max_minutes is None else args.max_minutes * 60)
+    if args.steps is not None:
+        cfg.steps = args.steps
+    out = args.out or Path("adversaries") / manifest["env"]["map_name"] / f"{args.attack}_vs_{manifest['content_hash'][:8]}"
+    if out.exists() and not args.force:
+        raise UsageError(f"{out} already exists (pass --force to replace it)")
+    bar = tqdm(total=cfg.steps, unit="step", disable=args.quiet, file=sys.stderr, dynamic_ncols=True)
+
+    def progress(t_env: int, row: dict | None) -> None:
+        bar.update(min(t_env, cfg.steps) - bar.n)
+        if row:
+            bar.set_postfix(victim_win=f"{row['victim_win_rate']:.2f}")
+
+    adv = train_adversary(cfg, victim, manifest, out, progress, overwrite=args.force)
+    bar.close()
+    print(f"wrote {out}  victim win rate under {args.attack} at ε={adv['eps']:g}: {adv['final_victim_win_rate']:.3f}")
     return 0
 
 
@@ -225,8 +280,12 @@ def cmd_grid(args: argparse.Namespace) -> int:
     envs = [canonical_map(e) for e in args.envs] if args.envs else None
     spec = GridSpec(eps=eps, envs=envs, learners=args.learners, defenses=args.defenses, seeds=args.seeds,
                     attacks=args.attacks, episodes=args.episodes, eval_seeds=args.eval_seeds,
-                    checkpoints=args.checkpoints, results=args.results, jobs=args.jobs, backend=args.backend)
-    cells = plan(spec)
+                    checkpoints=args.checkpoints, adversaries=args.adversaries, results=args.results, jobs=args.jobs,
+                    backend=args.backend)
+    cells, missing = plan(spec)
+    for m in missing:
+        print(f"robench: missing: no {m['attack']} adversary for {m['env']}/{m['learner']} "
+              f"(row {m['defense']} seed {m['seed']}): pass --adversaries DIR", file=sys.stderr)
     if not cells:
         raise UsageError(f"no protagonist checkpoints under {args.checkpoints} match the filters")
     store = ResultStore(args.results)
@@ -234,7 +293,8 @@ def cmd_grid(args: argparse.Namespace) -> int:
     bar = tqdm(total=len(cells), unit="cell", disable=args.quiet, file=sys.stderr, dynamic_ncols=True)
     metas = run_grid(spec, on_cell=lambda meta: bar.update(1))
     bar.close()
-    print(f"grid: {len(metas)} cells ({cached} already stored, {len(metas) - cached} computed) in {args.results}")
+    print(f"grid: {len(metas)} cells ({cached} already stored, {len(metas) - cached} computed) in {args.results}; "
+          f"{len(missing)} learned-attack cells missing an adversary")
     return 0
 
 
@@ -247,7 +307,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"train": cmd_train, "eval": cmd_eval, "list": cmd_list, "bench": cmd_bench, "grid": cmd_grid,
-            "report": cmd_report}
+            "report": cmd_report, "attack": cmd_attack}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from attacks import make_attack
+from attacks import Attack, make_attack
 from robench.envs import make_env
 from robench.learners.agent import RNNAgent
 from robench.rollout import Outcomes, run_episodes
@@ -62,15 +62,17 @@ def summarise(out: Outcomes, attack: str, eps: float, seed: int) -> EvalResult:
 
 def evaluate(agent: RNNAgent, map_name: str, *, backend: str = "smax", attack: str = "none", eps: float = 0.0,
              episodes: int = 500, seed: int = 0, device: str | torch.device = "cpu",
-             batch_size: int | None = None) -> tuple[EvalResult, Outcomes]:
+             batch_size: int | None = None, adversary: Attack | None = None) -> tuple[EvalResult, Outcomes]:
     """Evaluate ``agent`` for ``episodes`` episodes under ``attack`` at budget ``eps``.
 
     ``batch_size`` < ``episodes`` splits the cell into sequential batches (the one-at-a-time
-    evaluator of ``robench bench`` is ``batch_size=1``); seeds differ per batch."""
+    evaluator of ``robench bench`` is ``batch_size=1``); seeds differ per batch.  Learned
+    attacks take their loaded ``adversary`` (its director is fixed; its gradient step uses
+    ``agent``, so it transfers to any protagonist of the same environment)."""
     if episodes <= 0:
         raise ValueError("episodes must be positive")
     bs = episodes if batch_size is None else min(batch_size, episodes)
-    adversary = make_attack(attack, seed=seed)
+    adversary = make_attack(attack, seed=seed, adversary=adversary)
     env = make_env(map_name, bs, backend, device)
     parts = []
     for start in range(0, episodes, bs):

@@ -41,6 +41,8 @@ class GridSpec:
     episodes: int = 500
     eval_seeds: list[int] = field(default_factory=lambda: [0])
     checkpoints: Path = Path("checkpoints")
+    adversaries: Path | None = None
+    """Adversary checkpoints for the learned attack columns (one per env, victim learner, attack)."""
     results: Path = Path("results")
     jobs: int = 1
     backend: str = "loky"
@@ -76,22 +78,50 @@ def discover(spec: GridSpec) -> list[tuple[Path, dict[str, Any]]]:
     return found
 
 
-def plan(spec: GridSpec) -> list[Cell]:
-    """Every cell of the grid, in a deterministic order."""
+def adversary_index(root: Path | None) -> dict[tuple[str, str, str], tuple[Path, str]]:
+    """(env, victim learner, attack) → (adversary checkpoint, content hash); first found wins
+    (sorted paths), so one adversary serves a whole column, as in the paper."""
+    index: dict[tuple[str, str, str], tuple[Path, str]] = {}
+    if root is None:
+        return index
+    if not Path(root).is_dir():
+        raise GridError(f"no adversary directory {root}")
+    for mf in sorted(Path(root).glob("**/manifest.json")):
+        manifest = read_manifest(mf.parent)
+        if manifest["kind"] == "adversary":
+            key = (manifest["env"]["map_name"], manifest.get("victim_learner", manifest["learner"]), manifest["attack"])
+            index.setdefault(key, (mf.parent, manifest["content_hash"]))
+    return index
+
+
+def plan(spec: GridSpec) -> tuple[list[Cell], list[dict[str, Any]]]:
+    """Every cell of the grid in a deterministic order, and the learned-attack columns that
+    have no adversary (reported as missing, never silently skipped)."""
+    from attacks import ATTACKS
     from robench.store import cell_id
 
-    cells = []
+    adversaries = adversary_index(spec.adversaries)
+    cells, missing = [], []
     for path, manifest in discover(spec):
+        env, learner = manifest["env"]["map_name"], manifest["learner"]
         for attack in spec.attacks:
+            adversary = None
+            if ATTACKS[attack].learned:
+                adversary = adversaries.get((env, learner, attack))
+                if adversary is None:
+                    missing.append({"env": env, "learner": learner, "defense": manifest.get("defense"),
+                                    "seed": manifest.get("seed"), "attack": attack})
+                    continue
             for eps in ([0.0] if attack == "none" else spec.eps):
                 for eval_seed in spec.eval_seeds:
                     key = {"checkpoint_hash": manifest["content_hash"], "attack": attack, "eps": float(eps),
-                           "episodes": spec.episodes, "eval_seed": eval_seed}
-                    meta = {"env": manifest["env"]["map_name"], "backend": manifest["env"]["backend"],
-                            "learner": manifest["learner"], "defense": manifest.get("defense"),
-                            "seed": manifest.get("seed"), **key}
+                           "episodes": spec.episodes, "eval_seed": eval_seed,
+                           "adversary_hash": adversary[1] if adversary else None}
+                    meta = {"env": env, "backend": manifest["env"]["backend"], "learner": learner,
+                            "defense": manifest.get("defense"), "seed": manifest.get("seed"),
+                            "adversary": str(adversary[0]) if adversary else None, **key}
                     cells.append(Cell(cid=cell_id(key), checkpoint=str(path), key=meta))
-    return cells
+    return cells, missing
 
 
 def run_cell(cell: Cell, results: str) -> dict[str, Any]:
@@ -109,14 +139,20 @@ def run_cell(cell: Cell, results: str) -> dict[str, Any]:
         if manifest["content_hash"] != cell.key["checkpoint_hash"]:
             raise GridError(f"{cell.checkpoint} changed since the grid was planned")
         k = cell.key
+        adversary = None
+        if k["adversary"] is not None:
+            from attacks.training import load_adversary
+            from robench.checkpoint import env_info_from_manifest
+
+            adversary = load_adversary(Path(k["adversary"]), env_info_from_manifest(manifest), seed=k["eval_seed"])
         res, out = evaluate(agent, k["env"], backend=k["backend"], attack=k["attack"], eps=k["eps"],
-                            episodes=k["episodes"], seed=k["eval_seed"])
+                            episodes=k["episodes"], seed=k["eval_seed"], adversary=adversary)
         episodes = pd.DataFrame({"episode": range(res.episodes), "won": out.won.numpy(),
                                  "return": out.episode_return.numpy(), "crashed": out.crashed.numpy(),
                                  "length": out.length.numpy()})
         from robench import __version__
 
-        meta = {**k, "cell_id": cell.cid, "checkpoint": cell.checkpoint, "adversary": None,
+        meta = {**k, "cell_id": cell.cid, "checkpoint": cell.checkpoint,
                 "win_rate": res.win_rate, "ci_low": res.ci_low, "ci_high": res.ci_high,
                 "mean_return": res.mean_return, "std_return": res.std_return, "crash_rate": res.crash_rate,
                 "mean_length": res.mean_length, "wall_s": round(time.perf_counter() - start, 3),
@@ -157,7 +193,7 @@ def run_grid(spec: GridSpec, on_cell: Callable[[dict[str, Any]], None] | None = 
     """Run every unfinished cell of ``spec`` (finished ones are read back); return all metadata."""
     from robench.store import ResultStore
 
-    cells = plan(spec)
+    cells, _ = plan(spec)
     if not cells:
         raise GridError(f"no protagonist checkpoints under {spec.checkpoints} match the filters")
     store = ResultStore(spec.results)

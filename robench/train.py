@@ -140,7 +140,7 @@ def train(cfg: TrainConfig, curve_path: Path | None = None,
             defense.after_rollout(batch, t_env)
             if len(buffer) >= cfg.learner.batch_size:
                 for _ in range(cfg.updates_per_rollout):
-                    stats = learner.train(buffer.sample(cfg.learner.batch_size, gen))
+                    stats = learner.train(buffer.sample(cfg.learner.batch_size, gen).to(cfg.device))
             learner.maybe_update_targets(episodes)
             out_of_time = cfg.max_wall_s is not None and time.perf_counter() - start >= cfg.max_wall_s
             row = None

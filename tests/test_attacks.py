@@ -5,7 +5,21 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from attacks import ATTACKS, make_attack, project
+from attacks.targeted import targeted_step
+from attacks.training import build
+from robench.envs import EnvInfo
 from robench.learners.agent import RNNAgent, masked_logits
+
+INFO = EnvInfo(n_agents=3, obs_dim=6, state_dim=4, n_actions=5, episode_limit=10, map_name="toy", backend="smax")
+
+
+def _attack(name, seed):
+    """Any registered attack; learned ones at random initialisation."""
+    if ATTACKS[name].learned:
+        adv = build(name, INFO, seed)
+        adv.reset(4)
+        return make_attack(name, seed=seed, adversary=adv)
+    return make_attack(name, seed=seed)
 
 
 def _inputs(seed, b=4, n=3, d=6, a=5):
@@ -26,7 +40,7 @@ def test_budget_invariant(name, seed, eps):
     agent = RNNAgent(6, 3, 5, hidden=8)
     obs, avail, low, high = _inputs(seed)
     hidden = torch.randn(4, 3, 8)
-    x = make_attack(name, seed=seed)(agent, obs, hidden, avail, eps, low, high)
+    x = _attack(name, seed)(agent, obs, hidden, avail, eps, low, high)
     assert x.shape == obs.shape
     assert ((x - obs).abs() <= eps + 1e-6).all()
     assert (x >= low - 1e-6).all() and (x <= high + 1e-6).all()
@@ -70,3 +84,50 @@ def test_fgsm_lowers_the_clean_actions_probability_on_a_linear_agent():
 def test_unknown_attack():
     with pytest.raises(KeyError, match="unknown attack"):
         make_attack("carlini")
+
+
+def test_targeted_step_raises_the_target_probability():
+    torch.manual_seed(3)
+    agent = RNNAgent(6, 3, 5, hidden=8)
+    obs, avail, low, high = _inputs(5, b=64)
+    low, high = low - 10, high + 10
+    h = torch.zeros(64, 3, 8)
+    target = torch.randint(0, 5, (64, 3), generator=torch.Generator().manual_seed(0))
+    avail = avail | torch.nn.functional.one_hot(target, 5).bool()
+    prob = lambda o: torch.softmax(masked_logits(agent.step(o, h)[0], avail), -1).gather(-1, target.unsqueeze(-1))  # noqa: E731
+    x = targeted_step(agent, obs, h, avail, target, 1e-3, low, high)
+    assert ((x - obs).abs() <= 1e-3 + 1e-7).all()
+    assert (prob(x) >= prob(obs) - 1e-7).float().mean() > 0.95
+
+
+def test_learned_attack_needs_its_adversary():
+    with pytest.raises(KeyError, match="learned"):
+        make_attack("paad")
+
+
+def test_paad_learns_and_round_trips():
+    from robench.learners.buffer import EpisodeBatch
+
+    torch.manual_seed(0)
+    adv = build("paad", INFO, seed=0)
+    adv.training = True
+    agent = RNNAgent(6, 3, 5, hidden=8)
+    b, t = 40, 4
+    obs, avail, low, high = _inputs(0, b=b)
+    adv.reset(b)
+    seen = [adv(agent, obs, torch.zeros(b, 3, 8), avail, 0.2, low, high) for _ in range(t)]
+    assert all(((x - obs).abs() <= 0.2 + 1e-6).all() for x in seen)
+    batch = EpisodeBatch(obs=obs.unsqueeze(1).repeat(1, t + 1, 1, 1), state=torch.zeros(b, t + 1, 4),
+                         avail=avail.unsqueeze(1).repeat(1, t + 1, 1, 1), actions=torch.zeros(b, t, 3, dtype=torch.long),
+                         reward=torch.ones(b, t), terminated=torch.zeros(b, t, dtype=torch.bool),
+                         mask=torch.ones(b, t, dtype=torch.bool), clean_obs=obs.unsqueeze(1).repeat(1, t + 1, 1, 1))
+    before = {k: v.clone() for k, v in adv.state_dict().items()}
+    stats = adv.learn(batch)
+    assert "td_loss" in stats
+    after = adv.state_dict()
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+    # the director's replay holds the clean stream, its own targets and the negated reward
+    assert (adv.buffer.data.reward[:b, :t] == -1).all()
+    twin = build("paad", INFO, seed=1)
+    twin.load_state_dict(after)
+    assert all(torch.equal(twin.state_dict()[k], after[k]) for k in after)

@@ -1,0 +1,119 @@
+"""Training a learned adversary against a fixed victim (``robench attack train``), and its
+checkpoints.  The victim acts greedily on the perturbed observations; the adversary perturbs
+with exploration and learns from every recorded batch (reward −r on the clean stream).
+Every ``eval_every`` env steps the victim's greedy win rate under the greedy adversary is
+logged — the adversary's training curve.
+"""
+from __future__ import annotations
+
+import csv
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from attacks.paad import PAAD
+from robench.checkpoint import CheckpointError, env_info_from_manifest, read_manifest, read_tensors, save_checkpoint
+from robench.envs import EnvInfo, make_env, paper_eps
+from robench.learners.agent import RNNAgent
+from robench.rollout import run_episodes
+from robench.runtime import configure_torch, seed_everything
+
+LEARNED = {"paad": PAAD}
+"""Learned attacks: name → class (each with ``learn``, ``state_dict``, ``load_state_dict``)."""
+
+
+@dataclass
+class AttackTrainConfig:
+    """One adversary training run against a fixed victim."""
+
+    attack: str = "paad"
+    eps: float | None = None
+    """Training budget (None = the paper's for the victim's map)."""
+    steps: int = 200_000
+    """Env steps."""
+    n_envs: int = 32
+    seed: int = 0
+    eval_every: int = 20_000
+    eval_episodes: int = 200
+    max_wall_s: float | None = None
+    device: str = "cpu"
+
+
+def build(name: str, info: EnvInfo, seed: int, device: str = "cpu") -> PAAD:
+    if name not in LEARNED:
+        raise KeyError(f"unknown learned attack {name!r}; known: {', '.join(LEARNED)}")
+    return LEARNED[name](info, generator=torch.Generator().manual_seed(seed), device=device)
+
+
+def victim_win_rate(victim: RNNAgent, adversary, info: EnvInfo, eps: float, episodes: int, seed: int) -> float:
+    env = make_env(info.map_name, episodes, info.backend)
+    out, _ = run_episodes(env, victim, seed, attack=adversary, eps=eps)
+    return float(out.won.float().mean())
+
+
+def train_adversary(cfg: AttackTrainConfig, victim: RNNAgent, victim_manifest: dict[str, Any], out: Path,
+                    progress: Callable[[int, dict | None], None] | None = None, overwrite: bool = False) -> dict:
+    """Train ``cfg.attack`` against ``victim`` and write the adversary checkpoint to ``out``."""
+    configure_torch()
+    gen = seed_everything(cfg.seed)
+    info = env_info_from_manifest(victim_manifest)
+    eps = paper_eps(info.map_name) if cfg.eps is None else cfg.eps
+    adversary = build(cfg.attack, info, cfg.seed, cfg.device)
+    env = make_env(info.map_name, cfg.n_envs, info.backend, cfg.device)
+    curve: list[dict[str, float]] = []
+    t_env, it, next_eval = 0, 0, 0
+    start = time.perf_counter()
+    while t_env < cfg.steps:
+        adversary.training = True
+        res, batch = run_episodes(env, victim, seed=cfg.seed * 1_000_003 + it, attack=adversary, eps=eps,
+                                  generator=gen, record=True)
+        adversary.learn(batch)
+        adversary.training = False
+        it += 1
+        t_env += int(res.length.sum())
+        out_of_time = cfg.max_wall_s is not None and time.perf_counter() - start >= cfg.max_wall_s
+        row = None
+        if t_env >= next_eval or t_env >= cfg.steps or out_of_time:
+            next_eval += cfg.eval_every
+            row = {"t_env": t_env, "wall_s": round(time.perf_counter() - start, 2),
+                   "victim_win_rate": victim_win_rate(victim, adversary, info, eps, cfg.eval_episodes, 7_777 + t_env)}
+            curve.append(row)
+        if progress:
+            progress(t_env, row)
+        if out_of_time:
+            break
+    curve_file = out.parent / f".{out.name}.curve.csv"
+    with open(curve_file, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=["t_env", "wall_s", "victim_win_rate"])
+        writer.writeheader()
+        writer.writerows(curve)
+    manifest = {"kind": "adversary", "attack": cfg.attack, "env": asdict(info), "learner": "vdn",
+                "victim": victim_manifest["content_hash"],
+                "victim_learner": victim_manifest["learner"], "eps": eps, "seed": cfg.seed, "steps": t_env,
+                "wall_time_s": round(time.perf_counter() - start, 2),
+                "final_victim_win_rate": curve[-1]["victim_win_rate"], "config": asdict(cfg)}
+    try:
+        return save_checkpoint(out, adversary.state_dict(), manifest, extra_files={"train_curve.csv": curve_file},
+                               overwrite=overwrite)
+    finally:
+        curve_file.unlink(missing_ok=True)
+
+
+def load_adversary(path: Path, info: EnvInfo, device: str = "cpu", seed: int = 0) -> PAAD:
+    """Rebuild a learned adversary from its checkpoint (validated, hash-checked)."""
+    manifest = read_manifest(path)
+    if manifest["kind"] != "adversary":
+        raise CheckpointError(f"{path} is a {manifest['kind']!r} checkpoint, not an adversary")
+    theirs = env_info_from_manifest(manifest)
+    if (theirs.n_agents, theirs.obs_dim, theirs.n_actions) != (info.n_agents, info.obs_dim, info.n_actions):
+        raise CheckpointError(f"{path} was trained on {theirs.map_name}, not {info.map_name}")
+    adversary = build(manifest["attack"], info, seed, device)
+    try:
+        adversary.load_state_dict(read_tensors(path, manifest))
+    except RuntimeError as err:
+        raise CheckpointError(f"{path}: tensors do not fit the {manifest['attack']} director ({err})") from None
+    adversary.name = manifest["attack"]
+    return adversary

@@ -1,0 +1,123 @@
+"""Grid: planning, content addressing, resume after SIGKILL, concurrent runs on one store, report."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from robench.checkpoint import protagonist_tensors, save_checkpoint
+from robench.envs import make_env
+from robench.grid import GridSpec, plan, run_grid
+from robench.learners.agent import RNNAgent
+from robench.learners.mixers import make_mixer
+from robench.store import load_cells, load_episodes
+
+ROBENCH = str(Path(sys.executable).parent / "robench")
+
+
+def make_zoo(root: Path, n: int = 2, learner: str = "vdn") -> Path:
+    info = make_env("3m", 1).info()
+    for seed in range(n):
+        torch.manual_seed(seed)
+        agent = RNNAgent(info.obs_dim, info.n_agents, info.n_actions)
+        mixer = make_mixer(learner, info.n_agents, info.state_dim)
+        manifest = {"kind": "protagonist", "env": info.__dict__, "learner": learner, "defense": ["noadv", "rn"][seed % 2],
+                    "seed": seed, "config": {"learner": {"hidden": 64}}}
+        save_checkpoint(root / f"{learner}_{seed}", protagonist_tensors(agent, mixer), manifest)
+    return root
+
+
+def test_plan_is_deterministic_and_content_addressed(tmp_path):
+    zoo = make_zoo(tmp_path / "zoo")
+    spec = GridSpec(eps=[0.05, 0.25], checkpoints=zoo, results=tmp_path / "res", episodes=8)
+    cells, _ = plan(spec)
+    # 2 checkpoints × (none once + random, fgsm at 2 ε)
+    assert len(cells) == 2 * (1 + 2 * 2)
+    assert [c.cid for c in cells] == [c.cid for c in plan(spec)[0]]
+    assert len({c.cid for c in cells}) == len(cells)
+    assert plan(GridSpec(eps=[0.05], checkpoints=zoo, defenses=["rn"], episodes=8))[0][0].key["defense"] == "rn"
+
+
+def test_finished_cells_are_not_recomputed_and_records_load(tmp_path):
+    zoo = make_zoo(tmp_path / "zoo", n=1)
+    spec = GridSpec(eps=[0.1], attacks=["none", "fgsm"], checkpoints=zoo, results=tmp_path / "res", episodes=6)
+    first = run_grid(spec)
+    stamps = {p: p.stat().st_mtime_ns for p in (tmp_path / "res" / "cells").iterdir()}
+    second = run_grid(spec)
+    assert sorted(m["cell_id"] for m in first) == sorted(m["cell_id"] for m in second)
+    assert stamps == {p: p.stat().st_mtime_ns for p in (tmp_path / "res" / "cells").iterdir()}
+    cells, eps = load_cells(tmp_path / "res"), load_episodes(tmp_path / "res")
+    assert len(cells) == 2 and len(eps) == 12
+    assert set(eps.columns) >= {"episode", "won", "return", "crashed", "length", "attack", "eps", "defense"}
+    for _, c in cells.iterrows():
+        assert c.win_rate == pytest.approx(eps[eps.cell_id == c.cell_id].won.mean())
+
+
+def _grid_cmd(zoo, res, jobs=1):
+    return [ROBENCH, "grid", "--envs", "3m", "--eps", "0.05,0.25", "--episodes", "40", "--checkpoints", str(zoo),
+            "--results", str(res), "--jobs", str(jobs), "--quiet"]
+
+
+def test_sigkill_then_resume_equals_uninterrupted(tmp_path):
+    zoo = make_zoo(tmp_path / "zoo")
+    env = dict(os.environ, ROBENCH_TORCH_THREADS="1")
+    ref = subprocess.run(_grid_cmd(zoo, tmp_path / "ref"), env=env, capture_output=True, text=True, timeout=600)
+    assert ref.returncode == 0, ref.stderr
+    proc = subprocess.Popen(_grid_cmd(zoo, tmp_path / "res"), env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    cells_dir = tmp_path / "res" / "cells"
+    deadline = time.time() + 300
+    while time.time() < deadline and len(list(cells_dir.glob("*.json")) if cells_dir.exists() else []) < 3:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    partial = len(list(cells_dir.glob("*.json")))
+    assert 0 < partial < 10
+    again = subprocess.run(_grid_cmd(zoo, tmp_path / "res"), env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    a = load_cells(tmp_path / "ref").drop(columns=["wall_s", "checkpoint"]).sort_values("cell_id").reset_index(drop=True)
+    b = load_cells(tmp_path / "res").drop(columns=["wall_s", "checkpoint"]).sort_values("cell_id").reset_index(drop=True)
+    pd.testing.assert_frame_equal(a, b)
+    assert not [p for p in cells_dir.iterdir() if p.name.startswith(".")]  # no temporaries left
+
+
+def test_two_grids_on_one_store(tmp_path):
+    zoo = make_zoo(tmp_path / "zoo")
+    env = dict(os.environ, ROBENCH_TORCH_THREADS="1")
+    procs = [subprocess.Popen(_grid_cmd(zoo, tmp_path / "res"), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for _ in range(2)]
+    assert all(p.wait(timeout=600) == 0 for p in procs)
+    cells = load_cells(tmp_path / "res")
+    assert len(cells) == 10 and cells.cell_id.is_unique
+    for path in (tmp_path / "res" / "cells").glob("*.json"):
+        json.loads(path.read_text())
+
+
+def test_report_table_and_figures(tmp_path):
+    zoo = make_zoo(tmp_path / "zoo")
+    run_grid(GridSpec(eps=[0.05, 0.25], checkpoints=zoo, results=tmp_path / "res", episodes=10))
+    res = subprocess.run([ROBENCH, "report", "--results", str(tmp_path / "res"), "--out", str(tmp_path / "rep"),
+                          "--checkpoints", str(zoo)], capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr
+    tex = (tmp_path / "rep" / "table1_win_rate.tex").read_text()
+    assert tex.count(r"\begin{tabular}") == 1 and r"\toprule" in tex and r"\bottomrule" in tex
+    assert (tmp_path / "rep" / "figures" / "eps_sweep_3m_vdn.png").stat().st_size > 1000
+    # AVG = mean ± population std of the attack cells of the row (at the table ε = 0.25)
+    cells = load_cells(tmp_path / "res")
+    for defense in ("noadv", "rn"):
+        row = cells[(cells.defense == defense) & ((cells.attack == "none") | (cells.eps == 0.25))]
+        vals = row.set_index("attack").win_rate.loc[["none", "random", "fgsm"]].to_numpy()
+        assert f"{vals.mean():.2f}$\\pm${vals.std(ddof=0):.2f}" in tex
+
+
+def test_learned_column_without_adversary_is_reported_missing(tmp_path):
+    zoo = make_zoo(tmp_path / "zoo")
+    cells, missing = plan(GridSpec(eps=[0.25], attacks=["none", "paad"], checkpoints=zoo, episodes=8))
+    assert len(cells) == 2 and {c.key["attack"] for c in cells} == {"none"}
+    assert len(missing) == 2 and {m["attack"] for m in missing} == {"paad"}
