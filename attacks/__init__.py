@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import torch
 
+from attacks.atsa import ATSA
 from attacks.base import Attack, project
 from attacks.gradient import FGSM, PGD
 from attacks.none import NoAttack
@@ -19,6 +20,7 @@ ATTACKS: dict[str, type[Attack]] = {
     "fgsm": FGSM,
     "pgd": PGD,
     "paad": PAAD,
+    "atsa": ATSA,
     **load_entry_points("robench.attacks"),
 }
 

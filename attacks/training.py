@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 import torch
 
+from attacks.atsa import ATSA, SDorConfig
 from attacks.paad import PAAD
 from robench.checkpoint import CheckpointError, env_info_from_manifest, read_manifest, read_tensors, save_checkpoint
 from robench.envs import EnvInfo, make_env, paper_eps
@@ -21,7 +22,7 @@ from robench.learners.agent import RNNAgent
 from robench.rollout import run_episodes
 from robench.runtime import configure_torch, seed_everything
 
-LEARNED = {"paad": PAAD}
+LEARNED = {"paad": PAAD, "atsa": ATSA}
 """Learned attacks: name → class (each with ``learn``, ``state_dict``, ``load_state_dict``)."""
 
 
@@ -40,12 +41,20 @@ class AttackTrainConfig:
     eval_episodes: int = 200
     max_wall_s: float | None = None
     device: str = "cpu"
+    kappa: float = 0.005
+    """ATSA: weight κ of the SDor-STor loss."""
+    alpha: float | None = None
+    """ATSA: fixed temperature (None = FOP's schedule)."""
 
 
-def build(name: str, info: EnvInfo, seed: int, device: str = "cpu") -> PAAD:
+def build(name: str, info: EnvInfo, seed: int, device: str = "cpu", kappa: float = 0.005,
+          alpha: float | None = None) -> PAAD | ATSA:
     if name not in LEARNED:
         raise KeyError(f"unknown learned attack {name!r}; known: {', '.join(LEARNED)}")
-    return LEARNED[name](info, generator=torch.Generator().manual_seed(seed), device=device)
+    gen = torch.Generator().manual_seed(seed)
+    if name == "atsa":
+        return ATSA(info, generator=gen, cfg=SDorConfig(kappa=kappa, alpha=alpha), device=device)
+    return LEARNED[name](info, generator=gen, device=device)
 
 
 def victim_win_rate(victim: RNNAgent, adversary, info: EnvInfo, eps: float, episodes: int, seed: int) -> float:
@@ -61,7 +70,7 @@ def train_adversary(cfg: AttackTrainConfig, victim: RNNAgent, victim_manifest: d
     gen = seed_everything(cfg.seed)
     info = env_info_from_manifest(victim_manifest)
     eps = paper_eps(info.map_name) if cfg.eps is None else cfg.eps
-    adversary = build(cfg.attack, info, cfg.seed, cfg.device)
+    adversary = build(cfg.attack, info, cfg.seed, cfg.device, cfg.kappa, cfg.alpha)
     env = make_env(info.map_name, cfg.n_envs, info.backend, cfg.device)
     curve: list[dict[str, float]] = []
     t_env, it, next_eval = 0, 0, 0
@@ -102,7 +111,7 @@ def train_adversary(cfg: AttackTrainConfig, victim: RNNAgent, victim_manifest: d
         curve_file.unlink(missing_ok=True)
 
 
-def load_adversary(path: Path, info: EnvInfo, device: str = "cpu", seed: int = 0) -> PAAD:
+def load_adversary(path: Path, info: EnvInfo, device: str = "cpu", seed: int = 0) -> PAAD | ATSA:
     """Rebuild a learned adversary from its checkpoint (validated, hash-checked)."""
     manifest = read_manifest(path)
     if manifest["kind"] != "adversary":

@@ -94,6 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     att.add_argument("--steps", type=_positive_int, default=None)
     att.add_argument("--seed", type=int, default=0)
     att.add_argument("--max-minutes", type=float, default=None)
+    att.add_argument("--kappa", type=float, default=0.005, help="ATSA: SDor-STor loss weight κ")
+    att.add_argument("--alpha", type=float, default=None, help="ATSA: fixed temperature (default FOP schedule)")
     att.add_argument("--out", type=Path, default=None, help="default: adversaries/MAP/ATTACK_vs_VICTIMHASH8")
     att.add_argument("--force", action="store_true")
     att.add_argument("--device", default="cpu")
@@ -227,6 +229,7 @@ def cmd_attack(args: argparse.Namespace) -> int:
     _check_choice("learned attack", args.attack, LEARNED)
     victim, _, manifest = load_protagonist(args.victim, args.device)
     cfg = AttackTrainConfig(attack=args.attack, eps=args.eps, seed=args.seed, device=args.device,
+                            kappa=args.kappa, alpha=args.alpha,
                             max_wall_s=None if args.max_minutes is None else args.max_minutes * 60)
     if args.steps is not None:
         cfg.steps = args.steps

@@ -105,11 +105,12 @@ def test_learned_attack_needs_its_adversary():
         make_attack("paad")
 
 
-def test_paad_learns_and_round_trips():
+@pytest.mark.parametrize("name", ["paad", "atsa"])
+def test_learned_adversary_learns_and_round_trips(name):
     from robench.learners.buffer import EpisodeBatch
 
     torch.manual_seed(0)
-    adv = build("paad", INFO, seed=0)
+    adv = build(name, INFO, seed=0)
     adv.training = True
     agent = RNNAgent(6, 3, 5, hidden=8)
     b, t = 40, 4
@@ -123,11 +124,39 @@ def test_paad_learns_and_round_trips():
                          mask=torch.ones(b, t, dtype=torch.bool), clean_obs=obs.unsqueeze(1).repeat(1, t + 1, 1, 1))
     before = {k: v.clone() for k, v in adv.state_dict().items()}
     stats = adv.learn(batch)
-    assert "td_loss" in stats
+    assert stats and all(torch.isfinite(torch.tensor(v)) for v in stats.values())
     after = adv.state_dict()
     assert any(not torch.equal(before[k], after[k]) for k in before)
     # the director's replay holds the clean stream, its own targets and the negated reward
     assert (adv.buffer.data.reward[:b, :t] == -1).all()
-    twin = build("paad", INFO, seed=1)
+    twin = build(name, INFO, seed=1)
     twin.load_state_dict(after)
     assert all(torch.equal(twin.state_dict()[k], after[k]) for k in after)
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10_000))
+def test_fop_mixing_weights_are_non_negative(seed):
+    from attacks.atsa import FOPMixer
+
+    torch.manual_seed(seed)
+    mixer = FOPMixer(n_agents=3, state_dim=4, n_actions=5)
+    onehot = torch.nn.functional.one_hot(torch.randint(0, 5, (7, 3)), 5).float()
+    lam = mixer.lambdas(torch.randn(7, 4) * 5, onehot)
+    assert lam.shape == (7, 3) and (lam >= 0).all()
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10_000), alpha=st.floats(0.05, 2.0))
+def test_soft_policy_is_exp_of_q_minus_v_over_alpha(seed, alpha):
+    """With V_i = α logsumexp(Q_i/α), h_i = exp((Q_i − V_i)/α) is the softmax of Q_i/α on the
+    available actions and zero elsewhere (Eq. 5 with the closed-form value)."""
+    from attacks.atsa import soft_value
+
+    g = torch.Generator().manual_seed(seed)
+    q = torch.randn(6, 3, 5, generator=g)
+    avail = torch.rand(6, 3, 5, generator=g) > 0.4
+    avail[..., 2] = True
+    h = torch.exp((q - soft_value(q, avail, alpha).unsqueeze(-1)) / alpha) * avail
+    assert torch.allclose(h.sum(-1), torch.ones(6, 3), atol=1e-4)
+    assert torch.allclose(h, torch.softmax(masked_logits(q, avail) / alpha, -1), atol=1e-5)

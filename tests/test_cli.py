@@ -75,3 +75,23 @@ def test_train_then_eval_is_reproducible(tmp_path):
     (out / "model.safetensors").write_bytes(bytes(blob))
     bad = run("eval", str(out), "--episodes", "4")
     assert bad.returncode == 2 and "content hash mismatch" in bad.stderr
+
+
+def test_attack_train_then_eval_with_adversary(tmp_path):
+    ck, adv = tmp_path / "ck", tmp_path / "adv"
+    res = run("train", "--steps", "600", "--n-envs", "4", "--eval-every", "600", "--eval-episodes", "4",
+              "--final-episodes", "4", "--out", str(ck), "--quiet")
+    assert res.returncode == 0, res.stderr
+    res = run("attack", "train", "--attack", "paad", "--victim", str(ck), "--steps", "600", "--out", str(adv), "--quiet")
+    assert res.returncode == 0, res.stderr
+    manifest = json.loads((adv / "manifest.json").read_text())
+    assert manifest["kind"] == "adversary" and manifest["attack"] == "paad" and manifest["eps"] == 0.25
+    assert (adv / "train_curve.csv").read_text().startswith("t_env,wall_s,victim_win_rate")
+    # usable at another ε, and refused without its checkpoint or as a protagonist
+    ok = run("eval", str(ck), "--attack", "paad", "--adversary", str(adv), "--eps", "0.05", "--episodes", "8", "--json")
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["attack"] == "paad"
+    missing = run("eval", str(ck), "--attack", "paad", "--episodes", "8")
+    assert missing.returncode == 2 and "--adversary" in missing.stderr
+    wrong = run("eval", str(adv), "--episodes", "8")
+    assert wrong.returncode == 2 and "not a protagonist" in wrong.stderr

@@ -1,7 +1,7 @@
 """Episode storage: a batch of B padded episodes, and a ring replay buffer of them."""
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 import torch
 
@@ -23,6 +23,7 @@ class EpisodeBatch:
     terminated: torch.Tensor  # [B, T] bool: true at the step that ended the episode (not time-outs)
     mask: torch.Tensor  # [B, T] bool: step t belongs to the episode
     clean_obs: torch.Tensor | None = None  # [B, T+1, N, D] float32
+    extras: dict[str, torch.Tensor] = field(default_factory=dict)  # name → [B, T, ...] per-step extras
 
     @property
     def size(self) -> int:
@@ -33,8 +34,9 @@ class EpisodeBatch:
         return self.actions.shape[1]
 
     def to(self, device: torch.device | str) -> "EpisodeBatch":
-        moved = {f.name: getattr(self, f.name) for f in fields(self)}
-        return EpisodeBatch(**{k: None if v is None else v.to(device) for k, v in moved.items()})
+        moved = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extras"}
+        return EpisodeBatch(**{k: None if v is None else v.to(device) for k, v in moved.items()},
+                            extras={k: v.to(device) for k, v in self.extras.items()})
 
 
 STORED = ("obs", "state", "avail", "actions", "reward", "terminated", "mask")
@@ -42,16 +44,21 @@ STORED = ("obs", "state", "avail", "actions", "reward", "terminated", "mask")
 
 
 class ReplayBuffer:
-    """Ring buffer of the last ``capacity`` episodes, each padded to ``max_steps``."""
+    """Ring buffer of the last ``capacity`` episodes, each padded to ``max_steps``.
+
+    ``extras`` names additional per-step tensors (name → (trailing shape, dtype)) that a
+    learner needs beside the standard fields, e.g. the protagonist's taken actions for ATSA."""
 
     def __init__(self, capacity: int, max_steps: int, n_agents: int, obs_dim: int, state_dim: int,
-                 n_actions: int, device: torch.device | str = "cpu"):
+                 n_actions: int, device: torch.device | str = "cpu",
+                 extras: dict[str, tuple[tuple[int, ...], torch.dtype]] | None = None):
         c, t, n = capacity, max_steps, n_agents
         z = lambda *s, dtype=torch.float32: torch.zeros(*s, dtype=dtype, device=device)  # noqa: E731
         self.data = EpisodeBatch(
             obs=z(c, t + 1, n, obs_dim), state=z(c, t + 1, state_dim),
             avail=z(c, t + 1, n, n_actions, dtype=torch.bool), actions=z(c, t, n, dtype=torch.int64),
             reward=z(c, t), terminated=z(c, t, dtype=torch.bool), mask=z(c, t, dtype=torch.bool),
+            extras={k: z(c, t, *shape, dtype=dtype) for k, (shape, dtype) in (extras or {}).items()},
         )
         self.capacity, self.max_steps = capacity, max_steps
         self.lengths = torch.zeros(c, dtype=torch.int64)
@@ -65,8 +72,9 @@ class ReplayBuffer:
         the batch's length are zeroed so a slot never mixes two episodes."""
         b, t = batch.size, batch.steps
         idx = (self.next + torch.arange(b)) % self.capacity
-        for name in STORED:
-            dst, src = getattr(self.data, name), getattr(batch, name)
+        pairs = [(getattr(self.data, n), getattr(batch, n)) for n in STORED]
+        pairs += [(dst, batch.extras[k]) for k, dst in self.data.extras.items()]
+        for dst, src in pairs:
             dst[idx] = 0
             dst[idx, : src.shape[1]] = src.to(dst.device)
         self.lengths[idx] = batch.mask.sum(1).cpu()
@@ -81,5 +89,5 @@ class ReplayBuffer:
         return EpisodeBatch(
             obs=data.obs[idx, : t + 1], state=data.state[idx, : t + 1], avail=data.avail[idx, : t + 1],
             actions=data.actions[idx, :t], reward=data.reward[idx, :t], terminated=data.terminated[idx, :t],
-            mask=data.mask[idx, :t],
+            mask=data.mask[idx, :t], extras={k: v[idx, :t] for k, v in data.extras.items()},
         )

@@ -1,0 +1,205 @@
+"""``atsa``: the ATSA stochastic adversary = SDor (stochastic director) + STor (targeted step).
+
+SDor (Sec. 3, FOP-style factorised maximum-entropy learner over target actions â):
+  * actor h_i(â_i | τ^a_i) = softmax over i's available actions of an MLP→GRU→MLP on the clean
+    observation stream (parameter-shared, agent id appended);
+  * twin recurrent critics Q^a_i(τ^a_i, ·) with target copies, and per-agent soft values in closed
+    form V_i = α·logsumexp(Q^a_i / α) (FOP's default in place of Eq. 9's value network);
+  * mixing, Eq. 7 as FOP implements it:
+        Q_jt = Σ_i Q^a_i + V(s) + Σ_i (λ_i(s, â) − 1)·sg(Q^a_i − V_i),
+        λ_i = Σ_h |w_hᵀs|·σ(W_h s)_i·σ(U_h [s, onehot(â)])_i ≥ 0  (4 heads);
+  * critic loss, Eq. 8, with TD(λ = 0.8) returns of r̂ = −r bootstrapped on
+        min_k Q_jt^{tar,k}(τ', â') − α Σ_i log h_i(â'_i),  â' ~ h;
+  * policy loss, Eq. 10, as an exact expectation over the discrete targets:
+        J(φ_i) = Σ_â h_i(â)·(α log h_i(â) − min_k Q^{a,k}_i(â));
+  * SDor-STor loss, Eqs. 14–15: L_κ = CE(onehot(a_i^taken), h_i) with a^taken the action the
+    protagonist actually took on ô; the actor minimises J + κ·L_κ.
+STor: sample â_i ~ h_i (also at evaluation: the stochasticity is the attack) and apply Eq. 13.
+Temperature: FOP's schedule α(t) = max(0.05, 0.5 − t/2·10⁵) over the adversary's env steps,
+or a fixed α.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from attacks.base import Attack
+from attacks.targeted import targeted_step
+from robench.envs.protocol import EnvInfo
+from robench.learners.agent import RNNAgent, masked_logits
+from robench.learners.buffer import EpisodeBatch, ReplayBuffer
+from robench.learners.learner import lambda_returns
+
+
+@dataclass
+class SDorConfig:
+    """SDor settings (METHODS.md defaults from FOP and the paper)."""
+
+    kappa: float = 0.005
+    """Weight κ of the SDor-STor loss (Eqs. 14–15)."""
+    alpha: float | None = None
+    """Fixed temperature α; None = FOP's schedule max(0.05, 0.5 − t/2·10⁵)."""
+    hidden: int = 64
+    gamma: float = 0.99
+    td_lambda: float = 0.8
+    lr: float = 5e-4
+    grad_clip: float = 10.0
+    batch_size: int = 32
+    buffer_size: int = 2000
+    target_update_episodes: int = 200
+    updates_per_batch: int = 4
+    heads: int = 4
+
+
+class FOPMixer(nn.Module):
+    """Eq. 7 in FOP's form; ``lambdas`` are non-negative by construction."""
+
+    def __init__(self, n_agents: int, state_dim: int, n_actions: int, heads: int = 4, embed: int = 32):
+        super().__init__()
+        self.n, self.heads = n_agents, heads
+        self.key = nn.Linear(state_dim, heads)
+        self.agents = nn.Linear(state_dim, heads * n_agents)
+        self.action = nn.Linear(state_dim + n_agents * n_actions, heads * n_agents)
+        self.value = nn.Sequential(nn.Linear(state_dim, embed), nn.ReLU(), nn.Linear(embed, 1))
+
+    def lambdas(self, state: torch.Tensor, onehot: torch.Tensor) -> torch.Tensor:
+        """λ [..., N] from state [..., S] and one-hot targets [..., N, A]."""
+        lead = state.shape[:-1]
+        w = self.key(state).abs().unsqueeze(-1)  # [..., H, 1]
+        a = torch.sigmoid(self.agents(state)).view(*lead, self.heads, self.n)
+        u = torch.sigmoid(self.action(torch.cat([state, onehot.flatten(-2)], -1))).view(*lead, self.heads, self.n)
+        return (w * a * u).sum(-2)
+
+    def forward(self, q: torch.Tensor, v: torch.Tensor, state: torch.Tensor, onehot: torch.Tensor) -> torch.Tensor:
+        """Q_jt [...] from chosen Q^a_i [..., N], soft values V_i [..., N]."""
+        lam = self.lambdas(state, onehot)
+        return q.sum(-1) + self.value(state).squeeze(-1) + ((lam - 1) * (q - v).detach()).sum(-1)
+
+
+def soft_value(q: torch.Tensor, avail: torch.Tensor, alpha: float) -> torch.Tensor:
+    """V_i = α·logsumexp(Q^a_i / α) over available targets: [..., A] → [...]."""
+    return alpha * torch.logsumexp(masked_logits(q, avail) / alpha, dim=-1)
+
+
+def sample_targets(logits: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """â ~ softmax(logits) by the Gumbel-max trick with a seeded generator."""
+    u = torch.rand(logits.shape, generator=generator, device="cpu").to(logits.device).clamp_(1e-12, 1 - 1e-7)
+    return (logits - torch.log(-torch.log(u))).argmax(-1)
+
+
+class ATSA(Attack):
+    name = "atsa"
+    learned = True
+
+    def __init__(self, info: EnvInfo, generator: torch.Generator | None = None,
+                 attacked_agents: torch.Tensor | None = None, cfg: SDorConfig | None = None,
+                 device: str | torch.device = "cpu"):
+        super().__init__(generator, attacked_agents)
+        self.cfg = cfg = cfg or SDorConfig()
+        self.info, self.device = info, torch.device(device)
+        n, d, a, s = info.n_agents, info.obs_dim, info.n_actions, info.state_dim
+        self.actor = RNNAgent(d, n, a, cfg.hidden).to(self.device)
+        self.critics = nn.ModuleList([RNNAgent(d, n, a, cfg.hidden) for _ in range(2)]).to(self.device)
+        self.mixers = nn.ModuleList([FOPMixer(n, s, a, cfg.heads) for _ in range(2)]).to(self.device)
+        self.target_critics, self.target_mixers = copy.deepcopy(self.critics), copy.deepcopy(self.mixers)
+        self.actor_opt = torch.optim.RMSprop(self.actor.parameters(), lr=cfg.lr, alpha=0.99, eps=1e-5)
+        self.critic_params = list(self.critics.parameters()) + list(self.mixers.parameters())
+        self.critic_opt = torch.optim.RMSprop(self.critic_params, lr=cfg.lr, alpha=0.99, eps=1e-5)
+        self.buffer = ReplayBuffer(cfg.buffer_size, info.episode_limit, n, d, s, a,
+                                   extras={"taken": ((n,), torch.int64)})
+        self.training = False
+        self.t_env, self.episodes, self._episodes_at_target = 0, 0, 0
+        self._hidden: torch.Tensor | None = None
+        self._targets: list[torch.Tensor] = []
+
+    def alpha(self) -> float:
+        if self.cfg.alpha is not None:
+            return self.cfg.alpha
+        return max(0.05, 0.5 - self.t_env / 2e5)
+
+    def reset(self, batch_size: int) -> None:
+        self._hidden = self.actor.init_hidden(batch_size, self.device)
+        self._targets = []
+
+    def perturb(self, agent: RNNAgent, obs, hidden, avail, eps, low, high) -> torch.Tensor:
+        with torch.no_grad():
+            logits, self._hidden = self.actor.step(obs, self._hidden)
+        target = sample_targets(masked_logits(logits, avail), self.generator)  # STor samples â ~ h
+        self._targets.append(target)
+        return targeted_step(agent, obs, hidden, avail, target, eps, low, high)
+
+    def learn(self, batch: EpisodeBatch) -> dict[str, float]:
+        if batch.clean_obs is None or len(self._targets) != batch.steps:
+            raise ValueError("learn() needs the recorded batch of the rollout this adversary perturbed")
+        own = EpisodeBatch(obs=batch.clean_obs, state=batch.state, avail=batch.avail,
+                           actions=torch.stack(self._targets, dim=1), reward=-batch.reward,
+                           terminated=batch.terminated, mask=batch.mask, extras={"taken": batch.actions})
+        self.buffer.insert(own)
+        self.t_env += int(batch.mask.sum())
+        self.episodes += batch.size
+        stats: dict[str, float] = {}
+        if len(self.buffer) >= self.cfg.batch_size:
+            for _ in range(self.cfg.updates_per_batch):
+                stats = self.update(self.buffer.sample(self.cfg.batch_size, self.generator).to(self.device))
+        if self.episodes - self._episodes_at_target >= self.cfg.target_update_episodes:
+            self.target_critics.load_state_dict(self.critics.state_dict())
+            self.target_mixers.load_state_dict(self.mixers.state_dict())
+            self._episodes_at_target = self.episodes
+        return stats
+
+    def update(self, b: EpisodeBatch) -> dict[str, float]:
+        """One step of Eqs. 8 (critics), 10 and 14–15 (actor) on a batch of the director's episodes."""
+        cfg, alpha = self.cfg, self.alpha()
+        n_act = self.info.n_actions
+        logits = masked_logits(self.actor.unroll(b.obs), b.avail)  # [B, T+1, N, A]
+        logp = F.log_softmax(logits, -1)
+        m = b.mask.float()
+        with torch.no_grad():
+            nxt = sample_targets(logits, self.generator)  # â' ~ h at every step
+            onehot_nxt = F.one_hot(nxt, n_act).float()
+            joint = []
+            for critic, mixer in zip(self.target_critics, self.target_mixers):
+                tq = critic.unroll(b.obs)
+                chosen = tq.gather(-1, nxt.unsqueeze(-1)).squeeze(-1)
+                joint.append(mixer(chosen, soft_value(tq, b.avail, alpha), b.state, onehot_nxt))
+            boot = torch.min(*joint) - alpha * logp.gather(-1, nxt.unsqueeze(-1)).squeeze(-1).sum(-1)
+            y = lambda_returns(b.reward, b.terminated, b.mask, boot, cfg.gamma, cfg.td_lambda)
+        onehot = F.one_hot(b.actions, n_act).float()
+        critic_loss, qs = 0.0, []
+        for critic, mixer in zip(self.critics, self.mixers):
+            q = critic.unroll(b.obs)[:, :-1]
+            qs.append(q)
+            chosen = q.gather(-1, b.actions.unsqueeze(-1)).squeeze(-1)
+            q_jt = mixer(chosen, soft_value(q, b.avail[:, :-1], alpha), b.state[:, :-1], onehot)
+            critic_loss = critic_loss + ((q_jt - y) * m).pow(2).sum() / m.sum()
+        self.critic_opt.zero_grad(set_to_none=True)
+        critic_loss.backward()
+        nn.utils.clip_grad_norm_(self.critic_params, cfg.grad_clip)
+        self.critic_opt.step()
+        # Eq. 10, exact expectation; Eq. 14–15 cross-entropy to the protagonist's taken action
+        p, lp = logp[:, :-1].exp(), logp[:, :-1]
+        q_min = torch.min(qs[0], qs[1]).detach()
+        policy = (p * (alpha * lp - q_min)).masked_fill(~b.avail[:, :-1], 0.0).sum(-1)  # [B, T, N]
+        kappa = -lp.gather(-1, b.extras["taken"].unsqueeze(-1)).squeeze(-1)
+        actor_loss = ((policy + cfg.kappa * kappa).mean(-1) * m).sum() / m.sum()
+        self.actor_opt.zero_grad(set_to_none=True)
+        actor_loss.backward()
+        nn.utils.clip_grad_norm_(self.actor.parameters(), cfg.grad_clip)
+        self.actor_opt.step()
+        return {"critic_loss": float(critic_loss.detach()), "actor_loss": float(actor_loss.detach()), "alpha": alpha}
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        out = {f"actor.{k}": v for k, v in self.actor.state_dict().items()}
+        out.update({f"critics.{k}": v for k, v in self.critics.state_dict().items()})
+        out.update({f"mixers.{k}": v for k, v in self.mixers.state_dict().items()})
+        return out
+
+    def load_state_dict(self, tensors: dict[str, torch.Tensor]) -> None:
+        for prefix, module in (("actor.", self.actor), ("critics.", self.critics), ("mixers.", self.mixers)):
+            module.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
+        self.target_critics.load_state_dict(self.critics.state_dict())
+        self.target_mixers.load_state_dict(self.mixers.state_dict())
