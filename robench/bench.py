@@ -4,6 +4,8 @@
     evaluated one episode at a time (``batch_size=1``; ``--single-episodes`` of them, compared
     per episode), plus the raw batched env stepping rate at the same B (uniform random available
     actions, no network): the ceiling any evaluator can reach.
+(c) grid — cells per minute of the cross-evaluation grid and the projected time of the paper's
+    full grid (3 maps × 2 learners × 12 defenses × 6 attacks, 500 episodes per cell).
 (b) train — wall-clock minutes and env steps for VDN and QMIX (default settings) on 3m to reach
     ≥ 95 % greedy win rate over 500 evaluation episodes, within ``--train-minutes``.
 """
@@ -108,10 +110,37 @@ def bench_train(learner: str, minutes: float, save_dir: Path | None) -> dict[str
     return figures
 
 
+PAPER_GRID_CELLS = 3 * 2 * 12 * 6
+"""The paper's Table 1: 3 maps × 2 learners × 12 defenses × 6 attacks, one ε each."""
+
+
+def bench_grid(checkpoint: Path, episodes: int, jobs: int) -> dict[str, float]:
+    """Cells per minute of a grid of one checkpoint × {none, random, fgsm} × 2 ε × 4 evaluation
+    seeds (20 distinct cells) on a fresh store, and the projected wall time of the paper's grid."""
+    import tempfile
+
+    from robench.grid import GridSpec, run_grid
+
+    with tempfile.TemporaryDirectory() as tmp:
+        spec = GridSpec(eps=[0.1, 0.25], attacks=["none", "random", "fgsm"], episodes=episodes,
+                        eval_seeds=[0, 1, 2, 3], checkpoints=checkpoint, results=Path(tmp) / "res", jobs=jobs)
+        start = time.perf_counter()
+        metas = run_grid(spec)
+        wall = time.perf_counter() - start
+    per_min = len(metas) / (wall / 60)
+    figures = {"grid_cells": len(metas), "grid_seconds": round(wall, 2), "grid_cells_per_minute": round(per_min, 2),
+               "grid_jobs": jobs, "paper_grid_cells": PAPER_GRID_CELLS,
+               "paper_grid_projected_minutes": round(PAPER_GRID_CELLS / per_min, 1)}
+    _say(f"[grid] {figures}")
+    return figures
+
+
 def run_bench(args: argparse.Namespace) -> dict[str, float]:
     figures: dict[str, float] = {}
     if args.which in ("eval", "all"):
         figures.update(bench_eval(args.checkpoint or DEFAULT_CHECKPOINT, args.episodes, args.single_episodes, args.eps))
+    if args.which in ("grid", "all"):
+        figures.update(bench_grid(args.checkpoint or DEFAULT_CHECKPOINT, args.episodes, args.jobs))
     if args.which in ("train", "all"):
         for learner in args.learners:
             figures.update(bench_train(learner, args.train_minutes, args.save))

@@ -122,11 +122,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", type=Path, default=Path("reports/latest"))
     r.add_argument("--checkpoints", type=Path, default=Path("checkpoints"), help="for training-curve figures")
     r.add_argument("--reference", default="atsa", help="reference defense of the significance test")
-    r.add_argument("--unit", default="attack", help="test unit: attack, episode or seed")
+    r.add_argument("--unit", default="attack", choices=["attack", "episode", "seed"], help="significance test unit")
     r.add_argument("--from-csv", type=Path, default=None, help="typeset an external table of cell values")
 
     b = sub.add_parser("bench", help="performance benchmarks (evaluation throughput, training time)")
-    b.add_argument("--which", choices=["eval", "train", "all"], default="eval")
+    b.add_argument("--which", choices=["eval", "train", "grid", "all"], default="eval")
+    b.add_argument("--jobs", type=_positive_int, default=2, help="grid benchmark: parallel workers")
     b.add_argument("--checkpoint", type=Path, default=None, help="protagonist for the eval benchmark")
     b.add_argument("--episodes", type=_positive_int, default=500, help="batched episodes (eval benchmark)")
     b.add_argument("--single-episodes", type=_positive_int, default=50,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import csv
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -167,7 +167,3 @@ def train(cfg: TrainConfig, curve_path: Path | None = None,
             fh.close()
     return TrainResult(learner=learner, defense_state=defense.state_dict(), t_env=t_env, episodes=episodes,
                        wall_s=time.perf_counter() - start, curve=curve, config=cfg)
-
-
-def config_to_dict(cfg: TrainConfig) -> dict:
-    return asdict(cfg)

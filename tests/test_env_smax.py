@@ -63,7 +63,7 @@ def test_three_stalkers_vs_three_zealots_is_registered():
     env = make_env("3s_3z", 2)
     info = env.info()
     assert info.map_name == "3s_vs_3z" and info.n_agents == 3
-    unit_types = env._env._env.scenario  # allies then enemies
+    unit_types = env._k._env._env.scenario  # allies then enemies
     assert unit_types.tolist() == [2, 2, 2, 3, 3, 3]  # stalker, zealot
 
 

@@ -121,3 +121,18 @@ def test_learned_column_without_adversary_is_reported_missing(tmp_path):
     cells, missing = plan(GridSpec(eps=[0.25], attacks=["none", "paad"], checkpoints=zoo, episodes=8))
     assert len(cells) == 2 and {c.key["attack"] for c in cells} == {"none"}
     assert len(missing) == 2 and {m["attack"] for m in missing} == {"paad"}
+
+
+def test_dask_backend_gives_the_loky_numbers(tmp_path):
+    pytest.importorskip("distributed")
+    from dask.distributed import Client, LocalCluster
+
+    zoo = make_zoo(tmp_path / "zoo", n=1)
+    common = dict(eps=[0.25], attacks=["none", "fgsm"], checkpoints=zoo, episodes=12)
+    loky = run_grid(GridSpec(**common, results=tmp_path / "loky", jobs=1))
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster):
+        dask = run_grid(GridSpec(**common, results=tmp_path / "dask", jobs=2, backend="dask"))
+    key = lambda m: m["cell_id"]  # noqa: E731
+    strip = lambda m: {k: v for k, v in m.items() if k not in ("wall_s", "checkpoint")}  # noqa: E731
+    assert [strip(m) for m in sorted(loky, key=key)] == [strip(m) for m in sorted(dask, key=key)]

@@ -10,6 +10,7 @@ movements in [-1, 1], everything else in [0, 1]); the global state is rescaled t
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sys
 
@@ -93,42 +94,31 @@ def _state_scale(env) -> np.ndarray:
     return np.concatenate([np.tile(per_unit, n), teams, types])
 
 
-class SmaxEnv:
-    """B lockstep copies of a SMAX map with the heuristic enemy (implements ``BatchedEnv``)."""
+class _SmaxKernels:
+    """The jitted reset/step of one (map, B): stateless, built once per process and shared by
+    every :class:`SmaxEnv` of that shape (so repeated evaluations never retrace)."""
 
-    def __init__(self, map_name: str, batch_size: int, device: str | torch.device = "cpu"):
-        self.map_name = canonical_map(map_name)
-        self.batch_size = int(batch_size)
-        self.device = torch.device(device)
-        self._env = HeuristicEnemySMAX(scenario=map_name_to_scenario(self.map_name))
+    def __init__(self, map_name: str, batch_size: int):
+        self.batch_size = batch_size
+        self._env = HeuristicEnemySMAX(scenario=map_name_to_scenario(map_name))
         env = self._env
         self._n = env.num_allies
         self._agents = env.agents
-        low, high = _feature_bounds(env)
-        self.obs_low = torch.from_numpy(low).to(self.device)
-        self.obs_high = torch.from_numpy(high).to(self.device)
+        self.bounds = _feature_bounds(env)
         self._state_div = jnp.asarray(_state_scale(env))
-        self._info = EnvInfo(
+        self.info = EnvInfo(
             n_agents=self._n,
             obs_dim=int(env.obs_size),
             state_dim=int(env.state_size),
             n_actions=int(env.num_ally_actions),
             episode_limit=int(env.max_steps),
-            map_name=self.map_name,
+            map_name=map_name,
             backend="smax",
         )
         # jit bound methods (not methods with a static ``self``) so calls take JAX's C++ fast path
-        self._reset_jit = jax.jit(self._reset_kernel)
-        self._step_jit = jax.jit(self._step_kernel)
-        self._key = None
-        self._state = None
-        self._done = None
-        self._return = None
+        self.reset = jax.jit(self._reset_kernel)
+        self.step = jax.jit(self._step_kernel)
 
-    def info(self) -> EnvInfo:
-        return self._info
-
-    # -- jitted kernels (one compile per (map, B), cached on disk across processes) --------
     def _observe(self, st):
         env = self._env
         obs_d = env.get_obs(st)
@@ -178,13 +168,40 @@ class SmaxEnv:
         obs, state, avail = jax.vmap(self._observe)(new_st)
         return key, new_st, obs, state, avail, reward, done, terminated, won, ret
 
-    # -- protocol ----------------------------------------------------------------------
+
+@functools.lru_cache(maxsize=None)
+def _kernels(map_name: str, batch_size: int) -> _SmaxKernels:
+    return _SmaxKernels(map_name, batch_size)
+
+
+class SmaxEnv:
+    """B lockstep copies of a SMAX map with the heuristic enemy (implements ``BatchedEnv``).
+
+    Compilation is paid once per (map, B) per process (and skipped across processes by JAX's
+    persistent cache); each instance owns only its episode state."""
+
+    def __init__(self, map_name: str, batch_size: int, device: str | torch.device = "cpu"):
+        self.map_name = canonical_map(map_name)
+        self.batch_size = int(batch_size)
+        self.device = torch.device(device)
+        self._k = _kernels(self.map_name, self.batch_size)
+        low, high = self._k.bounds
+        self.obs_low = torch.from_numpy(low).to(self.device)
+        self.obs_high = torch.from_numpy(high).to(self.device)
+        self._key = None
+        self._state = None
+        self._done = None
+        self._return = None
+
+    def info(self) -> EnvInfo:
+        return self._k.info
+
     def _t(self, x, dtype=None) -> torch.Tensor:
         t = torch.from_numpy(np.array(x))
         return t.to(device=self.device, dtype=dtype) if dtype is not None else t.to(self.device)
 
     def reset(self, seed: int) -> Observation:
-        out = self._reset_jit(jax.random.PRNGKey(int(seed)))
+        out = self._k.reset(jax.random.PRNGKey(int(seed)))
         self._key, self._state, obs, state, avail, self._done, self._return = out
         obs, state, avail = jax.device_get((obs, state, avail))
         return Observation(self._t(obs), self._t(state), self._t(avail))
@@ -193,7 +210,7 @@ class SmaxEnv:
         if self._state is None:
             raise RuntimeError("step() before reset()")
         acts = actions.detach().to("cpu", torch.int32).numpy()
-        out = self._step_jit(self._key, self._state, acts, self._done, self._return)
+        out = self._k.step(self._key, self._state, acts, self._done, self._return)
         self._key, self._state, *rest = out
         self._done, self._return = rest[4], rest[7]
         obs, state, avail, reward, done, terminated, won, ret = jax.device_get(rest)

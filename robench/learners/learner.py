@@ -12,7 +12,7 @@ copies refreshed every ``target_update_episodes`` episodes.
 from __future__ import annotations
 
 import copy
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
@@ -99,9 +99,6 @@ class QLearner:
             raise KeyError(f"unknown optimizer {cfg.optimizer!r}; known: rmsprop, adam")
         self.extra_losses: list[ExtraLoss] = []
         self._episodes_at_last_target = 0
-
-    def config_dict(self) -> dict:
-        return asdict(self.cfg)
 
     def train(self, batch: EpisodeBatch) -> dict[str, float]:
         """One gradient step on ``batch``; returns scalar diagnostics."""
