@@ -2,7 +2,8 @@
 
 * ε-sweep (paper Fig. 5): per (env, learner), one panel per attack, metric vs ε, a line per defense.
 * attack strength (paper Fig. 3): per (env, learner), grouped bars of the metric per defense and attack.
-* training curves: greedy evaluation win rate vs env steps of every checkpoint's ``train_curve.csv``.
+* training curves: every checkpoint's ``train_curve.csv`` — protagonists' greedy clean win rate and
+  adversaries' victim win rate, each against env steps.
 """
 from __future__ import annotations
 
@@ -73,19 +74,28 @@ def attack_strength(cells: pd.DataFrame, out: Path, eps_by_env: dict[str, float]
 
 
 def training_curves(checkpoints: Path, out: Path) -> list[Path]:
+    """Protagonists: greedy clean win rate vs env steps; adversaries: victim win rate vs env steps."""
     import json
 
-    curves = sorted(Path(checkpoints).glob("**/train_curve.csv"))
-    if not curves:
-        return []
-    fig, ax = plt.subplots(figsize=(5, 3))
-    for path in curves:
+    kinds = {"protagonist": ("eval_win_rate", "greedy clean win rate", "training_curves"),
+             "adversary": ("victim_win_rate", "victim win rate under the adversary", "adversary_curves")}
+    curves: dict[str, list[tuple[str, pd.DataFrame]]] = {k: [] for k in kinds}
+    for path in sorted(Path(checkpoints).glob("**/train_curve.csv")):
         manifest = json.loads((path.parent / "manifest.json").read_text())
-        df = pd.read_csv(path)
-        ax.plot(df.t_env, df.eval_win_rate, label=f"{manifest['env']['map_name']} {manifest['learner']} "
-                                                     f"{manifest.get('defense')} s{manifest.get('seed')}")
-    ax.set_xlabel("env steps")
-    ax.set_ylabel("greedy win rate")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    return _save(fig, out, "training_curves")
+        name = manifest.get("defense") if manifest["kind"] == "protagonist" else manifest.get("attack")
+        label = f"{manifest['env']['map_name']} {manifest.get('victim_learner', manifest['learner'])} {name}"
+        curves[manifest["kind"]].append((f"{label} s{manifest.get('seed')}", pd.read_csv(path)))
+    written = []
+    for kind, runs in curves.items():
+        if not runs:
+            continue
+        column, ylabel, filename = kinds[kind]
+        fig, ax = plt.subplots(figsize=(5, 3))
+        for label, df in runs:
+            ax.plot(df.t_env, df[column], label=label)
+        ax.set_xlabel("env steps")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+        written += _save(fig, out, filename)
+    return written
