@@ -94,6 +94,7 @@ def sample_targets(logits: torch.Tensor, generator: torch.Generator) -> torch.Te
 class ATSA(Attack):
     name = "atsa"
     learned = True
+    director_kind = "fop"
 
     def __init__(self, info: EnvInfo, generator: torch.Generator | None = None,
                  attacked_agents: torch.Tensor | None = None, cfg: SDorConfig | None = None,

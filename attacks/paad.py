@@ -23,6 +23,7 @@ from robench.rollout import explore_actions
 class PAAD(Attack):
     name = "paad"
     learned = True
+    director_kind = "vdn"
 
     def __init__(self, info: EnvInfo, generator: torch.Generator | None = None,
                  attacked_agents: torch.Tensor | None = None, learner: LearnerConfig | None = None,

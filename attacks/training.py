@@ -7,6 +7,7 @@ logged — the adversary's training curve.
 from __future__ import annotations
 
 import csv
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -94,21 +95,19 @@ def train_adversary(cfg: AttackTrainConfig, victim: RNNAgent, victim_manifest: d
             progress(t_env, row)
         if out_of_time:
             break
-    curve_file = out.parent / f".{out.name}.curve.csv"
-    with open(curve_file, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=["t_env", "wall_s", "victim_win_rate"])
-        writer.writeheader()
-        writer.writerows(curve)
-    manifest = {"kind": "adversary", "attack": cfg.attack, "env": asdict(info), "learner": "vdn",
+    manifest = {"kind": "adversary", "attack": cfg.attack, "env": asdict(info), "learner": adversary.director_kind,
                 "victim": victim_manifest["content_hash"],
                 "victim_learner": victim_manifest["learner"], "eps": eps, "seed": cfg.seed, "steps": t_env,
                 "wall_time_s": round(time.perf_counter() - start, 2),
                 "final_victim_win_rate": curve[-1]["victim_win_rate"], "config": asdict(cfg)}
-    try:
+    with tempfile.TemporaryDirectory(prefix="robench-adv-") as tmp:
+        curve_file = Path(tmp) / "train_curve.csv"
+        with open(curve_file, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=["t_env", "wall_s", "victim_win_rate"])
+            writer.writeheader()
+            writer.writerows(curve)
         return save_checkpoint(out, adversary.state_dict(), manifest, extra_files={"train_curve.csv": curve_file},
                                overwrite=overwrite)
-    finally:
-        curve_file.unlink(missing_ok=True)
 
 
 def load_adversary(path: Path, info: EnvInfo, device: str = "cpu", seed: int = 0) -> PAAD | ATSA:

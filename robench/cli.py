@@ -112,6 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--eval-seeds", nargs="+", type=int, default=[0])
     g.add_argument("--checkpoints", type=Path, default=Path("checkpoints"))
     g.add_argument("--adversaries", type=Path, default=None, help="adversary checkpoints for learned attacks")
+    g.add_argument("--retrain-adversaries", action="store_true",
+                   help="train a fresh adversary against each row's protagonist (cached in the results store)")
+    g.add_argument("--retrain-steps", type=_positive_int, default=100_000)
     g.add_argument("--results", type=Path, default=Path("results"))
     g.add_argument("--jobs", type=_positive_int, default=1)
     g.add_argument("--backend", default="loky", help="joblib backend: loky, dask or ray")
@@ -285,7 +288,8 @@ def cmd_grid(args: argparse.Namespace) -> int:
     spec = GridSpec(eps=eps, envs=envs, learners=args.learners, defenses=args.defenses, seeds=args.seeds,
                     attacks=args.attacks, episodes=args.episodes, eval_seeds=args.eval_seeds,
                     checkpoints=args.checkpoints, adversaries=args.adversaries, results=args.results, jobs=args.jobs,
-                    backend=args.backend)
+                    backend=args.backend, retrain_adversaries=args.retrain_adversaries,
+                    retrain_steps=args.retrain_steps)
     cells, missing = plan(spec)
     for m in missing:
         print(f"robench: missing: no {m['attack']} adversary for {m['env']}/{m['learner']} "

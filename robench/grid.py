@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterable
 import pandas as pd
 
 from robench.checkpoint import read_manifest
+from robench.envs import paper_eps
 from robench.errors import RobenchError
 
 JOBLIB_BACKENDS = ("loky", "dask", "ray")
@@ -43,6 +44,11 @@ class GridSpec:
     checkpoints: Path = Path("checkpoints")
     adversaries: Path | None = None
     """Adversary checkpoints for the learned attack columns (one per env, victim learner, attack)."""
+    retrain_adversaries: bool = False
+    """Train a fresh adversary against each row's protagonist (per cell, beyond the paper); the
+    adversary is cached under ``results/adversaries`` and shared by that row's ε cells."""
+    retrain_steps: int = 100_000
+    """Env steps of each retrained adversary."""
     results: Path = Path("results")
     jobs: int = 1
     backend: str = "loky"
@@ -105,8 +111,11 @@ def plan(spec: GridSpec) -> tuple[list[Cell], list[dict[str, Any]]]:
     for path, manifest in discover(spec):
         env, learner = manifest["env"]["map_name"], manifest["learner"]
         for attack in spec.attacks:
-            adversary = None
-            if ATTACKS[attack].learned:
+            adversary, retrain = None, None
+            if ATTACKS[attack].learned and spec.retrain_adversaries:
+                retrain = {"attack": attack, "victim": manifest["content_hash"], "steps": spec.retrain_steps,
+                           "eps": paper_eps(env), "seed": 0}
+            elif ATTACKS[attack].learned:
                 adversary = adversaries.get((env, learner, attack))
                 if adversary is None:
                     missing.append({"env": env, "learner": learner, "defense": manifest.get("defense"),
@@ -116,7 +125,7 @@ def plan(spec: GridSpec) -> tuple[list[Cell], list[dict[str, Any]]]:
                 for eval_seed in spec.eval_seeds:
                     key = {"checkpoint_hash": manifest["content_hash"], "attack": attack, "eps": float(eps),
                            "episodes": spec.episodes, "eval_seed": eval_seed,
-                           "adversary_hash": adversary[1] if adversary else None}
+                           "adversary_hash": adversary[1] if adversary else None, "retrain": retrain}
                     meta = {"env": env, "backend": manifest["env"]["backend"], "learner": learner,
                             "defense": manifest.get("defense"), "seed": manifest.get("seed"),
                             "adversary": str(adversary[0]) if adversary else None, **key}
@@ -140,6 +149,8 @@ def run_cell(cell: Cell, results: str) -> dict[str, Any]:
             raise GridError(f"{cell.checkpoint} changed since the grid was planned")
         k = cell.key
         adversary = None
+        if k["retrain"] is not None:
+            k = {**k, "adversary": str(retrained_adversary(store, k["retrain"], agent, manifest))}
         if k["adversary"] is not None:
             from attacks.training import load_adversary
             from robench.checkpoint import env_info_from_manifest
@@ -159,6 +170,20 @@ def run_cell(cell: Cell, results: str) -> dict[str, Any]:
                 "robench_version": __version__}
         store.write(cell.cid, meta, episodes)
         return meta
+
+
+def retrained_adversary(store, spec: dict[str, Any], victim, victim_manifest: dict[str, Any]) -> Path:
+    """The adversary ``spec`` trained against ``victim``, trained once and cached in the store."""
+    from attacks.training import AttackTrainConfig, train_adversary
+    from robench.store import cell_id
+
+    aid = "adv-" + cell_id(spec)
+    out = store.root / "adversaries" / aid
+    with store.lock(aid):
+        if not (out / "manifest.json").is_file():
+            cfg = AttackTrainConfig(attack=spec["attack"], eps=spec["eps"], steps=spec["steps"], seed=spec["seed"])
+            train_adversary(cfg, victim, victim_manifest, out, overwrite=True)
+    return out
 
 
 def _joblib_context(backend: str, jobs: int):

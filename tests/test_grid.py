@@ -136,3 +136,39 @@ def test_dask_backend_gives_the_loky_numbers(tmp_path):
     key = lambda m: m["cell_id"]  # noqa: E731
     strip = lambda m: {k: v for k, v in m.items() if k not in ("wall_s", "checkpoint")}  # noqa: E731
     assert [strip(m) for m in sorted(loky, key=key)] == [strip(m) for m in sorted(dask, key=key)]
+
+
+def test_report_from_csv_reproduces_the_papers_avg_column(tmp_path):
+    """Paper Table 1, 3m VDN rows: AVG must come out as printed (mean ± population std)."""
+    rows = {"noadv": [0.99, 0.23, 0.00, 0.02, 0.00, 0.00], "rn": [1.00, 0.99, 0.01, 0.94, 0.01, 0.01],
+            "fgsm": [0.96, 0.96, 0.91, 0.96, 0.79, 0.57]}
+    attacks = ["none", "random", "fgsm", "atla", "paad", "atsa"]
+    lines = ["env,learner,defense,attack,win_rate"] + [f"3m,vdn,{d},{a},{v}" for d, vals in rows.items()
+                                                      for a, v in zip(attacks, vals)]
+    (tmp_path / "cells.csv").write_text("\n".join(lines) + "\n")
+    res = subprocess.run([ROBENCH, "report", "--from-csv", str(tmp_path / "cells.csv"), "--out", str(tmp_path / "rep"),
+                          "--reference", "fgsm"], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    tex = (tmp_path / "rep" / "table1_win_rate.tex").read_text()
+    for avg in (r"0.21$\pm$0.36", r"0.49$\pm$0.48", r"\textbf{0.86$\pm$0.14}"):
+        assert avg in tex
+    body = [ln for ln in tex.splitlines() if r"$\pm$" in ln and "caption" not in ln]
+    assert len(body) == 3
+    # one bold entry per column, except ties: ATLA 0.94 < 0.96 (two FGSM-row 0.96 are in other columns)
+    assert sum(r"\textbf" in ln.split(" & ")[5] for ln in body) == 1
+    assert "test unit: attack" in tex
+    bad = subprocess.run([ROBENCH, "report", "--from-csv", str(tmp_path / "nope.csv")], capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+
+
+def test_retrained_adversary_is_trained_once_per_row_and_recorded(tmp_path):
+    zoo = make_zoo(tmp_path / "zoo", n=1)
+    spec = GridSpec(eps=[0.05, 0.25], attacks=["paad"], checkpoints=zoo, results=tmp_path / "res", episodes=4,
+                    retrain_adversaries=True, retrain_steps=200)
+    cells, missing = plan(spec)
+    assert len(cells) == 2 and not missing
+    metas = run_grid(spec)
+    adversaries = list((tmp_path / "res" / "adversaries").glob("*/manifest.json"))
+    assert len(adversaries) == 1  # one adversary serves both ε cells of the row
+    assert {m["adversary"] for m in metas} == {str(adversaries[0].parent)}
+    assert json.loads(adversaries[0].read_text())["victim"] == cells[0].key["checkpoint_hash"]
