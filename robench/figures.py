@@ -48,7 +48,7 @@ def eps_sweep(cells: pd.DataFrame, out: Path, metric: str = "win_rate") -> list[
             ax.grid(alpha=0.3)
         axes[0][0].set_ylabel(metric.replace("_", " "))
         axes[0][-1].legend(fontsize=7)
-        fig.suptitle(f"{env} · {_label(LEARNER_LABELS, lr)}")
+        fig.suptitle(f"{env} · {_label(LEARNER_LABELS, lr)}", y=1.06)
         written += _save(fig, out, f"eps_sweep_{env}_{lr}")
     return written
 
