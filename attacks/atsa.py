@@ -27,8 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from attacks.base import Attack
-from attacks.targeted import targeted_step
+from attacks.director import DirectorAttack
 from robench.envs.protocol import EnvInfo
 from robench.learners.agent import RNNAgent, masked_logits
 from robench.learners.buffer import EpisodeBatch, ReplayBuffer
@@ -91,19 +90,18 @@ def sample_targets(logits: torch.Tensor, generator: torch.Generator) -> torch.Te
     return (logits - torch.log(-torch.log(u))).argmax(-1)
 
 
-class ATSA(Attack):
+class ATSA(DirectorAttack):
     name = "atsa"
-    learned = True
     director_kind = "fop"
 
     def __init__(self, info: EnvInfo, generator: torch.Generator | None = None,
                  attacked_agents: torch.Tensor | None = None, cfg: SDorConfig | None = None,
                  device: str | torch.device = "cpu"):
-        super().__init__(generator, attacked_agents)
-        self.cfg = cfg = cfg or SDorConfig()
-        self.info, self.device = info, torch.device(device)
+        cfg = cfg or SDorConfig()
         n, d, a, s = info.n_agents, info.obs_dim, info.n_actions, info.state_dim
-        self.actor = RNNAgent(d, n, a, cfg.hidden).to(self.device)
+        actor = RNNAgent(d, n, a, cfg.hidden).to(device)
+        super().__init__(generator, attacked_agents, actor, device)
+        self.cfg, self.info, self.actor = cfg, info, actor
         self.critics = nn.ModuleList([RNNAgent(d, n, a, cfg.hidden) for _ in range(2)]).to(self.device)
         self.mixers = nn.ModuleList([FOPMixer(n, s, a, cfg.heads) for _ in range(2)]).to(self.device)
         self.target_critics, self.target_mixers = copy.deepcopy(self.critics), copy.deepcopy(self.mixers)
@@ -112,34 +110,19 @@ class ATSA(Attack):
         self.critic_opt = torch.optim.RMSprop(self.critic_params, lr=cfg.lr, alpha=0.99, eps=1e-5)
         self.buffer = ReplayBuffer(cfg.buffer_size, info.episode_limit, n, d, s, a,
                                    extras={"taken": ((n,), torch.int64)})
-        self.training = False
         self.t_env, self.episodes, self._episodes_at_target = 0, 0, 0
-        self._hidden: torch.Tensor | None = None
-        self._targets: list[torch.Tensor] = []
 
     def alpha(self) -> float:
         if self.cfg.alpha is not None:
             return self.cfg.alpha
         return max(0.05, 0.5 - self.t_env / 2e5)
 
-    def reset(self, batch_size: int) -> None:
-        self._hidden = self.actor.init_hidden(batch_size, self.device)
-        self._targets = []
-
-    def perturb(self, agent: RNNAgent, obs, hidden, avail, eps, low, high) -> torch.Tensor:
-        with torch.no_grad():
-            logits, self._hidden = self.actor.step(obs, self._hidden)
-        target = sample_targets(masked_logits(logits, avail), self.generator)  # STor samples â ~ h
-        self._targets.append(target)
-        return targeted_step(agent, obs, hidden, avail, target, eps, low, high)
+    def choose_targets(self, obs: torch.Tensor, avail: torch.Tensor) -> torch.Tensor:
+        """STor samples â ~ h (in training and at evaluation alike)."""
+        return sample_targets(masked_logits(self.target_scores(obs), avail), self.generator)
 
     def learn(self, batch: EpisodeBatch) -> dict[str, float]:
-        if batch.clean_obs is None or len(self._targets) != batch.steps:
-            raise ValueError("learn() needs the recorded batch of the rollout this adversary perturbed")
-        own = EpisodeBatch(obs=batch.clean_obs, state=batch.state, avail=batch.avail,
-                           actions=torch.stack(self._targets, dim=1), reward=-batch.reward,
-                           terminated=batch.terminated, mask=batch.mask, extras={"taken": batch.actions})
-        self.buffer.insert(own)
+        self.buffer.insert(self.director_batch(batch))
         self.t_env += int(batch.mask.sum())
         self.episodes += batch.size
         stats: dict[str, float] = {}

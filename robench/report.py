@@ -11,7 +11,6 @@ Table 2 style (CAV): per attack a Reward and a CR column.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd

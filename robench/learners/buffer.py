@@ -70,7 +70,7 @@ class ReplayBuffer:
     def insert(self, batch: EpisodeBatch) -> None:
         """Store every episode of ``batch`` (overwriting the oldest when full); steps past
         the batch's length are zeroed so a slot never mixes two episodes."""
-        b, t = batch.size, batch.steps
+        b = batch.size
         idx = (self.next + torch.arange(b)) % self.capacity
         pairs = [(getattr(self.data, n), getattr(batch, n)) for n in STORED]
         pairs += [(dst, batch.extras[k]) for k, dst in self.data.extras.items()]

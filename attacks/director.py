@@ -1,0 +1,55 @@
+"""What every learned "director + STor" adversary shares (PAAD, ATSA; later ROMANCE-s, RAP).
+
+A director picks a target action â_i per attacked agent from the *clean* observation stream
+(with a recurrent state of its own); STor realises it as an ε-ball perturbation with Eq. 13.
+This base records the targets of a rollout and turns the recorded batch into the director's own
+experience: (clean observations, targets â, reward r̂ = −r, the protagonist's taken actions).
+"""
+from __future__ import annotations
+
+import torch
+
+from attacks.base import Attack
+from attacks.targeted import targeted_step
+from robench.learners.agent import RNNAgent
+from robench.learners.buffer import EpisodeBatch
+
+
+class DirectorAttack(Attack):
+    learned = True
+    director_kind = "director"
+
+    def __init__(self, generator: torch.Generator | None, attacked_agents: torch.Tensor | None,
+                 policy: RNNAgent, device: str | torch.device):
+        super().__init__(generator, attacked_agents)
+        self.policy, self.device = policy, torch.device(device)
+        self.training = False
+        self._hidden: torch.Tensor | None = None
+        self._targets: list[torch.Tensor] = []
+
+    def reset(self, batch_size: int) -> None:
+        self._hidden = self.policy.init_hidden(batch_size, self.device)
+        self._targets = []
+
+    def target_scores(self, obs: torch.Tensor) -> torch.Tensor:
+        """The policy network's outputs [B, N, A] on clean obs (advances the director's GRU)."""
+        with torch.no_grad():
+            out, self._hidden = self.policy.step(obs, self._hidden)
+        return out
+
+    def choose_targets(self, obs: torch.Tensor, avail: torch.Tensor) -> torch.Tensor:
+        """â [B, N] among available actions."""
+        raise NotImplementedError
+
+    def perturb(self, agent: RNNAgent, obs, hidden, avail, eps, low, high) -> torch.Tensor:
+        target = self.choose_targets(obs, avail)
+        self._targets.append(target)
+        return targeted_step(agent, obs, hidden, avail, target, eps, low, high)
+
+    def director_batch(self, batch: EpisodeBatch) -> EpisodeBatch:
+        """The recorded rollout seen from the director: clean obs, its targets, −r, taken actions."""
+        if batch.clean_obs is None or len(self._targets) != batch.steps:
+            raise ValueError("learn() needs the recorded batch of the rollout this adversary perturbed")
+        return EpisodeBatch(obs=batch.clean_obs, state=batch.state, avail=batch.avail,
+                            actions=torch.stack(self._targets, dim=1), reward=-batch.reward,
+                            terminated=batch.terminated, mask=batch.mask, extras={"taken": batch.actions})
