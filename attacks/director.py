@@ -43,6 +43,7 @@ class DirectorAttack(Attack):
 
     def perturb(self, agent: RNNAgent, obs, hidden, avail, eps, low, high) -> torch.Tensor:
         target = self.choose_targets(obs, avail)
+        self._hidden = self.policy.record_actions(self._hidden, target)
         self._targets.append(target)
         return targeted_step(agent, obs, hidden, avail, target, eps, low, high)
 

@@ -143,8 +143,9 @@ def load_protagonist(path: Path, device: str | torch.device = "cpu",
         raise CheckpointError(f"{path} was trained on {info.map_name}/{info.backend} with sizes that do not "
                               f"match the requested environment {expect_env.map_name}/{expect_env.backend}")
     tensors = read_tensors(path, manifest)
-    hidden = int(manifest.get("config", {}).get("learner", {}).get("hidden", 64))
-    agent = RNNAgent(info.obs_dim, info.n_agents, info.n_actions, hidden)
+    learner_cfg = manifest.get("config", {}).get("learner", {})
+    agent = RNNAgent(info.obs_dim, info.n_agents, info.n_actions, int(learner_cfg.get("hidden", 64)),
+                     bool(learner_cfg.get("last_action", False)))
     try:
         mixer = make_mixer(manifest["learner"], info.n_agents, info.state_dim)
     except KeyError as err:

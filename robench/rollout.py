@@ -73,6 +73,7 @@ def run_episodes(env: BatchedEnv, agent: RNNAgent, seed: int, *, attack: Observa
         seen = cur.obs if attack is None else attack(agent, cur.obs, hidden, cur.avail, eps, env.obs_low, env.obs_high)
         q, hidden = agent.step(seen, hidden)
         actions = explore_actions(q, cur.avail, explore, gen)
+        hidden = agent.record_actions(hidden, actions)
         res = env.step(actions)
         length += active.long()
         if record:

@@ -1,6 +1,6 @@
 import torch
 
-from robench.learners.agent import greedy
+from robench.learners.agent import RNNAgent, greedy
 
 
 def test_step_matches_unroll(toy_agent):
@@ -16,3 +16,21 @@ def test_greedy_respects_availability():
     q = torch.tensor([[[5.0, 1.0, 3.0]]])
     avail = torch.tensor([[[False, True, True]]])
     assert greedy(q, avail).item() == 2
+
+
+def test_last_action_context_matches_unroll():
+    torch.manual_seed(1)
+    agent = RNNAgent(6, 3, 5, hidden=16, last_action=True)
+    obs = torch.rand(2, 5, 3, 6)
+    actions = torch.randint(0, 5, (2, 4, 3))
+    q_seq = agent.unroll(obs, actions)
+    h = agent.init_hidden(2)
+    assert h.shape == (2, 3, 16 + 5)
+    for t in range(5):
+        q, h = agent.step(obs[:, t], h)
+        assert torch.allclose(q, q_seq[:, t], atol=1e-5)
+        if t < 4:
+            h = agent.record_actions(h, actions[:, t])
+    # the previous action is an input: changing it changes the utilities
+    other = agent.unroll(obs, (actions + 1) % 5)
+    assert torch.allclose(other[:, 0], q_seq[:, 0]) and not torch.allclose(other[:, 1:], q_seq[:, 1:])

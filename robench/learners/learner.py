@@ -31,6 +31,8 @@ class LearnerConfig:
     """``vdn`` or ``qmix``."""
     hidden: int = 64
     """GRU width of the agent network."""
+    last_action: bool = False
+    """Feed each agent its own previous action (PyMARL's ``obs_last_action``)."""
     gamma: float = 0.99
     """Discount factor γ."""
     td_lambda: float = 0.6
@@ -86,7 +88,7 @@ class QLearner:
                  device: torch.device | str = "cpu"):
         self.cfg = cfg
         self.device = torch.device(device)
-        self.agent = RNNAgent(obs_dim, n_agents, n_actions, cfg.hidden).to(self.device)
+        self.agent = RNNAgent(obs_dim, n_agents, n_actions, cfg.hidden, cfg.last_action).to(self.device)
         self.mixer = make_mixer(cfg.mixer, n_agents, state_dim).to(self.device)
         self.target_agent = copy.deepcopy(self.agent)
         self.target_mixer = copy.deepcopy(self.mixer)
@@ -103,11 +105,11 @@ class QLearner:
     def train(self, batch: EpisodeBatch) -> dict[str, float]:
         """One gradient step on ``batch``; returns scalar diagnostics."""
         cfg = self.cfg
-        q = self.agent.unroll(batch.obs)  # [B, T+1, N, A]
+        q = self.agent.unroll(batch.obs, batch.actions)  # [B, T+1, N, A]
         chosen = q[:, :-1].gather(-1, batch.actions.unsqueeze(-1)).squeeze(-1)  # [B, T, N]
         q_tot = self.mixer(chosen, batch.state[:, :-1])
         with torch.no_grad():
-            tq = self.target_agent.unroll(batch.obs)
+            tq = self.target_agent.unroll(batch.obs, batch.actions)
             pick = greedy(q.detach() if cfg.double_q else tq, batch.avail)  # [B, T+1, N]
             t_chosen = tq.gather(-1, pick.unsqueeze(-1)).squeeze(-1)
             t_tot = self.target_mixer(t_chosen, batch.state)
