@@ -22,6 +22,7 @@ import torch
 
 from defenses import DEFENSES, DefenseConfig
 from robench.envs import canonical_map, make_env, paper_eps
+from robench.evaluate import evaluate
 from robench.learners.buffer import ReplayBuffer
 from robench.learners.learner import LearnerConfig, QLearner
 from robench.rollout import run_episodes
@@ -84,14 +85,6 @@ CURVE_FIELDS = ["t_env", "episodes", "wall_s", "explore", "train_eps", "train_wi
                 "eval_return", "td_loss", "grad_norm"]
 
 
-def evaluate_clean(learner: QLearner, env_name: str, backend: str, episodes: int, seed: int,
-                   device: str) -> tuple[float, float]:
-    """Greedy clean win rate and mean return over ``episodes`` (one batch)."""
-    env = make_env(env_name, episodes, backend, device)
-    out, _ = run_episodes(env, learner.agent, seed)
-    return float(out.won.float().mean()), float(out.episode_return.mean())
-
-
 def train(cfg: TrainConfig, curve_path: Path | None = None,
           progress: Callable[[int, int, float, dict[str, float] | None], None] | None = None) -> TrainResult:
     """Train a protagonist with ``cfg.defense``; optionally stream the curve to CSV.
@@ -146,8 +139,9 @@ def train(cfg: TrainConfig, curve_path: Path | None = None,
             row = None
             if t_env >= next_eval or t_env >= cfg.steps or out_of_time:
                 next_eval += cfg.eval_every
-                win, ret = evaluate_clean(learner, cfg.env, cfg.backend, cfg.eval_episodes,
-                                          seed=10_000_019 + t_env, device=cfg.device)
+                clean, _ = evaluate(learner.agent, cfg.env, backend=cfg.backend, episodes=cfg.eval_episodes,
+                                    seed=10_000_019 + t_env, device=cfg.device)
+                win, ret = clean.win_rate, clean.mean_return
                 row = {"t_env": t_env, "episodes": episodes, "wall_s": round(time.perf_counter() - start, 2),
                        "explore": round(explore, 4), "train_eps": train_eps,
                        "train_win_rate": sum(recent_wins) / len(recent_wins), "eval_win_rate": win,
