@@ -244,5 +244,6 @@ def _run_parallel(cells: list[Cell], results: str, backend: str, jobs: int) -> I
     import joblib
 
     with _joblib_context(backend, jobs):
-        parallel = joblib.Parallel(return_as="generator_unordered")
+        # ray's joblib backend cannot stream results: it returns them all at the end
+        parallel = joblib.Parallel(return_as="list" if backend == "ray" else "generator_unordered")
         yield from parallel(joblib.delayed(run_cell)(c, results) for c in cells)
