@@ -299,7 +299,7 @@ def cmd_grid(args: argparse.Namespace) -> int:
     store = ResultStore(args.results)
     cached = sum(store.done(c.cid) for c in cells)
     bar = tqdm(total=len(cells), unit="cell", disable=args.quiet, file=sys.stderr, dynamic_ncols=True)
-    metas = run_grid(spec, on_cell=lambda meta: bar.update(1))
+    metas = run_grid(spec, on_cell=lambda meta: bar.update(1), cells=cells)
     bar.close()
     print(f"grid: {len(metas)} cells ({cached} already stored, {len(metas) - cached} computed) in {args.results}; "
           f"{len(missing)} learned-attack cells missing an adversary")

@@ -214,11 +214,15 @@ def _joblib_context(backend: str, jobs: int):
     raise GridError(f"unknown joblib backend {backend!r}; known: {', '.join(JOBLIB_BACKENDS)}")
 
 
-def run_grid(spec: GridSpec, on_cell: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
-    """Run every unfinished cell of ``spec`` (finished ones are read back); return all metadata."""
+def run_grid(spec: GridSpec, on_cell: Callable[[dict[str, Any]], None] | None = None,
+             cells: list[Cell] | None = None) -> list[dict[str, Any]]:
+    """Run every unfinished cell of ``spec`` (finished ones are read back); return all metadata.
+
+    ``cells`` = ``plan(spec)[0]`` when the caller has already planned the grid."""
     from robench.store import ResultStore
 
-    cells, _ = plan(spec)
+    if cells is None:
+        cells, _ = plan(spec)
     if not cells:
         raise GridError(f"no protagonist checkpoints under {spec.checkpoints} match the filters")
     store = ResultStore(spec.results)

@@ -196,9 +196,8 @@ class SmaxEnv:
     def info(self) -> EnvInfo:
         return self._k.info
 
-    def _t(self, x, dtype=None) -> torch.Tensor:
-        t = torch.from_numpy(np.array(x))
-        return t.to(device=self.device, dtype=dtype) if dtype is not None else t.to(self.device)
+    def _t(self, x) -> torch.Tensor:
+        return torch.from_numpy(np.array(x)).to(self.device)
 
     def reset(self, seed: int) -> Observation:
         out = self._k.reset(jax.random.PRNGKey(int(seed)))
