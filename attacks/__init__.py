@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import torch
 
+from attacks.atla import ATLA
 from attacks.atsa import ATSA
 from attacks.base import Attack, project
 from attacks.gradient import FGSM, PGD
@@ -19,6 +20,7 @@ ATTACKS: dict[str, type[Attack]] = {
     "random": RandomNoise,
     "fgsm": FGSM,
     "pgd": PGD,
+    "atla": ATLA,
     "paad": PAAD,
     "atsa": ATSA,
     **load_entry_points("robench.attacks"),

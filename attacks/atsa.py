@@ -3,8 +3,10 @@
 SDor (Sec. 3, FOP-style factorised maximum-entropy learner over target actions â):
   * actor h_i(â_i | τ^a_i) = softmax over i's available actions of an MLP→GRU→MLP on the clean
     observation stream (parameter-shared, agent id appended);
-  * twin recurrent critics Q^a_i(τ^a_i, ·) with target copies, and per-agent soft values in closed
-    form V_i = α·logsumexp(Q^a_i / α) (FOP's default in place of Eq. 9's value network);
+  * twin recurrent critics Q^a_i(τ^a_i, ·) with target copies, and per-agent soft values V_i either
+    in closed form V_i = α·logsumexp(Q^a_i / α) (FOP; default) or from a recurrent value network
+    trained by Eq. 9 (``value="network"``):
+        L(Φ^i) = E[(Σ_â h_i(â)·(min_k Q^{a,k}_i(â) − α log h_i(â)) − V_i(τ^a_i))²];
   * mixing, Eq. 7 as FOP implements it:
         Q_jt = Σ_i Q^a_i + V(s) + Σ_i (λ_i(s, â) − 1)·sg(Q^a_i − V_i),
         λ_i = Σ_h |w_hᵀs|·σ(W_h s)_i·σ(U_h [s, onehot(â)])_i ≥ 0  (4 heads);
@@ -52,6 +54,8 @@ class SDorConfig:
     target_update_episodes: int = 200
     updates_per_batch: int = 4
     heads: int = 4
+    value: str = "closed_form"
+    """Per-agent soft values V_i: ``closed_form`` (FOP) or ``network`` (Eq. 9)."""
 
 
 class FOPMixer(nn.Module):
@@ -105,8 +109,13 @@ class ATSA(DirectorAttack):
         self.critics = nn.ModuleList([RNNAgent(d, n, a, cfg.hidden) for _ in range(2)]).to(self.device)
         self.mixers = nn.ModuleList([FOPMixer(n, s, a, cfg.heads) for _ in range(2)]).to(self.device)
         self.target_critics, self.target_mixers = copy.deepcopy(self.critics), copy.deepcopy(self.mixers)
+        if cfg.value not in ("closed_form", "network"):
+            raise KeyError(f"unknown SDor value {cfg.value!r}; known: closed_form, network")
+        self.value_net = RNNAgent(d, n, 1, cfg.hidden).to(self.device) if cfg.value == "network" else None
         self.actor_opt = torch.optim.RMSprop(self.actor.parameters(), lr=cfg.lr, alpha=0.99, eps=1e-5)
         self.critic_params = list(self.critics.parameters()) + list(self.mixers.parameters())
+        if self.value_net is not None:
+            self.critic_params += list(self.value_net.parameters())
         self.critic_opt = torch.optim.RMSprop(self.critic_params, lr=cfg.lr, alpha=0.99, eps=1e-5)
         self.buffer = ReplayBuffer(cfg.buffer_size, info.episode_limit, n, d, s, a,
                                    extras={"taken": ((n,), torch.int64)})
@@ -135,6 +144,14 @@ class ATSA(DirectorAttack):
             self._episodes_at_target = self.episodes
         return stats
 
+    def soft_values(self, q: torch.Tensor, obs: torch.Tensor, avail: torch.Tensor, alpha: float) -> torch.Tensor:
+        """V_i [B, T', N] for critic utilities q [B, T', N, A]: closed form, or the Eq. 9 network
+        unrolled on the clean obs [B, T+1, N, D] (first T' steps)."""
+        if self.value_net is None:
+            return soft_value(q, avail, alpha)
+        with torch.no_grad():
+            return self.value_net.unroll(obs)[:, : q.shape[1]].squeeze(-1)
+
     def update(self, b: EpisodeBatch) -> dict[str, float]:
         """One step of Eqs. 8 (critics), 10 and 14–15 (actor) on a batch of the director's episodes."""
         cfg, alpha = self.cfg, self.alpha()
@@ -149,7 +166,7 @@ class ATSA(DirectorAttack):
             for critic, mixer in zip(self.target_critics, self.target_mixers):
                 tq = critic.unroll(b.obs)
                 chosen = tq.gather(-1, nxt.unsqueeze(-1)).squeeze(-1)
-                joint.append(mixer(chosen, soft_value(tq, b.avail, alpha), b.state, onehot_nxt))
+                joint.append(mixer(chosen, self.soft_values(tq, b.obs, b.avail, alpha), b.state, onehot_nxt))
             boot = torch.min(*joint) - alpha * logp.gather(-1, nxt.unsqueeze(-1)).squeeze(-1).sum(-1)
             y = lambda_returns(b.reward, b.terminated, b.mask, boot, cfg.gamma, cfg.td_lambda)
         onehot = F.one_hot(b.actions, n_act).float()
@@ -158,15 +175,19 @@ class ATSA(DirectorAttack):
             q = critic.unroll(b.obs)[:, :-1]
             qs.append(q)
             chosen = q.gather(-1, b.actions.unsqueeze(-1)).squeeze(-1)
-            q_jt = mixer(chosen, soft_value(q, b.avail[:, :-1], alpha), b.state[:, :-1], onehot)
+            q_jt = mixer(chosen, self.soft_values(q, b.obs, b.avail[:, :-1], alpha), b.state[:, :-1], onehot)
             critic_loss = critic_loss + ((q_jt - y) * m).pow(2).sum() / m.sum()
+        p, lp = logp[:, :-1].exp(), logp[:, :-1]
+        q_min = torch.min(qs[0], qs[1]).detach()
+        if self.value_net is not None:  # Eq. 9, exact expectation over the available targets
+            v_target = (p * (q_min - alpha * lp)).masked_fill(~b.avail[:, :-1], 0.0).sum(-1).detach()
+            v = self.value_net.unroll(b.obs)[:, :-1].squeeze(-1)
+            critic_loss = critic_loss + ((v - v_target).pow(2).mean(-1) * m).sum() / m.sum()
         self.critic_opt.zero_grad(set_to_none=True)
         critic_loss.backward()
         nn.utils.clip_grad_norm_(self.critic_params, cfg.grad_clip)
         self.critic_opt.step()
         # Eq. 10, exact expectation; Eq. 14–15 cross-entropy to the protagonist's taken action
-        p, lp = logp[:, :-1].exp(), logp[:, :-1]
-        q_min = torch.min(qs[0], qs[1]).detach()
         policy = (p * (alpha * lp - q_min)).masked_fill(~b.avail[:, :-1], 0.0).sum(-1)  # [B, T, N]
         kappa = -lp.gather(-1, b.extras["taken"].unsqueeze(-1)).squeeze(-1)
         actor_loss = ((policy + cfg.kappa * kappa).mean(-1) * m).sum() / m.sum()
@@ -180,10 +201,15 @@ class ATSA(DirectorAttack):
         out = {f"actor.{k}": v for k, v in self.actor.state_dict().items()}
         out.update({f"critics.{k}": v for k, v in self.critics.state_dict().items()})
         out.update({f"mixers.{k}": v for k, v in self.mixers.state_dict().items()})
+        if self.value_net is not None:
+            out.update({f"value.{k}": v for k, v in self.value_net.state_dict().items()})
         return out
 
     def load_state_dict(self, tensors: dict[str, torch.Tensor]) -> None:
-        for prefix, module in (("actor.", self.actor), ("critics.", self.critics), ("mixers.", self.mixers)):
+        modules = [("actor.", self.actor), ("critics.", self.critics), ("mixers.", self.mixers)]
+        if self.value_net is not None:
+            modules.append(("value.", self.value_net))
+        for prefix, module in modules:
             module.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
         self.target_critics.load_state_dict(self.critics.state_dict())
         self.target_mixers.load_state_dict(self.mixers.state_dict())

@@ -6,13 +6,21 @@ is a target â_i among i's available actions, whose input is the *clean* observa
 (with its own recurrent state) and whose reward is r̂ = −r (zero-sum with the team).
 ε-greedy while learning, greedy at evaluation.  The actor realises â with Eq. 13.
 This is the "target-action" reading of App. H.2 (PAAD = ATSA without entropy and κ loss).
+
+``director="direction"`` (``PAADDirection``) is the original PA-AD instead: a Gaussian policy
+(``attacks.mappo.GaussianMAPPO``, A outputs, reward −r) emits a direction u_i ∈ R^|A_i|, made
+zero-sum over i's available actions, d_i = (u_i − mean_avail u_i)·avail_i, and the actor takes
+one signed step that moves the victim's softmax policy along d (``targeted.direction_step``).
 """
 from __future__ import annotations
 
 import torch
 
 from attacks.director import DirectorAttack
+from attacks.mappo import GaussianPolicyAttack
+from attacks.targeted import direction_step
 from robench.envs.protocol import EnvInfo
+from robench.learners.agent import RNNAgent
 from robench.learners.buffer import EpisodeBatch, ReplayBuffer
 from robench.learners.learner import LearnerConfig, QLearner
 from robench.rollout import explore_actions
@@ -59,3 +67,25 @@ class PAAD(DirectorAttack):
     def load_state_dict(self, tensors: dict[str, torch.Tensor]) -> None:
         self.director.agent.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("agent.")})
         self.director.mixer.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("mixer.")})
+
+
+def zero_sum_direction(u: torch.Tensor, avail: torch.Tensor) -> torch.Tensor:
+    """d = (u − mean of u over the available actions), zero on unavailable ones: Σ_a d_a = 0."""
+    a = avail.float()
+    mean = (u * a).sum(-1, keepdim=True) / a.sum(-1, keepdim=True).clamp(min=1.0)
+    return (u - mean) * a
+
+
+class PAADDirection(GaussianPolicyAttack):
+    """PA-AD with its original director: a learned direction in policy space + ``direction_step``."""
+
+    name = "paad"
+    director_kind = "direction"
+
+    @staticmethod
+    def out_dim(info: EnvInfo) -> int:
+        return info.n_actions
+
+    def perturb(self, agent: RNNAgent, obs, hidden, avail, eps, low, high) -> torch.Tensor:
+        direction = zero_sum_direction(self.act(obs), avail)
+        return direction_step(agent, obs, hidden, avail, direction, eps, low, high)

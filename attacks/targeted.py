@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 
 from attacks.base import action_ce_grad, project
-from robench.learners.agent import RNNAgent
+from robench.learners.agent import RNNAgent, masked_logits
 
 
 def targeted_step(agent: RNNAgent, obs: torch.Tensor, hidden: torch.Tensor, avail: torch.Tensor,
@@ -24,3 +24,18 @@ def targeted_step(agent: RNNAgent, obs: torch.Tensor, hidden: torch.Tensor, avai
     for _ in range(steps):
         x = project(x - size * action_ce_grad(agent, x, hidden, avail, target).sign(), obs, eps, low, high)
     return x
+
+
+def direction_step(agent: RNNAgent, obs: torch.Tensor, hidden: torch.Tensor, avail: torch.Tensor,
+                   direction: torch.Tensor, eps: float, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
+    """PA-AD's actor: one signed step of size ε pushing π_i = softmax(Q_i) along ``direction`` [B, N, A].
+
+    PA-AD maximises f(ô) = cos(π(ô) − π(o), d) + ‖π(ô) − π(o)‖₂ with one FGSM step from ô = o.
+    There π(ô) − π(o) = 0: the norm has zero (sub)gradient and the cosine's gradient is that of
+    d·π(ô) up to a positive factor, so the step is ô = Proj(o + ε·sign(∇_o Σ_i d_i·π_i(o)))."""
+    o = obs.detach().requires_grad_(True)
+    with torch.enable_grad():
+        q, _ = agent.step(o, hidden.detach())
+        pi = torch.softmax(masked_logits(q, avail), -1)
+        (grad,) = torch.autograd.grad((pi * direction.detach()).sum(), o)
+    return project(obs + eps * grad.sign(), obs, eps, low, high)

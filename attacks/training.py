@@ -9,21 +9,24 @@ from __future__ import annotations
 import csv
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
+from attacks.atla import ATLA
 from attacks.atsa import ATSA, SDorConfig
-from attacks.paad import PAAD
+from attacks.mappo import MAPPOConfig
+from attacks.paad import PAAD, PAADDirection
 from robench.checkpoint import CheckpointError, env_info_from_manifest, read_manifest, read_tensors, save_checkpoint
 from robench.envs import EnvInfo, make_env, paper_eps
 from robench.learners.agent import RNNAgent
 from robench.rollout import run_episodes
 from robench.runtime import configure_torch, seed_everything
 
-LEARNED = {"paad": PAAD, "atsa": ATSA}
+LEARNED = {"atla": ATLA, "paad": PAAD, "atsa": ATSA}
 """Learned attacks: name → class (each with ``learn``, ``state_dict``, ``load_state_dict``)."""
 
 
@@ -46,16 +49,34 @@ class AttackTrainConfig:
     """ATSA: weight κ of the SDor-STor loss."""
     alpha: float | None = None
     """ATSA: fixed temperature (None = FOP's schedule)."""
+    value: str = "closed_form"
+    """ATSA: per-agent soft values in closed form (FOP) or a ``network`` trained by Eq. 9."""
+    director: str = "target"
+    """PAAD: ``target`` (target-action director) or ``direction`` (original PA-AD)."""
 
 
-def build(name: str, info: EnvInfo, seed: int, device: str = "cpu", kappa: float = 0.005,
-          alpha: float | None = None) -> PAAD | ATSA:
+Adversary = ATLA | PAAD | PAADDirection | ATSA
+PAAD_DIRECTORS = {"target": PAAD, "direction": PAADDirection}
+"""PAAD's director: the target-action Q-learner (default) or the original PA-AD direction policy."""
+
+
+def build(name: str, info: EnvInfo, seed: int, device: str = "cpu", options: AttackTrainConfig | None = None) -> Adversary:
+    """A fresh learned adversary ``name``, configured by ``options`` (κ, α, value of ATSA; the
+    director of PAAD; ``steps`` sets the learning-rate decay of the MAPPO policies)."""
     if name not in LEARNED:
         raise KeyError(f"unknown learned attack {name!r}; known: {', '.join(LEARNED)}")
+    opt = options or AttackTrainConfig(attack=name)
     gen = torch.Generator().manual_seed(seed)
+    mappo = MAPPOConfig(anneal_steps=opt.steps)
     if name == "atsa":
-        return ATSA(info, generator=gen, cfg=SDorConfig(kappa=kappa, alpha=alpha), device=device)
-    return LEARNED[name](info, generator=gen, device=device)
+        return ATSA(info, generator=gen, cfg=SDorConfig(kappa=opt.kappa, alpha=opt.alpha, value=opt.value), device=device)
+    if name == "atla":
+        return ATLA(info, generator=gen, cfg=mappo, device=device)
+    if opt.director not in PAAD_DIRECTORS:
+        raise KeyError(f"unknown PAAD director {opt.director!r}; known: {', '.join(PAAD_DIRECTORS)}")
+    if opt.director == "direction":
+        return PAADDirection(info, generator=gen, cfg=mappo, device=device)
+    return PAAD(info, generator=gen, device=device)
 
 
 def victim_win_rate(victim: RNNAgent, adversary, info: EnvInfo, eps: float, episodes: int, seed: int) -> float:
@@ -71,7 +92,7 @@ def train_adversary(cfg: AttackTrainConfig, victim: RNNAgent, victim_manifest: d
     gen = seed_everything(cfg.seed)
     info = env_info_from_manifest(victim_manifest)
     eps = paper_eps(info.map_name) if cfg.eps is None else cfg.eps
-    adversary = build(cfg.attack, info, cfg.seed, cfg.device, cfg.kappa, cfg.alpha)
+    adversary = build(cfg.attack, info, cfg.seed, cfg.device, cfg)
     env = make_env(info.map_name, cfg.n_envs, info.backend, cfg.device)
     curve: list[dict[str, float]] = []
     t_env, it, next_eval = 0, 0, 0
@@ -110,7 +131,7 @@ def train_adversary(cfg: AttackTrainConfig, victim: RNNAgent, victim_manifest: d
                                overwrite=overwrite)
 
 
-def load_adversary(path: Path, info: EnvInfo, device: str = "cpu", seed: int = 0) -> PAAD | ATSA:
+def load_adversary(path: Path, info: EnvInfo, device: str = "cpu", seed: int = 0) -> Adversary:
     """Rebuild a learned adversary from its checkpoint (validated, hash-checked)."""
     manifest = read_manifest(path)
     if manifest["kind"] != "adversary":
@@ -118,7 +139,10 @@ def load_adversary(path: Path, info: EnvInfo, device: str = "cpu", seed: int = 0
     theirs = env_info_from_manifest(manifest)
     if (theirs.n_agents, theirs.obs_dim, theirs.n_actions) != (info.n_agents, info.obs_dim, info.n_actions):
         raise CheckpointError(f"{path} was trained on {theirs.map_name}, not {info.map_name}")
-    adversary = build(manifest["attack"], info, seed, device)
+    known = {f.name for f in fields(AttackTrainConfig)}
+    options = AttackTrainConfig(**{k: v for k, v in manifest.get("config", {}).items() if k in known})
+    options.attack = manifest["attack"]
+    adversary = build(manifest["attack"], info, seed, device, options)
     try:
         adversary.load_state_dict(read_tensors(path, manifest))
     except RuntimeError as err:

@@ -96,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     att.add_argument("--max-minutes", type=float, default=None)
     att.add_argument("--kappa", type=float, default=0.005, help="ATSA: SDor-STor loss weight κ")
     att.add_argument("--alpha", type=float, default=None, help="ATSA: fixed temperature (default FOP schedule)")
+    att.add_argument("--value", default="closed_form", help="ATSA: soft values closed_form (FOP) or network (Eq. 9)")
+    att.add_argument("--director", default="target",
+                     help="PAAD: target (target-action Q-learner, default) or direction (original PA-AD)")
     att.add_argument("--out", type=Path, default=None, help="default: adversaries/MAP/ATTACK_vs_VICTIMHASH8")
     att.add_argument("--force", action="store_true")
     att.add_argument("--device", default="cpu")
@@ -227,13 +230,15 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_attack(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from attacks.training import LEARNED, AttackTrainConfig, train_adversary
+    from attacks.training import LEARNED, PAAD_DIRECTORS, AttackTrainConfig, train_adversary
     from robench.checkpoint import load_protagonist
 
     _check_choice("learned attack", args.attack, LEARNED)
+    _check_choice("PAAD director", args.director, PAAD_DIRECTORS)
+    _check_choice("ATSA value", args.value, ("closed_form", "network"))
     victim, _, manifest = load_protagonist(args.victim, args.device)
     cfg = AttackTrainConfig(attack=args.attack, eps=args.eps, seed=args.seed, device=args.device,
-                            kappa=args.kappa, alpha=args.alpha,
+                            kappa=args.kappa, alpha=args.alpha, director=args.director, value=args.value,
                             max_wall_s=None if args.max_minutes is None else args.max_minutes * 60)
     if args.steps is not None:
         cfg.steps = args.steps

@@ -105,12 +105,14 @@ def test_learned_attack_needs_its_adversary():
         make_attack("paad")
 
 
-@pytest.mark.parametrize("name", ["paad", "atsa"])
-def test_learned_adversary_learns_and_round_trips(name):
+@pytest.mark.parametrize("name,value", [("paad", "closed_form"), ("atsa", "closed_form"), ("atsa", "network")])
+def test_learned_adversary_learns_and_round_trips(name, value):
+    from attacks.training import AttackTrainConfig
     from robench.learners.buffer import EpisodeBatch
 
     torch.manual_seed(0)
-    adv = build(name, INFO, seed=0)
+    options = AttackTrainConfig(attack=name, value=value)
+    adv = build(name, INFO, seed=0, options=options)
     adv.training = True
     agent = RNNAgent(6, 3, 5, hidden=8)
     b, t = 40, 4
@@ -129,7 +131,9 @@ def test_learned_adversary_learns_and_round_trips(name):
     assert any(not torch.equal(before[k], after[k]) for k in before)
     # the director's replay holds the clean stream, its own targets and the negated reward
     assert (adv.buffer.data.reward[:b, :t] == -1).all()
-    twin = build(name, INFO, seed=1)
+    if value == "network":  # Eq. 9's value network is trained with the critics
+        assert any(k.startswith("value.") and not torch.equal(before[k], after[k]) for k in before)
+    twin = build(name, INFO, seed=1, options=options)
     twin.load_state_dict(after)
     assert all(torch.equal(twin.state_dict()[k], after[k]) for k in after)
 
@@ -160,3 +164,117 @@ def test_soft_policy_is_exp_of_q_minus_v_over_alpha(seed, alpha):
     h = torch.exp((q - soft_value(q, avail, alpha).unsqueeze(-1)) / alpha) * avail
     assert torch.allclose(h.sum(-1), torch.ones(6, 3), atol=1e-4)
     assert torch.allclose(h, torch.softmax(masked_logits(q, avail) / alpha, -1), atol=1e-5)
+
+
+def test_gaussian_log_prob_and_entropy_match_torch():
+    from attacks.mappo import gaussian_entropy, gaussian_log_prob
+
+    g = torch.Generator().manual_seed(0)
+    mu, u, log_std = torch.randn(5, 3, 6, generator=g), torch.randn(5, 3, 6, generator=g), torch.randn(6, generator=g)
+    ref = torch.distributions.Normal(mu, log_std.exp())
+    assert torch.allclose(gaussian_log_prob(u, mu, log_std), ref.log_prob(u).sum(-1), atol=1e-5)
+    assert torch.allclose(gaussian_entropy(log_std), ref.entropy()[0, 0].sum(), atol=1e-5)
+
+
+def test_atla_evaluation_perturbation_is_its_mean_in_units_of_eps():
+    """At evaluation u = μ, so away from the bounds δ(ε) = ε·clip(μ, −1, 1) scales linearly with ε."""
+    adv = build("atla", INFO, seed=0)
+    agent = RNNAgent(6, 3, 5, hidden=8)
+    obs = torch.full((4, 3, 6), 0.5)
+    low, high = torch.full((6,), -10.0), torch.full((6,), 10.0)
+    deltas = []
+    for eps in (0.05, 0.2):
+        adv.reset(4)
+        deltas.append(adv(agent, obs, torch.zeros(4, 3, 8), torch.ones(4, 3, 5, dtype=torch.bool), eps, low, high) - obs)
+    assert deltas[0].abs().max() > 0
+    assert torch.allclose(deltas[1], deltas[0] * 4, atol=1e-6)
+
+
+def test_atla_ppo_moves_the_mean_toward_rewarded_perturbations():
+    """Team reward r = −mean_i u_i[0] (so the adversary's r̂ = −r favours large u_0): MAPPO must raise μ_0."""
+    from robench.learners.buffer import EpisodeBatch
+
+    torch.manual_seed(0)
+    adv = build("atla", INFO, seed=0)
+    agent = RNNAgent(6, 3, 5, hidden=8)
+    b, t = 64, 3
+    obs, avail, low, high = _inputs(0, b=b)
+    low, high = low - 10, high + 10
+
+    def mean_u0():
+        adv.training = False
+        adv.reset(b)
+        with torch.no_grad():
+            return float(adv.policy.actor.step(obs, adv.policy._hidden)[0][..., 0].mean())
+
+    start = mean_u0()
+    for _ in range(15):
+        adv.training = True
+        adv.reset(b)
+        for _ in range(t):
+            adv(agent, obs, torch.zeros(b, 3, 8), avail, 0.2, low, high)
+        reward = -torch.stack(adv.policy.samples, 1)[..., 0].mean(-1)  # [B, T]
+        batch = EpisodeBatch(obs=obs.unsqueeze(1).repeat(1, t + 1, 1, 1), state=torch.zeros(b, t + 1, 4),
+                             avail=avail.unsqueeze(1).repeat(1, t + 1, 1, 1), actions=torch.zeros(b, t, 3, dtype=torch.long),
+                             reward=reward, terminated=torch.zeros(b, t, dtype=torch.bool),
+                             mask=torch.ones(b, t, dtype=torch.bool), clean_obs=obs.unsqueeze(1).repeat(1, t + 1, 1, 1))
+        stats = adv.learn(batch)
+    assert all(torch.isfinite(torch.tensor(v)) for v in stats.values())
+    assert mean_u0() > start + 0.3
+    twin = build("atla", INFO, seed=1)
+    twin.load_state_dict(adv.state_dict())
+    assert all(torch.equal(twin.state_dict()[k], v) for k, v in adv.state_dict().items())
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000))
+def test_zero_sum_direction_sums_to_zero_on_available_actions(seed):
+    from attacks.paad import zero_sum_direction
+
+    g = torch.Generator().manual_seed(seed)
+    u = torch.randn(4, 3, 5, generator=g)
+    avail = torch.rand(4, 3, 5, generator=g) > 0.4
+    avail[..., 1] = True
+    d = zero_sum_direction(u, avail)
+    assert torch.allclose(d.sum(-1), torch.zeros(4, 3), atol=1e-5) and (d[~avail] == 0).all()
+
+
+def test_direction_step_moves_the_policy_along_the_direction():
+    """A small step must raise d·π (first order) for almost every agent, within the budget."""
+    from attacks.paad import zero_sum_direction
+    from attacks.targeted import direction_step
+
+    torch.manual_seed(0)
+    agent = RNNAgent(6, 3, 5, hidden=8)
+    obs, avail, low, high = _inputs(1, b=64)
+    low, high = low - 1, high + 1
+    h = torch.zeros(64, 3, 8)
+    d = zero_sum_direction(torch.randn(64, 3, 5, generator=torch.Generator().manual_seed(2)), avail)
+    score = lambda o: (torch.softmax(masked_logits(agent.step(o, h)[0], avail), -1) * d).sum(-1)  # noqa: E731
+    x = direction_step(agent, obs, h, avail, d, 1e-3, low, high)
+    assert ((x - obs).abs() <= 1e-3 + 1e-7).all()
+    assert (score(x) >= score(obs) - 1e-7).float().mean() > 0.95
+
+
+def test_paad_direction_director_budget_and_checkpoint_round_trip(tmp_path):
+    from attacks.paad import PAADDirection
+    from attacks.training import load_adversary
+    from robench.checkpoint import save_checkpoint
+
+    from attacks.training import AttackTrainConfig
+
+    options = AttackTrainConfig(attack="paad", director="direction")
+    adv = build("paad", INFO, seed=0, options=options)
+    assert isinstance(adv, PAADDirection) and adv.policy.log_std.shape == (5,)
+    agent = RNNAgent(6, 3, 5, hidden=8)
+    obs, avail, low, high = _inputs(3, b=8)
+    adv.training = True
+    adv.reset(8)
+    x = adv(agent, obs, torch.zeros(8, 3, 8), avail, 0.1, low, high)
+    assert ((x - obs).abs() <= 0.1 + 1e-6).all() and (x >= low).all() and (x <= high).all()
+    manifest = {"kind": "adversary", "attack": "paad", "learner": adv.director_kind, "env": INFO.__dict__,
+                "config": options.__dict__}
+    save_checkpoint(tmp_path / "adv", adv.state_dict(), manifest)
+    back = load_adversary(tmp_path / "adv", INFO)
+    assert isinstance(back, PAADDirection)
+    assert all(torch.equal(back.state_dict()[k], v) for k, v in adv.state_dict().items())

@@ -1,0 +1,28 @@
+"""``atla``: a learned Gaussian observation adversary trained by MAPPO (METHODS.md, ATLA).
+
+The policy is ``attacks.mappo.GaussianMAPPO`` with D = obs_dim outputs, on the clean stream:
+    u_i ~ N(μ(τ^clean_i), diag σ²)   (u = μ at evaluation),
+    δ_i = ε·clip(u_i, −1, 1),   ô_i = Proj(o_i + δ_i)   (budget: ``Attack.__call__``),
+so δ is in units of ε and one adversary serves any evaluation ε and any protagonist of the
+map (it never looks at the protagonist).  Reward r̂ = −r; the PPO log-probability is that of
+the unclipped u, as in ATLA's original code.
+"""
+from __future__ import annotations
+
+import torch
+
+from attacks.mappo import GaussianPolicyAttack
+from robench.envs.protocol import EnvInfo
+from robench.learners.agent import RNNAgent
+
+
+class ATLA(GaussianPolicyAttack):
+    name = "atla"
+
+    @staticmethod
+    def out_dim(info: EnvInfo) -> int:
+        return info.obs_dim
+
+    def perturb(self, agent: RNNAgent, obs, hidden, avail, eps, low, high) -> torch.Tensor:
+        """ô = o + ε·clip(u, −1, 1)."""
+        return obs + eps * self.act(obs).clamp(-1.0, 1.0)
