@@ -10,11 +10,13 @@ It supplies exactly three things (DESIGN.md, Defenses):
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import ClassVar
 
 import torch
 
 from attacks import Attack, make_attack
+from robench.errors import RobenchError
 from robench.learners.buffer import EpisodeBatch
 from robench.learners.learner import ExtraLoss, QLearner
 
@@ -27,6 +29,9 @@ class DefenseConfig:
     """Training perturbation budget ε (L∞)."""
     seed: int = 0
     """Seed of the defense's own randomness (adversary noise, adversary init)."""
+    options: dict[str, float] = field(default_factory=dict)
+    """Defense-specific hyperparameters (e.g. ATSA's κ and α), each declared in ``Defense.OPTIONS``;
+    recorded in the checkpoint manifest, they become the row's *variant* in grids and ablations."""
 
 
 class Defense:
@@ -34,12 +39,24 @@ class Defense:
 
     name = "defense"
     attack_name = "none"
+    OPTIONS: ClassVar[dict[str, float]] = {}
+    """The hyperparameters this defense accepts, with their defaults."""
 
     def __init__(self, cfg: DefenseConfig, learner: QLearner):
         self.cfg = cfg
+        self.options = self.resolve_options(cfg.options)
         self.learner = learner
         self.attack: Attack = make_attack(self.attack_name, seed=cfg.seed)
         self.extra_losses: list[ExtraLoss] = []
+
+    @classmethod
+    def resolve_options(cls, given: dict[str, float]) -> dict[str, float]:
+        """The defaults of ``OPTIONS`` updated by ``given``; an undeclared key is an error."""
+        unknown = sorted(set(given) - set(cls.OPTIONS))
+        if unknown:
+            known = ", ".join(cls.OPTIONS) or "none"
+            raise RobenchError(f"defense {cls.name!r} has no option {', '.join(unknown)}; its options: {known}")
+        return {**cls.OPTIONS, **given}
 
     def budget(self, progress: float) -> float:
         """Training ε at ``progress`` ∈ [0, 1] of the run (constant by default)."""

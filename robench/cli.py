@@ -55,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a protagonist with a defense and write a checkpoint")
     t.add_argument("--defense", default="noadv")
+    t.add_argument("--defense-opt", action="append", default=[], metavar="KEY=VALUE",
+                   help="a defense hyperparameter (repeatable), e.g. kappa=0.01; see `robench list`")
     t.add_argument("--env", default="3m", help="map name (3m, 8m, 3s_vs_3z/3s_3z, any SMAX map)")
     t.add_argument("--backend", default="smax")
     t.add_argument("--learner", default="vdn", help="vdn or qmix")
@@ -146,6 +148,23 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _defense_options(defense: str, pairs: list[str]) -> dict[str, float]:
+    """``KEY=VALUE`` pairs → {key: float}, each key declared by the defense."""
+    from defenses import DEFENSES
+
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        try:
+            options[key.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not key.strip():
+            raise UsageError(f"--defense-opt expects KEY=NUMBER, got {pair!r}")
+    DEFENSES[defense].resolve_options(options)
+    return options
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from defenses import DEFENSES
     from robench.envs import canonical_map
@@ -156,7 +175,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     _check_choice("learner", args.learner, MIXERS)
     map_name = canonical_map(args.env, args.backend)
     cfg = TrainConfig(env=map_name, backend=args.backend, defense=args.defense, eps=args.eps, seed=args.seed,
-                      device=args.device)
+                      device=args.device, defense_options=_defense_options(args.defense, args.defense_opt))
     cfg.learner.mixer = args.learner
     for attr, val in (("steps", args.steps), ("n_envs", args.n_envs), ("stop_win_rate", args.stop_win_rate),
                       ("eval_every", args.eval_every), ("eval_episodes", args.eval_episodes),
@@ -219,7 +238,8 @@ def cmd_list(args: argparse.Namespace) -> int:
         print(f"env backend {backend}: {', '.join(map_names(backend))}")
     print("env backend sc2: optional (StarCraft II + StarCraft's SMAC, not installed)")
     print(f"learners: {', '.join(MIXERS)}")
-    print(f"defenses: {', '.join(DEFENSES)}")
+    print("defenses: " + ", ".join(d + (f" ({', '.join(f'{k}={v:g}' for k, v in cls.OPTIONS.items())})" if cls.OPTIONS
+                                         else "") for d, cls in DEFENSES.items()))
     print(f"attacks: {', '.join(ATTACKS)}")
     zoo = Path("checkpoints")
     found = sorted(p.parent for p in zoo.glob("**/manifest.json")) if zoo.is_dir() else []

@@ -2,6 +2,9 @@
 
 * ε-sweep (paper Fig. 5): per (env, learner), one panel per attack, metric vs ε, a line per defense.
 * attack strength (paper Fig. 3): per (env, learner), grouped bars of the metric per defense and attack.
+* ablations (paper Figs. 2 and 4): per (env, learner, defense) and per defense hyperparameter
+  (κ, α, …) that takes ≥ 2 values among its rows, grouped bars of the metric per attack, one bar
+  per value; rows without the option count at the defense's declared default.
 * training curves: every checkpoint's ``train_curve.csv`` — protagonists' greedy clean win rate and
   adversaries' victim win rate, each against env steps.
 """
@@ -70,6 +73,49 @@ def attack_strength(cells: pd.DataFrame, out: Path, eps_by_env: dict[str, float]
         ax.set_title(f"{env} · {_label(LEARNER_LABELS, lr)} · ε={eps_by_env[env]:g}")
         ax.legend(fontsize=7)
         written += _save(fig, out, f"attack_strength_{env}_{lr}")
+    return written
+
+
+PARAM_LABELS = {"kappa": "κ", "alpha": "α", "mu": "μ", "lambda": "λ"}
+
+
+def parse_variant(variant: str) -> dict[str, float]:
+    """``"alpha=0.2,kappa=0.01"`` → {"alpha": 0.2, "kappa": 0.01} (``""`` → {})."""
+    return {k: float(v) for k, _, v in (item.partition("=") for item in variant.split(",") if item)}
+
+
+def ablation_bars(cells: pd.DataFrame, out: Path, eps_by_env: dict[str, float], metric: str = "win_rate") -> list[Path]:
+    """Bars of ``metric`` per attack (at the table ε) for each value of each varied defense option."""
+    from defenses import DEFENSES
+
+    if "variant" not in cells.columns:
+        return []
+    written = []
+    for (env, lr, defense), g in cells.groupby(["env", "learner", "defense"]):
+        g = g[(g.attack == "none") | np.isclose(g.eps, eps_by_env.get(env, np.nan))]
+        defaults = DEFENSES[defense].OPTIONS if defense in DEFENSES else {}
+        options = [{**defaults, **parse_variant(v)} for v in g.variant.fillna("")]
+        for param in sorted({k for o in options for k in o}):
+            values = pd.Series([o.get(param, np.nan) for o in options], index=g.index)
+            levels = sorted(values.dropna().unique())
+            if len(levels) < 2:
+                continue
+            attacks = _ordered(g.attack, list(ATTACK_LABELS))
+            name = PARAM_LABELS.get(param, param)
+            width = 0.8 / len(levels)
+            fig, ax = plt.subplots(figsize=(1.2 + 1.1 * len(attacks), 2.8))
+            for i, level in enumerate(levels):
+                sub = g[values == level]
+                vals = [sub[sub.attack == a][metric].mean() for a in attacks]
+                ax.bar(np.arange(len(attacks)) + i * width, vals, width, label=f"{name} = {level:g}")
+            ax.set_xticks(np.arange(len(attacks)) + width * (len(levels) - 1) / 2,
+                          [_label(ATTACK_LABELS, a) for a in attacks])
+            ax.set_ylabel(metric.replace("_", " "))
+            if metric.endswith("_rate"):
+                ax.set_ylim(0, 1)
+            ax.set_title(f"{env} · {_label(LEARNER_LABELS, lr)} · {_label(DEFENSE_LABELS, defense)} · ablation of {name}")
+            ax.legend(fontsize=7)
+            written += _save(fig, out, f"ablation_{param}_{env}_{lr}_{defense}")
     return written
 
 

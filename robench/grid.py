@@ -61,6 +61,13 @@ class Cell:
     key: dict[str, Any] = field(hash=False, compare=False)
 
 
+def variant_of(manifest: dict[str, Any]) -> str:
+    """The protagonist's defense hyperparameters as a row label, e.g. ``alpha=0.2,kappa=0.01``
+    ("" with the defense's defaults): rows of one defense that differ in them stay apart."""
+    options = manifest.get("config", {}).get("defense_options") or {}
+    return ",".join(f"{k}={v:g}" for k, v in sorted(options.items()))
+
+
 def discover(spec: GridSpec) -> list[tuple[Path, dict[str, Any]]]:
     """Protagonist checkpoints under ``spec.checkpoints`` that match the filters."""
     root = Path(spec.checkpoints)
@@ -127,7 +134,8 @@ def plan(spec: GridSpec) -> tuple[list[Cell], list[dict[str, Any]]]:
                            "episodes": spec.episodes, "eval_seed": eval_seed,
                            "adversary_hash": adversary[1] if adversary else None, "retrain": retrain}
                     meta = {"env": env, "backend": manifest["env"]["backend"], "learner": learner,
-                            "defense": manifest.get("defense"), "seed": manifest.get("seed"),
+                            "defense": manifest.get("defense"), "variant": variant_of(manifest),
+                            "seed": manifest.get("seed"),
                             "adversary": str(adversary[0]) if adversary else None, **key}
                     cells.append(Cell(cid=cell_id(key), checkpoint=str(path), key=meta))
     return cells, missing

@@ -36,7 +36,18 @@ class TableOptions:
 
 
 def _label(table: dict[str, str], key: str) -> str:
-    return table.get(key, key)
+    """Display name; a variant row ``name[k=v]`` keeps its variant: ``Name [k=v]``."""
+    base, bracket, variant = key.partition("[")
+    return table.get(key, table.get(base, base) + (f" [{variant}" if bracket else ""))
+
+
+def variant_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows of one defense trained with different hyperparameters stay apart in the tables:
+    ``defense`` becomes ``defense[variant]`` where the cell has a non-empty ``variant``."""
+    if "variant" not in df.columns:
+        return df
+    v = df.variant.fillna("").astype(str)
+    return df.assign(defense=np.where(v != "", df.defense.astype(str) + "[" + v + "]", df.defense))
 
 
 def _ordered(values, preferred: list[str]) -> list[str]:

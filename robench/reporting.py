@@ -7,9 +7,18 @@ import pandas as pd
 
 from robench.envs import PAPER_EPS
 from robench.errors import RobenchError
-from robench.figures import attack_strength, eps_sweep, training_curves
-from robench.report import (TableOptions, aggregate, render_table1, render_table2, robustness_summary,
-                            select_table_cells, significance, table_eps)
+from robench.figures import ablation_bars, attack_strength, eps_sweep, training_curves
+from robench.report import (
+    TableOptions,
+    aggregate,
+    render_table1,
+    render_table2,
+    robustness_summary,
+    select_table_cells,
+    significance,
+    table_eps,
+    variant_rows,
+)
 from robench.store import load_cells, load_episodes
 
 
@@ -54,10 +63,11 @@ def write_report(results: Path, out: Path, checkpoints: Path | None = None, refe
     else:
         if not (Path(results) / "cells").is_dir():
             raise ReportError(f"no results store at {results}")
-        cells = load_cells(results)
-        if cells.empty:
+        raw = load_cells(results)
+        if raw.empty:
             raise ReportError(f"no finished cells in {results}")
-        episodes = load_episodes(results) if unit == "episode" else None
+        cells = variant_rows(raw)
+        episodes = variant_rows(load_episodes(results)) if unit == "episode" else None
         eps_by_env = table_eps(cells, PAPER_EPS)
         selected = select_table_cells(cells, eps_by_env)
     written = []
@@ -75,6 +85,7 @@ def write_report(results: Path, out: Path, checkpoints: Path | None = None, refe
         written.append(_write(out, "robustness.csv", robustness_summary(cells).to_csv(index=False)))
         figs = out / "figures"
         written += eps_sweep(cells, figs) + attack_strength(cells, figs, eps_by_env)
+        written += ablation_bars(raw, figs, eps_by_env)
         if checkpoints is not None and Path(checkpoints).is_dir():
             written += training_curves(checkpoints, figs)
     return written

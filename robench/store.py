@@ -87,23 +87,24 @@ class ResultStore:
 
 
 def load_cells(results: Path) -> pd.DataFrame:
-    """One row per finished cell: key columns (env, learner, defense, seed, attack, eps,
+    """One row per finished cell: key columns (env, learner, defense, variant, seed, attack, eps,
     eval_seed, episodes, checkpoint, adversary) and summary metrics (win_rate, mean_return,
-    std_return, crash_rate, ...)."""
+    std_return, crash_rate, ...).  ``variant`` holds the defense's non-default hyperparameters."""
     store = ResultStore(results)
-    rows = [store.read_meta(cid) for cid in store.cell_ids()]
+    rows = [{"variant": "", **store.read_meta(cid)} for cid in store.cell_ids()]
     return pd.DataFrame(rows)
 
 
 def load_episodes(results: Path) -> pd.DataFrame:
     """Every per-episode record of every finished cell as one tidy DataFrame: the cell's key
-    columns repeated on each of its episodes plus ``episode, won, return, crashed, length``."""
+    columns (as in :func:`load_cells`) repeated on each of its episodes plus ``episode, won,
+    return, crashed, length``."""
     store = ResultStore(results)
     frames = []
     for cid in store.cell_ids():
         meta = store.read_meta(cid)
         df = pd.read_parquet(store._episodes(cid))
-        for k in ("cell_id", "env", "learner", "defense", "seed", "attack", "eps", "eval_seed"):
-            df[k] = meta[k]
+        for k in ("cell_id", "env", "learner", "defense", "variant", "seed", "attack", "eps", "eval_seed"):
+            df[k] = meta.get(k, "")
         frames.append(df)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=EPISODE_COLUMNS)

@@ -41,6 +41,8 @@ class TrainConfig:
     """Defense recipe (registry name)."""
     eps: float | None = None
     """Training perturbation budget; None = the paper's value for the map."""
+    defense_options: dict[str, float] = field(default_factory=dict)
+    """Defense hyperparameters (``Defense.OPTIONS``), e.g. ATSA's κ and α."""
     steps: int = 3_000_000
     """Environment steps (one step = one joint action of one env copy); ~15 min on 2 cores."""
     seed: int = 0
@@ -101,7 +103,7 @@ def train(cfg: TrainConfig, curve_path: Path | None = None,
     env = make_env(cfg.env, cfg.n_envs, cfg.backend, cfg.device)
     info = env.info()
     learner = QLearner(cfg.learner, info.obs_dim, info.n_agents, info.n_actions, info.state_dim, cfg.device)
-    defense = DEFENSES[cfg.defense](DefenseConfig(eps=eps, seed=cfg.seed), learner)
+    defense = DEFENSES[cfg.defense](DefenseConfig(eps=eps, seed=cfg.seed, options=cfg.defense_options), learner)
     learner.extra_losses = list(defense.extra_losses)
     buffer = ReplayBuffer(cfg.learner.buffer_size, info.episode_limit, info.n_agents, info.obs_dim,
                           info.state_dim, info.n_actions)

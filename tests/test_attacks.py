@@ -258,10 +258,8 @@ def test_direction_step_moves_the_policy_along_the_direction():
 
 def test_paad_direction_director_budget_and_checkpoint_round_trip(tmp_path):
     from attacks.paad import PAADDirection
-    from attacks.training import load_adversary
+    from attacks.training import AttackTrainConfig, load_adversary
     from robench.checkpoint import save_checkpoint
-
-    from attacks.training import AttackTrainConfig
 
     options = AttackTrainConfig(attack="paad", director="direction")
     adv = build("paad", INFO, seed=0, options=options)

@@ -172,3 +172,31 @@ def test_retrained_adversary_is_trained_once_per_row_and_recorded(tmp_path):
     assert len(adversaries) == 1  # one adversary serves both ε cells of the row
     assert {m["adversary"] for m in metas} == {str(adversaries[0].parent)}
     assert json.loads(adversaries[0].read_text())["victim"] == cells[0].key["checkpoint_hash"]
+
+
+def test_defense_variants_stay_apart_and_get_an_ablation_figure(tmp_path):
+    """Two rows of one defense trained with different κ: two table rows, one κ-ablation figure."""
+    info = make_env("3m", 1).info()
+    zoo = tmp_path / "zoo"
+    for seed, kappa in enumerate((0.0, 0.005)):
+        torch.manual_seed(seed)
+        manifest = {"kind": "protagonist", "env": info.__dict__, "learner": "vdn", "defense": "atsa", "seed": 0,
+                    "config": {"learner": {"hidden": 64}, "defense_options": {"kappa": kappa}}}
+        tensors = protagonist_tensors(RNNAgent(info.obs_dim, info.n_agents, info.n_actions),
+                                      make_mixer("vdn", info.n_agents, info.state_dim))
+        save_checkpoint(zoo / f"atsa_k{seed}", tensors, manifest)
+    run_grid(GridSpec(eps=[0.25], attacks=["none", "random"], checkpoints=zoo, results=tmp_path / "res", episodes=4))
+    assert sorted(load_cells(tmp_path / "res").variant.unique()) == ["kappa=0", "kappa=0.005"]
+    res = subprocess.run([ROBENCH, "report", "--results", str(tmp_path / "res"), "--out", str(tmp_path / "rep")],
+                         capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr
+    md = (tmp_path / "rep" / "table1_win_rate.md").read_text()
+    assert "ATSA [kappa=0]" in md and "ATSA [kappa=0.005]" in md
+    assert (tmp_path / "rep" / "figures" / "ablation_kappa_3m_vdn_atsa.png").stat().st_size > 1000
+
+
+def test_train_rejects_undeclared_defense_options_in_one_line():
+    res = subprocess.run([ROBENCH, "train", "--defense", "fgsm", "--defense-opt", "kappa=0.1", "--steps", "10"],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 2 and res.stderr.strip().splitlines() == [
+        "robench: error: defense 'fgsm' has no option kappa; its options: none"]

@@ -11,8 +11,8 @@ import importlib.util
 
 import torch
 
-from robench.errors import RobenchError
 from robench.envs.protocol import BatchedEnv, EnvInfo, Observation, StepResult
+from robench.errors import RobenchError
 
 BACKENDS: dict[str, str] = {
     "smax": "robench.envs.smax",

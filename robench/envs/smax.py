@@ -26,21 +26,24 @@ import jax.numpy as jnp  # noqa: E402
 
 
 @contextlib.contextmanager
-def _stdout_to_stderr():
-    """Send file descriptor 1 to stderr for a while (jaxmarl's import chatter bypasses
-    ``sys.stdout`` redirection), keeping stdout clean for ``--json`` output."""
+def _discard_stdout():
+    """Point file descriptor 1 at /dev/null for a while: jaxmarl prints import chatter
+    (bypassing ``sys.stdout`` redirection) that must not reach ``--json`` output or turn a
+    one-line error into three."""
     sys.stdout.flush()
     saved = os.dup(1)
-    os.dup2(2, 1)
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)
     try:
         yield
     finally:
         sys.stdout.flush()
         os.dup2(saved, 1)
         os.close(saved)
+        os.close(null)
 
 
-with _stdout_to_stderr():
+with _discard_stdout():
     from jaxmarl.environments.smax import (  # noqa: E402
         HeuristicEnemySMAX,
         Scenario,
