@@ -22,15 +22,19 @@ def project(x: torch.Tensor, obs: torch.Tensor, eps: float, low: torch.Tensor, h
 
 
 def action_ce_grad(agent: RNNAgent, obs: torch.Tensor, hidden: torch.Tensor, avail: torch.Tensor,
-                   target: torch.Tensor) -> torch.Tensor:
+                   target: torch.Tensor | None = None) -> torch.Tensor:
     """∇_o Σ_i CE(π_i(·|o_i), target_i) with π_i = softmax(Q_i) over available actions.
 
+    ``target=None`` means a*_i = argmax π_i(·|o_i), read off the same forward pass (FGSM's
+    untargeted loss at the clean observation costs one forward + one backward).
     The recurrent state is held fixed (detached), as METHODS.md decides.  Agents share
     weights but not inputs, so the sum yields each agent's own gradient in one pass."""
     o = obs.detach().requires_grad_(True)
     with torch.enable_grad():
         q, _ = agent.step(o, hidden.detach())
         logits = masked_logits(q, avail).reshape(-1, q.shape[-1])
+        if target is None:
+            target = logits.detach().argmax(-1)
         loss = F.cross_entropy(logits, target.reshape(-1), reduction="sum")
         (grad,) = torch.autograd.grad(loss, o)
     return grad

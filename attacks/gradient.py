@@ -16,8 +16,7 @@ class FGSM(Attack):
     name = "fgsm"
 
     def perturb(self, agent, obs, hidden, avail, eps, low, high) -> torch.Tensor:
-        a_star = clean_greedy_action(agent, obs, hidden, avail)
-        return obs + eps * action_ce_grad(agent, obs, hidden, avail, a_star).sign()
+        return obs + eps * action_ce_grad(agent, obs, hidden, avail).sign()  # a* from the same forward
 
 
 class PGD(Attack):

@@ -124,7 +124,6 @@ def train(cfg: TrainConfig, curve_path: Path | None = None,
             frac = min(1.0, t_env / max(1, cfg.explore_anneal_steps))
             explore = cfg.explore_start + frac * (cfg.explore_end - cfg.explore_start)
             train_eps = defense.budget(t_env / cfg.steps)
-            learner.set_progress(t_env / cfg.steps)
             out, batch = run_episodes(env, learner.agent, seed=cfg.seed * 1_000_003 + it, attack=defense.attack,
                                       eps=train_eps, explore=explore, generator=gen, record=True)
             assert batch is not None

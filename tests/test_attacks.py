@@ -276,3 +276,14 @@ def test_paad_direction_director_budget_and_checkpoint_round_trip(tmp_path):
     back = load_adversary(tmp_path / "adv", INFO)
     assert isinstance(back, PAADDirection)
     assert all(torch.equal(back.state_dict()[k], v) for k, v in adv.state_dict().items())
+
+
+def test_fgsm_reads_the_clean_greedy_action_off_its_own_forward_pass():
+    from attacks.base import action_ce_grad, clean_greedy_action
+
+    torch.manual_seed(0)
+    agent = RNNAgent(6, 3, 5, hidden=8)
+    obs, avail, low, high = _inputs(4, b=16)
+    h = torch.randn(16, 3, 8)
+    two_pass = action_ce_grad(agent, obs, h, avail, clean_greedy_action(agent, obs, h, avail))
+    assert torch.equal(action_ce_grad(agent, obs, h, avail), two_pass)

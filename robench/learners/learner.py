@@ -41,8 +41,6 @@ class LearnerConfig:
     """``rmsprop`` (PyMARL) or ``adam`` (PyMARL2)."""
     lr: float = 5e-4
     """Learning rate."""
-    lr_final: float | None = None
-    """Learning rate reached linearly at the end of training (None = constant ``lr``)."""
     optim_alpha: float = 0.99
     """RMSprop smoothing constant."""
     optim_eps: float = 1e-5
@@ -130,14 +128,6 @@ class QLearner:
         self.optimiser.step()
         stats["q_taken"] = ((q_tot * m).sum() / m.sum()).item()
         return stats
-
-    def set_progress(self, frac: float) -> None:
-        """Anneal the learning rate linearly, lr → lr_final, as training progress goes 0 → 1."""
-        if self.cfg.lr_final is None:
-            return
-        lr = self.cfg.lr + min(1.0, max(0.0, frac)) * (self.cfg.lr_final - self.cfg.lr)
-        for group in self.optimiser.param_groups:
-            group["lr"] = lr
 
     def maybe_update_targets(self, episodes: int) -> bool:
         """Hard-copy online → target every ``target_update_episodes`` collected episodes."""
