@@ -130,6 +130,8 @@ def training_curves(checkpoints: Path, out: Path) -> list[Path]:
         manifest = json.loads((path.parent / "manifest.json").read_text())
         name = manifest.get("defense") if manifest["kind"] == "protagonist" else manifest.get("attack")
         label = f"{manifest['env']['map_name']} {manifest.get('victim_learner', manifest['learner'])} {name}"
+        if manifest["kind"] == "adversary":
+            label += f" ε={manifest['eps']:g}"
         curves[manifest["kind"]].append((f"{label} s{manifest.get('seed')}", pd.read_csv(path)))
     written = []
     for kind, runs in curves.items():
