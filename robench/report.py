@@ -138,12 +138,13 @@ def render_table1(data: TableData, sig: pd.DataFrame, opts: TableOptions, eps_by
     defenses = _ordered(v.defense, list(DEFENSE_LABELS))
     ncol = len(attacks) + 1
     spec = "ll" + ("c" * ncol) * len(learners)
-    head_blocks = " & ".join(rf"\multicolumn{{{ncol}}}{{c}}{{{_label(LEARNER_LABELS, lr)}}}" for lr in learners)
+    head_blocks = " & ".join(rf"\multicolumn{{{ncol}}}{{c}}{{{tex_escape(_label(LEARNER_LABELS, lr))}}}" for lr in learners)
     rules = " ".join(rf"\cmidrule(lr){{{3 + i * ncol}-{2 + (i + 1) * ncol}}}" for i in range(len(learners)))
     col_names = [_label(ATTACK_LABELS, a) for a in attacks] + ["AVG"]
     best = max if higher_is_better else min
     tex = [r"\begin{table}[t]", r"\centering", r"\small", rf"\begin{{tabular}}{{{spec}}}", r"\toprule",
-           rf" & & {head_blocks} \\", rules, " & ".join(["Env", "Defense"] + col_names * len(learners)) + r" \\"]
+           rf" & & {head_blocks} \\", rules,
+           " & ".join(["Env", "Defense"] + [tex_escape(c) for c in col_names] * len(learners)) + r" \\"]
     md_head = ["Env", "Defense"] + [f"{_label(LEARNER_LABELS, lr)} {c}" for lr in learners for c in col_names]
     md = ["| " + " | ".join(md_head) + " |", "|" + "---|" * len(md_head)]
     for env in envs:
@@ -173,19 +174,28 @@ def render_table1(data: TableData, sig: pd.DataFrame, opts: TableOptions, eps_by
                 table[(d, lr)] = cells
         for i, d in enumerate(d for d in defenses if any(c != "--" for lr in learners for c in table[(d, lr)])):
             row = [env if i == 0 else "", _label(DEFENSE_LABELS, d)] + [c for lr in learners for c in table[(d, lr)]]
-            tex.append(" & ".join(x.replace("_", r"\_") for x in row[:2]) + " & " + " & ".join(row[2:]) + r" \\")
-            md.append("| " + " | ".join(_tex_to_md(x) for x in row) + " |")
+            tex.append(" & ".join(tex_escape(x) for x in row[:2]) + " & " + " & ".join(row[2:]) + r" \\")
+            md.append("| " + " | ".join(row[:2] + [_tex_to_md(x) for x in row[2:]]) + " |")
     refs = ", ".join(sorted(set(sig.reference))) or "n/a"
     eps_text = ", ".join(f"{e}: ε={eps_by_env[e]:g}" for e in envs)
     caption = (f"{caption_metric.capitalize()} per attack (columns) of protagonists trained by each defense (rows); "
-               f"{eps_text}. AVG: mean $\\pm$ population std over the attack columns. Bold: best per column. "
-               f"*: one-sided Wilcoxon rank-sum test, reference {refs} better at p<{opts.alpha} "
+               f"{eps_text}. AVG: mean ± population std over the attack columns. Bold: best per column. "
+               f"*: one-sided Wilcoxon rank-sum test, reference {refs} better at p < {opts.alpha} "
                f"(test unit: {data.unit}).")
-    tex_caption = caption.replace("ε", r"$\epsilon$").replace("_", r"\_")
+    tex_caption = tex_escape(caption).replace("±", r"$\pm$").replace("ε", r"$\epsilon$")
     tex += [r"\bottomrule", r"\end{tabular}", rf"\caption{{{tex_caption}}}", r"\end{table}"]
     md.append("")
-    md.append(caption.replace("$\\pm$", "±"))
+    md.append(caption)
     return "\n".join(tex) + "\n", "\n".join(md) + "\n"
+
+
+_TEX_SPECIALS = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                 "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "<": "$<$", ">": "$>$"}
+
+
+def tex_escape(text: str) -> str:
+    """Plain text (names of maps, defenses, attacks) made safe for LaTeX."""
+    return "".join(_TEX_SPECIALS.get(ch, ch) for ch in str(text))
 
 
 def _tex_to_md(x: str) -> str:
@@ -197,7 +207,7 @@ def render_table2(cells: pd.DataFrame) -> tuple[str, str]:
     v = cells.groupby(["env", "learner", "defense", "attack"], as_index=False)[["mean_return", "crash_rate"]].mean()
     attacks = _ordered(v.attack, list(ATTACK_LABELS))
     spec = "lll" + "cc" * len(attacks)
-    head = " & ".join(rf"\multicolumn{{2}}{{c}}{{{_label(ATTACK_LABELS, a)}}}" for a in attacks)
+    head = " & ".join(rf"\multicolumn{{2}}{{c}}{{{tex_escape(_label(ATTACK_LABELS, a))}}}" for a in attacks)
     tex = [r"\begin{table}[t]", r"\centering", r"\small", rf"\begin{{tabular}}{{{spec}}}", r"\toprule",
            rf" & & & {head} \\", "Env & Learner & Defense & " + " & ".join(["Reward", "CR"] * len(attacks)) + r" \\",
            r"\midrule"]
@@ -207,8 +217,8 @@ def render_table2(cells: pd.DataFrame) -> tuple[str, str]:
     for (env, lr, d), g in v.groupby(["env", "learner", "defense"]):
         g = g.set_index("attack")
         vals = [f"{g.loc[a, m]:.2f}" if a in g.index else "--" for a in attacks for m in ("mean_return", "crash_rate")]
-        tex.append(" & ".join([env.replace("_", r"\_"), _label(LEARNER_LABELS, lr), _label(DEFENSE_LABELS, d)] + vals)
-                   + r" \\")
+        names = [env, _label(LEARNER_LABELS, lr), _label(DEFENSE_LABELS, d)]
+        tex.append(" & ".join([tex_escape(x) for x in names] + vals) + r" \\")
         md.append("| " + " | ".join([env, _label(LEARNER_LABELS, lr), _label(DEFENSE_LABELS, d)] + vals) + " |")
     tex += [r"\bottomrule", r"\end{tabular}", r"\caption{Mean episode return (Reward) and crash rate (CR) per attack.}",
             r"\end{table}"]
