@@ -86,12 +86,16 @@ def test_unknown_attack():
         make_attack("carlini")
 
 
-def test_targeted_step_raises_the_target_probability():
-    torch.manual_seed(3)
+def _toy_victim(torch_seed, input_seed, b=64):
+    """A random victim and a batch of its inputs, with the obs bounds far away (steps not clipped)."""
+    torch.manual_seed(torch_seed)
     agent = RNNAgent(6, 3, 5, hidden=8)
-    obs, avail, low, high = _inputs(5, b=64)
-    low, high = low - 10, high + 10
-    h = torch.zeros(64, 3, 8)
+    obs, avail, low, high = _inputs(input_seed, b=b)
+    return agent, obs, avail, low - 10, high + 10, torch.zeros(b, 3, 8)
+
+
+def test_targeted_step_raises_the_target_probability():
+    agent, obs, avail, low, high, h = _toy_victim(3, 5)
     target = torch.randint(0, 5, (64, 3), generator=torch.Generator().manual_seed(0))
     avail = avail | torch.nn.functional.one_hot(target, 5).bool()
     prob = lambda o: torch.softmax(masked_logits(agent.step(o, h)[0], avail), -1).gather(-1, target.unsqueeze(-1))  # noqa: E731
@@ -244,11 +248,7 @@ def test_direction_step_moves_the_policy_along_the_direction():
     from attacks.paad import zero_sum_direction
     from attacks.targeted import direction_step
 
-    torch.manual_seed(0)
-    agent = RNNAgent(6, 3, 5, hidden=8)
-    obs, avail, low, high = _inputs(1, b=64)
-    low, high = low - 1, high + 1
-    h = torch.zeros(64, 3, 8)
+    agent, obs, avail, low, high, h = _toy_victim(0, 1)
     d = zero_sum_direction(torch.randn(64, 3, 5, generator=torch.Generator().manual_seed(2)), avail)
     score = lambda o: (torch.softmax(masked_logits(agent.step(o, h)[0], avail), -1) * d).sum(-1)  # noqa: E731
     x = direction_step(agent, obs, h, avail, d, 1e-3, low, high)
