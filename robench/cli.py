@@ -294,7 +294,7 @@ def cmd_grid(args: argparse.Namespace) -> int:
     from defenses import DEFENSES
     from robench.envs import canonical_map
     from robench.epsilon import parse_eps
-    from robench.grid import JOBLIB_BACKENDS, GridSpec, plan, run_grid
+    from robench.grid import JOBLIB_BACKENDS, GridSpec, adversary_candidates, plan, run_grid
     from robench.learners.mixers import MIXERS
     from robench.store import ResultStore
 
@@ -316,6 +316,10 @@ def cmd_grid(args: argparse.Namespace) -> int:
                     backend=args.backend, retrain_adversaries=args.retrain_adversaries,
                     retrain_steps=args.retrain_steps)
     cells, missing = plan(spec)
+    for (env, learner, attack), found in adversary_candidates(spec.adversaries).items():
+        if len(found) > 1 and attack in spec.attacks:
+            print(f"robench: note: {len(found)} {attack} adversaries for {env}/{learner}; using {found[0][0]} "
+                  f"(first in path order) for the whole column", file=sys.stderr)
     for m in missing:
         print(f"robench: missing: no {m['attack']} adversary for {m['env']}/{m['learner']} "
               f"(row {m['defense']} seed {m['seed']}): pass --adversaries DIR", file=sys.stderr)

@@ -91,20 +91,26 @@ def discover(spec: GridSpec) -> list[tuple[Path, dict[str, Any]]]:
     return found
 
 
-def adversary_index(root: Path | None) -> dict[tuple[str, str, str], tuple[Path, str]]:
-    """(env, victim learner, attack) → (adversary checkpoint, content hash); first found wins
-    (sorted paths), so one adversary serves a whole column, as in the paper."""
-    index: dict[tuple[str, str, str], tuple[Path, str]] = {}
+def adversary_candidates(root: Path | None) -> dict[tuple[str, str, str], list[tuple[Path, str]]]:
+    """(env, victim learner, attack) → every adversary checkpoint under ``root`` for it, as
+    (path, content hash) in sorted path order."""
+    found: dict[tuple[str, str, str], list[tuple[Path, str]]] = {}
     if root is None:
-        return index
+        return found
     if not Path(root).is_dir():
         raise GridError(f"no adversary directory {root}")
     for mf in sorted(Path(root).glob("**/manifest.json")):
         manifest = read_manifest(mf.parent)
         if manifest["kind"] == "adversary":
             key = (manifest["env"]["map_name"], manifest.get("victim_learner", manifest["learner"]), manifest["attack"])
-            index.setdefault(key, (mf.parent, manifest["content_hash"]))
-    return index
+            found.setdefault(key, []).append((mf.parent, manifest["content_hash"]))
+    return found
+
+
+def adversary_index(root: Path | None) -> dict[tuple[str, str, str], tuple[Path, str]]:
+    """(env, victim learner, attack) → (adversary checkpoint, content hash); the first candidate
+    (sorted paths) wins, so one adversary serves a whole column, as in the paper."""
+    return {key: paths[0] for key, paths in adversary_candidates(root).items()}
 
 
 def plan(spec: GridSpec) -> tuple[list[Cell], list[dict[str, Any]]]:
