@@ -96,10 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
     att.add_argument("--steps", type=_positive_int, default=None)
     att.add_argument("--seed", type=int, default=0)
     att.add_argument("--max-minutes", type=float, default=None)
-    att.add_argument("--kappa", type=float, default=0.005, help="ATSA: SDor-STor loss weight κ")
+    att.add_argument("--kappa", type=float, default=None, help="ATSA: SDor-STor loss weight κ (default 0.005)")
     att.add_argument("--alpha", type=float, default=None, help="ATSA: fixed temperature (default FOP schedule)")
-    att.add_argument("--value", default="closed_form", help="ATSA: soft values closed_form (FOP) or network (Eq. 9)")
-    att.add_argument("--director", default="target",
+    att.add_argument("--value", default=None, help="ATSA: soft values closed_form (FOP, default) or network (Eq. 9)")
+    att.add_argument("--director", default=None,
                      help="PAAD: target (target-action Q-learner, default) or direction (original PA-AD)")
     att.add_argument("--out", type=Path, default=None, help="default: adversaries/MAP/ATTACK_vs_VICTIMHASH8")
     att.add_argument("--force", action="store_true")
@@ -254,12 +254,18 @@ def cmd_attack(args: argparse.Namespace) -> int:
     from robench.checkpoint import load_protagonist
 
     _check_choice("learned attack", args.attack, LEARNED)
-    _check_choice("PAAD director", args.director, PAAD_DIRECTORS)
-    _check_choice("ATSA value", args.value, ("closed_form", "network"))
-    victim, _, manifest = load_protagonist(args.victim, args.device)
-    cfg = AttackTrainConfig(attack=args.attack, eps=args.eps, seed=args.seed, device=args.device,
-                            kappa=args.kappa, alpha=args.alpha, director=args.director, value=args.value,
+    owners = {"kappa": "atsa", "alpha": "atsa", "value": "atsa", "director": "paad"}
+    for option, owner in owners.items():
+        if getattr(args, option) is not None and args.attack != owner:
+            raise UsageError(f"--{option} applies to --attack {owner} only")
+    cfg = AttackTrainConfig(attack=args.attack, eps=args.eps, seed=args.seed, device=args.device, alpha=args.alpha,
                             max_wall_s=None if args.max_minutes is None else args.max_minutes * 60)
+    for option in ("kappa", "value", "director"):
+        if getattr(args, option) is not None:
+            setattr(cfg, option, getattr(args, option))
+    _check_choice("PAAD director", cfg.director, PAAD_DIRECTORS)
+    _check_choice("ATSA value", cfg.value, ("closed_form", "network"))
+    victim, _, manifest = load_protagonist(args.victim, args.device)
     if args.steps is not None:
         cfg.steps = args.steps
     out = args.out or Path("adversaries") / manifest["env"]["map_name"] / f"{args.attack}_vs_{manifest['content_hash'][:8]}"

@@ -27,12 +27,17 @@ def run(*args, cwd=None):
     (["eval", "x", "--episodes", "-3"], "must be positive"),
     (["eval", "x", "--eps", "abc"], "not a number"),
     (["eval", "x", "--attack", "nope"], "unknown attack 'nope'"),
+    (["attack", "train", "--attack", "fgsm", "--victim", "x"], "unknown learned attack 'fgsm'"),
+    (["attack", "train", "--attack", "atla", "--kappa", "0.1", "--victim", "x"], "--kappa applies to --attack atsa only"),
+    (["attack", "train", "--attack", "atsa", "--director", "direction", "--victim", "x"], "applies to --attack paad"),
+    (["attack", "train", "--attack", "paad", "--director", "nope", "--victim", "x"], "unknown PAAD director 'nope'"),
+    (["train", "--defense-opt", "kappa", "--steps", "10"], "expects KEY=NUMBER"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, needle, tmp_path):
     res = run(*args, cwd=tmp_path)
     assert res.returncode == 2, res.stderr
-    lines = [ln for ln in res.stderr.splitlines() if ln.startswith("robench")]
-    assert len(lines) == 1 and needle in lines[0], res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("robench: error: ") and needle in lines[0], res.stderr
     assert "Traceback" not in res.stderr
     assert not list(tmp_path.iterdir())  # nothing half-written
 
