@@ -5,13 +5,14 @@ The policy is ``attacks.mappo.GaussianMAPPO`` with D = obs_dim outputs, on the c
     δ_i = ε·clip(u_i, −1, 1),   ô_i = Proj(o_i + δ_i)   (budget: ``Attack.__call__``),
 so δ is in units of ε and one adversary serves any evaluation ε and any protagonist of the
 map (it never looks at the protagonist).  Reward r̂ = −r; the PPO log-probability is that of
-the unclipped u, as in ATLA's original code.
+the unclipped u, as in ATLA's original code.  ``squash=True`` uses δ_i = ε·tanh(u_i) instead;
+the PPO ratio is unchanged by it (the tanh Jacobian cancels between π and π_old at the same u).
 """
 from __future__ import annotations
 
 import torch
 
-from attacks.mappo import GaussianPolicyAttack
+from attacks.mappo import GaussianPolicyAttack, MAPPOConfig
 from robench.envs.protocol import EnvInfo
 from robench.learners.agent import RNNAgent
 
@@ -19,10 +20,17 @@ from robench.learners.agent import RNNAgent
 class ATLA(GaussianPolicyAttack):
     name = "atla"
 
+    def __init__(self, info: EnvInfo, generator: torch.Generator | None = None,
+                 attacked_agents: torch.Tensor | None = None, cfg: MAPPOConfig | None = None,
+                 device: str | torch.device = "cpu", squash: bool = False):
+        super().__init__(info, generator, attacked_agents, cfg, device)
+        self.squash = squash
+
     @staticmethod
     def out_dim(info: EnvInfo) -> int:
         return info.obs_dim
 
     def perturb(self, agent: RNNAgent, obs, hidden, avail, eps, low, high) -> torch.Tensor:
-        """ô = o + ε·clip(u, −1, 1)."""
-        return obs + eps * self.act(obs).clamp(-1.0, 1.0)
+        """ô = o + ε·clip(u, −1, 1) (or ε·tanh(u) when squashed)."""
+        u = self.act(obs)
+        return obs + eps * (torch.tanh(u) if self.squash else u.clamp(-1.0, 1.0))

@@ -53,6 +53,8 @@ class AttackTrainConfig:
     """ATSA: per-agent soft values in closed form (FOP) or a ``network`` trained by Eq. 9."""
     director: str = "target"
     """PAAD: ``target`` (target-action director) or ``direction`` (original PA-AD)."""
+    squash: bool = False
+    """ATLA: δ = ε·tanh(u) instead of ε·clip(u, −1, 1)."""
 
 
 Adversary = ATLA | PAAD | PAADDirection | ATSA
@@ -71,7 +73,7 @@ def build(name: str, info: EnvInfo, seed: int, device: str = "cpu", options: Att
     if name == "atsa":
         return ATSA(info, generator=gen, cfg=SDorConfig(kappa=opt.kappa, alpha=opt.alpha, value=opt.value), device=device)
     if name == "atla":
-        return ATLA(info, generator=gen, cfg=mappo, device=device)
+        return ATLA(info, generator=gen, cfg=mappo, device=device, squash=opt.squash)
     if opt.director not in PAAD_DIRECTORS:
         raise KeyError(f"unknown PAAD director {opt.director!r}; known: {', '.join(PAAD_DIRECTORS)}")
     if opt.director == "direction":

@@ -99,6 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     att.add_argument("--kappa", type=float, default=None, help="ATSA: SDor-STor loss weight κ (default 0.005)")
     att.add_argument("--alpha", type=float, default=None, help="ATSA: fixed temperature (default FOP schedule)")
     att.add_argument("--value", default=None, help="ATSA: soft values closed_form (FOP, default) or network (Eq. 9)")
+    att.add_argument("--squash", action="store_const", const=True, default=None,
+                     help="ATLA: δ = ε·tanh(u) instead of ε·clip(u, −1, 1)")
     att.add_argument("--director", default=None,
                      help="PAAD: target (target-action Q-learner, default) or direction (original PA-AD)")
     att.add_argument("--out", type=Path, default=None, help="default: adversaries/MAP/ATTACK_vs_VICTIMHASH8")
@@ -254,13 +256,13 @@ def cmd_attack(args: argparse.Namespace) -> int:
     from robench.checkpoint import load_protagonist
 
     _check_choice("learned attack", args.attack, LEARNED)
-    owners = {"kappa": "atsa", "alpha": "atsa", "value": "atsa", "director": "paad"}
+    owners = {"kappa": "atsa", "alpha": "atsa", "value": "atsa", "director": "paad", "squash": "atla"}
     for option, owner in owners.items():
         if getattr(args, option) is not None and args.attack != owner:
             raise UsageError(f"--{option} applies to --attack {owner} only")
     cfg = AttackTrainConfig(attack=args.attack, eps=args.eps, seed=args.seed, device=args.device, alpha=args.alpha,
                             max_wall_s=None if args.max_minutes is None else args.max_minutes * 60)
-    for option in ("kappa", "value", "director"):
+    for option in ("kappa", "value", "director", "squash"):
         if getattr(args, option) is not None:
             setattr(cfg, option, getattr(args, option))
     _check_choice("PAAD director", cfg.director, PAAD_DIRECTORS)

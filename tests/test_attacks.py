@@ -192,6 +192,14 @@ def test_atla_evaluation_perturbation_is_its_mean_in_units_of_eps():
         deltas.append(adv(agent, obs, torch.zeros(4, 3, 8), torch.ones(4, 3, 5, dtype=torch.bool), eps, low, high) - obs)
     assert deltas[0].abs().max() > 0
     assert torch.allclose(deltas[1], deltas[0] * 4, atol=1e-6)
+    from attacks.training import AttackTrainConfig
+
+    squashed = build("atla", INFO, seed=0, options=AttackTrainConfig(attack="atla", squash=True))
+    squashed.load_state_dict(adv.state_dict())
+    squashed.reset(4)
+    mu = squashed.policy.actor.step(obs, squashed.policy.actor.init_hidden(4))[0].detach()
+    x = squashed(agent, obs, torch.zeros(4, 3, 8), torch.ones(4, 3, 5, dtype=torch.bool), 0.2, low, high)
+    assert torch.allclose(x - obs, 0.2 * torch.tanh(mu), atol=1e-6)
 
 
 def test_atla_ppo_moves_the_mean_toward_rewarded_perturbations():
