@@ -37,6 +37,16 @@ def _positive_int(text: str) -> int:
     return x
 
 
+def _agent_list(text: str) -> list[int]:
+    try:
+        agents = sorted({int(x) for x in text.split(",")})
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a comma list of agent indices: {text!r}") from None
+    if any(a < 0 for a in agents):
+        raise argparse.ArgumentTypeError(f"agent indices must be non-negative: {text!r}")
+    return agents
+
+
 def _check_choice(kind: str, name: str, known) -> None:
     if name not in known:
         raise UsageError(f"unknown {kind} {name!r}; known: {', '.join(sorted(known))}")
@@ -83,6 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--episodes", type=_positive_int, default=500)
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--device", default="cpu")
+    e.add_argument("--attacked-agents", type=_agent_list, default=None, metavar="I,J,…",
+                   help="the attacked set M (agent indices; default: every agent)")
     e.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
     sub.add_parser("list", help="registered environments, learners, defenses and attacks")
@@ -117,6 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--episodes", type=_positive_int, default=500)
     g.add_argument("--seeds", nargs="+", type=int, default=None, help="protagonist training seeds (default all)")
     g.add_argument("--eval-seeds", nargs="+", type=int, default=[0])
+    g.add_argument("--attacked-agents", type=_agent_list, default=None, metavar="I,J,…",
+                   help="the attacked set M for every cell (default: every agent)")
     g.add_argument("--checkpoints", type=Path, default=Path("checkpoints"))
     g.add_argument("--adversaries", type=Path, default=None, help="adversary checkpoints for learned attacks")
     g.add_argument("--retrain-adversaries", action="store_true",
@@ -220,7 +234,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.attack == "none":
         eps = 0.0
     res, _ = evaluate(agent, env["map_name"], backend=env["backend"], attack=args.attack, eps=eps,
-                      episodes=args.episodes, seed=args.seed, device=args.device, adversary=adversary)
+                      episodes=args.episodes, seed=args.seed, device=args.device, adversary=adversary,
+                      attacked_agents=args.attacked_agents)
     if args.json:
         print(json.dumps(res.to_dict()))
     else:
@@ -322,7 +337,7 @@ def cmd_grid(args: argparse.Namespace) -> int:
                     attacks=args.attacks, episodes=args.episodes, eval_seeds=args.eval_seeds,
                     checkpoints=args.checkpoints, adversaries=args.adversaries, results=args.results, jobs=args.jobs,
                     backend=args.backend, retrain_adversaries=args.retrain_adversaries,
-                    retrain_steps=args.retrain_steps)
+                    retrain_steps=args.retrain_steps, attacked_agents=args.attacked_agents)
     cells, missing = plan(spec)
     for (env, learner, attack), found in adversary_candidates(spec.adversaries).items():
         if len(found) > 1 and attack in spec.attacks:

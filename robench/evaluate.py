@@ -14,6 +14,7 @@ import torch
 
 from attacks import Attack, make_attack
 from robench.envs import make_env
+from robench.errors import RobenchError
 from robench.learners.agent import RNNAgent
 from robench.rollout import Outcomes, run_episodes
 
@@ -33,6 +34,8 @@ class EvalResult:
     attack: str
     eps: float
     seed: int
+    attacked_agents: list[int] | None = None
+    """The attacked set M (agent indices); None = every agent."""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -49,7 +52,7 @@ def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, flo
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def summarise(out: Outcomes, attack: str, eps: float, seed: int) -> EvalResult:
+def summarise(out: Outcomes, attack: str, eps: float, seed: int, attacked_agents: list[int] | None = None) -> EvalResult:
     n = int(out.won.numel())
     wins = int(out.won.sum())
     lo, hi = wilson_interval(wins, n)
@@ -57,27 +60,42 @@ def summarise(out: Outcomes, attack: str, eps: float, seed: int) -> EvalResult:
     return EvalResult(win_rate=wins / n, ci_low=lo, ci_high=hi, mean_return=float(ret.mean()),
                       std_return=float(ret.std(unbiased=False)), crash_rate=float(out.crashed.float().mean()),
                       mean_length=float(out.length.double().mean()), episodes=n, attack=attack, eps=float(eps),
-                      seed=seed)
+                      seed=seed, attacked_agents=attacked_agents)
 
 
 def evaluate(agent: RNNAgent, map_name: str, *, backend: str = "smax", attack: str = "none", eps: float = 0.0,
              episodes: int = 500, seed: int = 0, device: str | torch.device = "cpu",
-             batch_size: int | None = None, adversary: Attack | None = None) -> tuple[EvalResult, Outcomes]:
+             batch_size: int | None = None, adversary: Attack | None = None,
+             attacked_agents: list[int] | None = None) -> tuple[EvalResult, Outcomes]:
     """Evaluate ``agent`` for ``episodes`` episodes under ``attack`` at budget ``eps``.
 
     ``batch_size`` < ``episodes`` splits the cell into sequential batches (the one-at-a-time
     evaluator of ``robench bench`` is ``batch_size=1``); seeds differ per batch.  Learned
     attacks take their loaded ``adversary`` (its director is fixed; its gradient step uses
-    ``agent``, so it transfers to any protagonist of the same environment)."""
+    ``agent``, so it transfers to any protagonist of the same environment).  ``attacked_agents``
+    is the attacked set M (the others keep their clean observations); None = all agents."""
     if episodes <= 0:
         raise ValueError("episodes must be positive")
     bs = episodes if batch_size is None else min(batch_size, episodes)
-    adversary = make_attack(attack, seed=seed, adversary=adversary)
     env = make_env(map_name, bs, backend, device)
+    adversary = make_attack(attack, seed=seed, adversary=adversary,
+                            attacked_agents=attacked_mask(attacked_agents, env.info().n_agents))
     parts = []
     for start in range(0, episodes, bs):
         out, _ = run_episodes(env, agent, seed=seed * 7_919 + start, attack=adversary, eps=eps)
         parts.append(out)
     merged = Outcomes(*(torch.cat([getattr(p, f) for p in parts])[:episodes]
                         for f in ("won", "episode_return", "crashed", "length")))
-    return summarise(merged, attack, eps, seed), merged
+    return summarise(merged, attack, eps, seed, attacked_agents), merged
+
+
+def attacked_mask(agents: list[int] | None, n_agents: int) -> torch.Tensor | None:
+    """The attacked set M as a [N] bool mask (None = all agents); indices must lie in [0, N)."""
+    if agents is None:
+        return None
+    bad = [i for i in agents if not 0 <= i < n_agents]
+    if bad or not agents:
+        raise RobenchError(f"attacked agents must be a non-empty subset of 0..{n_agents - 1}, got {agents}")
+    mask = torch.zeros(n_agents, dtype=torch.bool)
+    mask[list(agents)] = True
+    return mask

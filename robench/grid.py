@@ -49,6 +49,8 @@ class GridSpec:
     adversary is cached under ``results/adversaries`` and shared by that row's ε cells."""
     retrain_steps: int = 100_000
     """Env steps of each retrained adversary."""
+    attacked_agents: list[int] | None = None
+    """The attacked set M of every cell (None = all agents; part of the cell key only when set)."""
     results: Path = Path("results")
     jobs: int = 1
     backend: str = "loky"
@@ -139,6 +141,8 @@ def plan(spec: GridSpec) -> tuple[list[Cell], list[dict[str, Any]]]:
                     key = {"checkpoint_hash": manifest["content_hash"], "attack": attack, "eps": float(eps),
                            "episodes": spec.episodes, "eval_seed": eval_seed,
                            "adversary_hash": adversary[1] if adversary else None, "retrain": retrain}
+                    if spec.attacked_agents is not None and attack != "none":  # all-agent keys stay unchanged
+                        key["attacked_agents"] = spec.attacked_agents
                     meta = {"env": env, "backend": manifest["env"]["backend"], "learner": learner,
                             "defense": manifest.get("defense"), "variant": variant_of(manifest),
                             "seed": manifest.get("seed"),
@@ -171,7 +175,8 @@ def run_cell(cell: Cell, results: str) -> dict[str, Any]:
 
             adversary = load_adversary(Path(k["adversary"]), env_info_from_manifest(manifest), seed=k["eval_seed"])
         res, out = evaluate(agent, k["env"], backend=k["backend"], attack=k["attack"], eps=k["eps"],
-                            episodes=k["episodes"], seed=k["eval_seed"], adversary=adversary)
+                            episodes=k["episodes"], seed=k["eval_seed"], adversary=adversary,
+                            attacked_agents=k.get("attacked_agents"))
         episodes = pd.DataFrame({"episode": range(res.episodes), "won": out.won.numpy(),
                                  "return": out.episode_return.numpy(), "crashed": out.crashed.numpy(),
                                  "length": out.length.numpy()})

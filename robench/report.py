@@ -43,11 +43,15 @@ def _label(table: dict[str, str], key: str) -> str:
 
 def variant_rows(df: pd.DataFrame) -> pd.DataFrame:
     """Rows of one defense trained with different hyperparameters stay apart in the tables:
-    ``defense`` becomes ``defense[variant]`` where the cell has a non-empty ``variant``."""
-    if "variant" not in df.columns:
-        return df
-    v = df.variant.fillna("").astype(str)
-    return df.assign(defense=np.where(v != "", df.defense.astype(str) + "[" + v + "]", df.defense))
+    ``defense`` becomes ``defense[variant]`` where the cell has a non-empty ``variant``; likewise
+    columns of an attack on a subset M of the agents become ``attack[M=i,j]``."""
+    if "variant" in df.columns:
+        v = df.variant.fillna("").astype(str)
+        df = df.assign(defense=np.where(v != "", df.defense.astype(str) + "[" + v + "]", df.defense))
+    if "attacked_agents" in df.columns:
+        m = df.attacked_agents.map(lambda a: ",".join(map(str, a)) if isinstance(a, (list, tuple, np.ndarray)) else "")
+        df = df.assign(attack=np.where(m != "", df.attack.astype(str) + "[M=" + m + "]", df.attack))
+    return df
 
 
 def _ordered(values, preferred: list[str]) -> list[str]:

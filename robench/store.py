@@ -88,10 +88,11 @@ class ResultStore:
 
 def load_cells(results: Path) -> pd.DataFrame:
     """One row per finished cell: key columns (env, learner, defense, variant, seed, attack, eps,
-    eval_seed, episodes, checkpoint, adversary) and summary metrics (win_rate, mean_return,
-    std_return, crash_rate, ...).  ``variant`` holds the defense's non-default hyperparameters."""
+    eval_seed, episodes, attacked_agents, checkpoint, adversary) and summary metrics (win_rate,
+    mean_return, std_return, crash_rate, ...).  ``variant`` holds the defense's non-default
+    hyperparameters; ``attacked_agents`` the attacked set M (None = every agent)."""
     store = ResultStore(results)
-    rows = [{"variant": "", **store.read_meta(cid)} for cid in store.cell_ids()]
+    rows = [{"variant": "", "attacked_agents": None, **store.read_meta(cid)} for cid in store.cell_ids()]
     return pd.DataFrame(rows)
 
 
@@ -106,5 +107,6 @@ def load_episodes(results: Path) -> pd.DataFrame:
         df = pd.read_parquet(store._episodes(cid))
         for k in ("cell_id", "env", "learner", "defense", "variant", "seed", "attack", "eps", "eval_seed"):
             df[k] = meta.get(k, "")
+        df["attacked_agents"] = pd.Series([meta.get("attacked_agents")] * len(df), dtype=object)
         frames.append(df)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=EPISODE_COLUMNS)

@@ -32,6 +32,7 @@ def run(*args, cwd=None):
     (["attack", "train", "--attack", "atsa", "--director", "direction", "--victim", "x"], "applies to --attack paad"),
     (["attack", "train", "--attack", "paad", "--director", "nope", "--victim", "x"], "unknown PAAD director 'nope'"),
     (["train", "--defense-opt", "kappa", "--steps", "10"], "expects KEY=NUMBER"),
+    (["eval", "x", "--attacked-agents", "0,b"], "not a comma list of agent indices"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, needle, tmp_path):
     res = run(*args, cwd=tmp_path)

@@ -200,3 +200,21 @@ def test_train_rejects_undeclared_defense_options_in_one_line():
                          capture_output=True, text=True, timeout=300)
     assert res.returncode == 2 and res.stderr.strip().splitlines() == [
         "robench: error: defense 'fgsm' has no option kappa; its options: none"]
+
+
+def test_attacked_subset_cells_are_separate_columns(tmp_path):
+    """--attacked-agents: new cells (the all-agent ones keep their ids), their own table column."""
+    zoo = make_zoo(tmp_path / "zoo", n=1)
+    common = dict(eps=[0.25], attacks=["none", "fgsm"], checkpoints=zoo, results=tmp_path / "res", episodes=6)
+    everyone = {m["cell_id"] for m in run_grid(GridSpec(**common))}
+    subset = run_grid(GridSpec(**common, attacked_agents=[0]))
+    fgsm_m = [m for m in subset if m["attack"] == "fgsm"][0]
+    assert fgsm_m["attacked_agents"] == [0] and fgsm_m["cell_id"] not in everyone
+    assert {m["cell_id"] for m in subset if m["attack"] == "none"} <= everyone
+    cells = load_cells(tmp_path / "res")
+    assert len(cells) == 3
+    res = subprocess.run([ROBENCH, "report", "--results", str(tmp_path / "res"), "--out", str(tmp_path / "rep")],
+                         capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr
+    header = (tmp_path / "rep" / "table1_win_rate.md").read_text().splitlines()[0]
+    assert "VDN FGSM |" in header and "VDN FGSM [M=0] |" in header
