@@ -30,10 +30,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from attacks.director import DirectorAttack
+from robench.checkpoint import load_modules, module_tensors
 from robench.envs.protocol import EnvInfo
 from robench.learners.agent import RNNAgent, masked_logits
 from robench.learners.buffer import EpisodeBatch, ReplayBuffer
 from robench.learners.learner import lambda_returns
+
+SDOR_VALUES = ("closed_form", "network")
+"""How SDor gets its per-agent soft values V_i."""
 
 
 @dataclass
@@ -55,7 +59,7 @@ class SDorConfig:
     updates_per_batch: int = 4
     heads: int = 4
     value: str = "closed_form"
-    """Per-agent soft values V_i: ``closed_form`` (FOP) or ``network`` (Eq. 9)."""
+    """Per-agent soft values V_i: one of ``SDOR_VALUES``, ``closed_form`` (FOP) or ``network`` (Eq. 9)."""
 
 
 class FOPMixer(nn.Module):
@@ -109,8 +113,8 @@ class ATSA(DirectorAttack):
         self.critics = nn.ModuleList([RNNAgent(d, n, a, cfg.hidden) for _ in range(2)]).to(self.device)
         self.mixers = nn.ModuleList([FOPMixer(n, s, a, cfg.heads) for _ in range(2)]).to(self.device)
         self.target_critics, self.target_mixers = copy.deepcopy(self.critics), copy.deepcopy(self.mixers)
-        if cfg.value not in ("closed_form", "network"):
-            raise KeyError(f"unknown SDor value {cfg.value!r}; known: closed_form, network")
+        if cfg.value not in SDOR_VALUES:
+            raise KeyError(f"unknown SDor value {cfg.value!r}; known: {', '.join(SDOR_VALUES)}")
         self.value_net = RNNAgent(d, n, 1, cfg.hidden).to(self.device) if cfg.value == "network" else None
         self.actor_opt = torch.optim.RMSprop(self.actor.parameters(), lr=cfg.lr, alpha=0.99, eps=1e-5)
         self.critic_params = list(self.critics.parameters()) + list(self.mixers.parameters())
@@ -197,19 +201,14 @@ class ATSA(DirectorAttack):
         self.actor_opt.step()
         return {"critic_loss": float(critic_loss.detach()), "actor_loss": float(actor_loss.detach()), "alpha": alpha}
 
+    def modules(self) -> dict[str, nn.Module]:
+        own = {"actor": self.actor, "critics": self.critics, "mixers": self.mixers}
+        return own if self.value_net is None else {**own, "value": self.value_net}
+
     def state_dict(self) -> dict[str, torch.Tensor]:
-        out = {f"actor.{k}": v for k, v in self.actor.state_dict().items()}
-        out.update({f"critics.{k}": v for k, v in self.critics.state_dict().items()})
-        out.update({f"mixers.{k}": v for k, v in self.mixers.state_dict().items()})
-        if self.value_net is not None:
-            out.update({f"value.{k}": v for k, v in self.value_net.state_dict().items()})
-        return out
+        return module_tensors(self.modules())
 
     def load_state_dict(self, tensors: dict[str, torch.Tensor]) -> None:
-        modules = [("actor.", self.actor), ("critics.", self.critics), ("mixers.", self.mixers)]
-        if self.value_net is not None:
-            modules.append(("value.", self.value_net))
-        for prefix, module in modules:
-            module.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
+        load_modules(self.modules(), tensors, f"{self.name} adversary")
         self.target_critics.load_state_dict(self.critics.state_dict())
         self.target_mixers.load_state_dict(self.mixers.state_dict())

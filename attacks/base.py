@@ -7,6 +7,8 @@ attacked set M keep their clean observation.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 
@@ -21,23 +23,30 @@ def project(x: torch.Tensor, obs: torch.Tensor, eps: float, low: torch.Tensor, h
     return torch.minimum(torch.maximum(x, low), high)
 
 
+def policy_input_grad(agent: RNNAgent, obs: torch.Tensor, hidden: torch.Tensor, avail: torch.Tensor,
+                      objective: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+    """∇_o objective(masked logits of Q(o) [B, N, A]) → [B, N, D], the recurrent state held fixed
+    (detached), as METHODS.md decides.  Agents share weights but not inputs, so a sum over agents
+    yields each agent's own gradient in one pass."""
+    o = obs.detach().requires_grad_(True)
+    with torch.enable_grad():
+        q, _ = agent.step(o, hidden.detach())
+        (grad,) = torch.autograd.grad(objective(masked_logits(q, avail)), o)
+    return grad
+
+
 def action_ce_grad(agent: RNNAgent, obs: torch.Tensor, hidden: torch.Tensor, avail: torch.Tensor,
                    target: torch.Tensor | None = None) -> torch.Tensor:
     """∇_o Σ_i CE(π_i(·|o_i), target_i) with π_i = softmax(Q_i) over available actions.
 
     ``target=None`` means a*_i = argmax π_i(·|o_i), read off the same forward pass (FGSM's
-    untargeted loss at the clean observation costs one forward + one backward).
-    The recurrent state is held fixed (detached), as METHODS.md decides.  Agents share
-    weights but not inputs, so the sum yields each agent's own gradient in one pass."""
-    o = obs.detach().requires_grad_(True)
-    with torch.enable_grad():
-        q, _ = agent.step(o, hidden.detach())
-        logits = masked_logits(q, avail).reshape(-1, q.shape[-1])
-        if target is None:
-            target = logits.detach().argmax(-1)
-        loss = F.cross_entropy(logits, target.reshape(-1), reduction="sum")
-        (grad,) = torch.autograd.grad(loss, o)
-    return grad
+    untargeted loss at the clean observation costs one forward + one backward)."""
+    def ce(logits: torch.Tensor) -> torch.Tensor:
+        flat = logits.reshape(-1, logits.shape[-1])
+        goal = flat.detach().argmax(-1) if target is None else target.reshape(-1)
+        return F.cross_entropy(flat, goal, reduction="sum")
+
+    return policy_input_grad(agent, obs, hidden, avail, ce)
 
 
 def clean_greedy_action(agent: RNNAgent, obs: torch.Tensor, hidden: torch.Tensor, avail: torch.Tensor) -> torch.Tensor:

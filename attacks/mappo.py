@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from attacks.base import Attack
+from robench.checkpoint import CheckpointError, load_modules, module_tensors
 from robench.envs.protocol import EnvInfo
 from robench.learners.agent import RNNAgent
 from robench.learners.buffer import EpisodeBatch
@@ -132,16 +133,12 @@ class GaussianMAPPO:
                 "std": float(self.log_std.detach().exp().mean()), "lr": lr}
 
     def state_dict(self) -> dict[str, torch.Tensor]:
-        out = {f"actor.{k}": v for k, v in self.actor.state_dict().items()}
-        out.update({f"critic.{k}": v for k, v in self.critic.state_dict().items()})
-        out["log_std"] = self.log_std.detach()
-        return out
+        return {**module_tensors({"actor": self.actor, "critic": self.critic}), "log_std": self.log_std.detach()}
 
-    def load_state_dict(self, tensors: dict[str, torch.Tensor]) -> None:
-        for prefix, module in (("actor.", self.actor), ("critic.", self.critic)):
-            module.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
+    def load_state_dict(self, tensors: dict[str, torch.Tensor], where: str = "MAPPO adversary") -> None:
+        load_modules({"actor": self.actor, "critic": self.critic}, tensors, where)
         if "log_std" not in tensors or tensors["log_std"].shape != self.log_std.shape:
-            raise RuntimeError("missing or mis-shaped log_std")
+            raise CheckpointError(f"{where}: missing or mis-shaped log_std")
         with torch.no_grad():
             self.log_std.copy_(tensors["log_std"])
 
@@ -180,4 +177,4 @@ class GaussianPolicyAttack(Attack):
         return self.policy.state_dict()
 
     def load_state_dict(self, tensors: dict[str, torch.Tensor]) -> None:
-        self.policy.load_state_dict(tensors)
+        self.policy.load_state_dict(tensors, f"{self.name} adversary")

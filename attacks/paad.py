@@ -19,6 +19,7 @@ import torch
 from attacks.director import DirectorAttack
 from attacks.mappo import GaussianPolicyAttack
 from attacks.targeted import direction_step
+from robench.checkpoint import load_modules, module_tensors
 from robench.envs.protocol import EnvInfo
 from robench.learners.agent import RNNAgent
 from robench.learners.buffer import EpisodeBatch, ReplayBuffer
@@ -59,14 +60,14 @@ class PAAD(DirectorAttack):
         self.director.maybe_update_targets(self.episodes)
         return stats
 
+    def modules(self) -> dict[str, torch.nn.Module]:
+        return {"agent": self.director.agent, "mixer": self.director.mixer}
+
     def state_dict(self) -> dict[str, torch.Tensor]:
-        out = {f"agent.{k}": v for k, v in self.director.agent.state_dict().items()}
-        out.update({f"mixer.{k}": v for k, v in self.director.mixer.state_dict().items()})
-        return out
+        return module_tensors(self.modules())
 
     def load_state_dict(self, tensors: dict[str, torch.Tensor]) -> None:
-        self.director.agent.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("agent.")})
-        self.director.mixer.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("mixer.")})
+        load_modules(self.modules(), tensors, f"{self.name} adversary")
 
 
 def zero_sum_direction(u: torch.Tensor, avail: torch.Tensor) -> torch.Tensor:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import torch
 
-from attacks.base import action_ce_grad, project
-from robench.learners.agent import RNNAgent, masked_logits
+from attacks.base import action_ce_grad, policy_input_grad, project
+from robench.learners.agent import RNNAgent
 
 
 def targeted_step(agent: RNNAgent, obs: torch.Tensor, hidden: torch.Tensor, avail: torch.Tensor,
@@ -33,9 +33,6 @@ def direction_step(agent: RNNAgent, obs: torch.Tensor, hidden: torch.Tensor, ava
     PA-AD maximises f(ô) = cos(π(ô) − π(o), d) + ‖π(ô) − π(o)‖₂ with one FGSM step from ô = o.
     There π(ô) − π(o) = 0: the norm has zero (sub)gradient and the cosine's gradient is that of
     d·π(ô) up to a positive factor, so the step is ô = Proj(o + ε·sign(∇_o Σ_i d_i·π_i(o)))."""
-    o = obs.detach().requires_grad_(True)
-    with torch.enable_grad():
-        q, _ = agent.step(o, hidden.detach())
-        pi = torch.softmax(masked_logits(q, avail), -1)
-        (grad,) = torch.autograd.grad((pi * direction.detach()).sum(), o)
+    d = direction.detach()
+    grad = policy_input_grad(agent, obs, hidden, avail, lambda logits: (torch.softmax(logits, -1) * d).sum())
     return project(obs + eps * grad.sign(), obs, eps, low, high)

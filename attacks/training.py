@@ -147,7 +147,7 @@ def load_adversary(path: Path, info: EnvInfo, device: str = "cpu", seed: int = 0
     adversary = build(manifest["attack"], info, seed, device, options)
     try:
         adversary.load_state_dict(read_tensors(path, manifest))
-    except RuntimeError as err:
+    except CheckpointError as err:
         raise CheckpointError(f"{path}: tensors do not fit the {manifest['attack']} director ({err})") from None
     adversary.name = manifest["attack"]
     return adversary

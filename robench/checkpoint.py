@@ -112,7 +112,7 @@ def env_info_from_manifest(manifest: dict[str, Any]) -> EnvInfo:
         raise CheckpointError(f"manifest env block malformed: {err}") from None
 
 
-def load_state(module: torch.nn.Module, tensors: dict[str, torch.Tensor], prefix: str, where: Path) -> None:
+def load_state(module: torch.nn.Module, tensors: dict[str, torch.Tensor], prefix: str, where: Path | str) -> None:
     """Copy ``prefix.*`` tensors into ``module`` after checking names and shapes."""
     own = module.state_dict()
     got = {k[len(prefix) + 1:]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
@@ -125,10 +125,19 @@ def load_state(module: torch.nn.Module, tensors: dict[str, torch.Tensor], prefix
     module.load_state_dict(got)
 
 
+def module_tensors(modules: dict[str, torch.nn.Module]) -> dict[str, torch.Tensor]:
+    """``{prefix: module}`` → one flat dict of ``prefix.name`` tensors (the checkpoint layout)."""
+    return {f"{prefix}.{k}": v for prefix, module in modules.items() for k, v in module.state_dict().items()}
+
+
+def load_modules(modules: dict[str, torch.nn.Module], tensors: dict[str, torch.Tensor], where: Path | str) -> None:
+    """The inverse of :func:`module_tensors`, every module checked by :func:`load_state`."""
+    for prefix, module in modules.items():
+        load_state(module, tensors, prefix, where)
+
+
 def protagonist_tensors(agent: RNNAgent, mixer: torch.nn.Module) -> dict[str, torch.Tensor]:
-    out = {f"agent.{k}": v for k, v in agent.state_dict().items()}
-    out.update({f"mixer.{k}": v for k, v in mixer.state_dict().items()})
-    return out
+    return module_tensors({"agent": agent, "mixer": mixer})
 
 
 def load_protagonist(path: Path, device: str | torch.device = "cpu",

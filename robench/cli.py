@@ -267,21 +267,21 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_attack(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from attacks.atsa import SDOR_VALUES
     from attacks.training import LEARNED, PAAD_DIRECTORS, AttackTrainConfig, train_adversary
     from robench.checkpoint import load_protagonist
 
     _check_choice("learned attack", args.attack, LEARNED)
-    owners = {"kappa": "atsa", "alpha": "atsa", "value": "atsa", "director": "paad", "squash": "atla"}
-    for option, owner in owners.items():
-        if getattr(args, option) is not None and args.attack != owner:
-            raise UsageError(f"--{option} applies to --attack {owner} only")
-    cfg = AttackTrainConfig(attack=args.attack, eps=args.eps, seed=args.seed, device=args.device, alpha=args.alpha,
+    cfg = AttackTrainConfig(attack=args.attack, eps=args.eps, seed=args.seed, device=args.device,
                             max_wall_s=None if args.max_minutes is None else args.max_minutes * 60)
-    for option in ("kappa", "value", "director", "squash"):
+    owners = {"kappa": "atsa", "alpha": "atsa", "value": "atsa", "director": "paad", "squash": "atla"}
+    for option, owner in owners.items():  # given options must belong to the attack; the rest keep defaults
         if getattr(args, option) is not None:
+            if args.attack != owner:
+                raise UsageError(f"--{option} applies to --attack {owner} only")
             setattr(cfg, option, getattr(args, option))
     _check_choice("PAAD director", cfg.director, PAAD_DIRECTORS)
-    _check_choice("ATSA value", cfg.value, ("closed_form", "network"))
+    _check_choice("ATSA value", cfg.value, SDOR_VALUES)
     victim, _, manifest = load_protagonist(args.victim, args.device)
     if args.steps is not None:
         cfg.steps = args.steps
@@ -338,8 +338,9 @@ def cmd_grid(args: argparse.Namespace) -> int:
                     checkpoints=args.checkpoints, adversaries=args.adversaries, results=args.results, jobs=args.jobs,
                     backend=args.backend, retrain_adversaries=args.retrain_adversaries,
                     retrain_steps=args.retrain_steps, attacked_agents=args.attacked_agents)
-    cells, missing = plan(spec)
-    for (env, learner, attack), found in adversary_candidates(spec.adversaries).items():
+    candidates = adversary_candidates(spec.adversaries)
+    cells, missing = plan(spec, candidates)
+    for (env, learner, attack), found in candidates.items():
         if len(found) > 1 and attack in spec.attacks:
             print(f"robench: note: {len(found)} {attack} adversaries for {env}/{learner}; using {found[0][0]} "
                   f"(first in path order) for the whole column", file=sys.stderr)

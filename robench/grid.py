@@ -109,19 +109,20 @@ def adversary_candidates(root: Path | None) -> dict[tuple[str, str, str], list[t
     return found
 
 
-def adversary_index(root: Path | None) -> dict[tuple[str, str, str], tuple[Path, str]]:
-    """(env, victim learner, attack) → (adversary checkpoint, content hash); the first candidate
-    (sorted paths) wins, so one adversary serves a whole column, as in the paper."""
-    return {key: paths[0] for key, paths in adversary_candidates(root).items()}
-
-
-def plan(spec: GridSpec) -> tuple[list[Cell], list[dict[str, Any]]]:
+def plan(spec: GridSpec, candidates: dict[tuple[str, str, str], list[tuple[Path, str]]] | None = None,
+         ) -> tuple[list[Cell], list[dict[str, Any]]]:
     """Every cell of the grid in a deterministic order, and the learned-attack columns that
-    have no adversary (reported as missing, never silently skipped)."""
+    have no adversary (reported as missing, never silently skipped).
+
+    Each learned column uses the first of its ``candidates`` (``adversary_candidates`` of
+    ``spec.adversaries``, scanned here unless the caller already did): one adversary per
+    (env, victim learner, attack) serves the whole column, as in the paper."""
     from attacks import ATTACKS
     from robench.store import cell_id
 
-    adversaries = adversary_index(spec.adversaries)
+    if candidates is None:
+        candidates = adversary_candidates(spec.adversaries)
+    adversaries = {key: found[0] for key, found in candidates.items()}
     cells, missing = [], []
     for path, manifest in discover(spec):
         env, learner = manifest["env"]["map_name"], manifest["learner"]

@@ -223,7 +223,7 @@ def render_table2(cells: pd.DataFrame) -> tuple[str, str]:
         vals = [f"{g.loc[a, m]:.2f}" if a in g.index else "--" for a in attacks for m in ("mean_return", "crash_rate")]
         names = [env, _label(LEARNER_LABELS, lr), _label(DEFENSE_LABELS, d)]
         tex.append(" & ".join([tex_escape(x) for x in names] + vals) + r" \\")
-        md.append("| " + " | ".join([env, _label(LEARNER_LABELS, lr), _label(DEFENSE_LABELS, d)] + vals) + " |")
+        md.append("| " + " | ".join(names + vals) + " |")
     tex += [r"\bottomrule", r"\end{tabular}", r"\caption{Mean episode return (Reward) and crash rate (CR) per attack.}",
             r"\end{table}"]
     return "\n".join(tex) + "\n", "\n".join(md) + "\n"
