@@ -14,7 +14,7 @@ import torch
 
 from attacks.mappo import GaussianPolicyAttack, MAPPOConfig
 from robench.envs.protocol import EnvInfo
-from robench.learners.agent import RNNAgent
+from robench.learners.agent import Agent
 
 
 class ATLA(GaussianPolicyAttack):
@@ -30,7 +30,7 @@ class ATLA(GaussianPolicyAttack):
     def out_dim(info: EnvInfo) -> int:
         return info.obs_dim
 
-    def perturb(self, agent: RNNAgent, obs, hidden, avail, eps, low, high) -> torch.Tensor:
+    def perturb(self, agent: Agent, obs, hidden, avail, eps, low, high) -> torch.Tensor:
         """ô = o + ε·clip(u, −1, 1) (or ε·tanh(u) when squashed)."""
         u = self.act(obs)
         return obs + eps * (torch.tanh(u) if self.squash else u.clamp(-1.0, 1.0))

@@ -12,7 +12,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from robench.learners.agent import RNNAgent, greedy, masked_logits
+from robench.learners.agent import Agent, greedy, masked_logits
 
 
 def project(x: torch.Tensor, obs: torch.Tensor, eps: float, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
@@ -23,7 +23,7 @@ def project(x: torch.Tensor, obs: torch.Tensor, eps: float, low: torch.Tensor, h
     return torch.minimum(torch.maximum(x, low), high)
 
 
-def policy_input_grad(agent: RNNAgent, obs: torch.Tensor, hidden: torch.Tensor, avail: torch.Tensor,
+def policy_input_grad(agent: Agent, obs: torch.Tensor, hidden: torch.Tensor, avail: torch.Tensor,
                       objective: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
     """∇_o objective(masked logits of Q(o) [B, N, A]) → [B, N, D], the recurrent state held fixed
     (detached), as METHODS.md decides.  Agents share weights but not inputs, so a sum over agents
@@ -35,7 +35,7 @@ def policy_input_grad(agent: RNNAgent, obs: torch.Tensor, hidden: torch.Tensor, 
     return grad
 
 
-def action_ce_grad(agent: RNNAgent, obs: torch.Tensor, hidden: torch.Tensor, avail: torch.Tensor,
+def action_ce_grad(agent: Agent, obs: torch.Tensor, hidden: torch.Tensor, avail: torch.Tensor,
                    target: torch.Tensor | None = None) -> torch.Tensor:
     """∇_o Σ_i CE(π_i(·|o_i), target_i) with π_i = softmax(Q_i) over available actions.
 
@@ -49,7 +49,7 @@ def action_ce_grad(agent: RNNAgent, obs: torch.Tensor, hidden: torch.Tensor, ava
     return policy_input_grad(agent, obs, hidden, avail, ce)
 
 
-def clean_greedy_action(agent: RNNAgent, obs: torch.Tensor, hidden: torch.Tensor, avail: torch.Tensor) -> torch.Tensor:
+def clean_greedy_action(agent: Agent, obs: torch.Tensor, hidden: torch.Tensor, avail: torch.Tensor) -> torch.Tensor:
     """a*_i = argmax over available actions of Q_i(τ, ·) on the clean observation."""
     with torch.no_grad():
         q, _ = agent.step(obs, hidden)
@@ -73,11 +73,11 @@ class Attack:
     def reset(self, batch_size: int) -> None:
         """Start of a new batch of episodes."""
 
-    def perturb(self, agent: RNNAgent, obs: torch.Tensor, hidden: torch.Tensor, avail: torch.Tensor,
+    def perturb(self, agent: Agent, obs: torch.Tensor, hidden: torch.Tensor, avail: torch.Tensor,
                 eps: float, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
-    def __call__(self, agent: RNNAgent, obs: torch.Tensor, hidden: torch.Tensor, avail: torch.Tensor,
+    def __call__(self, agent: Agent, obs: torch.Tensor, hidden: torch.Tensor, avail: torch.Tensor,
                  eps: float, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
         """ô [B, N, D] for obs [B, N, D], hidden [B, N, H], avail [B, N, A]; budget enforced."""
         if eps <= 0:

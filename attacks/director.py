@@ -11,7 +11,7 @@ import torch
 
 from attacks.base import Attack
 from attacks.targeted import targeted_step
-from robench.learners.agent import RNNAgent
+from robench.learners.agent import Agent
 from robench.learners.buffer import EpisodeBatch
 
 
@@ -20,7 +20,7 @@ class DirectorAttack(Attack):
     director_kind = "director"
 
     def __init__(self, generator: torch.Generator | None, attacked_agents: torch.Tensor | None,
-                 policy: RNNAgent, device: str | torch.device):
+                 policy: Agent, device: str | torch.device):
         super().__init__(generator, attacked_agents)
         self.policy, self.device = policy, torch.device(device)
         self.training = False
@@ -41,7 +41,7 @@ class DirectorAttack(Attack):
         """â [B, N] among available actions."""
         raise NotImplementedError
 
-    def perturb(self, agent: RNNAgent, obs, hidden, avail, eps, low, high) -> torch.Tensor:
+    def perturb(self, agent: Agent, obs, hidden, avail, eps, low, high) -> torch.Tensor:
         target = self.choose_targets(obs, avail)
         self._hidden = self.policy.record_actions(self._hidden, target)
         self._targets.append(target)

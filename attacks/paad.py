@@ -21,7 +21,7 @@ from attacks.mappo import GaussianPolicyAttack
 from attacks.targeted import direction_step
 from robench.checkpoint import load_modules, module_tensors
 from robench.envs.protocol import EnvInfo
-from robench.learners.agent import RNNAgent
+from robench.learners.agent import Agent
 from robench.learners.buffer import EpisodeBatch, ReplayBuffer
 from robench.learners.learner import LearnerConfig, QLearner
 from robench.rollout import explore_actions
@@ -87,6 +87,6 @@ class PAADDirection(GaussianPolicyAttack):
     def out_dim(info: EnvInfo) -> int:
         return info.n_actions
 
-    def perturb(self, agent: RNNAgent, obs, hidden, avail, eps, low, high) -> torch.Tensor:
+    def perturb(self, agent: Agent, obs, hidden, avail, eps, low, high) -> torch.Tensor:
         direction = zero_sum_direction(self.act(obs), avail)
         return direction_step(agent, obs, hidden, avail, direction, eps, low, high)

@@ -12,10 +12,10 @@ from __future__ import annotations
 import torch
 
 from attacks.base import action_ce_grad, policy_input_grad, project
-from robench.learners.agent import RNNAgent
+from robench.learners.agent import Agent
 
 
-def targeted_step(agent: RNNAgent, obs: torch.Tensor, hidden: torch.Tensor, avail: torch.Tensor,
+def targeted_step(agent: Agent, obs: torch.Tensor, hidden: torch.Tensor, avail: torch.Tensor,
                   target: torch.Tensor, eps: float, low: torch.Tensor, high: torch.Tensor,
                   beta: float | None = None, steps: int = 1) -> torch.Tensor:
     """ô [B, N, D] pushing each agent towards ``target`` [B, N] inside the ε-ball."""
@@ -26,7 +26,7 @@ def targeted_step(agent: RNNAgent, obs: torch.Tensor, hidden: torch.Tensor, avai
     return x
 
 
-def direction_step(agent: RNNAgent, obs: torch.Tensor, hidden: torch.Tensor, avail: torch.Tensor,
+def direction_step(agent: Agent, obs: torch.Tensor, hidden: torch.Tensor, avail: torch.Tensor,
                    direction: torch.Tensor, eps: float, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
     """PA-AD's actor: one signed step of size ε pushing π_i = softmax(Q_i) along ``direction`` [B, N, A].
 

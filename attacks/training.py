@@ -22,7 +22,7 @@ from attacks.mappo import MAPPOConfig
 from attacks.paad import PAAD, PAADDirection
 from robench.checkpoint import CheckpointError, env_info_from_manifest, read_manifest, read_tensors, save_checkpoint
 from robench.envs import EnvInfo, make_env, paper_eps
-from robench.learners.agent import RNNAgent
+from robench.learners.agent import Agent
 from robench.rollout import run_episodes
 from robench.runtime import configure_torch, seed_everything
 
@@ -81,13 +81,13 @@ def build(name: str, info: EnvInfo, seed: int, device: str = "cpu", options: Att
     return PAAD(info, generator=gen, device=device)
 
 
-def victim_win_rate(victim: RNNAgent, adversary, info: EnvInfo, eps: float, episodes: int, seed: int) -> float:
+def victim_win_rate(victim: Agent, adversary, info: EnvInfo, eps: float, episodes: int, seed: int) -> float:
     env = make_env(info.map_name, episodes, info.backend)
     out, _ = run_episodes(env, victim, seed, attack=adversary, eps=eps)
     return float(out.won.float().mean())
 
 
-def train_adversary(cfg: AttackTrainConfig, victim: RNNAgent, victim_manifest: dict[str, Any], out: Path,
+def train_adversary(cfg: AttackTrainConfig, victim: Agent, victim_manifest: dict[str, Any], out: Path,
                     progress: Callable[[int, dict | None], None] | None = None, overwrite: bool = False) -> dict:
     """Train ``cfg.attack`` against ``victim`` and write the adversary checkpoint to ``out``."""
     configure_torch()

@@ -79,9 +79,10 @@ def bench_eval(checkpoint: Path, episodes: int, single: int, eps: float) -> dict
     return figures
 
 
-def bench_train(learner: str, minutes: float, save_dir: Path | None) -> dict[str, float]:
-    """Train with default settings until a 500-episode greedy evaluation reaches 95 % or the
-    budget ends; the run is kept as a checkpoint under ``save_dir`` when given."""
+def bench_train(learner: str, minutes: float, save_dir: Path | None, agent: str = "rnn") -> dict[str, float]:
+    """Train with default settings (but the ``agent`` network) until a 500-episode greedy
+    evaluation reaches 95 % or the budget ends; the run is kept as a checkpoint under
+    ``save_dir`` when given."""
     import csv
     import tempfile
 
@@ -90,23 +91,24 @@ def bench_train(learner: str, minutes: float, save_dir: Path | None) -> dict[str
 
     cfg = TrainConfig(env="3m", steps=10**9, eval_every=25_000, eval_episodes=500, stop_win_rate=TARGET_WIN_RATE,
                       max_wall_s=minutes * 60)
-    cfg.learner.mixer = learner
+    cfg.learner.mixer, cfg.learner.agent = learner, agent
+    tag = learner if agent == "rnn" else f"{learner}_{agent}"
     with tempfile.TemporaryDirectory() as tmp:
-        out = (save_dir / f"{learner}_noadv_s0") if save_dir else Path(tmp) / "ck"
+        out = (save_dir / f"{tag}_noadv_s0") if save_dir else Path(tmp) / "ck"
         manifest = train_and_save(cfg, out, overwrite=True, show_progress=True)
         curve = [{k: float(v) for k, v in row.items()} for row in csv.DictReader(open(out / CURVE_FILE))]
     hit = next((r for r in curve if r["eval_win_rate"] >= TARGET_WIN_RATE), None)
     best = max(curve, key=lambda r: r["eval_win_rate"])
     pct = int(TARGET_WIN_RATE * 100)
     figures = {
-        f"train_{learner}_reached_{pct}": hit is not None,
-        f"train_{learner}_minutes_to_{pct}": round(hit["wall_s"] / 60, 2) if hit else None,
-        f"train_{learner}_steps_to_{pct}": int(hit["t_env"]) if hit else None,
-        f"train_{learner}_best_win_rate": best["eval_win_rate"],
-        f"train_{learner}_best_at_minutes": round(best["wall_s"] / 60, 2),
-        f"train_{learner}_final_clean_win_rate": manifest["clean_win_rate"],
+        f"train_{tag}_reached_{pct}": hit is not None,
+        f"train_{tag}_minutes_to_{pct}": round(hit["wall_s"] / 60, 2) if hit else None,
+        f"train_{tag}_steps_to_{pct}": int(hit["t_env"]) if hit else None,
+        f"train_{tag}_best_win_rate": best["eval_win_rate"],
+        f"train_{tag}_best_at_minutes": round(best["wall_s"] / 60, 2),
+        f"train_{tag}_final_clean_win_rate": manifest["clean_win_rate"],
     }
-    _say(f"[train {learner}] {figures}")
+    _say(f"[train {tag}] {figures}")
     return figures
 
 
@@ -143,5 +145,5 @@ def run_bench(args: argparse.Namespace) -> dict[str, float]:
         figures.update(bench_grid(args.checkpoint or DEFAULT_CHECKPOINT, args.episodes, args.jobs))
     if args.which in ("train", "all"):
         for learner in args.learners:
-            figures.update(bench_train(learner, args.train_minutes, args.save))
+            figures.update(bench_train(learner, args.train_minutes, args.save, args.agent))
     return figures

@@ -27,7 +27,7 @@ from safetensors.torch import save as st_save
 from robench import __version__
 from robench.envs import EnvInfo
 from robench.errors import RobenchError
-from robench.learners.agent import RNNAgent
+from robench.learners.agent import Agent, make_agent
 from robench.learners.mixers import make_mixer
 
 FORMAT = "robench-checkpoint/1"
@@ -136,12 +136,12 @@ def load_modules(modules: dict[str, torch.nn.Module], tensors: dict[str, torch.T
         load_state(module, tensors, prefix, where)
 
 
-def protagonist_tensors(agent: RNNAgent, mixer: torch.nn.Module) -> dict[str, torch.Tensor]:
+def protagonist_tensors(agent: Agent, mixer: torch.nn.Module) -> dict[str, torch.Tensor]:
     return module_tensors({"agent": agent, "mixer": mixer})
 
 
 def load_protagonist(path: Path, device: str | torch.device = "cpu",
-                     expect_env: EnvInfo | None = None) -> tuple[RNNAgent, torch.nn.Module, dict[str, Any]]:
+                     expect_env: EnvInfo | None = None) -> tuple[Agent, torch.nn.Module, dict[str, Any]]:
     """Rebuild the agent and mixer of a protagonist checkpoint, validated end to end."""
     path = Path(path)
     manifest = read_manifest(path)
@@ -153,9 +153,9 @@ def load_protagonist(path: Path, device: str | torch.device = "cpu",
                               f"match the requested environment {expect_env.map_name}/{expect_env.backend}")
     tensors = read_tensors(path, manifest)
     learner_cfg = manifest.get("config", {}).get("learner", {})
-    agent = RNNAgent(info.obs_dim, info.n_agents, info.n_actions, int(learner_cfg.get("hidden", 64)),
-                     bool(learner_cfg.get("last_action", False)))
     try:
+        agent = make_agent(learner_cfg.get("agent", "rnn"), info.obs_dim, info.n_agents, info.n_actions,
+                           int(learner_cfg.get("hidden", 64)), bool(learner_cfg.get("last_action", False)))
         mixer = make_mixer(manifest["learner"], info.n_agents, info.state_dim)
     except KeyError as err:
         raise CheckpointError(f"{path}: {err.args[0]}") from None

@@ -1,4 +1,4 @@
-"""The ``robench`` command: train, eval, list, bench.
+"""The ``robench`` command: train, eval, list, index, attack train, grid, report, bench.
 
 Bad input (unknown names, ε outside [0, 1], non-positive counts, missing or corrupt
 checkpoints) ends with one ``robench: error: …`` line on stderr and exit code 2.
@@ -70,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--env", default="3m", help="map name (3m, 8m, 3s_vs_3z/3s_3z, any SMAX map)")
     t.add_argument("--backend", default="smax")
     t.add_argument("--learner", default="vdn", help="vdn or qmix")
+    t.add_argument("--agent", default=None, help="agent network: rnn (GRU, default) or mlp")
     t.add_argument("--steps", type=_positive_int, default=None, help="env steps (default: TrainConfig.steps)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--eps", type=_unit_interval, default=None, help="training ε (default: the paper's for the map)")
@@ -98,6 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
     sub.add_parser("list", help="registered environments, learners, defenses and attacks")
+
+    ix = sub.add_parser("index", help="rebuild the zoo's index.json from its manifests")
+    ix.add_argument("--zoo", type=Path, default=Path("checkpoints"))
+    ix.add_argument("--check", action="store_true", help="only check that index.json is up to date (exit 1 if not)")
 
     at = sub.add_parser("attack", help="learned adversaries")
     at_sub = at.add_subparsers(dest="attack_command", required=True, parser_class=OneLineParser)
@@ -159,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--eps", type=_unit_interval, default=0.25)
     b.add_argument("--train-minutes", type=float, default=15.0, help="budget per training benchmark run")
     b.add_argument("--learners", nargs="+", default=["vdn", "qmix"])
+    b.add_argument("--agent", default="rnn", help="training benchmark: agent network (rnn or mlp)")
     b.add_argument("--save", type=Path, default=None, help="keep the training-benchmark checkpoints here")
     b.add_argument("--json", action="store_true")
     return p
@@ -184,15 +190,20 @@ def _defense_options(defense: str, pairs: list[str]) -> dict[str, float]:
 def cmd_train(args: argparse.Namespace) -> int:
     from defenses import DEFENSES
     from robench.envs import canonical_map
+    from robench.learners.agent import AGENTS
     from robench.learners.mixers import MIXERS
     from robench.train import TrainConfig
 
     _check_choice("defense", args.defense, DEFENSES)
     _check_choice("learner", args.learner, MIXERS)
+    if args.agent is not None:
+        _check_choice("agent network", args.agent, AGENTS)
     map_name = canonical_map(args.env, args.backend)
     cfg = TrainConfig(env=map_name, backend=args.backend, defense=args.defense, eps=args.eps, seed=args.seed,
                       device=args.device, defense_options=_defense_options(args.defense, args.defense_opt))
     cfg.learner.mixer = args.learner
+    if args.agent is not None:
+        cfg.learner.agent = args.agent
     for attr, val in (("steps", args.steps), ("n_envs", args.n_envs), ("stop_win_rate", args.stop_win_rate),
                       ("eval_every", args.eval_every), ("eval_episodes", args.eval_episodes),
                       ("final_eval_episodes", args.final_episodes)):
@@ -249,18 +260,35 @@ def cmd_list(args: argparse.Namespace) -> int:
     from attacks import ATTACKS
     from defenses import DEFENSES
     from robench.envs import BACKENDS, map_names
+    from robench.learners.agent import AGENTS
     from robench.learners.mixers import MIXERS
 
     for backend in BACKENDS:
         print(f"env backend {backend}: {', '.join(map_names(backend))}")
     print("env backend sc2: optional (StarCraft II + StarCraft's SMAC, not installed)")
-    print(f"learners: {', '.join(MIXERS)}")
+    print(f"learners: {', '.join(MIXERS)}; agent networks: {', '.join(AGENTS)}")
     print("defenses: " + ", ".join(d + (f" ({', '.join(f'{k}={v:g}' for k, v in cls.OPTIONS.items())})" if cls.OPTIONS
                                          else "") for d, cls in DEFENSES.items()))
     print(f"attacks: {', '.join(ATTACKS)}")
     zoo = Path("checkpoints")
     found = sorted(p.parent for p in zoo.glob("**/manifest.json")) if zoo.is_dir() else []
     print(f"checkpoints ({zoo}): {', '.join(str(p) for p in found) or 'none'}")
+    return 0
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    from robench.index import stale_entries, write_index
+
+    if args.check:
+        stale = stale_entries(args.zoo)
+        if stale:
+            print(f"robench: {args.zoo}/index.json is stale for {len(stale)} checkpoint(s): {', '.join(stale)} "
+                  f"(run `robench index --zoo {args.zoo}`)", file=sys.stderr)
+            return 1
+        print(f"{args.zoo}/index.json is up to date")
+        return 0
+    path, n = write_index(args.zoo)
+    print(f"wrote {path} ({n} checkpoints)")
     return 0
 
 
@@ -303,7 +331,12 @@ def cmd_attack(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from robench.bench import run_bench
+    from robench.learners.agent import AGENTS
+    from robench.learners.mixers import MIXERS
 
+    _check_choice("agent network", args.agent, AGENTS)
+    for learner in args.learners:
+        _check_choice("learner", learner, MIXERS)
     figures = run_bench(args)
     if args.json:
         print(json.dumps(figures))
@@ -368,7 +401,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"train": cmd_train, "eval": cmd_eval, "list": cmd_list, "bench": cmd_bench, "grid": cmd_grid,
-            "report": cmd_report, "attack": cmd_attack}
+            "report": cmd_report, "attack": cmd_attack, "index": cmd_index}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,7 +15,7 @@ import torch
 from attacks import Attack, make_attack
 from robench.envs import make_env
 from robench.errors import RobenchError
-from robench.learners.agent import RNNAgent
+from robench.learners.agent import Agent
 from robench.rollout import Outcomes, run_episodes
 
 
@@ -63,7 +63,7 @@ def summarise(out: Outcomes, attack: str, eps: float, seed: int, attacked_agents
                       seed=seed, attacked_agents=attacked_agents)
 
 
-def evaluate(agent: RNNAgent, map_name: str, *, backend: str = "smax", attack: str = "none", eps: float = 0.0,
+def evaluate(agent: Agent, map_name: str, *, backend: str = "smax", attack: str = "none", eps: float = 0.0,
              episodes: int = 500, seed: int = 0, device: str | torch.device = "cpu",
              batch_size: int | None = None, adversary: Attack | None = None,
              attacked_agents: list[int] | None = None) -> tuple[EvalResult, Outcomes]:

@@ -13,7 +13,7 @@ from typing import Protocol
 import torch
 
 from robench.envs.protocol import BatchedEnv
-from robench.learners.agent import RNNAgent, greedy
+from robench.learners.agent import Agent, greedy
 from robench.learners.buffer import EpisodeBatch
 
 
@@ -22,7 +22,7 @@ class ObservationAdversary(Protocol):
 
     def reset(self, batch_size: int) -> None: ...
 
-    def __call__(self, agent: RNNAgent, obs: torch.Tensor, hidden: torch.Tensor, avail: torch.Tensor,
+    def __call__(self, agent: Agent, obs: torch.Tensor, hidden: torch.Tensor, avail: torch.Tensor,
                  eps: float, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor: ...
 
 
@@ -49,7 +49,7 @@ def explore_actions(q: torch.Tensor, avail: torch.Tensor, explore: float, genera
 
 
 @torch.no_grad()
-def run_episodes(env: BatchedEnv, agent: RNNAgent, seed: int, *, attack: ObservationAdversary | None = None,
+def run_episodes(env: BatchedEnv, agent: Agent, seed: int, *, attack: ObservationAdversary | None = None,
                  eps: float = 0.0, explore: float = 0.0, generator: torch.Generator | None = None,
                  record: bool = False) -> tuple[Outcomes, EpisodeBatch | None]:
     """Play ``env.batch_size`` episodes to the end; optionally record them for replay.

@@ -141,7 +141,7 @@ def train(cfg: TrainConfig, curve_path: Path | None = None,
             row = None
             if t_env >= next_eval or t_env >= cfg.steps or out_of_time:
                 next_eval += cfg.eval_every
-                clean, _ = evaluate(learner.agent, cfg.env, backend=cfg.backend, episodes=cfg.eval_episodes,
+                clean, _ = evaluate(learner.policy_agent, cfg.env, backend=cfg.backend, episodes=cfg.eval_episodes,
                                     seed=10_000_019 + t_env, device=cfg.device)
                 win, ret = clean.win_rate, clean.mean_return
                 row = {"t_env": t_env, "episodes": episodes, "wall_s": round(time.perf_counter() - start, 2),

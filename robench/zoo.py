@@ -41,7 +41,7 @@ def train_and_save(cfg: TrainConfig, out: Path, overwrite: bool = False, show_pr
         finally:
             bar.close()
         learner = result.learner
-        clean, _ = evaluate(learner.agent, cfg.env, backend=cfg.backend, episodes=cfg.final_eval_episodes,
+        clean, _ = evaluate(learner.policy_agent, cfg.env, backend=cfg.backend, episodes=cfg.final_eval_episodes,
                             seed=cfg.seed + 424_242, device=cfg.device)
         info = make_env(cfg.env, 1, cfg.backend).info()
         manifest = {
@@ -59,6 +59,6 @@ def train_and_save(cfg: TrainConfig, out: Path, overwrite: bool = False, show_pr
             "clean_eval_episodes": clean.episodes,
             "config": asdict(cfg),
         }
-        tensors = protagonist_tensors(learner.agent, learner.mixer)
+        tensors = protagonist_tensors(learner.policy_agent, learner.policy_mixer)
         tensors.update({f"defense.{k}": v for k, v in result.defense_state.items()})
         return save_checkpoint(out, tensors, manifest, extra_files={CURVE_FILE: curve_path}, overwrite=overwrite)

@@ -1,4 +1,4 @@
-"""Shared fixtures: small envs and agents; tests run on the CPU with few threads."""
+"""Shared fixtures: small envs; tests run on the CPU with few threads."""
 from __future__ import annotations
 
 import os
@@ -6,9 +6,6 @@ import os
 os.environ.setdefault("ROBENCH_TORCH_THREADS", "1")
 
 import pytest  # noqa: E402
-import torch  # noqa: E402
-
-from robench.learners.agent import RNNAgent  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -24,8 +21,3 @@ def env3m_factory():
 
     return make
 
-
-@pytest.fixture()
-def toy_agent() -> RNNAgent:
-    torch.manual_seed(0)
-    return RNNAgent(obs_dim=6, n_agents=3, n_actions=5, hidden=16)

@@ -1,15 +1,31 @@
+import pytest
 import torch
 
-from robench.learners.agent import RNNAgent, greedy
+from robench.learners.agent import AGENTS, MLPAgent, greedy, make_agent
 
 
-def test_step_matches_unroll(toy_agent):
+@pytest.mark.parametrize("kind", list(AGENTS))
+def test_step_matches_unroll(kind):
+    torch.manual_seed(0)
+    agent = make_agent(kind, 6, 3, 5, hidden=16)
     obs = torch.rand(2, 4, 3, 6)
-    q_seq = toy_agent.unroll(obs)
-    h = toy_agent.init_hidden(2)
+    q_seq = agent.unroll(obs)
+    h = agent.init_hidden(2)
     for t in range(4):
-        q, h = toy_agent.step(obs[:, t], h)
+        q, h = agent.step(obs[:, t], h)
         assert torch.allclose(q, q_seq[:, t], atol=1e-5)
+
+
+def test_mlp_agent_has_no_memory():
+    torch.manual_seed(0)
+    agent = MLPAgent(6, 3, 5, hidden=16)
+    obs = torch.rand(2, 4, 3, 6)
+    q_seq = agent.unroll(obs)
+    # Q at step t depends on o_t only: shuffling the past leaves it unchanged
+    assert torch.allclose(agent.unroll(obs.flip(1))[:, 0], q_seq[:, -1], atol=1e-6)
+    assert agent.init_hidden(2).shape == (2, 3, 0)
+    with pytest.raises(KeyError, match="unknown agent network"):
+        make_agent("transformer", 6, 3, 5)
 
 
 def test_greedy_respects_availability():
@@ -18,14 +34,15 @@ def test_greedy_respects_availability():
     assert greedy(q, avail).item() == 2
 
 
-def test_last_action_context_matches_unroll():
+@pytest.mark.parametrize("kind", list(AGENTS))
+def test_last_action_context_matches_unroll(kind):
     torch.manual_seed(1)
-    agent = RNNAgent(6, 3, 5, hidden=16, last_action=True)
+    agent = make_agent(kind, 6, 3, 5, hidden=16, last_action=True)
     obs = torch.rand(2, 5, 3, 6)
     actions = torch.randint(0, 5, (2, 4, 3))
     q_seq = agent.unroll(obs, actions)
     h = agent.init_hidden(2)
-    assert h.shape == (2, 3, 16 + 5)
+    assert h.shape == (2, 3, agent.memory + 5)
     for t in range(5):
         q, h = agent.step(obs[:, t], h)
         assert torch.allclose(q, q_seq[:, t], atol=1e-5)
@@ -34,3 +51,4 @@ def test_last_action_context_matches_unroll():
     # the previous action is an input: changing it changes the utilities
     other = agent.unroll(obs, (actions + 1) % 5)
     assert torch.allclose(other[:, 0], q_seq[:, 0]) and not torch.allclose(other[:, 1:], q_seq[:, 1:])
+

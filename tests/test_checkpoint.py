@@ -77,3 +77,20 @@ def test_existing_directory_is_not_overwritten(tmp_path):
     out, _, _ = _save(tmp_path)
     with pytest.raises(CheckpointError, match="already exists"):
         _save(tmp_path)
+
+
+def test_mlp_agent_round_trip(tmp_path):
+    from robench.learners.agent import MLPAgent
+
+    torch.manual_seed(0)
+    agent, mixer = MLPAgent(6, 3, 5, hidden=32), QMixer(3, 4)
+    manifest = {"kind": "protagonist", "env": INFO.__dict__, "learner": "qmix", "defense": "noadv",
+                "config": {"learner": {"hidden": 32, "agent": "mlp"}}}
+    save_checkpoint(tmp_path / "mlp", protagonist_tensors(agent, mixer), manifest)
+    agent2, _, _ = load_protagonist(tmp_path / "mlp")
+    assert isinstance(agent2, MLPAgent)
+    assert all(torch.equal(v, agent2.state_dict()[k]) for k, v in agent.state_dict().items())
+    manifest["config"]["learner"]["agent"] = "rnn"  # the wrong architecture is refused, not half-loaded
+    save_checkpoint(tmp_path / "wrong", protagonist_tensors(agent, mixer), manifest)
+    with pytest.raises(CheckpointError):
+        load_protagonist(tmp_path / "wrong")

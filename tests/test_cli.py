@@ -19,6 +19,7 @@ def run(*args, cwd=None):
 @pytest.mark.parametrize("args, needle", [
     (["train", "--defense", "nope"], "unknown defense 'nope'"),
     (["train", "--learner", "coma"], "unknown learner 'coma'"),
+    (["train", "--agent", "lstm"], "unknown agent network 'lstm'"),
     (["train", "--env", "99z"], "unknown SMAX map '99z'"),
     (["train", "--backend", "sc2"], "SMAC3"),
     (["train", "--eps", "1.5"], "ε must lie in [0, 1]"),

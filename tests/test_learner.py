@@ -78,3 +78,22 @@ def test_target_update_period():
     assert not torch.equal(learner.agent.fc2.bias, learner.target_agent.fc2.bias)
     assert learner.maybe_update_targets(200)
     assert torch.equal(learner.agent.fc2.bias, learner.target_agent.fc2.bias)
+
+
+def test_policy_ema_is_polyak_average_and_off_by_default():
+    plain = QLearner(LearnerConfig(), obs_dim=6, n_agents=3, n_actions=5, state_dim=4)
+    assert plain.policy_agent is plain.agent and plain.policy_mixer is plain.mixer
+    beta = 0.9
+    ql = QLearner(LearnerConfig(mixer="qmix", policy_ema=beta), obs_dim=6, n_agents=3, n_actions=5, state_dim=4)
+
+    def policy_params():
+        return list(ql.policy_agent.parameters()) + list(ql.policy_mixer.parameters())
+
+    ql.train(_random_batch())
+    ema_before = [p.detach().clone() for p in policy_params()]
+    online_before = [p.detach().clone() for p in ql.params]
+    ql.train(_random_batch(seed=1))
+    for e0, e1, w0, w1 in zip(ema_before, policy_params(), online_before, ql.params):
+        assert torch.allclose(e1, beta * e0 + (1 - beta) * w1, atol=1e-6)  # θ̄ ← βθ̄ + (1−β)θ
+    assert any(not torch.equal(w0, w1) for w0, w1 in zip(online_before, ql.params))
+    assert any(not torch.equal(e, w) for e, w in zip(policy_params(), ql.params))  # θ̄ lags θ

@@ -1,11 +1,18 @@
-"""The shared recurrent agent network of PyMARL: MLP → GRU → MLP over [obs, (last action), agent id].
+"""The shared agent network: input layer → core → output layer over [obs, (last action), agent id].
 
 One set of weights serves every agent (parameter sharing); the agent id is appended to the
 observation so agents can still specialise, and optionally the agent's own previous action
-(PyMARL's ``obs_last_action``).  The recurrent *context* [B, N, H (+A)] carries the GRU state and,
-with ``last_action``, the previous action's one-hot; ``record_actions`` writes the chosen action
-into it.  ``step`` advances one time step for B×N agent rows; ``unroll`` runs whole episodes
-through the fused ``nn.GRU`` kernel.
+(PyMARL's ``obs_last_action``).  Two cores:
+
+- ``rnn`` (:class:`RNNAgent`, the paper's and PyMARL's): MLP → GRU(H) → MLP, Q_i(τ_i, ·) of the
+  whole observation history;
+- ``mlp`` (:class:`MLPAgent`): MLP → Linear(H, H) → MLP, Q_i(o_i, ·) of the current
+  observation only — no sequential unroll, so one training step costs a fraction of the GRU's.
+
+The per-row *context* [B, N, M (+A)] carries the core's memory (M = H for the GRU, 0 for the
+MLP) and, with ``last_action``, the previous action's one-hot; ``record_actions`` writes the
+chosen action into it.  ``step`` advances one time step for B×N agent rows; ``unroll`` runs
+whole episodes at once.
 """
 from __future__ import annotations
 
@@ -14,27 +21,29 @@ import torch.nn.functional as F
 from torch import nn
 
 
-class RNNAgent(nn.Module):
-    """Q_i(τ_i, ·): utilities of agent i given its observation history."""
+class Agent(nn.Module):
+    """Q_i(·): utilities of agent i; subclasses supply the core between input and output layer."""
+
+    memory: int
+    """Width of the core's recurrent state inside the context (0 = feed-forward)."""
 
     def __init__(self, obs_dim: int, n_agents: int, n_actions: int, hidden: int = 64, last_action: bool = False):
         super().__init__()
         self.obs_dim, self.n_agents, self.n_actions, self.hidden = obs_dim, n_agents, n_actions, hidden
         self.last_action = last_action
         self.fc1 = nn.Linear(obs_dim + (n_actions if last_action else 0) + n_agents, hidden)
-        self.rnn = nn.GRU(hidden, hidden, batch_first=True)
         self.fc2 = nn.Linear(hidden, n_actions)
 
     def init_hidden(self, batch: int, device: torch.device | str = "cpu") -> torch.Tensor:
-        """Zero recurrent context [B, N, H (+A)]."""
+        """Zero context [B, N, M (+A)]."""
         extra = self.n_actions if self.last_action else 0
-        return torch.zeros(batch, self.n_agents, self.hidden + extra, device=device)
+        return torch.zeros(batch, self.n_agents, self.memory + extra, device=device)
 
     def record_actions(self, hidden: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         """The context after the agents chose ``actions`` [B, N] (identity without ``last_action``)."""
         if not self.last_action:
             return hidden
-        return torch.cat([hidden[..., : self.hidden], F.one_hot(actions, self.n_actions).to(hidden.dtype)], -1)
+        return torch.cat([hidden[..., : self.memory], F.one_hot(actions, self.n_actions).to(hidden.dtype)], -1)
 
     def _inputs(self, obs: torch.Tensor, prev: torch.Tensor | None) -> torch.Tensor:
         """[obs, previous-action one-hot (if used), agent-id one-hot] along the last dimension."""
@@ -42,13 +51,11 @@ class RNNAgent(nn.Module):
         return torch.cat([obs, prev, eye] if self.last_action else [obs, eye], dim=-1)
 
     def step(self, obs: torch.Tensor, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """One step: obs [B, N, D], context [B, N, H(+A)] → (Q [B, N, A], context')."""
-        b, n, _ = obs.shape
-        h, prev = hidden[..., : self.hidden], hidden[..., self.hidden:]
-        x = F.relu(self.fc1(self._inputs(obs, prev))).reshape(b * n, 1, self.hidden)
-        out, h = self.rnn(x, h.reshape(1, b * n, self.hidden))
-        q = self.fc2(out.reshape(b, n, self.hidden))
-        return q, torch.cat([h.reshape(b, n, self.hidden), prev], -1)
+        """One step: obs [B, N, D], context [B, N, M(+A)] → (Q [B, N, A], context')."""
+        mem, prev = hidden[..., : self.memory], hidden[..., self.memory:]
+        x = F.relu(self.fc1(self._inputs(obs, prev)))
+        y, mem = self._core_step(x, mem)
+        return self.fc2(y), torch.cat([mem, prev], -1)
 
     def unroll(self, obs: torch.Tensor, actions: torch.Tensor | None = None) -> torch.Tensor:
         """Whole sequences from a zero context: obs [B, T(+1), N, D] and, with ``last_action``, the
@@ -58,11 +65,61 @@ class RNNAgent(nn.Module):
         if self.last_action:
             onehot = F.one_hot(actions, self.n_actions).to(obs.dtype)[:, : t - 1]
             prev = torch.cat([obs.new_zeros(b, 1, n, self.n_actions), onehot], 1)
-        x = F.relu(self.fc1(self._inputs(obs, prev)))  # [B, T, N, H]
-        x = x.permute(0, 2, 1, 3).reshape(b * n, t, self.hidden)
-        out, _ = self.rnn(x)
-        out = out.reshape(b, n, t, self.hidden).permute(0, 2, 1, 3)
-        return self.fc2(out)
+        return self.fc2(self._core_unroll(F.relu(self.fc1(self._inputs(obs, prev)))))
+
+    def _core_step(self, x: torch.Tensor, mem: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Core on one step: features [B, N, H], memory [B, N, M] → (features', memory')."""
+        raise NotImplementedError
+
+    def _core_unroll(self, x: torch.Tensor) -> torch.Tensor:
+        """Core over whole sequences from zero memory: [B, T, N, H] → [B, T, N, H]."""
+        raise NotImplementedError
+
+
+class RNNAgent(Agent):
+    """PyMARL's recurrent agent: the core is a GRU(H) over the episode (fused ``nn.GRU`` kernel
+    in ``unroll``)."""
+
+    def __init__(self, obs_dim: int, n_agents: int, n_actions: int, hidden: int = 64, last_action: bool = False):
+        super().__init__(obs_dim, n_agents, n_actions, hidden, last_action)
+        self.memory = hidden
+        self.rnn = nn.GRU(hidden, hidden, batch_first=True)
+
+    def _core_step(self, x: torch.Tensor, mem: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        b, n, h = x.shape
+        out, mem = self.rnn(x.reshape(b * n, 1, h), mem.reshape(1, b * n, h))
+        return out.reshape(b, n, h), mem.reshape(b, n, h)
+
+    def _core_unroll(self, x: torch.Tensor) -> torch.Tensor:
+        b, t, n, h = x.shape
+        out, _ = self.rnn(x.permute(0, 2, 1, 3).reshape(b * n, t, h))
+        return out.reshape(b, n, t, h).permute(0, 2, 1, 3)
+
+
+class MLPAgent(Agent):
+    """Feed-forward agent: the core is one more ReLU layer, h' = relu(W h + b); no memory."""
+
+    def __init__(self, obs_dim: int, n_agents: int, n_actions: int, hidden: int = 64, last_action: bool = False):
+        super().__init__(obs_dim, n_agents, n_actions, hidden, last_action)
+        self.memory = 0
+        self.fc_mid = nn.Linear(hidden, hidden)
+
+    def _core_step(self, x: torch.Tensor, mem: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return F.relu(self.fc_mid(x)), mem
+
+    def _core_unroll(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.fc_mid(x))
+
+
+AGENTS: dict[str, type[Agent]] = {"rnn": RNNAgent, "mlp": MLPAgent}
+
+
+def make_agent(kind: str, obs_dim: int, n_agents: int, n_actions: int, hidden: int = 64,
+               last_action: bool = False) -> Agent:
+    """Build a protagonist agent network by registry name (``rnn`` or ``mlp``)."""
+    if kind not in AGENTS:
+        raise KeyError(f"unknown agent network {kind!r}; known: {', '.join(AGENTS)}")
+    return AGENTS[kind](obs_dim, n_agents, n_actions, hidden, last_action)
 
 
 def masked_logits(q: torch.Tensor, avail: torch.Tensor) -> torch.Tensor:

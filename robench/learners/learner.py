@@ -8,6 +8,11 @@ where Q̄_tot(t+1) is the *target* mixer on target utilities at the online netwo
 available action (double Q).  λ = 0 gives the one-step target of PyMARL; past the last step
 of a time-out episode the recursion bootstraps from Q̄_tot alone.  Target networks are hard
 copies refreshed every ``target_update_episodes`` episodes.
+
+With ``policy_ema`` = β > 0 the greedy policy that is evaluated and saved is the Polyak average
+of the online weights, θ̄ ← β θ̄ + (1 − β) θ after each gradient step (exploration and the TD
+targets still use θ): value-based greedy policies flip between near-tied actions from one
+update to the next, and the average damps that.
 """
 from __future__ import annotations
 
@@ -18,7 +23,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from robench.learners.agent import RNNAgent, greedy
+from robench.learners.agent import make_agent, greedy
 from robench.learners.buffer import EpisodeBatch
 from robench.learners.mixers import make_mixer
 
@@ -29,8 +34,10 @@ class LearnerConfig:
 
     mixer: str = "vdn"
     """``vdn`` or ``qmix``."""
+    agent: str = "rnn"
+    """Agent network: ``rnn`` (MLP → GRU → MLP, PyMARL / the paper) or ``mlp`` (feed-forward)."""
     hidden: int = 64
-    """GRU width of the agent network."""
+    """Hidden width of the agent network."""
     last_action: bool = False
     """Feed each agent its own previous action (PyMARL's ``obs_last_action``)."""
     gamma: float = 0.99
@@ -55,6 +62,9 @@ class LearnerConfig:
     """Hard target-network refresh period, in collected episodes."""
     double_q: bool = True
     """Select the bootstrap action with the online network (double Q-learning)."""
+    policy_ema: float = 0.0
+    """Decay β of the Polyak-averaged *policy* weights θ̄ ← β θ̄ + (1 − β) θ after every gradient
+    step; the greedy policy that is evaluated and saved is θ̄ (0 = the online weights θ)."""
 
 
 ExtraLoss = Callable[["QLearner", EpisodeBatch, torch.Tensor], torch.Tensor]
@@ -88,7 +98,7 @@ class QLearner:
                  device: torch.device | str = "cpu"):
         self.cfg = cfg
         self.device = torch.device(device)
-        self.agent = RNNAgent(obs_dim, n_agents, n_actions, cfg.hidden, cfg.last_action).to(self.device)
+        self.agent = make_agent(cfg.agent, obs_dim, n_agents, n_actions, cfg.hidden, cfg.last_action).to(self.device)
         self.mixer = make_mixer(cfg.mixer, n_agents, state_dim).to(self.device)
         self.target_agent = copy.deepcopy(self.agent)
         self.target_mixer = copy.deepcopy(self.mixer)
@@ -101,6 +111,11 @@ class QLearner:
             raise KeyError(f"unknown optimizer {cfg.optimizer!r}; known: rmsprop, adam")
         self.extra_losses: list[ExtraLoss] = []
         self._episodes_at_last_target = 0
+        self._ema = cfg.policy_ema > 0
+        self.policy_agent = copy.deepcopy(self.agent) if self._ema else self.agent
+        """The greedy policy to evaluate and save: θ̄ with ``policy_ema``, else the online agent."""
+        self.policy_mixer = copy.deepcopy(self.mixer) if self._ema else self.mixer
+        self._ema_pairs = (list(self.policy_agent.parameters()) + list(self.policy_mixer.parameters()), self.params)
 
     def train(self, batch: EpisodeBatch) -> dict[str, float]:
         """One gradient step on ``batch``; returns scalar diagnostics."""
@@ -126,6 +141,9 @@ class QLearner:
         loss.backward()
         stats["grad_norm"] = float(nn.utils.clip_grad_norm_(self.params, cfg.grad_clip))
         self.optimiser.step()
+        if self._ema:
+            with torch.no_grad():
+                torch._foreach_lerp_(self._ema_pairs[0], self._ema_pairs[1], 1.0 - cfg.policy_ema)
         stats["q_taken"] = ((q_tot * m).sum() / m.sum()).item()
         return stats
 
