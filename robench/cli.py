@@ -81,7 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--eval-every", type=_positive_int, default=None, help="env steps between curve evaluations")
     t.add_argument("--eval-episodes", type=_positive_int, default=None, help="episodes per curve evaluation")
     t.add_argument("--final-episodes", type=_positive_int, default=None, help="episodes of the final evaluation")
-    t.add_argument("--out", type=Path, default=None, help="checkpoint directory (default checkpoints/MAP/LEARNER_DEFENSE_sSEED)")
+    t.add_argument("--out", type=Path, default=None,
+                   help="checkpoint directory (default checkpoints/MAP/LEARNER[_AGENT]_DEFENSE_sSEED)")
     t.add_argument("--force", action="store_true", help="replace an existing checkpoint directory")
     t.add_argument("--device", default="cpu")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -211,7 +212,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             setattr(cfg, attr, val)
     if args.max_minutes is not None:
         cfg.max_wall_s = args.max_minutes * 60
-    out = args.out or Path("checkpoints") / map_name / f"{args.learner}_{args.defense}_s{args.seed}"
+    net = "" if cfg.learner.agent == "rnn" else f"_{cfg.learner.agent}"
+    out = args.out or Path("checkpoints") / map_name / f"{args.learner}{net}_{args.defense}_s{args.seed}"
     if out.exists() and not args.force:
         raise UsageError(f"{out} already exists (pass --force to replace it)")
     from robench.zoo import train_and_save

@@ -79,9 +79,18 @@ def attack_strength(cells: pd.DataFrame, out: Path, eps_by_env: dict[str, float]
 PARAM_LABELS = {"kappa": "κ", "alpha": "α", "mu": "μ", "lambda": "λ"}
 
 
-def parse_variant(variant: str) -> dict[str, float]:
-    """``"alpha=0.2,kappa=0.01"`` → {"alpha": 0.2, "kappa": 0.01} (``""`` → {})."""
-    return {k: float(v) for k, _, v in (item.partition("=") for item in variant.split(",") if item)}
+def parse_variant(variant: str) -> tuple[dict[str, float], str]:
+    """``"agent=mlp,alpha=0.2,kappa=0.01"`` → ({"alpha": 0.2, "kappa": 0.01}, "agent=mlp"): the
+    numeric hyperparameters (ablation axes) and the rest (e.g. the agent network), which only
+    separates rows (``""`` → ({}, ""))."""
+    numeric, other = {}, []
+    for item in filter(None, variant.split(",")):
+        key, _, value = item.partition("=")
+        try:
+            numeric[key] = float(value)
+        except ValueError:
+            other.append(item)
+    return numeric, ",".join(other)
 
 
 def ablation_bars(cells: pd.DataFrame, out: Path, eps_by_env: dict[str, float], metric: str = "win_rate") -> list[Path]:
@@ -91,10 +100,12 @@ def ablation_bars(cells: pd.DataFrame, out: Path, eps_by_env: dict[str, float], 
     if "variant" not in cells.columns:
         return []
     written = []
-    for (env, lr, defense), g in cells.groupby(["env", "learner", "defense"]):
+    parsed = cells.variant.fillna("").map(parse_variant)
+    cells = cells.assign(_numeric=parsed.map(lambda p: p[0]), _other=parsed.map(lambda p: p[1]))
+    for (env, lr, defense, other), g in cells.groupby(["env", "learner", "defense", "_other"]):
         g = g[(g.attack == "none") | np.isclose(g.eps, eps_by_env.get(env, np.nan))]
         defaults = DEFENSES[defense].OPTIONS if defense in DEFENSES else {}
-        options = [{**defaults, **parse_variant(v)} for v in g.variant.fillna("")]
+        options = [{**defaults, **numeric} for numeric in g._numeric]
         for param in sorted({k for o in options for k in o}):
             values = pd.Series([o.get(param, np.nan) for o in options], index=g.index)
             levels = sorted(values.dropna().unique())
@@ -113,9 +124,10 @@ def ablation_bars(cells: pd.DataFrame, out: Path, eps_by_env: dict[str, float], 
             ax.set_ylabel(metric.replace("_", " "))
             if metric.endswith("_rate"):
                 ax.set_ylim(0, 1)
-            ax.set_title(f"{env} · {_label(LEARNER_LABELS, lr)} · {_label(DEFENSE_LABELS, defense)} · ablation of {name}")
+            row = _label(DEFENSE_LABELS, defense) + (f" [{other}]" if other else "")
+            ax.set_title(f"{env} · {_label(LEARNER_LABELS, lr)} · {row} · ablation of {name}")
             ax.legend(fontsize=7)
-            written += _save(fig, out, f"ablation_{param}_{env}_{lr}_{defense}")
+            written += _save(fig, out, f"ablation_{param}_{env}_{lr}_{defense}" + (f"_{other.replace('=', '-')}" if other else ""))
     return written
 
 

@@ -9,6 +9,7 @@ one cell per checkpoint at ε = 0; every other attack gets one cell per ε.
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,10 +65,15 @@ class Cell:
 
 
 def variant_of(manifest: dict[str, Any]) -> str:
-    """The protagonist's defense hyperparameters as a row label, e.g. ``alpha=0.2,kappa=0.01``
-    ("" with the defense's defaults): rows of one defense that differ in them stay apart."""
-    options = manifest.get("config", {}).get("defense_options") or {}
-    return ",".join(f"{k}={v:g}" for k, v in sorted(options.items()))
+    """The protagonist's defense hyperparameters and non-default agent network as a row label,
+    e.g. ``alpha=0.2,kappa=0.01`` or ``agent=mlp`` ("" with the defaults): rows of one defense
+    that differ in them stay apart."""
+    config = manifest.get("config", {})
+    parts = [f"{k}={v:g}" for k, v in (config.get("defense_options") or {}).items()]
+    agent = (config.get("learner") or {}).get("agent", "rnn")
+    if agent != "rnn":
+        parts.append(f"agent={agent}")
+    return ",".join(sorted(parts))
 
 
 def discover(spec: GridSpec) -> list[tuple[Path, dict[str, Any]]]:
@@ -201,6 +207,8 @@ def retrained_adversary(store, spec: dict[str, Any], victim, victim_manifest: di
     out = store.root / "adversaries" / aid
     with store.lock(aid):
         if not (out / "manifest.json").is_file():
+            for orphan in out.parent.glob(f".{aid}.tmp-*"):  # left by a killed trainer (we hold the lock)
+                shutil.rmtree(orphan, ignore_errors=True)
             cfg = AttackTrainConfig(attack=spec["attack"], eps=spec["eps"], steps=spec["steps"], seed=spec["seed"])
             train_adversary(cfg, victim, victim_manifest, out, overwrite=True)
     return out

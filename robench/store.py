@@ -8,7 +8,8 @@ Layout under the results directory::
 
 A cell is finished iff its JSON exists.  Both files are written to a temporary name and
 ``os.replace``-d into place, so a killed process never leaves a half-written cell, and two
-processes that race on one cell serialise on its lock (the second finds it finished).
+processes that race on one cell serialise on its lock (the second finds it finished).  A
+temporary orphaned by a SIGKILL is removed when the cell is next written (under its lock).
 """
 from __future__ import annotations
 
@@ -75,7 +76,12 @@ class ResultStore:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
     def write(self, cid: str, meta: dict[str, Any], episodes: pd.DataFrame) -> None:
-        """Store a finished cell: episodes first, then the JSON that marks it finished."""
+        """Store a finished cell: episodes first, then the JSON that marks it finished.
+
+        Call with the cell's lock held: temporaries of this cell left by a killed writer are
+        removed first (no live process can own them while we hold the lock)."""
+        for orphan in (self.root / "cells").glob(f".{cid}.*"):
+            orphan.unlink(missing_ok=True)
         _atomic_write(self._episodes(cid), lambda tmp: episodes[EPISODE_COLUMNS].to_parquet(tmp, index=False))
         _atomic_write(self._meta(cid), lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=1, sort_keys=True)))
 

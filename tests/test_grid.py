@@ -14,7 +14,7 @@ import torch
 from robench.checkpoint import protagonist_tensors, save_checkpoint
 from robench.envs import make_env
 from robench.grid import GridSpec, plan, run_grid
-from robench.learners.agent import RNNAgent
+from robench.learners.agent import RNNAgent, make_agent
 from robench.learners.mixers import make_mixer
 from robench.store import load_cells, load_episodes
 
@@ -175,24 +175,26 @@ def test_retrained_adversary_is_trained_once_per_row_and_recorded(tmp_path):
 
 
 def test_defense_variants_stay_apart_and_get_an_ablation_figure(tmp_path):
-    """Two rows of one defense trained with different κ: two table rows, one κ-ablation figure."""
+    """Rows of one defense trained with different κ (and one with the MLP agent): separate table
+    rows; one κ-ablation figure over the GRU rows, none mixing in the MLP row."""
     info = make_env("3m", 1).info()
     zoo = tmp_path / "zoo"
-    for seed, kappa in enumerate((0.0, 0.005)):
+    for seed, (kappa, agent) in enumerate(((0.0, "rnn"), (0.005, "rnn"), (0.005, "mlp"))):
         torch.manual_seed(seed)
         manifest = {"kind": "protagonist", "env": info.__dict__, "learner": "vdn", "defense": "atsa", "seed": 0,
-                    "config": {"learner": {"hidden": 64}, "defense_options": {"kappa": kappa}}}
-        tensors = protagonist_tensors(RNNAgent(info.obs_dim, info.n_agents, info.n_actions),
+                    "config": {"learner": {"hidden": 64, "agent": agent}, "defense_options": {"kappa": kappa}}}
+        tensors = protagonist_tensors(make_agent(agent, info.obs_dim, info.n_agents, info.n_actions),
                                       make_mixer("vdn", info.n_agents, info.state_dim))
         save_checkpoint(zoo / f"atsa_k{seed}", tensors, manifest)
     run_grid(GridSpec(eps=[0.25], attacks=["none", "random"], checkpoints=zoo, results=tmp_path / "res", episodes=4))
-    assert sorted(load_cells(tmp_path / "res").variant.unique()) == ["kappa=0", "kappa=0.005"]
+    assert sorted(load_cells(tmp_path / "res").variant.unique()) == ["agent=mlp,kappa=0.005", "kappa=0", "kappa=0.005"]
     res = subprocess.run([ROBENCH, "report", "--results", str(tmp_path / "res"), "--out", str(tmp_path / "rep")],
                          capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr
     md = (tmp_path / "rep" / "table1_win_rate.md").read_text()
-    assert "ATSA [kappa=0]" in md and "ATSA [kappa=0.005]" in md
+    assert "ATSA [kappa=0]" in md and "ATSA [kappa=0.005]" in md and "ATSA [agent=mlp,kappa=0.005]" in md
     assert (tmp_path / "rep" / "figures" / "ablation_kappa_3m_vdn_atsa.png").stat().st_size > 1000
+    assert not list((tmp_path / "rep" / "figures").glob("ablation_*mlp*"))  # one κ level only: no figure
 
 
 def test_train_rejects_undeclared_defense_options_in_one_line():
@@ -218,3 +220,16 @@ def test_attacked_subset_cells_are_separate_columns(tmp_path):
     assert res.returncode == 0, res.stderr
     header = (tmp_path / "rep" / "table1_win_rate.md").read_text().splitlines()[0]
     assert "VDN FGSM |" in header and "VDN FGSM [M=0] |" in header
+
+
+def test_temporaries_of_a_killed_writer_are_removed_on_rewrite(tmp_path):
+    from robench.store import EPISODE_COLUMNS, ResultStore
+
+    store = ResultStore(tmp_path / "res")
+    orphan = store.root / "cells" / ".abc.json.x1y2"  # what a SIGKILL between mkstemp and rename leaves
+    orphan.write_text("{half")
+    other = store.root / "cells" / ".zzz.json.q"  # another cell's temporary: not ours to touch
+    other.write_text("{")
+    with store.lock("abc"):
+        store.write("abc", {"x": 1}, pd.DataFrame({c: [0] for c in EPISODE_COLUMNS}))
+    assert store.done("abc") and not orphan.exists() and other.exists()

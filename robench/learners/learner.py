@@ -23,7 +23,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from robench.learners.agent import make_agent, greedy
+from robench.learners.agent import greedy, make_agent
 from robench.learners.buffer import EpisodeBatch
 from robench.learners.mixers import make_mixer
 
