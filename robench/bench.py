@@ -15,6 +15,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -79,10 +80,12 @@ def bench_eval(checkpoint: Path, episodes: int, single: int, eps: float) -> dict
     return figures
 
 
-def bench_train(learner: str, minutes: float, save_dir: Path | None, agent: str = "rnn") -> dict[str, float]:
-    """Train with default settings (but the ``agent`` network) until a 500-episode greedy
-    evaluation reaches 95 % or the budget ends; the run is kept as a checkpoint under
-    ``save_dir`` when given."""
+def bench_train(learner: str, minutes: float, save_dir: Path | None, agent: str = "rnn",
+                learner_options: dict[str, Any] | None = None) -> dict[str, float]:
+    """Train with default settings (but the ``agent`` network and ``learner_options``) until a
+    500-episode greedy evaluation reaches 95 % or the budget ends; the run is kept as a
+    checkpoint under ``save_dir`` when given.  Figures are keyed ``train_<learner>[_<agent>]``
+    (the options are in the saved manifest, not in the keys)."""
     import csv
     import tempfile
 
@@ -92,6 +95,8 @@ def bench_train(learner: str, minutes: float, save_dir: Path | None, agent: str 
     cfg = TrainConfig(env="3m", steps=10**9, eval_every=25_000, eval_episodes=500, stop_win_rate=TARGET_WIN_RATE,
                       max_wall_s=minutes * 60)
     cfg.learner.mixer, cfg.learner.agent = learner, agent
+    for key, value in (learner_options or {}).items():
+        setattr(cfg.learner, key, value)
     tag = learner if agent == "rnn" else f"{learner}_{agent}"
     with tempfile.TemporaryDirectory() as tmp:
         out = (save_dir / f"{tag}_noadv_s0") if save_dir else Path(tmp) / "ck"
@@ -137,7 +142,7 @@ def bench_grid(checkpoint: Path, episodes: int, jobs: int) -> dict[str, float]:
     return figures
 
 
-def run_bench(args: argparse.Namespace) -> dict[str, float]:
+def run_bench(args: argparse.Namespace, learner_options: dict[str, Any] | None = None) -> dict[str, float]:
     figures: dict[str, float] = {}
     if args.which in ("eval", "all"):
         figures.update(bench_eval(args.checkpoint or DEFAULT_CHECKPOINT, args.episodes, args.single_episodes, args.eps))
@@ -145,5 +150,5 @@ def run_bench(args: argparse.Namespace) -> dict[str, float]:
         figures.update(bench_grid(args.checkpoint or DEFAULT_CHECKPOINT, args.episodes, args.jobs))
     if args.which in ("train", "all"):
         for learner in args.learners:
-            figures.update(bench_train(learner, args.train_minutes, args.save, args.agent))
+            figures.update(bench_train(learner, args.train_minutes, args.save, args.agent, learner_options))
     return figures

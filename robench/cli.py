@@ -71,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--backend", default="smax")
     t.add_argument("--learner", default="vdn", help="vdn or qmix")
     t.add_argument("--agent", default=None, help="agent network: rnn (GRU, default) or mlp")
+    t.add_argument("--learner-opt", action="append", default=[], metavar="KEY=VALUE",
+                   help="a LearnerConfig setting (repeatable), e.g. optimizer=adam, lr=0.001, policy_ema=0.999")
     t.add_argument("--steps", type=_positive_int, default=None, help="env steps (default: TrainConfig.steps)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--eps", type=_unit_interval, default=None, help="training ε (default: the paper's for the map)")
@@ -166,9 +168,38 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--train-minutes", type=float, default=15.0, help="budget per training benchmark run")
     b.add_argument("--learners", nargs="+", default=["vdn", "qmix"])
     b.add_argument("--agent", default="rnn", help="training benchmark: agent network (rnn or mlp)")
+    b.add_argument("--learner-opt", action="append", default=[], metavar="KEY=VALUE",
+                   help="training benchmark: a LearnerConfig setting (repeatable), as for train")
     b.add_argument("--save", type=Path, default=None, help="keep the training-benchmark checkpoints here")
     b.add_argument("--json", action="store_true")
     return p
+
+
+def _learner_options(pairs: list[str]) -> dict[str, object]:
+    """``KEY=VALUE`` pairs → LearnerConfig overrides, each converted to the field's type
+    (``mixer`` and ``agent`` have their own flags)."""
+    from dataclasses import fields
+
+    from robench.learners.learner import LearnerConfig
+
+    types = {f.name: type(getattr(LearnerConfig(), f.name)) for f in fields(LearnerConfig)
+             if f.name not in ("mixer", "agent")}
+    options: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, value = (part.strip() for part in pair.partition("="))
+        if not sep or key not in types:
+            raise UsageError(f"--learner-opt expects KEY=VALUE with KEY one of {', '.join(types)}; got {pair!r}")
+        kind = types[key]
+        try:
+            if kind is bool:
+                if value.lower() not in ("true", "false", "1", "0"):
+                    raise ValueError
+                options[key] = value.lower() in ("true", "1")
+            else:
+                options[key] = kind(value)
+        except ValueError:
+            raise UsageError(f"--learner-opt {key} expects a {kind.__name__}, got {value!r}") from None
+    return options
 
 
 def _defense_options(defense: str, pairs: list[str]) -> dict[str, float]:
@@ -205,6 +236,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg.learner.mixer = args.learner
     if args.agent is not None:
         cfg.learner.agent = args.agent
+    for key, value in _learner_options(args.learner_opt).items():
+        setattr(cfg.learner, key, value)
     for attr, val in (("steps", args.steps), ("n_envs", args.n_envs), ("stop_win_rate", args.stop_win_rate),
                       ("eval_every", args.eval_every), ("eval_episodes", args.eval_episodes),
                       ("final_eval_episodes", args.final_episodes)):
@@ -339,7 +372,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     _check_choice("agent network", args.agent, AGENTS)
     for learner in args.learners:
         _check_choice("learner", learner, MIXERS)
-    figures = run_bench(args)
+    figures = run_bench(args, _learner_options(args.learner_opt))
     if args.json:
         print(json.dumps(figures))
     return 0

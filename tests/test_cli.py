@@ -20,6 +20,9 @@ def run(*args, cwd=None):
     (["train", "--defense", "nope"], "unknown defense 'nope'"),
     (["train", "--learner", "coma"], "unknown learner 'coma'"),
     (["train", "--agent", "lstm"], "unknown agent network 'lstm'"),
+    (["train", "--learner-opt", "nope=1"], "KEY one of"),
+    (["train", "--learner-opt", "lr=fast"], "lr expects a float"),
+    (["train", "--learner-opt", "double_q=maybe"], "double_q expects a bool"),
     (["train", "--env", "99z"], "unknown SMAX map '99z'"),
     (["train", "--backend", "sc2"], "SMAC3"),
     (["train", "--eps", "1.5"], "ε must lie in [0, 1]"),
@@ -82,6 +85,18 @@ def test_train_then_eval_is_reproducible(tmp_path):
     (out / "model.safetensors").write_bytes(bytes(blob))
     bad = run("eval", str(out), "--episodes", "4")
     assert bad.returncode == 2 and "content hash mismatch" in bad.stderr
+
+
+def test_train_mlp_agent_with_learner_options_then_eval(tmp_path):
+    res = run("train", "--env", "3m", "--agent", "mlp", "--learner-opt", "optimizer=adam", "--learner-opt",
+              "policy_ema=0.9", "--steps", "600", "--n-envs", "4", "--eval-every", "1000", "--eval-episodes", "4",
+              "--final-episodes", "4", "--quiet", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    out = tmp_path / "checkpoints" / "3m" / "vdn_mlp_noadv_s0"  # the default path names the agent network
+    learner = json.loads((out / "manifest.json").read_text())["config"]["learner"]
+    assert (learner["agent"], learner["optimizer"], learner["policy_ema"]) == ("mlp", "adam", 0.9)
+    ev = run("eval", str(out), "--attack", "fgsm", "--eps", "0.1", "--episodes", "4", "--json")
+    assert ev.returncode == 0 and json.loads(ev.stdout)["episodes"] == 4, ev.stderr
 
 
 def test_attack_train_then_eval_with_adversary(tmp_path):
