@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -20,6 +20,7 @@ import pandas as pd
 from robench.checkpoint import read_manifest
 from robench.envs import paper_eps
 from robench.errors import RobenchError
+from robench.learners.learner import LearnerConfig
 
 JOBLIB_BACKENDS = ("loky", "dask", "ray")
 
@@ -65,14 +66,17 @@ class Cell:
 
 
 def variant_of(manifest: dict[str, Any]) -> str:
-    """The protagonist's defense hyperparameters and non-default agent network as a row label,
-    e.g. ``alpha=0.2,kappa=0.01`` or ``agent=mlp`` ("" with the defaults): rows of one defense
-    that differ in them stay apart."""
+    """The protagonist's defense hyperparameters and its learner settings that differ from the
+    ``LearnerConfig`` defaults as a row label, e.g. ``alpha=0.2,kappa=0.01`` or
+    ``agent=mlp,optimizer=adam`` ("" with the defaults): rows of one defense that differ in them
+    stay apart (numeric ones also become ablation axes in the report)."""
     config = manifest.get("config", {})
     parts = [f"{k}={v:g}" for k, v in (config.get("defense_options") or {}).items()]
-    agent = (config.get("learner") or {}).get("agent", "rnn")
-    if agent != "rnn":
-        parts.append(f"agent={agent}")
+    defaults = asdict(LearnerConfig())
+    for key, value in (config.get("learner") or {}).items():
+        if key != "mixer" and key in defaults and value != defaults[key]:
+            numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+            parts.append(f"{key}={value:g}" if numeric else f"{key}={value}")
     return ",".join(sorted(parts))
 
 

@@ -233,3 +233,12 @@ def test_temporaries_of_a_killed_writer_are_removed_on_rewrite(tmp_path):
     with store.lock("abc"):
         store.write("abc", {"x": 1}, pd.DataFrame({c: [0] for c in EPISODE_COLUMNS}))
     assert store.done("abc") and not orphan.exists() and other.exists()
+
+
+def test_variant_names_non_default_learner_settings_only():
+    from robench.grid import variant_of
+
+    learner = {"mixer": "qmix", "agent": "mlp", "optimizer": "adam", "lr": 0.001, "hidden": 64, "double_q": False}
+    manifest = {"config": {"learner": learner, "defense_options": {"kappa": 0.01}}}
+    assert variant_of(manifest) == "agent=mlp,double_q=False,kappa=0.01,lr=0.001,optimizer=adam"
+    assert variant_of({"config": {"learner": {"mixer": "vdn", "hidden": 64, "retired_option": 1}}}) == ""
