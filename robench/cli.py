@@ -180,7 +180,7 @@ def _learner_options(pairs: list[str]) -> dict[str, object]:
     (``mixer`` and ``agent`` have their own flags)."""
     from dataclasses import fields
 
-    from robench.learners.learner import LearnerConfig
+    from robench.learners.learner import OPTIMIZERS, LearnerConfig
 
     types = {f.name: type(getattr(LearnerConfig(), f.name)) for f in fields(LearnerConfig)
              if f.name not in ("mixer", "agent")}
@@ -199,6 +199,10 @@ def _learner_options(pairs: list[str]) -> dict[str, object]:
                 options[key] = kind(value)
         except ValueError:
             raise UsageError(f"--learner-opt {key} expects a {kind.__name__}, got {value!r}") from None
+    if "optimizer" in options:
+        _check_choice("optimizer", str(options["optimizer"]), OPTIMIZERS)
+    if not 0.0 <= float(options.get("policy_ema", 0.0)) < 1.0:
+        raise UsageError(f"--learner-opt policy_ema must lie in [0, 1), got {options['policy_ema']}")
     return options
 
 

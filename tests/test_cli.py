@@ -23,6 +23,8 @@ def run(*args, cwd=None):
     (["train", "--learner-opt", "nope=1"], "KEY one of"),
     (["train", "--learner-opt", "lr=fast"], "lr expects a float"),
     (["train", "--learner-opt", "double_q=maybe"], "double_q expects a bool"),
+    (["train", "--learner-opt", "optimizer=sgd"], "unknown optimizer 'sgd'"),
+    (["train", "--learner-opt", "policy_ema=1"], "policy_ema must lie in [0, 1)"),
     (["train", "--env", "99z"], "unknown SMAX map '99z'"),
     (["train", "--backend", "sc2"], "SMAC3"),
     (["train", "--eps", "1.5"], "ε must lie in [0, 1]"),

@@ -67,6 +67,8 @@ class LearnerConfig:
     step; the greedy policy that is evaluated and saved is θ̄ (0 = the online weights θ)."""
 
 
+OPTIMIZERS = ("rmsprop", "adam")
+
 ExtraLoss = Callable[["QLearner", EpisodeBatch, torch.Tensor], torch.Tensor]
 """A defense's extra loss term: (learner, batch, online Q [B, T+1, N, A]) → scalar."""
 
@@ -108,7 +110,7 @@ class QLearner:
         elif cfg.optimizer == "adam":
             self.optimiser = torch.optim.Adam(self.params, lr=cfg.lr)
         else:
-            raise KeyError(f"unknown optimizer {cfg.optimizer!r}; known: rmsprop, adam")
+            raise KeyError(f"unknown optimizer {cfg.optimizer!r}; known: {', '.join(OPTIMIZERS)}")
         self.extra_losses: list[ExtraLoss] = []
         self._episodes_at_last_target = 0
         self._ema = cfg.policy_ema > 0
