@@ -15,13 +15,13 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import torch
 
 from robench.checkpoint import load_protagonist
 from robench.envs import make_env
 from robench.evaluate import evaluate
+from robench.learners.learner import LearnerConfig
 from robench.runtime import configure_torch
 
 DEFAULT_CHECKPOINT = Path("checkpoints/3m/vdn_noadv_s0")
@@ -80,26 +80,22 @@ def bench_eval(checkpoint: Path, episodes: int, single: int, eps: float) -> dict
     return figures
 
 
-def bench_train(learner: str, minutes: float, save_dir: Path | None, agent: str = "rnn",
-                learner_options: dict[str, Any] | None = None) -> dict[str, float]:
-    """Train with default settings (but the ``agent`` network and ``learner_options``) until a
-    500-episode greedy evaluation reaches 95 % or the budget ends; the run is kept as a
-    checkpoint under ``save_dir`` when given.  Figures are keyed ``train_<learner>[_<agent>]``
-    (the options are in the saved manifest, not in the keys)."""
+def bench_train(learner: LearnerConfig, minutes: float, save_dir: Path | None) -> dict[str, float]:
+    """Train with default settings (but ``learner``) until a 500-episode greedy evaluation
+    reaches 95 % or the budget ends; the run is kept as a checkpoint under ``save_dir`` when
+    given.  Figures are keyed ``train_<learner tag>`` (``vdn``, ``vdn_mlp``; the other learner
+    settings are in the saved manifest, not in the keys)."""
     import csv
     import tempfile
 
     from robench.train import TrainConfig
-    from robench.zoo import CURVE_FILE, train_and_save
+    from robench.zoo import CURVE_FILE, checkpoint_name, learner_tag, train_and_save
 
     cfg = TrainConfig(env="3m", steps=10**9, eval_every=25_000, eval_episodes=500, stop_win_rate=TARGET_WIN_RATE,
-                      max_wall_s=minutes * 60)
-    cfg.learner.mixer, cfg.learner.agent = learner, agent
-    for key, value in (learner_options or {}).items():
-        setattr(cfg.learner, key, value)
-    tag = learner if agent == "rnn" else f"{learner}_{agent}"
+                      max_wall_s=minutes * 60, learner=learner)
+    tag = learner_tag(learner)
     with tempfile.TemporaryDirectory() as tmp:
-        out = (save_dir / f"{tag}_noadv_s0") if save_dir else Path(tmp) / "ck"
+        out = (save_dir / checkpoint_name(cfg)) if save_dir else Path(tmp) / "ck"
         manifest = train_and_save(cfg, out, overwrite=True, show_progress=True)
         curve = [{k: float(v) for k, v in row.items()} for row in csv.DictReader(open(out / CURVE_FILE))]
     hit = next((r for r in curve if r["eval_win_rate"] >= TARGET_WIN_RATE), None)
@@ -142,13 +138,14 @@ def bench_grid(checkpoint: Path, episodes: int, jobs: int) -> dict[str, float]:
     return figures
 
 
-def run_bench(args: argparse.Namespace, learner_options: dict[str, Any] | None = None) -> dict[str, float]:
+def run_bench(args: argparse.Namespace, learners: list[LearnerConfig]) -> dict[str, float]:
+    """The figures ``args.which`` asks for; ``learners`` are the training benchmark's runs."""
     figures: dict[str, float] = {}
     if args.which in ("eval", "all"):
         figures.update(bench_eval(args.checkpoint or DEFAULT_CHECKPOINT, args.episodes, args.single_episodes, args.eps))
     if args.which in ("grid", "all"):
         figures.update(bench_grid(args.checkpoint or DEFAULT_CHECKPOINT, args.episodes, args.jobs))
     if args.which in ("train", "all"):
-        for learner in args.learners:
-            figures.update(bench_train(learner, args.train_minutes, args.save, args.agent, learner_options))
+        for learner in learners:
+            figures.update(bench_train(learner, args.train_minutes, args.save))
     return figures

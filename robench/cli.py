@@ -9,6 +9,10 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the CLI imports torch-backed modules lazily, inside each command
+    from robench.learners.learner import LearnerConfig
 
 EXIT_USAGE = 2
 
@@ -167,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--eps", type=_unit_interval, default=0.25)
     b.add_argument("--train-minutes", type=float, default=15.0, help="budget per training benchmark run")
     b.add_argument("--learners", nargs="+", default=["vdn", "qmix"])
-    b.add_argument("--agent", default="rnn", help="training benchmark: agent network (rnn or mlp)")
+    b.add_argument("--agent", default=None, help="training benchmark: agent network (rnn, default, or mlp)")
     b.add_argument("--learner-opt", action="append", default=[], metavar="KEY=VALUE",
                    help="training benchmark: a LearnerConfig setting (repeatable), as for train")
     b.add_argument("--save", type=Path, default=None, help="keep the training-benchmark checkpoints here")
@@ -175,12 +179,18 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _learner_options(pairs: list[str]) -> dict[str, object]:
-    """``KEY=VALUE`` pairs → LearnerConfig overrides, each converted to the field's type
-    (``mixer`` and ``agent`` have their own flags)."""
+def _learner_config(mixer: str, agent: str | None, pairs: list[str]) -> LearnerConfig:
+    """The ``LearnerConfig`` of ``--learner``, ``--agent`` and the ``--learner-opt KEY=VALUE`` pairs,
+    each value converted to its field's type (``mixer`` and ``agent`` have their own flags)."""
     from dataclasses import fields
 
+    from robench.learners.agent import AGENTS
     from robench.learners.learner import OPTIMIZERS, LearnerConfig
+    from robench.learners.mixers import MIXERS
+
+    _check_choice("learner", mixer, MIXERS)
+    if agent is not None:
+        _check_choice("agent network", agent, AGENTS)
 
     types = {f.name: type(getattr(LearnerConfig(), f.name)) for f in fields(LearnerConfig)
              if f.name not in ("mixer", "agent")}
@@ -203,7 +213,7 @@ def _learner_options(pairs: list[str]) -> dict[str, object]:
         _check_choice("optimizer", str(options["optimizer"]), OPTIMIZERS)
     if not 0.0 <= float(options.get("policy_ema", 0.0)) < 1.0:
         raise UsageError(f"--learner-opt policy_ema must lie in [0, 1), got {options['policy_ema']}")
-    return options
+    return LearnerConfig(mixer=mixer, agent=agent or LearnerConfig.agent, **options)
 
 
 def _defense_options(defense: str, pairs: list[str]) -> dict[str, float]:
@@ -226,22 +236,14 @@ def _defense_options(defense: str, pairs: list[str]) -> dict[str, float]:
 def cmd_train(args: argparse.Namespace) -> int:
     from defenses import DEFENSES
     from robench.envs import canonical_map
-    from robench.learners.agent import AGENTS
-    from robench.learners.mixers import MIXERS
     from robench.train import TrainConfig
 
     _check_choice("defense", args.defense, DEFENSES)
-    _check_choice("learner", args.learner, MIXERS)
-    if args.agent is not None:
-        _check_choice("agent network", args.agent, AGENTS)
+    learner = _learner_config(args.learner, args.agent, args.learner_opt)
     map_name = canonical_map(args.env, args.backend)
     cfg = TrainConfig(env=map_name, backend=args.backend, defense=args.defense, eps=args.eps, seed=args.seed,
-                      device=args.device, defense_options=_defense_options(args.defense, args.defense_opt))
-    cfg.learner.mixer = args.learner
-    if args.agent is not None:
-        cfg.learner.agent = args.agent
-    for key, value in _learner_options(args.learner_opt).items():
-        setattr(cfg.learner, key, value)
+                      device=args.device, defense_options=_defense_options(args.defense, args.defense_opt),
+                      learner=learner)
     for attr, val in (("steps", args.steps), ("n_envs", args.n_envs), ("stop_win_rate", args.stop_win_rate),
                       ("eval_every", args.eval_every), ("eval_episodes", args.eval_episodes),
                       ("final_eval_episodes", args.final_episodes)):
@@ -249,11 +251,11 @@ def cmd_train(args: argparse.Namespace) -> int:
             setattr(cfg, attr, val)
     if args.max_minutes is not None:
         cfg.max_wall_s = args.max_minutes * 60
-    net = "" if cfg.learner.agent == "rnn" else f"_{cfg.learner.agent}"
-    out = args.out or Path("checkpoints") / map_name / f"{args.learner}{net}_{args.defense}_s{args.seed}"
+    from robench.zoo import checkpoint_name, train_and_save
+
+    out = args.out or Path("checkpoints") / map_name / checkpoint_name(cfg)
     if out.exists() and not args.force:
         raise UsageError(f"{out} already exists (pass --force to replace it)")
-    from robench.zoo import train_and_save
 
     manifest = train_and_save(cfg, out, overwrite=args.force, show_progress=not args.quiet)
     print(f"wrote {out}  clean win rate {manifest['clean_win_rate']:.3f} over {manifest['clean_eval_episodes']} "
@@ -370,13 +372,8 @@ def cmd_attack(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from robench.bench import run_bench
-    from robench.learners.agent import AGENTS
-    from robench.learners.mixers import MIXERS
 
-    _check_choice("agent network", args.agent, AGENTS)
-    for learner in args.learners:
-        _check_choice("learner", learner, MIXERS)
-    figures = run_bench(args, _learner_options(args.learner_opt))
+    figures = run_bench(args, [_learner_config(mixer, args.agent, args.learner_opt) for mixer in args.learners])
     if args.json:
         print(json.dumps(figures))
     return 0

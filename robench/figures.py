@@ -127,7 +127,8 @@ def ablation_bars(cells: pd.DataFrame, out: Path, eps_by_env: dict[str, float], 
             row = _label(DEFENSE_LABELS, defense) + (f" [{other}]" if other else "")
             ax.set_title(f"{env} · {_label(LEARNER_LABELS, lr)} · {row} · ablation of {name}")
             ax.legend(fontsize=7)
-            written += _save(fig, out, f"ablation_{param}_{env}_{lr}_{defense}" + (f"_{other.replace('=', '-')}" if other else ""))
+            suffix = f"_{other.replace('=', '-')}" if other else ""
+            written += _save(fig, out, f"ablation_{param}_{env}_{lr}_{defense}{suffix}")
     return written
 
 

@@ -135,7 +135,7 @@ def plan(spec: GridSpec, candidates: dict[tuple[str, str, str], list[tuple[Path,
     adversaries = {key: found[0] for key, found in candidates.items()}
     cells, missing = [], []
     for path, manifest in discover(spec):
-        env, learner = manifest["env"]["map_name"], manifest["learner"]
+        env, learner, variant = manifest["env"]["map_name"], manifest["learner"], variant_of(manifest)
         for attack in spec.attacks:
             adversary, retrain = None, None
             if ATTACKS[attack].learned and spec.retrain_adversaries:
@@ -155,7 +155,7 @@ def plan(spec: GridSpec, candidates: dict[tuple[str, str, str], list[tuple[Path,
                     if spec.attacked_agents is not None and attack != "none":  # all-agent keys stay unchanged
                         key["attacked_agents"] = spec.attacked_agents
                     meta = {"env": env, "backend": manifest["env"]["backend"], "learner": learner,
-                            "defense": manifest.get("defense"), "variant": variant_of(manifest),
+                            "defense": manifest.get("defense"), "variant": variant,
                             "seed": manifest.get("seed"),
                             "adversary": str(adversary[0]) if adversary else None, **key}
                     cells.append(Cell(cid=cell_id(key), checkpoint=str(path), key=meta))

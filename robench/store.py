@@ -95,8 +95,8 @@ class ResultStore:
 def load_cells(results: Path) -> pd.DataFrame:
     """One row per finished cell: key columns (env, learner, defense, variant, seed, attack, eps,
     eval_seed, episodes, attacked_agents, checkpoint, adversary) and summary metrics (win_rate,
-    mean_return, std_return, crash_rate, ...).  ``variant`` holds the defense's non-default
-    hyperparameters; ``attacked_agents`` the attacked set M (None = every agent)."""
+    mean_return, std_return, crash_rate, ...).  ``variant`` holds the defense's and the learner's
+    non-default settings; ``attacked_agents`` the attacked set M (None = every agent)."""
     store = ResultStore(results)
     rows = [{"variant": "", "attacked_agents": None, **store.read_meta(cid)} for cid in store.cell_ids()]
     return pd.DataFrame(rows)

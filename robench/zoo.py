@@ -17,9 +17,21 @@ from tqdm import tqdm
 from robench.checkpoint import protagonist_tensors, save_checkpoint
 from robench.envs import make_env
 from robench.evaluate import evaluate
+from robench.learners.learner import LearnerConfig
 from robench.train import TrainConfig, train
 
 CURVE_FILE = "train_curve.csv"
+
+
+def learner_tag(learner: LearnerConfig) -> str:
+    """``vdn`` / ``qmix``, with ``_<agent>`` for a non-default agent network (``vdn_mlp``): the
+    learner part of zoo directory names and of the training benchmark's figure keys."""
+    return learner.mixer if learner.agent == LearnerConfig.agent else f"{learner.mixer}_{learner.agent}"
+
+
+def checkpoint_name(cfg: TrainConfig) -> str:
+    """The zoo directory name of a training run: ``<learner tag>_<defense>_s<seed>``."""
+    return f"{learner_tag(cfg.learner)}_{cfg.defense}_s{cfg.seed}"
 
 
 def train_and_save(cfg: TrainConfig, out: Path, overwrite: bool = False, show_progress: bool = True) -> dict[str, Any]:
