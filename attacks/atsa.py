@@ -10,7 +10,7 @@ SDor (Sec. 3, FOP-style factorised maximum-entropy learner over target actions �
   * mixing, Eq. 7 as FOP implements it:
         Q_jt = Σ_i Q^a_i + V(s) + Σ_i (λ_i(s, â) − 1)·sg(Q^a_i − V_i),
         λ_i = Σ_h |w_hᵀs|·σ(W_h s)_i·σ(U_h [s, onehot(â)])_i ≥ 0  (4 heads);
-  * critic loss, Eq. 8, with TD(λ = 0.8) returns of r̂ = −r bootstrapped on
+  * critic loss, Eq. 8, with TD(λ = 0.8) returns of r̂ = −c·r (c = ``reward_scale``) bootstrapped on
         min_k Q_jt^{tar,k}(τ', â') − α Σ_i log h_i(â'_i),  â' ~ h;
   * policy loss, Eq. 10, as an exact expectation over the discrete targets:
         J(φ_i) = Σ_â h_i(â)·(α log h_i(â) − min_k Q^{a,k}_i(â));
@@ -60,6 +60,8 @@ class SDorConfig:
     heads: int = 4
     value: str = "closed_form"
     """Per-agent soft values V_i: one of ``SDOR_VALUES``, ``closed_form`` (FOP) or ``network`` (Eq. 9)."""
+    reward_scale: float = 1.0
+    """SDor's reward r̂ = −scale·r (``AttackTrainConfig.reward_scale``: SMAX → SMAC's scale)."""
 
 
 class FOPMixer(nn.Module):
@@ -172,7 +174,7 @@ class ATSA(DirectorAttack):
                 chosen = tq.gather(-1, nxt.unsqueeze(-1)).squeeze(-1)
                 joint.append(mixer(chosen, self.soft_values(tq, b.obs, b.avail, alpha), b.state, onehot_nxt))
             boot = torch.min(*joint) - alpha * logp.gather(-1, nxt.unsqueeze(-1)).squeeze(-1).sum(-1)
-            y = lambda_returns(b.reward, b.terminated, b.mask, boot, cfg.gamma, cfg.td_lambda)
+            y = lambda_returns(cfg.reward_scale * b.reward, b.terminated, b.mask, boot, cfg.gamma, cfg.td_lambda)
         onehot = F.one_hot(b.actions, n_act).float()
         critic_loss, qs = 0.0, []
         for critic, mixer in zip(self.critics, self.mixers):

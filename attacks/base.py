@@ -79,9 +79,14 @@ class Attack:
 
     def __call__(self, agent: Agent, obs: torch.Tensor, hidden: torch.Tensor, avail: torch.Tensor,
                  eps: float, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
-        """ô [B, N, D] for obs [B, N, D], hidden [B, N, H], avail [B, N, A]; budget enforced."""
-        if eps <= 0:
+        """ô [B, N, D] for obs [B, N, D], hidden [B, N, H], avail [B, N, A]; budget enforced.
+
+        At ε ≤ 0 the observation is returned unchanged, but a learned adversary still runs
+        ``perturb`` so that it records its own step (an ε ramp or a zero-ε phase of a defense
+        must not break its ``learn``); Proj with ε = 0 maps its proposal back to o."""
+        if eps <= 0 and not self.learned:
             return obs
+        eps = max(eps, 0.0)
         x = project(self.perturb(agent, obs, hidden, avail, eps, low, high).detach(), obs, eps, low, high)
         if self.attacked_agents is not None:
             x = torch.where(self.attacked_agents.view(1, -1, 1), x, obs)

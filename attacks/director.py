@@ -41,16 +41,22 @@ class DirectorAttack(Attack):
         """â [B, N] among available actions."""
         raise NotImplementedError
 
-    def perturb(self, agent: Agent, obs, hidden, avail, eps, low, high) -> torch.Tensor:
+    def direct(self, obs: torch.Tensor, avail: torch.Tensor) -> torch.Tensor:
+        """The director's step: targets â [B, N] for clean obs, recorded for ``director_batch``."""
         target = self.choose_targets(obs, avail)
         self._hidden = self.policy.record_actions(self._hidden, target)
         self._targets.append(target)
-        return targeted_step(agent, obs, hidden, avail, target, eps, low, high)
+        return target
+
+    def perturb(self, agent: Agent, obs, hidden, avail, eps, low, high) -> torch.Tensor:
+        return targeted_step(agent, obs, hidden, avail, self.direct(obs, avail), eps, low, high)
 
     def director_batch(self, batch: EpisodeBatch) -> EpisodeBatch:
-        """The recorded rollout seen from the director: clean obs, its targets, −r, taken actions."""
+        """The recorded rollout seen from the director: clean obs, its targets, −r, and the
+        protagonist's *greedy* action on ô (``extras["greedy_actions"]``, Eq. 14's a^taken)."""
         if batch.clean_obs is None or len(self._targets) != batch.steps:
             raise ValueError("learn() needs the recorded batch of the rollout this adversary perturbed")
         return EpisodeBatch(obs=batch.clean_obs, state=batch.state, avail=batch.avail,
                             actions=torch.stack(self._targets, dim=1), reward=-batch.reward,
-                            terminated=batch.terminated, mask=batch.mask, extras={"taken": batch.actions})
+                            terminated=batch.terminated, mask=batch.mask,
+                            extras={"taken": batch.extras["greedy_actions"]})

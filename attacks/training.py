@@ -10,7 +10,7 @@ import csv
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +21,10 @@ from attacks.atsa import ATSA, SDorConfig
 from attacks.mappo import MAPPOConfig
 from attacks.paad import PAAD, PAADDirection
 from robench.checkpoint import CheckpointError, env_info_from_manifest, read_manifest, read_tensors, save_checkpoint
-from robench.envs import EnvInfo, make_env, paper_eps
+from robench.envs import BatchedEnv, EnvInfo, make_env, paper_eps
 from robench.learners.agent import Agent
-from robench.rollout import run_episodes
+from robench.learners.learner import LearnerConfig
+from robench.rollout import Outcomes, run_episodes
 from robench.runtime import configure_torch, seed_everything
 
 LEARNED = {"atla": ATLA, "paad": PAAD, "atsa": ATSA}
@@ -55,6 +56,14 @@ class AttackTrainConfig:
     """PAAD: ``target`` (target-action director) or ``direction`` (original PA-AD)."""
     squash: bool = False
     """ATLA: δ = ε·tanh(u) instead of ε·clip(u, −1, 1)."""
+    reward_scale: float = 10.0
+    """ATSA: SDor learns from r̂ = −scale·r.  SMAX's episode return is at most ≈ 2 where SMAC's is
+    normalised to 20; FOP's α schedule and the paper's κ were tuned on SMAC's scale, so SDor sees
+    SMAX rewards ×10 (the protagonist's own rewards are unchanged)."""
+    director_mixer: str = "vdn"
+    """PAAD: the director's mixer — the victim's (App. H.2: the protagonist's architecture)."""
+    director_agent: str = "rnn"
+    """PAAD: the director's agent network — the victim's."""
 
 
 Adversary = ATLA | PAAD | PAADDirection | ATSA
@@ -63,22 +72,53 @@ PAAD_DIRECTORS = {"target": PAAD, "direction": PAADDirection}
 
 
 def build(name: str, info: EnvInfo, seed: int, device: str = "cpu", options: AttackTrainConfig | None = None) -> Adversary:
-    """A fresh learned adversary ``name``, configured by ``options`` (κ, α, value of ATSA; the
-    director of PAAD; ``steps`` sets the learning-rate decay of the MAPPO policies)."""
+    """A fresh learned adversary ``name``, configured by ``options`` (κ, α, value, reward scale of
+    ATSA; the director and its architecture of PAAD; ``steps`` sets the learning-rate decay of the
+    MAPPO policies)."""
     if name not in LEARNED:
         raise KeyError(f"unknown learned attack {name!r}; known: {', '.join(LEARNED)}")
     opt = options or AttackTrainConfig(attack=name)
     gen = torch.Generator().manual_seed(seed)
     mappo = MAPPOConfig(anneal_steps=opt.steps)
     if name == "atsa":
-        return ATSA(info, generator=gen, cfg=SDorConfig(kappa=opt.kappa, alpha=opt.alpha, value=opt.value), device=device)
+        sdor = SDorConfig(kappa=opt.kappa, alpha=opt.alpha, value=opt.value, reward_scale=opt.reward_scale)
+        return ATSA(info, generator=gen, cfg=sdor, device=device)
     if name == "atla":
         return ATLA(info, generator=gen, cfg=mappo, device=device, squash=opt.squash)
     if opt.director not in PAAD_DIRECTORS:
         raise KeyError(f"unknown PAAD director {opt.director!r}; known: {', '.join(PAAD_DIRECTORS)}")
     if opt.director == "direction":
         return PAADDirection(info, generator=gen, cfg=mappo, device=device)
-    return PAAD(info, generator=gen, device=device)
+    return PAAD(info, generator=gen, device=device,
+                learner=LearnerConfig(mixer=opt.director_mixer, agent=opt.director_agent))
+
+
+def victim_architecture(cfg: AttackTrainConfig, victim_manifest: dict[str, Any]) -> AttackTrainConfig:
+    """``cfg`` with PAAD's director given the victim's mixer and agent network (App. H.2)."""
+    learner = victim_manifest.get("config", {}).get("learner", {})
+    return replace(cfg, director_mixer=victim_manifest["learner"], director_agent=learner.get("agent", "rnn"))
+
+
+def adversary_round(env: BatchedEnv, victim: Agent, adversary: Adversary, eps: float, seed: int,
+                    generator: torch.Generator) -> tuple[Outcomes, dict[str, float]]:
+    """One adversary-training round against a fixed victim: B episodes in which the greedy victim
+    acts on the exploring adversary's ô, then one ``learn`` on that batch.  The step of
+    ``robench attack train`` and of a defense's adversary-only phase (ATLA)."""
+    was_training, adversary.training = adversary.training, True
+    out, batch = run_episodes(env, victim, seed=seed, attack=adversary, eps=eps, generator=generator, record=True)
+    stats = adversary.learn(batch)
+    adversary.training = was_training
+    return out, stats
+
+
+def adversary_manifest(adversary: Adversary, cfg: AttackTrainConfig, info: EnvInfo, victim_manifest: dict[str, Any],
+                       eps: float, t_env: int, wall_s: float, final_victim_win_rate: float,
+                       **provenance: Any) -> dict[str, Any]:
+    """The manifest of an adversary checkpoint (``provenance``: e.g. ``co_trained_by``)."""
+    return {"kind": "adversary", "attack": cfg.attack, "env": asdict(info), "learner": adversary.director_kind,
+            "victim": victim_manifest["content_hash"], "victim_learner": victim_manifest["learner"], "eps": eps,
+            "seed": cfg.seed, "steps": t_env, "wall_time_s": round(wall_s, 2),
+            "final_victim_win_rate": final_victim_win_rate, "config": asdict(cfg), **provenance}
 
 
 def victim_win_rate(victim: Agent, adversary, info: EnvInfo, eps: float, episodes: int, seed: int) -> float:
@@ -94,17 +134,14 @@ def train_adversary(cfg: AttackTrainConfig, victim: Agent, victim_manifest: dict
     gen = seed_everything(cfg.seed)
     info = env_info_from_manifest(victim_manifest)
     eps = paper_eps(info.map_name) if cfg.eps is None else cfg.eps
+    cfg = victim_architecture(cfg, victim_manifest)
     adversary = build(cfg.attack, info, cfg.seed, cfg.device, cfg)
     env = make_env(info.map_name, cfg.n_envs, info.backend, cfg.device)
     curve: list[dict[str, float]] = []
     t_env, it, next_eval = 0, 0, 0
     start = time.perf_counter()
     while t_env < cfg.steps:
-        adversary.training = True
-        res, batch = run_episodes(env, victim, seed=cfg.seed * 1_000_003 + it, attack=adversary, eps=eps,
-                                  generator=gen, record=True)
-        adversary.learn(batch)
-        adversary.training = False
+        res, _ = adversary_round(env, victim, adversary, eps, cfg.seed * 1_000_003 + it, gen)
         it += 1
         t_env += int(res.length.sum())
         out_of_time = cfg.max_wall_s is not None and time.perf_counter() - start >= cfg.max_wall_s
@@ -118,11 +155,8 @@ def train_adversary(cfg: AttackTrainConfig, victim: Agent, victim_manifest: dict
             progress(t_env, row)
         if out_of_time:
             break
-    manifest = {"kind": "adversary", "attack": cfg.attack, "env": asdict(info), "learner": adversary.director_kind,
-                "victim": victim_manifest["content_hash"],
-                "victim_learner": victim_manifest["learner"], "eps": eps, "seed": cfg.seed, "steps": t_env,
-                "wall_time_s": round(time.perf_counter() - start, 2),
-                "final_victim_win_rate": curve[-1]["victim_win_rate"], "config": asdict(cfg)}
+    manifest = adversary_manifest(adversary, cfg, info, victim_manifest, eps, t_env, time.perf_counter() - start,
+                                  curve[-1]["victim_win_rate"])
     with tempfile.TemporaryDirectory(prefix="robench-adv-") as tmp:
         curve_file = Path(tmp) / "train_curve.csv"
         with open(curve_file, "w", newline="") as fh:

@@ -1,16 +1,24 @@
 """Defense recipes, registered under their CLI names (one module + one line each)."""
 from __future__ import annotations
 
+from defenses.atla import ATLATraining
+from defenses.atsa import ATSATraining
 from defenses.base import Defense, DefenseConfig
 from defenses.fgsm import FGSMTraining
 from defenses.noadv import NoAdv
 from defenses.noise import RandomNoiseTraining
+from defenses.paad import PAADTraining
+from defenses.rap import RAPTraining
 from robench.plugins import load_entry_points
 
 DEFENSES: dict[str, type[Defense]] = {
     "noadv": NoAdv,
     "rn": RandomNoiseTraining,
     "fgsm": FGSMTraining,
+    "atla": ATLATraining,
+    "paad": PAADTraining,
+    "rap": RAPTraining,
+    "atsa": ATSATraining,
     **load_entry_points("robench.defenses"),
 }
 

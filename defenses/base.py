@@ -1,12 +1,18 @@
 """A defense = a recipe for the one protagonist training loop (``robench.train``).
 
-It supplies exactly three things (DESIGN.md, Defenses):
-  * ``attack``       — the observation adversary used during training rollouts (hook 1);
-                        a learned adversary also learns in ``after_rollout`` from the batch
-                        (clean observations, its own storage) — hook 2;
-  * ``extra_losses`` — terms added to the protagonist's TD loss (PR, PR-REP, ERNIE) — hook 3;
-  * ``budget(progress)`` — the schedule: training ε as a function of training progress
-                        in [0, 1] (ramps, sawtooths, alternations) — hook 4.
+It fills these hooks (DESIGN.md, Defenses) and never owns a loop:
+  * ``attack``        — the observation adversary of training rollouts; a learned one also
+                         learns in ``after_rollout`` from the recorded batch (clean observations,
+                         the protagonist's greedy actions, its own recorded targets);
+  * ``extra_losses``  — terms added to the protagonist's TD loss (PR, PR-REP, ERNIE), each a
+                         function of a ``robench.learners.learner.LossContext``;
+  * ``budget(progress)`` — the schedule: training ε at progress ∈ [0, 1] (ramps, sawtooths);
+  * ``protagonist_frozen(t_env)`` — phases in which the protagonist neither explores, stores
+                         nor learns and the adversary trains against it (ATLA's alternation);
+  * ``adversaries()`` — the co-trained adversaries to write as zoo entries of their own.
+
+Options (``OPTIONS``) are typed by their defaults (float, int, bool or str); ``defaults(learner)``
+may make a default depend on the protagonist's learner (ATSA's κ).
 """
 from __future__ import annotations
 
@@ -16,9 +22,13 @@ from typing import ClassVar
 import torch
 
 from attacks import Attack, make_attack
+from attacks.training import AttackTrainConfig
+from robench.envs.protocol import EnvInfo
 from robench.errors import RobenchError
 from robench.learners.buffer import EpisodeBatch
 from robench.learners.learner import ExtraLoss, QLearner
+
+Option = float | int | bool | str
 
 
 @dataclass
@@ -29,9 +39,28 @@ class DefenseConfig:
     """Training perturbation budget ε (L∞)."""
     seed: int = 0
     """Seed of the defense's own randomness (adversary noise, adversary init)."""
-    options: dict[str, float] = field(default_factory=dict)
+    options: dict[str, Option] = field(default_factory=dict)
     """Defense-specific hyperparameters (e.g. ATSA's κ and α), each declared in ``Defense.OPTIONS``;
     recorded in the checkpoint manifest, they become the row's *variant* in grids and ablations."""
+    steps: int = 3_000_000
+    """The run's env-step budget (schedules of co-trained adversaries: MAPPO's lr decay)."""
+
+
+def parse_option(name: str, default: Option | None, text: str) -> Option:
+    """``text`` converted to the type of ``default`` (None defaults take a float)."""
+    try:
+        if isinstance(default, bool):
+            if text.lower() not in ("true", "false", "1", "0"):
+                raise ValueError
+            return text.lower() in ("true", "1")
+        if isinstance(default, str):
+            return text
+        if isinstance(default, int):
+            return int(text)
+        return float(text)
+    except ValueError:
+        kind = "a float" if default is None else f"a {type(default).__name__}"
+        raise RobenchError(f"option {name} expects {kind}, got {text!r}") from None
 
 
 class Defense:
@@ -39,33 +68,63 @@ class Defense:
 
     name = "defense"
     attack_name = "none"
-    OPTIONS: ClassVar[dict[str, float]] = {}
+    OPTIONS: ClassVar[dict[str, Option | None]] = {}
     """The hyperparameters this defense accepts, with their defaults."""
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {}
+    """The allowed values of string-valued options."""
 
-    def __init__(self, cfg: DefenseConfig, learner: QLearner):
-        self.cfg = cfg
-        self.options = self.resolve_options(cfg.options)
-        self.learner = learner
-        self.attack: Attack = make_attack(self.attack_name, seed=cfg.seed)
+    def __init__(self, cfg: DefenseConfig, learner: QLearner, info: EnvInfo):
+        self.cfg, self.learner, self.info = cfg, learner, info
+        self.options = self.resolve_options(cfg.options, learner.cfg.mixer)
+        self.attack: Attack = self.build_attack()
         self.extra_losses: list[ExtraLoss] = []
 
+    def build_attack(self) -> Attack:
+        """The training adversary (a fixed attack by default; co-trained defenses build theirs)."""
+        return make_attack(self.attack_name, seed=self.cfg.seed)
+
     @classmethod
-    def resolve_options(cls, given: dict[str, float]) -> dict[str, float]:
-        """The defaults of ``OPTIONS`` updated by ``given``; an undeclared key is an error."""
+    def defaults(cls, learner: str) -> dict[str, Option | None]:
+        """``OPTIONS`` for a protagonist of ``learner`` (``vdn`` / ``qmix``)."""
+        return dict(cls.OPTIONS)
+
+    @classmethod
+    def resolve_options(cls, given: dict[str, Option], learner: str = "vdn") -> dict[str, Option | None]:
+        """The defaults updated by ``given``; an undeclared key or a value outside ``CHOICES`` is an error."""
         unknown = sorted(set(given) - set(cls.OPTIONS))
         if unknown:
             known = ", ".join(cls.OPTIONS) or "none"
             raise RobenchError(f"defense {cls.name!r} has no option {', '.join(unknown)}; its options: {known}")
-        return {**cls.OPTIONS, **given}
+        for key, value in given.items():
+            if key in cls.CHOICES and value not in cls.CHOICES[key]:
+                raise RobenchError(f"defense {cls.name!r} option {key} must be one of {', '.join(cls.CHOICES[key])}, "
+                                   f"got {value!r}")
+        return {**cls.defaults(learner), **given}
+
+    @classmethod
+    def parse_options(cls, pairs: list[str]) -> dict[str, Option]:
+        """``KEY=VALUE`` strings → typed options (checked by ``resolve_options``)."""
+        options: dict[str, Option] = {}
+        for pair in pairs:
+            key, sep, value = (part.strip() for part in pair.partition("="))
+            if not sep or not key or not value:
+                raise RobenchError(f"--defense-opt expects KEY=VALUE, got {pair!r}")
+            options[key] = parse_option(key, cls.OPTIONS.get(key), value) if key in cls.OPTIONS else value
+        cls.resolve_options(options)
+        return options
 
     def budget(self, progress: float) -> float:
         """Training ε at ``progress`` ∈ [0, 1] of the run (constant by default)."""
         return self.cfg.eps
 
+    def protagonist_frozen(self, t_env: int) -> bool:
+        """True in phases where only the adversary trains (never, by default)."""
+        return False
+
     def after_rollout(self, batch: EpisodeBatch, t_env: int) -> dict[str, float]:
-        """Called with every recorded batch; learned adversaries update here."""
+        """Called with every recorded protagonist batch; co-trained adversaries update here."""
         return {}
 
-    def state_dict(self) -> dict[str, torch.Tensor]:
-        """Tensors of the defense's own models, saved beside the protagonist (none by default)."""
+    def adversaries(self) -> dict[str, tuple[Attack, AttackTrainConfig]]:
+        """Co-trained adversaries to save: entry name → (adversary, its attack-training options)."""
         return {}

@@ -44,13 +44,21 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def encode_tensors(tensors: dict[str, torch.Tensor]) -> bytes:
+    """The safetensors bytes of ``tensors`` (what ``content_hash`` hashes)."""
+    return st_save({k: v.detach().cpu().contiguous() for k, v in tensors.items()})
+
+
 def save_checkpoint(out: Path, tensors: dict[str, torch.Tensor], manifest: dict[str, Any],
-                    extra_files: dict[str, Path] | None = None, overwrite: bool = False) -> dict[str, Any]:
-    """Write ``tensors`` and ``manifest`` (plus ``extra_files`` copied in) atomically to ``out``."""
+                    extra_files: dict[str, Path] | None = None, overwrite: bool = False,
+                    nested: dict[str, Path] | None = None) -> dict[str, Any]:
+    """Write ``tensors`` and ``manifest`` (plus ``extra_files`` copied in, and the ``nested``
+    checkpoint directories copied in as sub-directories: a co-trained adversary lands with its
+    protagonist in the same rename) atomically to ``out``."""
     out = Path(out)
     if out.exists() and not overwrite:
         raise CheckpointError(f"{out} already exists (pass --force to replace it)")
-    blob = st_save({k: v.detach().cpu().contiguous() for k, v in tensors.items()})
+    blob = encode_tensors(tensors)
     manifest = dict(manifest, format=FORMAT, robench_version=__version__, content_hash=sha256_bytes(blob),
                     weights={"file": WEIGHTS, "bytes": len(blob),
                              "shapes": {k: list(v.shape) for k, v in sorted(tensors.items())}},
@@ -61,6 +69,8 @@ def save_checkpoint(out: Path, tensors: dict[str, torch.Tensor], manifest: dict[
         (tmp / WEIGHTS).write_bytes(blob)
         for name, src in (extra_files or {}).items():
             shutil.copyfile(src, tmp / name)
+        for name, src in (nested or {}).items():
+            shutil.copytree(src, tmp / name)
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         if out.exists():
             shutil.rmtree(out)

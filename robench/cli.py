@@ -216,21 +216,11 @@ def _learner_config(mixer: str, agent: str | None, pairs: list[str]) -> LearnerC
     return LearnerConfig(mixer=mixer, agent=agent or LearnerConfig.agent, **options)
 
 
-def _defense_options(defense: str, pairs: list[str]) -> dict[str, float]:
-    """``KEY=VALUE`` pairs → {key: float}, each key declared by the defense."""
+def _defense_options(defense: str, pairs: list[str]) -> dict[str, object]:
+    """``KEY=VALUE`` pairs → typed options, each key declared by the defense (its default's type)."""
     from defenses import DEFENSES
 
-    options = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        try:
-            options[key.strip()] = float(value)
-        except ValueError:
-            sep = ""
-        if not sep or not key.strip():
-            raise UsageError(f"--defense-opt expects KEY=NUMBER, got {pair!r}")
-    DEFENSES[defense].resolve_options(options)
-    return options
+    return DEFENSES[defense].parse_options(pairs)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -308,8 +298,11 @@ def cmd_list(args: argparse.Namespace) -> int:
         print(f"env backend {backend}: {', '.join(map_names(backend))}")
     print("env backend sc2: optional (StarCraft II + StarCraft's SMAC, not installed)")
     print(f"learners: {', '.join(MIXERS)}; agent networks: {', '.join(AGENTS)}")
-    print("defenses: " + ", ".join(d + (f" ({', '.join(f'{k}={v:g}' for k, v in cls.OPTIONS.items())})" if cls.OPTIONS
-                                         else "") for d, cls in DEFENSES.items()))
+    print("defenses:")
+    for name, cls in DEFENSES.items():
+        options = ", ".join(f"{k}={v}" + (f" ({'|'.join(cls.CHOICES[k])})" if k in cls.CHOICES else "")
+                            for k, v in cls.OPTIONS.items())
+        print(f"  {name}" + (f": {options}" if options else ""))
     print(f"attacks: {', '.join(ATTACKS)}")
     zoo = Path("checkpoints")
     found = sorted(p.parent for p in zoo.glob("**/manifest.json")) if zoo.is_dir() else []

@@ -104,8 +104,10 @@ def ablation_bars(cells: pd.DataFrame, out: Path, eps_by_env: dict[str, float], 
     cells = cells.assign(_numeric=parsed.map(lambda p: p[0]), _other=parsed.map(lambda p: p[1]))
     for (env, lr, defense, other), g in cells.groupby(["env", "learner", "defense", "_other"]):
         g = g[(g.attack == "none") | np.isclose(g.eps, eps_by_env.get(env, np.nan))]
-        defaults = DEFENSES[defense].OPTIONS if defense in DEFENSES else {}
-        options = [{**defaults, **numeric} for numeric in g._numeric]
+        defaults = DEFENSES[defense].defaults(lr) if defense in DEFENSES else {}
+        numeric_defaults = {k: float(v) for k, v in defaults.items()
+                            if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        options = [{**numeric_defaults, **numeric} for numeric in g._numeric]
         for param in sorted({k for o in options for k in o}):
             values = pd.Series([o.get(param, np.nan) for o in options], index=g.index)
             levels = sorted(values.dropna().unique())

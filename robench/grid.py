@@ -71,13 +71,18 @@ def variant_of(manifest: dict[str, Any]) -> str:
     ``agent=mlp,optimizer=adam`` ("" with the defaults): rows of one defense that differ in them
     stay apart (numeric ones also become ablation axes in the report)."""
     config = manifest.get("config", {})
-    parts = [f"{k}={v:g}" for k, v in (config.get("defense_options") or {}).items()]
+    parts = [_setting(k, v) for k, v in (config.get("defense_options") or {}).items()]
     defaults = asdict(LearnerConfig())
     for key, value in (config.get("learner") or {}).items():
         if key != "mixer" and key in defaults and value != defaults[key]:
-            numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
-            parts.append(f"{key}={value:g}" if numeric else f"{key}={value}")
+            parts.append(_setting(key, value))
     return ",".join(sorted(parts))
+
+
+def _setting(key: str, value: Any) -> str:
+    """``key=value`` with numbers in ``%g`` form."""
+    numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return f"{key}={value:g}" if numeric else f"{key}={value}"
 
 
 def discover(spec: GridSpec) -> list[tuple[Path, dict[str, Any]]]:

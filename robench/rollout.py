@@ -39,12 +39,17 @@ class Outcomes:
 def explore_actions(q: torch.Tensor, avail: torch.Tensor, explore: float, generator: torch.Generator) -> torch.Tensor:
     """ε-greedy over available actions: with probability ``explore`` a uniformly random
     available action (argmax of i.i.d. uniform scores on the available set), else greedy."""
-    act = greedy(q, avail)
+    return epsilon_greedy(greedy(q, avail), avail, explore, generator)
+
+
+def epsilon_greedy(act: torch.Tensor, avail: torch.Tensor, explore: float, generator: torch.Generator) -> torch.Tensor:
+    """``act`` [B, N] (the greedy actions) replaced, with probability ``explore`` each, by a
+    uniformly random available action."""
     if explore <= 0:
         return act
-    scores = torch.rand(q.shape, generator=generator, device="cpu").to(q.device)
+    scores = torch.rand(avail.shape, generator=generator, device="cpu").to(avail.device)
     random_act = scores.masked_fill(~avail, -1.0).argmax(-1)
-    coin = torch.rand(act.shape, generator=generator, device="cpu").to(q.device) < explore
+    coin = torch.rand(act.shape, generator=generator, device="cpu").to(avail.device) < explore
     return torch.where(coin, random_act, act)
 
 
@@ -54,8 +59,10 @@ def run_episodes(env: BatchedEnv, agent: Agent, seed: int, *, attack: Observatio
                  record: bool = False) -> tuple[Outcomes, EpisodeBatch | None]:
     """Play ``env.batch_size`` episodes to the end; optionally record them for replay.
 
-    The protagonist acts greedily on ô = attack(o) (or o); with ``record`` the batch holds the
-    perturbed observations it acted on and the clean ones."""
+    The protagonist acts ε-greedily (``explore``) on ô = attack(o) (or o); with ``record`` the
+    batch holds the perturbed observations it acted on, the clean ones, and in
+    ``extras["greedy_actions"]`` its greedy action on ô at every step (what a learned adversary
+    steers: ATSA's a^taken of Eq. 14 is the protagonist's policy, not its exploration noise)."""
     gen = generator if generator is not None else torch.Generator().manual_seed(seed)
     cur = env.reset(seed)
     b = env.batch_size
@@ -66,20 +73,21 @@ def run_episodes(env: BatchedEnv, agent: Agent, seed: int, *, attack: Observatio
     active = torch.ones(b, dtype=torch.bool, device=device)
     length = torch.zeros(b, dtype=torch.int64, device=device)
     trace: dict[str, list[torch.Tensor]] = {k: [] for k in ("obs", "clean_obs", "state", "avail", "actions",
-                                                             "reward", "terminated", "mask")}
+                                                             "reward", "terminated", "mask", "greedy_actions")}
     limit = env.info().episode_limit
     res = None
     for _ in range(limit):
         seen = cur.obs if attack is None else attack(agent, cur.obs, hidden, cur.avail, eps, env.obs_low, env.obs_high)
         q, hidden = agent.step(seen, hidden)
-        actions = explore_actions(q, cur.avail, explore, gen)
+        best = greedy(q, cur.avail)
+        actions = epsilon_greedy(best, cur.avail, explore, gen)
         hidden = agent.record_actions(hidden, actions)
         res = env.step(actions)
         length += active.long()
         if record:
             for k, v in (("obs", seen), ("clean_obs", cur.obs), ("state", cur.state), ("avail", cur.avail),
                          ("actions", actions), ("reward", res.reward), ("terminated", res.terminated & active),
-                         ("mask", active)):
+                         ("mask", active), ("greedy_actions", best)):
                 trace[k].append(v)
         active = ~res.done
         cur = res
@@ -94,5 +102,7 @@ def run_episodes(env: BatchedEnv, agent: Agent, seed: int, *, attack: Observatio
     trace["clean_obs"].append(cur.obs)
     trace["state"].append(cur.state)
     trace["avail"].append(cur.avail)
-    batch = EpisodeBatch(**{k: torch.stack(v, dim=1) for k, v in trace.items()})
+    stacked = {k: torch.stack(v, dim=1) for k, v in trace.items()}
+    extras = {"greedy_actions": stacked.pop("greedy_actions")}
+    batch = EpisodeBatch(**stacked, extras=extras)
     return outcomes, batch

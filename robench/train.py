@@ -2,13 +2,17 @@
 
     repeat until ``steps`` env steps:
         ε_t     ← defense.budget(progress)                         (schedule hook)
-        batch   ← run_episodes(B envs, ε-greedy, attack = defense.attack at ε_t)   (adversary hook)
-        buffer  ← buffer ∪ batch;   defense.after_rollout(batch)   (adversary learning hook)
-        k × learner.train(sample(buffer))   with defense.extra_losses    (loss hook)
+        if defense.protagonist_frozen(t_env):                      (phase hook, ATLA)
+            adversary_round(B envs, greedy protagonist, defense.attack at ε_t)   — adversary learns
+        else:
+            batch   ← run_episodes(B envs, ε-greedy, attack = defense.attack at ε_t)   (adversary hook)
+            buffer  ← buffer ∪ batch;   defense.after_rollout(batch)   (co-trained adversary learns)
+            k × learner.train(sample(buffer), progress)   with defense.extra_losses    (loss hook)
         targets ← online every 200 episodes
         every ``eval_every`` steps: greedy clean evaluation → training curve
 
-A defense never owns a loop; it only fills the hooks (``defenses.base.Defense``).
+A defense never owns a loop; it only fills the hooks (``defenses.base.Defense``).  Env steps of
+both phases count towards ``steps``.
 """
 from __future__ import annotations
 
@@ -20,7 +24,10 @@ from typing import Callable
 
 import torch
 
+from attacks.base import Attack
+from attacks.training import AttackTrainConfig, adversary_round
 from defenses import DEFENSES, DefenseConfig
+from defenses.base import Option
 from robench.envs import canonical_map, make_env, paper_eps
 from robench.evaluate import evaluate
 from robench.learners.buffer import ReplayBuffer
@@ -41,7 +48,7 @@ class TrainConfig:
     """Defense recipe (registry name)."""
     eps: float | None = None
     """Training perturbation budget; None = the paper's value for the map."""
-    defense_options: dict[str, float] = field(default_factory=dict)
+    defense_options: dict[str, Option] = field(default_factory=dict)
     """Defense hyperparameters (``Defense.OPTIONS``), e.g. ATSA's κ and α."""
     steps: int = 3_000_000
     """Environment steps (one step = one joint action of one env copy); ~15 min on 2 cores."""
@@ -75,7 +82,10 @@ class TrainConfig:
 @dataclass
 class TrainResult:
     learner: QLearner
-    defense_state: dict[str, torch.Tensor]
+    adversaries: dict[str, tuple[Attack, AttackTrainConfig]]
+    """The co-trained adversaries (``Defense.adversaries``), saved as zoo entries of their own."""
+    resolved_options: dict[str, Option | None]
+    """Every defense option as used (defaults included)."""
     t_env: int
     episodes: int
     wall_s: float
@@ -103,7 +113,8 @@ def train(cfg: TrainConfig, curve_path: Path | None = None,
     env = make_env(cfg.env, cfg.n_envs, cfg.backend, cfg.device)
     info = env.info()
     learner = QLearner(cfg.learner, info.obs_dim, info.n_agents, info.n_actions, info.state_dim, cfg.device)
-    defense = DEFENSES[cfg.defense](DefenseConfig(eps=eps, seed=cfg.seed, options=cfg.defense_options), learner)
+    defense = DEFENSES[cfg.defense](DefenseConfig(eps=eps, seed=cfg.seed, options=cfg.defense_options,
+                                                  steps=cfg.steps), learner, info)
     learner.extra_losses = list(defense.extra_losses)
     buffer = ReplayBuffer(cfg.learner.buffer_size, info.episode_limit, info.n_agents, info.obs_dim,
                           info.state_dim, info.n_actions)
@@ -123,19 +134,25 @@ def train(cfg: TrainConfig, curve_path: Path | None = None,
         while t_env < cfg.steps:
             frac = min(1.0, t_env / max(1, cfg.explore_anneal_steps))
             explore = cfg.explore_start + frac * (cfg.explore_end - cfg.explore_start)
-            train_eps = defense.budget(t_env / cfg.steps)
-            out, batch = run_episodes(env, learner.agent, seed=cfg.seed * 1_000_003 + it, attack=defense.attack,
-                                      eps=train_eps, explore=explore, generator=gen, record=True)
-            assert batch is not None
+            progress_frac = t_env / cfg.steps
+            train_eps = defense.budget(progress_frac)
+            seed = cfg.seed * 1_000_003 + it
+            if defense.protagonist_frozen(t_env):
+                out, _ = adversary_round(env, learner.agent, defense.attack, train_eps, seed, gen)
+            else:
+                out, batch = run_episodes(env, learner.agent, seed=seed, attack=defense.attack, eps=train_eps,
+                                          explore=explore, generator=gen, record=True)
+                assert batch is not None
+                buffer.insert(batch)
+                defense.after_rollout(batch, t_env)
+                if len(buffer) >= cfg.learner.batch_size:
+                    for _ in range(cfg.updates_per_rollout):
+                        stats = learner.train(buffer.sample(cfg.learner.batch_size, gen).to(cfg.device),
+                                              progress=progress_frac, generator=gen)
             it += 1
             t_env += int(out.length.sum())
             episodes += env.batch_size
             recent_wins = (recent_wins + out.won.float().tolist())[-200:]
-            buffer.insert(batch)
-            defense.after_rollout(batch, t_env)
-            if len(buffer) >= cfg.learner.batch_size:
-                for _ in range(cfg.updates_per_rollout):
-                    stats = learner.train(buffer.sample(cfg.learner.batch_size, gen).to(cfg.device))
             learner.maybe_update_targets(episodes)
             out_of_time = cfg.max_wall_s is not None and time.perf_counter() - start >= cfg.max_wall_s
             row = None
@@ -161,5 +178,6 @@ def train(cfg: TrainConfig, curve_path: Path | None = None,
     finally:
         if fh is not None:
             fh.close()
-    return TrainResult(learner=learner, defense_state=defense.state_dict(), t_env=t_env, episodes=episodes,
+    return TrainResult(learner=learner, adversaries=defense.adversaries(), resolved_options=defense.options,
+                       t_env=t_env, episodes=episodes,
                        wall_s=time.perf_counter() - start, curve=curve, config=cfg)

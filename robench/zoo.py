@@ -2,7 +2,11 @@
 
 ``train_and_save`` = ``robench.train.train`` + a progress bar + a final clean evaluation
 (``final_eval_episodes`` greedy episodes, one batch) + an atomic checkpoint write holding the
-weights, the manifest and the training curve (``train_curve.csv``).
+weights, the manifest and the training curve (``train_curve.csv``).  A defense's co-trained
+adversaries become adversary checkpoints of their own, written *inside* the protagonist's
+directory (``<run>/adv_<attack>/``) in the same atomic rename, each with ``co_trained_by`` and
+the protagonist's hash as its victim, and listed (name → hash) in the protagonist's manifest;
+each records the protagonist's final win rate under it at the training ε.
 """
 from __future__ import annotations
 
@@ -14,7 +18,8 @@ from typing import Any
 
 from tqdm import tqdm
 
-from robench.checkpoint import protagonist_tensors, save_checkpoint
+from attacks.training import adversary_manifest
+from robench.checkpoint import encode_tensors, protagonist_tensors, save_checkpoint, sha256_bytes
 from robench.envs import make_env
 from robench.evaluate import evaluate
 from robench.learners.learner import LearnerConfig
@@ -56,6 +61,17 @@ def train_and_save(cfg: TrainConfig, out: Path, overwrite: bool = False, show_pr
         clean, _ = evaluate(learner.policy_agent, cfg.env, backend=cfg.backend, episodes=cfg.final_eval_episodes,
                             seed=cfg.seed + 424_242, device=cfg.device)
         info = make_env(cfg.env, 1, cfg.backend).info()
+        tensors = protagonist_tensors(learner.policy_agent, learner.policy_mixer)
+        victim = {"content_hash": sha256_bytes(encode_tensors(tensors)), "learner": cfg.learner.mixer}
+        nested, linked = {}, {}
+        for name, (adversary, adv_cfg) in result.adversaries.items():
+            under, _ = evaluate(learner.policy_agent, cfg.env, backend=cfg.backend, attack=adv_cfg.attack, eps=cfg.eps,
+                                episodes=cfg.final_eval_episodes, seed=cfg.seed + 515_151, device=cfg.device,
+                                adversary=adversary)
+            adv_manifest = adversary_manifest(adversary, adv_cfg, info, victim, cfg.eps, result.t_env, result.wall_s,
+                                              under.win_rate, co_trained_by=cfg.defense)
+            nested[name] = Path(tmp) / name
+            linked[name] = save_checkpoint(nested[name], adversary.state_dict(), adv_manifest)["content_hash"]
         manifest = {
             "kind": "protagonist",
             "env": asdict(info),
@@ -69,8 +85,9 @@ def train_and_save(cfg: TrainConfig, out: Path, overwrite: bool = False, show_pr
             "clean_win_rate": clean.win_rate,
             "clean_return": clean.mean_return,
             "clean_eval_episodes": clean.episodes,
+            "defense_options_resolved": result.resolved_options,
+            "co_trained_adversaries": linked,
             "config": asdict(cfg),
         }
-        tensors = protagonist_tensors(learner.policy_agent, learner.policy_mixer)
-        tensors.update({f"defense.{k}": v for k, v in result.defense_state.items()})
-        return save_checkpoint(out, tensors, manifest, extra_files={CURVE_FILE: curve_path}, overwrite=overwrite)
+        return save_checkpoint(out, tensors, manifest, extra_files={CURVE_FILE: curve_path}, overwrite=overwrite,
+                               nested=nested)

@@ -127,7 +127,8 @@ def test_learned_adversary_learns_and_round_trips(name, value):
     batch = EpisodeBatch(obs=obs.unsqueeze(1).repeat(1, t + 1, 1, 1), state=torch.zeros(b, t + 1, 4),
                          avail=avail.unsqueeze(1).repeat(1, t + 1, 1, 1), actions=torch.zeros(b, t, 3, dtype=torch.long),
                          reward=torch.ones(b, t), terminated=torch.zeros(b, t, dtype=torch.bool),
-                         mask=torch.ones(b, t, dtype=torch.bool), clean_obs=obs.unsqueeze(1).repeat(1, t + 1, 1, 1))
+                         mask=torch.ones(b, t, dtype=torch.bool), clean_obs=obs.unsqueeze(1).repeat(1, t + 1, 1, 1),
+                         extras={"greedy_actions": torch.zeros(b, t, 3, dtype=torch.long)})
     before = {k: v.clone() for k, v in adv.state_dict().items()}
     stats = adv.learn(batch)
     assert stats and all(torch.isfinite(torch.tensor(v)) for v in stats.values())

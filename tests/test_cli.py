@@ -37,7 +37,13 @@ def run(*args, cwd=None):
     (["attack", "train", "--attack", "atla", "--kappa", "0.1", "--victim", "x"], "--kappa applies to --attack atsa only"),
     (["attack", "train", "--attack", "atsa", "--director", "direction", "--victim", "x"], "applies to --attack paad"),
     (["attack", "train", "--attack", "paad", "--director", "nope", "--victim", "x"], "unknown PAAD director 'nope'"),
-    (["train", "--defense-opt", "kappa", "--steps", "10"], "expects KEY=NUMBER"),
+    (["train", "--defense-opt", "kappa", "--steps", "10"], "expects KEY=VALUE"),
+    (["train", "--defense", "atsa", "--defense-opt", "kappa=big"], "option kappa expects a float, got 'big'"),
+    (["train", "--defense", "atsa", "--defense-opt", "value=nope"], "option value must be one of closed_form, network"),
+    (["train", "--defense", "atla", "--defense-opt", "phase_steps=1.5"], "option phase_steps expects a int"),
+    (["train", "--defense", "atla", "--defense-opt", "squash=maybe"], "option squash expects a bool"),
+    (["train", "--defense", "paad", "--defense-opt", "director=up"], "option director must be one of target, direction"),
+    (["train", "--defense", "rap", "--defense-opt", "kappa=0.1"], "defense 'rap' has no option kappa; its options: k"),
     (["eval", "x", "--attacked-agents", "0,b"], "not a comma list of agent indices"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, needle, tmp_path):

@@ -60,12 +60,24 @@ class Agent(nn.Module):
     def unroll(self, obs: torch.Tensor, actions: torch.Tensor | None = None) -> torch.Tensor:
         """Whole sequences from a zero context: obs [B, T(+1), N, D] and, with ``last_action``, the
         actions taken [B, T, N] (the input at step t is the action of step t−1) → Q [B, T(+1), N, A]."""
+        return self.unroll_with_context(obs, actions)[0]
+
+    def unroll_with_context(self, obs: torch.Tensor, actions: torch.Tensor | None = None,
+                            ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``unroll`` plus the context each step *started from*, [B, T(+1), N, M(+A)]: the core's
+        memory after step t−1 (zero at t = 0) and the previous action's one-hot.  So that
+        ``step(o'_t, context_t)`` is Q at step t with o_t replaced by o'_t and the history held
+        fixed (batched over B·T by flattening) — the regularisers' fixed-recurrent-state variant."""
         b, t, n, _ = obs.shape
         prev = None
         if self.last_action:
             onehot = F.one_hot(actions, self.n_actions).to(obs.dtype)[:, : t - 1]
             prev = torch.cat([obs.new_zeros(b, 1, n, self.n_actions), onehot], 1)
-        return self.fc2(self._core_unroll(F.relu(self.fc1(self._inputs(obs, prev)))))
+        y = self._core_unroll(F.relu(self.fc1(self._inputs(obs, prev))))
+        mem = y[..., : self.memory]  # the GRU's output at t is its state after step t (none for the MLP)
+        before = torch.cat([torch.zeros_like(mem[:, :1]), mem[:, :-1]], 1)
+        context = before if prev is None else torch.cat([before, prev], -1)
+        return self.fc2(y), context
 
     def _core_step(self, x: torch.Tensor, mem: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Core on one step: features [B, N, H], memory [B, N, M] → (features', memory')."""

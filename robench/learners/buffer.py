@@ -33,6 +33,13 @@ class EpisodeBatch:
     def steps(self) -> int:
         return self.actions.shape[1]
 
+    def rows(self, idx: torch.Tensor) -> "EpisodeBatch":
+        """The episodes ``idx`` (indices or a [B] bool mask) of this batch, every field sliced
+        alike (per-episode dispatch, e.g. RAP's directors); the time padding is kept."""
+        moved = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extras"}
+        return EpisodeBatch(**{k: None if v is None else v[idx] for k, v in moved.items()},
+                            extras={k: v[idx] for k, v in self.extras.items()})
+
     def to(self, device: torch.device | str) -> "EpisodeBatch":
         moved = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extras"}
         return EpisodeBatch(**{k: None if v is None else v.to(device) for k, v in moved.items()},

@@ -69,8 +69,25 @@ class LearnerConfig:
 
 OPTIMIZERS = ("rmsprop", "adam")
 
-ExtraLoss = Callable[["QLearner", EpisodeBatch, torch.Tensor], torch.Tensor]
-"""A defense's extra loss term: (learner, batch, online Q [B, T+1, N, A]) → scalar."""
+@dataclass
+class LossContext:
+    """What a defense's extra loss term sees at one gradient step (``ExtraLoss``)."""
+
+    learner: "QLearner"
+    batch: EpisodeBatch
+    """The replay sample (``obs`` = what the protagonist acted on)."""
+    q: torch.Tensor
+    """Online utilities Q [B, T+1, N, A] on ``batch.obs`` (with gradient)."""
+    context: torch.Tensor
+    """The agent context each step started from, [B, T+1, N, M(+A)] (``Agent.unroll_with_context``)."""
+    progress: float
+    """Training progress in [0, 1] (schedules: PR-REP's sawtooth, ε ramps)."""
+    generator: torch.Generator
+    """Seeded generator for the term's own randomness (random starts, noise)."""
+
+
+ExtraLoss = Callable[[LossContext], torch.Tensor]
+"""A defense's extra loss term: ``LossContext`` → scalar added to the TD loss."""
 
 
 def lambda_returns(reward: torch.Tensor, terminated: torch.Tensor, mask: torch.Tensor,
@@ -119,10 +136,11 @@ class QLearner:
         self.policy_mixer = copy.deepcopy(self.mixer) if self._ema else self.mixer
         self._ema_pairs = (list(self.policy_agent.parameters()) + list(self.policy_mixer.parameters()), self.params)
 
-    def train(self, batch: EpisodeBatch) -> dict[str, float]:
-        """One gradient step on ``batch``; returns scalar diagnostics."""
+    def train(self, batch: EpisodeBatch, progress: float = 0.0,
+              generator: torch.Generator | None = None) -> dict[str, float]:
+        """One gradient step on ``batch`` at training ``progress``; returns scalar diagnostics."""
         cfg = self.cfg
-        q = self.agent.unroll(batch.obs, batch.actions)  # [B, T+1, N, A]
+        q, context = self.agent.unroll_with_context(batch.obs, batch.actions)  # [B, T+1, N, A]
         chosen = q[:, :-1].gather(-1, batch.actions.unsqueeze(-1)).squeeze(-1)  # [B, T, N]
         q_tot = self.mixer(chosen, batch.state[:, :-1])
         with torch.no_grad():
@@ -135,8 +153,10 @@ class QLearner:
         td = (q_tot - y) * m
         loss = td.pow(2).sum() / m.sum()
         stats = {"td_loss": loss.item()}
+        ctx = LossContext(self, batch, q, context.detach(), progress,
+                          generator if generator is not None else torch.Generator().manual_seed(0))
         for extra in self.extra_losses:
-            term = extra(self, batch, q)
+            term = extra(ctx)
             loss = loss + term
             stats[getattr(extra, "__name__", "extra")] = term.item()
         self.optimiser.zero_grad(set_to_none=True)

@@ -1,0 +1,35 @@
+"""ATSA (the paper's method, Alg. 1): the protagonist trains against the stochastic adversary
+SDor + STor (``attacks.atsa``) while SDor learns online from the same rollouts: Eqs. 7–10 for
+its critics and soft policy, Eqs. 14–15 (κ·CE to the protagonist's greedy action on ô) for the
+consistency of SDor with STor, and STor's targeted step (Eq. 13) perturbs every training
+observation.  κ = 0 is the ablation of the paper's Fig. 2, a fixed α that of Fig. 4.
+
+Defaults: κ = 0.005 for VDN and 0.01 for QMIX (each in the paper's search set, Sec. 5:
+VDN {0.001, 0.005, 0.01}, QMIX {0.001, 0.005, 0.01, 0.025}); α follows FOP's schedule
+(``alpha`` < 0) unless a fixed value ≥ 0 is given; SDor sees rewards ×``reward_scale``
+(SMAX → SMAC's scale, see ``AttackTrainConfig.reward_scale``).
+"""
+from __future__ import annotations
+
+from attacks.atsa import SDOR_VALUES
+from attacks.training import AttackTrainConfig
+from defenses.cotrained import CoTrainedDefense, with_options
+
+
+class ATSATraining(CoTrainedDefense):
+    name = "atsa"
+    attack_name = "atsa"
+    OPTIONS = {"kappa": 0.005, "alpha": -1.0, "value": "closed_form", "reward_scale": 10.0}
+    CHOICES = {"value": SDOR_VALUES}
+    KAPPA = {"vdn": 0.005, "qmix": 0.01}
+    """The per-learner default κ."""
+
+    @classmethod
+    def defaults(cls, learner: str) -> dict:
+        return {**cls.OPTIONS, "kappa": cls.KAPPA.get(learner, cls.OPTIONS["kappa"])}
+
+    def attack_config(self) -> AttackTrainConfig:
+        o = self.options
+        alpha = None if float(o["alpha"]) < 0 else float(o["alpha"])
+        return with_options(super().attack_config(), kappa=float(o["kappa"]), alpha=alpha, value=str(o["value"]),
+                            reward_scale=float(o["reward_scale"]))

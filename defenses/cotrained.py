@@ -1,0 +1,46 @@
+"""What every defense with a co-trained, learned adversary shares (ATLA, PAAD, RAP, ATSA).
+
+Alg. 1 of the paper with the defense's adversary in SDor's place: in every rollout the
+adversary perturbs (exploring: ``training`` is on), the protagonist acts ε-greedily on ô and
+stores ô; after the rollout the adversary learns from the same batch (its clean observations,
+its own recorded targets, r̂ = −r, the protagonist's greedy actions) and the protagonist from
+its replay buffer.  The adversary is built by ``attacks.training.build`` from the same
+``AttackTrainConfig`` that ``robench attack train`` uses, so a co-trained adversary is saved,
+loaded and evaluated exactly like a freshly trained one.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from attacks.base import Attack
+from attacks.training import AttackTrainConfig, build
+from defenses.base import Defense
+from robench.learners.buffer import EpisodeBatch
+
+
+class CoTrainedDefense(Defense):
+    """A defense whose ``attack`` is a learned adversary trained alongside the protagonist."""
+
+    def attack_config(self) -> AttackTrainConfig:
+        """The adversary's settings: the run's seed, ε and step budget; the director of PAAD-style
+        adversaries gets the protagonist's mixer and agent network (App. H.2)."""
+        return AttackTrainConfig(attack=self.attack_name, eps=self.cfg.eps, steps=self.cfg.steps, seed=self.cfg.seed,
+                                 director_mixer=self.learner.cfg.mixer, director_agent=self.learner.cfg.agent)
+
+    def build_attack(self) -> Attack:
+        self.adversary_config = self.attack_config()
+        adversary = build(self.attack_name, self.info, self.cfg.seed, str(self.learner.device), self.adversary_config)
+        adversary.training = True
+        return adversary
+
+    def after_rollout(self, batch: EpisodeBatch, t_env: int) -> dict[str, float]:
+        return self.attack.learn(batch)
+
+    def adversaries(self) -> dict[str, tuple[Attack, AttackTrainConfig]]:
+        return {f"adv_{self.attack_name}": (self.attack, self.adversary_config)}
+
+
+def with_options(cfg: AttackTrainConfig, **options: Any) -> AttackTrainConfig:
+    """``cfg`` with the given adversary options (a defense's resolved options mapped onto it)."""
+    return replace(cfg, **options)

@@ -1,0 +1,18 @@
+"""PAAD adversarial training: the protagonist and a PA-AD director learn online together
+(Alg. 1 with PAAD's director in SDor's place).  The default director is the target-action
+Q-learner with the protagonist's own architecture (App. H.2); ``director=direction`` is the
+original PA-AD Gaussian direction policy (``attacks.paad``)."""
+from __future__ import annotations
+
+from attacks.training import PAAD_DIRECTORS, AttackTrainConfig
+from defenses.cotrained import CoTrainedDefense, with_options
+
+
+class PAADTraining(CoTrainedDefense):
+    name = "paad"
+    attack_name = "paad"
+    OPTIONS = {"director": "target"}
+    CHOICES = {"director": tuple(PAAD_DIRECTORS)}
+
+    def attack_config(self) -> AttackTrainConfig:
+        return with_options(super().attack_config(), director=str(self.options["director"]))

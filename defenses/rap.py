@@ -1,0 +1,34 @@
+"""RAP (Vinitsky et al. 2020): the protagonist trains against a population of K PAAD directors
+(target-action Q-learners with the protagonist's architecture), each episode of a rollout
+attacked by one member assigned uniformly (``attacks.population.DirectorPopulation``); every
+member learns only from the episodes it attacked, the protagonist from all.  All K members are
+saved as adversary checkpoints of their own (``adv_paad_m<i>``)."""
+from __future__ import annotations
+
+import torch
+
+from attacks.base import Attack
+from attacks.population import DirectorPopulation
+from attacks.training import AttackTrainConfig, build
+from defenses.cotrained import CoTrainedDefense
+from robench.errors import RobenchError
+
+
+class RAPTraining(CoTrainedDefense):
+    name = "rap"
+    attack_name = "paad"
+    OPTIONS = {"k": 4}
+
+    def build_attack(self) -> Attack:
+        self.adversary_config = self.attack_config()
+        k = int(self.options["k"])
+        if k < 1:
+            raise RobenchError(f"defense 'rap' option k must be ≥ 1, got {k}")
+        members = [build("paad", self.info, self.cfg.seed * 7_919 + i, str(self.learner.device), self.adversary_config)
+                   for i in range(k)]
+        population = DirectorPopulation(members, torch.Generator().manual_seed(self.cfg.seed + 17))
+        population.training = True
+        return population
+
+    def adversaries(self) -> dict[str, tuple[Attack, AttackTrainConfig]]:
+        return {f"adv_paad_m{i}": (m, self.adversary_config) for i, m in enumerate(self.attack.members)}
