@@ -195,8 +195,9 @@ class ATSA(DirectorAttack):
         self.critic_opt.step()
         # Eq. 10, exact expectation; Eq. 14–15 cross-entropy to the protagonist's taken action
         policy = (p * (alpha * lp - q_min)).masked_fill(~b.avail[:, :-1], 0.0).sum(-1)  # [B, T, N]
-        kappa = -lp.gather(-1, b.extras["taken"].unsqueeze(-1)).squeeze(-1)
-        actor_loss = ((policy + cfg.kappa * kappa).mean(-1) * m).sum() / m.sum()
+        if cfg.kappa > 0:  # Eq. 15: J + κ·CE(onehot(a^taken), h_i); κ = 0 is Fig. 2's ablation
+            policy = policy + cfg.kappa * -lp.gather(-1, b.extras["taken"].unsqueeze(-1)).squeeze(-1)
+        actor_loss = (policy.mean(-1) * m).sum() / m.sum()
         self.actor_opt.zero_grad(set_to_none=True)
         actor_loss.backward()
         nn.utils.clip_grad_norm_(self.actor.parameters(), cfg.grad_clip)

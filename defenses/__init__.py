@@ -4,10 +4,13 @@ from __future__ import annotations
 from defenses.atla import ATLATraining
 from defenses.atsa import ATSATraining
 from defenses.base import Defense, DefenseConfig
+from defenses.ernie import ERNIE
 from defenses.fgsm import FGSMTraining
 from defenses.noadv import NoAdv
 from defenses.noise import RandomNoiseTraining
 from defenses.paad import PAADTraining
+from defenses.pr import PR
+from defenses.pr_rep import PRREP
 from defenses.rap import RAPTraining
 from robench.plugins import load_entry_points
 
@@ -17,6 +20,9 @@ DEFENSES: dict[str, type[Defense]] = {
     "fgsm": FGSMTraining,
     "atla": ATLATraining,
     "paad": PAADTraining,
+    "pr": PR,
+    "pr-rep": PRREP,
+    "ernie": ERNIE,
     "rap": RAPTraining,
     "atsa": ATSATraining,
     **load_entry_points("robench.defenses"),

@@ -44,6 +44,10 @@ class DefenseConfig:
     recorded in the checkpoint manifest, they become the row's *variant* in grids and ablations."""
     steps: int = 3_000_000
     """The run's env-step budget (schedules of co-trained adversaries: MAPPO's lr decay)."""
+    obs_low: torch.Tensor | None = None
+    """[D] lowest valid observation (the environment's); regularisers' inner maximisation clips to it."""
+    obs_high: torch.Tensor | None = None
+    """[D] highest valid observation."""
 
 
 def parse_option(name: str, default: Option | None, text: str) -> Option:

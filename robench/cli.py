@@ -107,6 +107,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("list", help="registered environments, learners, defenses and attacks")
 
+    z = sub.add_parser("zoo", help="grow the model zoo (resumable, lock-protected) or show its status")
+    z_sub = z.add_subparsers(dest="zoo_command", required=True, parser_class=OneLineParser)
+    for name, help_text in (("build", "train every planned run not yet in the zoo"),
+                            ("status", "done / missing / stale runs and the projected 2-core hours left")):
+        zp = z_sub.add_parser(name, help=help_text)
+        zp.add_argument("--maps", nargs="+", default=["3m", "3s_vs_3z", "8m"])
+        zp.add_argument("--learners", nargs="+", default=["vdn", "qmix"])
+        zp.add_argument("--defenses", nargs="+", default=["all"])
+        zp.add_argument("--seeds", nargs="+", type=int, default=[0])
+        zp.add_argument("--steps", type=_positive_int, default=None, help="env steps per run (default: TrainConfig's)")
+        zp.add_argument("--zoo", type=Path, default=Path("checkpoints"))
+    zb = z_sub.choices["build"]
+    zb.add_argument("--backend", default="loky", help="joblib backend: loky, dask or ray")
+    zb.add_argument("--jobs", type=_positive_int, default=1)
+    zb.add_argument("--max-hours", type=float, default=None, help="start no run after this many hours")
+    zb.add_argument("--retrain-stale", action="store_true", help="replace entries trained with another configuration")
+    zb.add_argument("--dry-run", action="store_true", help="print the plan and exit")
+    zb.add_argument("--quiet", action="store_true", help="no per-run progress bar")
+
     ix = sub.add_parser("index", help="rebuild the zoo's index.json from its manifests")
     ix.add_argument("--zoo", type=Path, default=Path("checkpoints"))
     ix.add_argument("--check", action="store_true", help="only check that index.json is up to date (exit 1 if not)")
@@ -310,6 +329,29 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_zoo(args: argparse.Namespace) -> int:
+    from robench.grid import JOBLIB_BACKENDS
+    from robench.learners.mixers import MIXERS
+    from robench.zoo_build import build_zoo, check_defenses, plan_runs, projected_minutes, run_status, zoo_status
+
+    for lr in args.learners:
+        _check_choice("learner", lr, MIXERS)
+    runs = plan_runs(args.maps, args.learners, check_defenses(args.defenses), args.seeds, args.steps)
+    if args.zoo_command == "status" or args.dry_run:
+        by_status = zoo_status(runs, args.zoo)
+        for status in ("done", "stale", "missing"):
+            print(f"{status} ({len(by_status[status])}): {', '.join(by_status[status]) or '-'}")
+        left = [r for r in runs if run_status(r, args.zoo) != "done"]
+        print(f"projected: {projected_minutes(left, args.zoo) / 60:.1f} 2-core hours for {len(left)} runs")
+        return 0
+    _check_choice("joblib backend", args.backend, JOBLIB_BACKENDS)
+    args.zoo.mkdir(parents=True, exist_ok=True)
+    results = build_zoo(runs, args.zoo, args.backend, args.jobs, args.max_hours, args.retrain_stale, not args.quiet)
+    trained = sum(r["status"] == "trained" for r in results)
+    print(f"zoo: {trained} runs trained, {len(runs) - trained} not trained in this build (done, stale or busy)")
+    return 0
+
+
 def cmd_index(args: argparse.Namespace) -> int:
     from robench.index import stale_entries, write_index
 
@@ -405,7 +447,7 @@ def cmd_grid(args: argparse.Namespace) -> int:
     for (env, learner, attack), found in candidates.items():
         if len(found) > 1 and attack in spec.attacks:
             print(f"robench: note: {len(found)} {attack} adversaries for {env}/{learner}; using {found[0][0]} "
-                  f"(first in path order) for the whole column", file=sys.stderr)
+                  f"(co-trained by that defense first, then path order) for the whole column", file=sys.stderr)
     for m in missing:
         print(f"robench: missing: no {m['attack']} adversary for {m['env']}/{m['learner']} "
               f"(row {m['defense']} seed {m['seed']}): pass --adversaries DIR", file=sys.stderr)
@@ -430,7 +472,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"train": cmd_train, "eval": cmd_eval, "list": cmd_list, "bench": cmd_bench, "grid": cmd_grid,
-            "report": cmd_report, "attack": cmd_attack, "index": cmd_index}
+            "report": cmd_report, "attack": cmd_attack, "index": cmd_index, "zoo": cmd_zoo}
 
 
 def main(argv: list[str] | None = None) -> int:

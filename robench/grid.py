@@ -110,7 +110,10 @@ def discover(spec: GridSpec) -> list[tuple[Path, dict[str, Any]]]:
 
 def adversary_candidates(root: Path | None) -> dict[tuple[str, str, str], list[tuple[Path, str]]]:
     """(env, victim learner, attack) → every adversary checkpoint under ``root`` for it, as
-    (path, content hash) in sorted path order."""
+    (path, content hash): first those co-trained by the defense of the attack's name (the
+    paper's protocol: the ATSA column is the adversary ATSA training produced on that map and
+    learner), then the rest (co-trained by other defenses, or trained against a fixed victim),
+    each group in sorted path order."""
     found: dict[tuple[str, str, str], list[tuple[Path, str]]] = {}
     if root is None:
         return found
@@ -120,8 +123,9 @@ def adversary_candidates(root: Path | None) -> dict[tuple[str, str, str], list[t
         manifest = read_manifest(mf.parent)
         if manifest["kind"] == "adversary":
             key = (manifest["env"]["map_name"], manifest.get("victim_learner", manifest["learner"]), manifest["attack"])
-            found.setdefault(key, []).append((mf.parent, manifest["content_hash"]))
-    return found
+            own = manifest.get("co_trained_by") == manifest["attack"]
+            found.setdefault(key, []).append((not own, mf.parent, manifest["content_hash"]))
+    return {key: [(path, digest) for _, path, digest in sorted(rows)] for key, rows in found.items()}
 
 
 def plan(spec: GridSpec, candidates: dict[tuple[str, str, str], list[tuple[Path, str]]] | None = None,

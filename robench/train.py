@@ -114,7 +114,8 @@ def train(cfg: TrainConfig, curve_path: Path | None = None,
     info = env.info()
     learner = QLearner(cfg.learner, info.obs_dim, info.n_agents, info.n_actions, info.state_dim, cfg.device)
     defense = DEFENSES[cfg.defense](DefenseConfig(eps=eps, seed=cfg.seed, options=cfg.defense_options,
-                                                  steps=cfg.steps), learner, info)
+                                                  steps=cfg.steps, obs_low=env.obs_low, obs_high=env.obs_high),
+                                    learner, info)
     learner.extra_losses = list(defense.extra_losses)
     buffer = ReplayBuffer(cfg.learner.buffer_size, info.episode_limit, info.n_agents, info.obs_dim,
                           info.state_dim, info.n_actions)

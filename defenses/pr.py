@@ -1,0 +1,57 @@
+"""PR (policy regularisation; SA-DQN's hinge, chenhongge/SA_DQN, as METHODS.md reads it):
+
+    L_adv = mean_{i, t} max( max_{a ≠ a*} Q_i(ô, a) − Q_i(ô, a*), −1 ),   a* = argmax_avail Q_i(o)
+
+with a* the clean greedy action (detached) and ô from a 5-step PGD inside the ε-ball (step ε/5,
+random start) that maximises the same margin; the protagonist minimises TD + μ·L_adv (μ = 0.1).
+``loss=kl`` uses KL(π_i(o) ‖ π_i(ô)) instead (π = softmax of Q over available actions; the PGD
+then maximises that KL).  ``eps_ramp`` > 0 ramps the regulariser's ε from 0 over that fraction
+of training.  Rollouts are clean.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from defenses.regularised import Regularised, ball_ascent, masked_mean, uniform_start
+from robench.learners.agent import greedy, masked_logits
+from robench.learners.learner import LossContext
+
+NEG = -1e10
+
+
+def hinge_margin(q: torch.Tensor, best: torch.Tensor, avail: torch.Tensor) -> torch.Tensor:
+    """max(max_{a ≠ a*, available} Q(a) − Q(a*), −1) per row: q [.., A], best [..] → [..]."""
+    q_best = q.gather(-1, best.unsqueeze(-1)).squeeze(-1)
+    others = avail & ~F.one_hot(best, q.shape[-1]).bool()
+    runner_up = q.masked_fill(~others, NEG).max(-1).values
+    margin = torch.where(others.any(-1), runner_up - q_best, torch.full_like(q_best, -1.0))
+    return margin.clamp(min=-1.0)
+
+
+def policy_kl(q_clean: torch.Tensor, q_pert: torch.Tensor, avail: torch.Tensor) -> torch.Tensor:
+    """KL(π(o) ‖ π(ô)) per row with π = softmax over the available actions: [.., A] → [..]."""
+    p_log = F.log_softmax(masked_logits(q_clean, avail), -1)
+    q_log = F.log_softmax(masked_logits(q_pert, avail), -1)
+    return (p_log.exp() * (p_log - q_log)).masked_fill(~avail, 0.0).sum(-1)
+
+
+class PR(Regularised):
+    name = "pr"
+    OPTIONS = {"mu": 0.1, "loss": "hinge", "pgd_steps": 5, "eps_ramp": 0.0, "recurrent": "fixed"}
+    CHOICES = {**Regularised.CHOICES, "loss": ("hinge", "kl")}
+
+    def term(self, ctx: LossContext, eps: float) -> torch.Tensor:
+        b = ctx.batch
+        obs, avail = b.obs[:, :-1], b.avail[:, :-1]
+        q_clean = ctx.q[:, :-1]
+        if self.options["loss"] == "kl":
+            target = q_clean.detach()
+            objective = lambda q: policy_kl(target, q, avail)  # noqa: E731
+        else:
+            best = greedy(q_clean.detach(), avail)
+            objective = lambda q: hinge_margin(q, best, avail)  # noqa: E731
+        steps = int(self.options["pgd_steps"])
+        x = ball_ascent(lambda x: objective(self.perturbed(ctx, x)).sum(), uniform_start(obs, eps, ctx.generator),
+                        obs, eps, self.low, self.high, steps, eps / max(1, steps))
+        return masked_mean(objective(self.perturbed(ctx, x)), b.mask)

@@ -1,0 +1,104 @@
+"""What the regularised defenses share (PR, PR-REP, ERNIE): clean rollouts, and one extra term
+on the protagonist's TD loss computed on the replay batch around every stored observation.
+
+* ``perturbed_q`` — Q on perturbed observations x of the stored sequences, batched over all
+  episodes, steps and agents at once.  ``recurrent="fixed"`` (default, METHODS.md's open
+  decision): each step t is re-evaluated from the context it started from in the clean unroll,
+  held fixed and detached — ``Agent.step(x_t, context_t)`` on B·T rows, one batched call;
+  ``recurrent="unroll"``: the perturbed sequence is unrolled through the GRU (x_t moves every
+  later step too; the gradient flows through time).
+* ``ball_ascent`` — k signed-gradient ascent steps on an objective of x, each followed by
+  Proj onto the ε-ball around o and the observation bounds (``attacks.base.project``).
+* ``Regularised`` — the defense base: its ``extra_losses`` is ``[weight(progress) · term]``
+  where the subclass defines ``term(ctx, eps)``; weight and ε come from ``schedule``.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from attacks.base import project
+from defenses.base import Defense, DefenseConfig
+from robench.envs.protocol import EnvInfo
+from robench.learners.agent import Agent
+from robench.learners.learner import LossContext, QLearner
+
+RECURRENT = ("fixed", "unroll")
+
+
+def perturbed_q(agent: Agent, x: torch.Tensor, ctx: LossContext, recurrent: str) -> torch.Tensor:
+    """Q [B, T, N, A] on perturbed observations x [B, T, N, D] of the first T stored steps."""
+    b, t = x.shape[:2]
+    if recurrent == "unroll":
+        return agent.unroll(x, ctx.batch.actions[:, : t - 1] if agent.last_action else None)
+    q, _ = agent.step(x.flatten(0, 1), ctx.context[:, :t].flatten(0, 1))
+    return q.view(b, t, *q.shape[1:])
+
+
+def ball_ascent(objective: Callable[[torch.Tensor], torch.Tensor], x0: torch.Tensor, obs: torch.Tensor, eps: float,
+                low: torch.Tensor, high: torch.Tensor, steps: int, step_size: float) -> torch.Tensor:
+    """x ← Proj(x + step·sign(∇_x objective(x))), ``steps`` times from x0 (detached result)."""
+    x = project(x0.detach(), obs, eps, low, high)
+    for _ in range(steps):
+        x.requires_grad_(True)
+        with torch.enable_grad():
+            (grad,) = torch.autograd.grad(objective(x), x)
+        x = project(x.detach() + step_size * grad.sign(), obs, eps, low, high)
+    return x.detach()
+
+
+def uniform_start(obs: torch.Tensor, eps: float, generator: torch.Generator) -> torch.Tensor:
+    """o + U(−ε, ε) (PGD's random start)."""
+    noise = torch.rand(obs.shape, generator=generator, device="cpu").to(obs.device) * 2 - 1
+    return obs + eps * noise
+
+
+def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of values [B, T, N] over agents and the real steps (mask [B, T])."""
+    m = mask.float()
+    return (values.mean(-1) * m).sum() / m.sum().clamp(min=1.0)
+
+
+def sawtooth(progress: float, teeth: int = 3) -> float:
+    """Position in the current tooth: 0 at the start of each of ``teeth`` equal parts of training,
+    rising linearly to 1 at its end (1 at progress = 1)."""
+    if progress >= 1.0:
+        return 1.0
+    u = progress * teeth
+    return u - int(u)
+
+
+class Regularised(Defense):
+    """Clean rollouts + ``weight · term`` on the replay batch (subclasses: ``term``, ``OPTIONS``)."""
+
+    attack_name = "none"
+    WEIGHT = "mu"
+    """The name of the option holding the term's weight."""
+    CHOICES = {"recurrent": RECURRENT}
+
+    def __init__(self, cfg: DefenseConfig, learner: QLearner, info: EnvInfo):
+        super().__init__(cfg, learner, info)
+        if cfg.obs_low is None or cfg.obs_high is None:
+            raise ValueError("regularised defenses need the observation bounds (DefenseConfig.obs_low/high)")
+        self.low, self.high = cfg.obs_low, cfg.obs_high
+        self.extra_losses = [self.regulariser]
+
+    def schedule(self, progress: float) -> tuple[float, float]:
+        """(weight, ε) at ``progress``: constant weight; ε ramps 0 → ε over the first ``eps_ramp``
+        fraction of training when that option is > 0."""
+        ramp = float(self.options.get("eps_ramp", 0.0))
+        eps = self.cfg.eps * (min(1.0, progress / ramp) if ramp > 0 else 1.0)
+        return float(self.options[self.WEIGHT]), eps
+
+    def term(self, ctx: LossContext, eps: float) -> torch.Tensor:
+        raise NotImplementedError
+
+    def regulariser(self, ctx: LossContext) -> torch.Tensor:
+        weight, eps = self.schedule(ctx.progress)
+        if weight == 0 or eps <= 0:
+            return ctx.q.new_zeros(())
+        return weight * self.term(ctx, eps)
+
+    def perturbed(self, ctx: LossContext, x: torch.Tensor) -> torch.Tensor:
+        return perturbed_q(ctx.learner.agent, x, ctx, str(self.options["recurrent"]))

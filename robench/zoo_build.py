@@ -1,0 +1,219 @@
+"""``robench zoo build`` / ``zoo status``: grow the model zoo run by run, never half-written.
+
+A *run* is one (map, learner, defense, seed) protagonist with every other setting at its
+default (``TrainConfig``, the defense's ``OPTIONS``) unless the build overrides ``steps``.  Its
+entry is ``<zoo>/<map>/<learner>_<defense>_s<seed>`` (``zoo.checkpoint_name``), with any
+co-trained adversaries inside it.  Planning compares each run's *resolved* configuration with
+the manifest already in the zoo:
+
+  * done    — a manifest with the same resolved configuration: never retrained;
+  * stale   — a manifest whose configuration differs (e.g. other steps): retrained only with
+              ``--retrain-stale`` (the old entry is replaced in one rename);
+  * missing — no entry: trained.
+
+Each run is a task on the grid's joblib backends (loky locally, an existing dask or ray
+cluster), holds an advisory lock ``<zoo>/.locks/<map>__<name>.lock`` while it trains (a second
+build skips a run another build holds and never trains it twice), writes its checkpoint with
+one atomic rename (``checkpoint.save_checkpoint``), removes temporaries a killed build left,
+and regenerates ``<zoo>/index.json`` under the index lock.  Order: maps as given (3m first),
+then defenses (registry order, or as given), then learners — the paper's 3m rows complete first.
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import shutil
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from robench.checkpoint import CheckpointError, read_manifest
+from robench.envs import canonical_map, paper_eps
+from robench.errors import RobenchError
+from robench.learners.learner import LearnerConfig
+from robench.train import TrainConfig
+from robench.zoo import checkpoint_name
+
+LOCKS = ".locks"
+DEFAULT_RUN_MINUTES = 20.0
+"""Projected 2-core minutes of a run of a defense with no finished run in the zoo yet."""
+
+
+@dataclass(frozen=True)
+class ZooRun:
+    map: str
+    learner: str
+    defense: str
+    seed: int
+    steps: int | None = None
+    """Override of ``TrainConfig.steps`` (None = the default)."""
+
+    def config(self) -> TrainConfig:
+        cfg = TrainConfig(env=self.map, defense=self.defense, seed=self.seed, eps=paper_eps(self.map),
+                          learner=LearnerConfig(mixer=self.learner))
+        if self.steps is not None:
+            cfg.steps = self.steps
+        return cfg
+
+    def path(self, zoo: Path) -> Path:
+        return Path(zoo) / self.map / checkpoint_name(self.config())
+
+    @property
+    def label(self) -> str:
+        return f"{self.map}/{self.learner}/{self.defense}/s{self.seed}"
+
+
+def plan_runs(maps: list[str], learners: list[str], defenses: list[str], seeds: list[int],
+              steps: int | None = None) -> list[ZooRun]:
+    """Every run of the build, in build order: maps, then defenses, then learners, then seeds (a
+    defense's VDN and QMIX rows of the first map are done before the next defense starts)."""
+    return [ZooRun(canonical_map(m), lr, d, s, steps) for m in maps for d in defenses for lr in learners for s in seeds]
+
+
+def _comparable(config: dict[str, Any]) -> str:
+    return json.dumps(config, sort_keys=True, default=str)
+
+
+def run_status(run: ZooRun, zoo: Path) -> str:
+    """``done``, ``stale`` or ``missing`` (an unreadable entry counts as stale)."""
+    path = run.path(zoo)
+    if not (path / "manifest.json").is_file():
+        return "missing"
+    try:
+        manifest = read_manifest(path)
+    except CheckpointError:
+        return "stale"
+    same = _comparable(manifest.get("config", {})) == _comparable(asdict(run.config()))
+    return "done" if same else "stale"
+
+
+@contextlib.contextmanager
+def try_lock(path: Path) -> Iterator[bool]:
+    """Non-blocking exclusive advisory lock: yields False when another process holds it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def refresh_index(zoo: Path) -> None:
+    """Rebuild ``index.json`` under the zoo's index lock (builds finishing together serialise)."""
+    from robench.index import write_index
+
+    with open(Path(zoo) / LOCKS / "index.lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        write_index(zoo)
+
+
+def build_run(run: ZooRun, zoo: str, retrain_stale: bool = False, show_progress: bool = True) -> dict[str, Any]:
+    """Train ``run`` into the zoo unless it is done or another build holds it; returns a summary."""
+    from robench.zoo import train_and_save
+
+    zoo_path = Path(zoo)
+    out = run.path(zoo_path)
+    with try_lock(zoo_path / LOCKS / f"{run.map}__{out.name}.lock") as mine:
+        if not mine:
+            return {"run": run.label, "status": "busy"}
+        status = run_status(run, zoo_path)
+        if status == "done" or (status == "stale" and not retrain_stale):
+            return {"run": run.label, "status": status}
+        for orphan in out.parent.glob(f".{out.name}.tmp-*"):  # left by a killed build (we hold the lock)
+            shutil.rmtree(orphan, ignore_errors=True)
+        manifest = train_and_save(run.config(), out, overwrite=True, show_progress=show_progress)
+        refresh_index(zoo_path)
+        return {"run": run.label, "status": "trained", "wall_time_s": manifest["wall_time_s"],
+                "clean_win_rate": manifest["clean_win_rate"]}
+
+
+def projected_minutes(runs: list[ZooRun], zoo: Path) -> float:
+    """2-core minutes still to train ``runs``: each run at the mean wall time of the zoo's
+    finished runs of its defense (``DEFAULT_RUN_MINUTES`` with none), scaled to its steps."""
+    walls: dict[str, list[float]] = {}
+    for mf in Path(zoo).glob("*/*/manifest.json"):
+        try:
+            m = read_manifest(mf.parent)
+        except CheckpointError:
+            continue
+        if m["kind"] == "protagonist" and m.get("steps"):
+            walls.setdefault(m.get("defense"), []).append(m["wall_time_s"] / 60 / m["steps"])
+    total = 0.0
+    for run in runs:
+        steps = run.config().steps
+        per_step = walls.get(run.defense)
+        total += steps * sum(per_step) / len(per_step) if per_step else DEFAULT_RUN_MINUTES * steps / 3_000_000
+    return total
+
+
+def build_zoo(runs: list[ZooRun], zoo: Path, backend: str = "loky", jobs: int = 1, max_hours: float | None = None,
+              retrain_stale: bool = False, show_progress: bool = True) -> list[dict[str, Any]]:
+    """Train every run that is not done (stale ones with ``retrain_stale``), in order, on the
+    joblib ``backend``; no run starts after ``max_hours``.  Prints overall progress."""
+    from robench.grid import _joblib_context
+
+    zoo = Path(zoo)
+    todo = [r for r in runs if run_status(r, zoo) == "missing" or (retrain_stale and run_status(r, zoo) == "stale")]
+    start = time.perf_counter()
+    deadline = None if max_hours is None else time.time() + max_hours * 3600
+    results: list[dict[str, Any]] = []
+
+    def report(summary: dict[str, Any]) -> None:
+        results.append(summary)
+        elapsed = (time.perf_counter() - start) / 60
+        left = [r for r in todo if run_status(r, zoo) != "done"]
+        print(f"zoo: {summary['run']} {summary['status']}"
+              + (f" (clean {summary['clean_win_rate']:.3f}, {summary['wall_time_s'] / 60:.1f} min)"
+                 if summary["status"] == "trained" else "")
+              + f" | {len(todo) - len(left)}/{len(todo)} done, {elapsed:.1f} min elapsed, "
+              f"≈{projected_minutes(left, zoo):.0f} min projected left", file=sys.stderr, flush=True)
+
+    if not todo:
+        return results
+    if jobs == 1 and backend == "loky":
+        for run in todo:
+            if deadline is not None and time.time() >= deadline:
+                break
+            report(build_run(run, str(zoo), retrain_stale, show_progress))
+        return results
+    import joblib
+
+    def task(run: ZooRun) -> dict[str, Any]:
+        if deadline is not None and time.time() >= deadline:
+            return {"run": run.label, "status": "skipped (max hours)"}
+        return build_run(run, str(zoo), retrain_stale, False)
+
+    with _joblib_context(backend, jobs):
+        parallel = joblib.Parallel(return_as="list" if backend == "ray" else "generator_unordered")
+        for summary in parallel(joblib.delayed(task)(r) for r in todo):
+            report(summary)
+    return results
+
+
+def zoo_status(runs: list[ZooRun], zoo: Path) -> dict[str, list[str]]:
+    """Run labels by status (done / stale / missing)."""
+    out: dict[str, list[str]] = {"done": [], "stale": [], "missing": []}
+    for run in runs:
+        out[run_status(run, zoo)].append(run.label)
+    return out
+
+
+def check_defenses(defenses: list[str]) -> list[str]:
+    """``all`` → every registered defense; unknown names are one-line errors."""
+    from defenses import DEFENSES
+
+    if defenses == ["all"]:
+        return list(DEFENSES)
+    unknown = [d for d in defenses if d not in DEFENSES]
+    if unknown:
+        raise RobenchError(f"unknown defense {unknown[0]!r}; known: all, {', '.join(DEFENSES)}")
+    return defenses

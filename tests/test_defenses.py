@@ -1,0 +1,177 @@
+"""Defenses on the one training loop: a smoke run per registered defense, the co-trained
+adversaries as zoo entries, RAP's routing, ATLA's phases, ATSA's κ = 0 ablation."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from attacks.atsa import ATSA, SDorConfig
+from attacks.population import DirectorPopulation
+from attacks.training import AttackTrainConfig, build, load_adversary
+from defenses import DEFENSES
+from defenses.atla import ATLATraining
+from robench.checkpoint import env_info_from_manifest, load_protagonist
+from robench.envs import EnvInfo
+from robench.learners.agent import RNNAgent
+from robench.learners.buffer import EpisodeBatch
+from robench.learners.learner import LearnerConfig
+from robench.train import TrainConfig, train
+from robench.zoo import train_and_save
+
+INFO = EnvInfo(n_agents=3, obs_dim=6, state_dim=4, n_actions=5, episode_limit=10, map_name="toy", backend="none")
+
+
+def tiny(defense: str, mixer: str = "vdn", **options) -> TrainConfig:
+    return TrainConfig(env="3m", defense=defense, steps=400, n_envs=8, updates_per_rollout=1, eval_every=10_000,
+                       eval_episodes=8, final_eval_episodes=8, defense_options=options,
+                       learner=LearnerConfig(mixer=mixer, batch_size=4, buffer_size=64))
+
+
+@pytest.mark.parametrize("defense", list(DEFENSES))
+def test_every_defense_trains_end_to_end_and_writes_its_adversaries(defense, tmp_path):
+    """Tiny run of each registered defense through ``train_and_save``: a loadable protagonist,
+    the resolved options in the manifest, and each co-trained adversary a loadable checkpoint of
+    its own, inside the run's directory, linked both ways by hash."""
+    manifest = train_and_save(tiny(defense, "qmix"), tmp_path / "run", show_progress=False)
+    agent, _, back = load_protagonist(tmp_path / "run")
+    assert back["content_hash"] == manifest["content_hash"]
+    assert set(manifest["defense_options_resolved"]) == set(DEFENSES[defense].OPTIONS)
+    linked = manifest["co_trained_adversaries"]
+    assert bool(linked) == (defense in ("atla", "paad", "rap", "atsa"))
+    for name, digest in linked.items():
+        adv_manifest = json.loads((tmp_path / "run" / name / "manifest.json").read_text())
+        assert adv_manifest["content_hash"] == digest and adv_manifest["kind"] == "adversary"
+        assert adv_manifest["victim"] == manifest["content_hash"] and adv_manifest["co_trained_by"] == defense
+        assert adv_manifest["eps"] == manifest["eps"] and adv_manifest["victim_learner"] == "qmix"
+        adversary = load_adversary(tmp_path / "run" / name, env_info_from_manifest(manifest))
+        assert adversary.name == adv_manifest["attack"]
+        if adv_manifest["attack"] == "paad":  # App. H.2: the director has the protagonist's architecture
+            assert adv_manifest["config"]["director_mixer"] == "qmix"
+    assert len(linked) == {"rap": 4}.get(defense, len(linked))
+
+
+def test_same_seed_same_checkpoint_hash(tmp_path):
+    a = train_and_save(tiny("atsa"), tmp_path / "a", show_progress=False)
+    b = train_and_save(tiny("atsa"), tmp_path / "b", show_progress=False)
+    assert a["content_hash"] == b["content_hash"]
+    assert a["co_trained_adversaries"] == b["co_trained_adversaries"]
+
+
+def test_rap_routes_each_episode_to_exactly_the_director_that_attacked_it():
+    torch.manual_seed(0)
+    members = [build("paad", INFO, seed=i) for i in range(3)]
+    population = DirectorPopulation(members, torch.Generator().manual_seed(0))
+    population.training = True
+    seen: dict[int, torch.Tensor] = {}
+    for i, member in enumerate(members):
+        member.learn = lambda batch, i=i: seen.__setitem__(i, batch.clean_obs[:, 0, 0, 0].clone()) or {}
+    b, t = 10, 3
+    agent = RNNAgent(6, 3, 5, hidden=8)
+    obs = torch.rand(b, 3, 6) * 0.5 + 0.25
+    obs[:, 0, 0] = torch.arange(b) / 100  # the episode's index, readable from its data
+    avail = torch.ones(b, 3, 5, dtype=torch.bool)
+    low, high = torch.zeros(6), torch.ones(6)
+    population.reset(b)
+    counts = torch.bincount(population.assignment, minlength=3)
+    assert counts.max() - counts.min() <= 1  # uniform, balanced assignment
+    for _ in range(t):
+        x = population(agent, obs, torch.zeros(b, 3, 8), avail, 0.1, low, high)
+        assert ((x - obs).abs() <= 0.1 + 1e-6).all()
+    batch = EpisodeBatch(obs=obs.unsqueeze(1).repeat(1, t + 1, 1, 1), state=torch.zeros(b, t + 1, 4),
+                         avail=avail.unsqueeze(1).repeat(1, t + 1, 1, 1), actions=torch.zeros(b, t, 3, dtype=torch.long),
+                         reward=torch.ones(b, t), terminated=torch.zeros(b, t, dtype=torch.bool),
+                         mask=torch.ones(b, t, dtype=torch.bool), clean_obs=obs.unsqueeze(1).repeat(1, t + 1, 1, 1),
+                         extras={"greedy_actions": torch.zeros(b, t, 3, dtype=torch.long)})
+    population.learn(batch)
+    for i in range(3):
+        mine = torch.nonzero(population.assignment == i).flatten()
+        assert torch.allclose(seen[i] * 100, mine.float())
+        assert len(members[i]._targets) == t and members[i]._targets[0].shape[0] == len(mine)
+
+
+def test_atla_alternates_protagonist_and_adversary_phases(monkeypatch):
+    """In an adversary phase the protagonist's weights do not change; in a protagonist phase the
+    adversary's do not; both phases occur."""
+    instances = []
+
+    class Recorded(ATLATraining):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            instances.append(self)
+
+    monkeypatch.setitem(DEFENSES, "atla", Recorded)
+    snapshots = []
+
+    def snapshot(t_env, *_):
+        d = instances[0]
+        snapshots.append((t_env, torch.cat([p.detach().flatten().clone() for p in d.learner.agent.parameters()]),
+                          torch.cat([v.flatten().clone() for v in d.attack.state_dict().values()])))
+
+    cfg = tiny("atla", phase_steps=150)
+    cfg.steps = 1500
+    train(cfg, progress=snapshot)
+    phases, adversary_learned = set(), False
+    prev_t, prev_p, prev_a = 0, None, None
+    for t, p, a in snapshots:
+        if prev_p is not None:
+            frozen = instances[0].protagonist_frozen(prev_t)
+            phases.add(frozen)
+            if frozen:
+                assert torch.equal(p, prev_p)
+                adversary_learned |= not torch.equal(a, prev_a)
+            else:
+                assert torch.equal(a, prev_a)
+        prev_t, prev_p, prev_a = t, p, a
+    assert phases == {True, False} and adversary_learned
+
+
+def _director_batch(taken: torch.Tensor) -> EpisodeBatch:
+    g = torch.Generator().manual_seed(3)
+    b, t = 6, 4
+    obs = torch.rand(b, t + 1, 3, 6, generator=g)
+    return EpisodeBatch(obs=obs, state=torch.rand(b, t + 1, 4, generator=g),
+                        avail=torch.ones(b, t + 1, 3, 5, dtype=torch.bool),
+                        actions=torch.randint(5, (b, t, 3), generator=g), reward=torch.rand(b, t, generator=g),
+                        terminated=torch.zeros(b, t, dtype=torch.bool), mask=torch.ones(b, t, dtype=torch.bool),
+                        extras={"taken": taken})
+
+
+@pytest.mark.parametrize("kappa", [0.0, 0.5])
+def test_atsa_kappa_zero_leaves_the_sdor_stor_term_out(kappa):
+    """Two identical SDors updated on batches that differ only in the protagonist's taken actions:
+    their actors stay equal exactly when κ = 0 (Eq. 15 without the L_κ term)."""
+    actors = []
+    for seed in (1, 2):
+        torch.manual_seed(0)
+        adv = ATSA(INFO, generator=torch.Generator().manual_seed(0), cfg=SDorConfig(kappa=kappa))
+        adv.update(_director_batch(torch.randint(5, (6, 4, 3), generator=torch.Generator().manual_seed(seed))))
+        actors.append(torch.cat([p.detach().flatten() for p in adv.actor.parameters()]))
+    assert torch.equal(actors[0], actors[1]) == (kappa == 0.0)
+
+
+def test_learned_adversary_records_at_zero_eps_and_leaves_obs_clean():
+    """An ε ramp starting at 0 must not break co-training: the adversary records its targets."""
+    adv = build("atsa", INFO, seed=0, options=AttackTrainConfig(attack="atsa"))
+    agent = RNNAgent(6, 3, 5, hidden=8)
+    obs = torch.rand(4, 3, 6)
+    adv.reset(4)
+    x = adv(agent, obs, torch.zeros(4, 3, 8), torch.ones(4, 3, 5, dtype=torch.bool), 0.0, torch.zeros(6), torch.ones(6))
+    assert torch.equal(x, obs) and len(adv._targets) == 1
+
+
+def test_co_trained_director_targets_the_greedy_not_the_exploring_action(env3m_factory):
+    """Eq. 14's a^taken is the protagonist's greedy action on ô, recorded even while it explores."""
+    from robench.rollout import run_episodes
+
+    env = env3m_factory(8)
+    info = env.info()
+    agent = RNNAgent(info.obs_dim, info.n_agents, info.n_actions)
+    adv = build("atsa", info, seed=0)
+    adv.training = True
+    _, batch = run_episodes(env, agent, seed=0, attack=adv, eps=0.1, explore=1.0,
+                            generator=torch.Generator().manual_seed(0), record=True)
+    director = adv.director_batch(batch)
+    assert torch.equal(director.extras["taken"], batch.extras["greedy_actions"])
+    assert not torch.equal(batch.extras["greedy_actions"][batch.mask], batch.actions[batch.mask])  # it explored
