@@ -64,6 +64,8 @@ class AttackTrainConfig:
     """PAAD: the director's mixer — the victim's (App. H.2: the protagonist's architecture)."""
     director_agent: str = "rnn"
     """PAAD: the director's agent network — the victim's."""
+    updates_per_batch: int = 4
+    """PAAD, ATSA: gradient steps of the director per recorded batch of episodes."""
 
 
 Adversary = ATLA | PAAD | PAADDirection | ATSA
@@ -81,7 +83,8 @@ def build(name: str, info: EnvInfo, seed: int, device: str = "cpu", options: Att
     gen = torch.Generator().manual_seed(seed)
     mappo = MAPPOConfig(anneal_steps=opt.steps)
     if name == "atsa":
-        sdor = SDorConfig(kappa=opt.kappa, alpha=opt.alpha, value=opt.value, reward_scale=opt.reward_scale)
+        sdor = SDorConfig(kappa=opt.kappa, alpha=opt.alpha, value=opt.value, reward_scale=opt.reward_scale,
+                          updates_per_batch=opt.updates_per_batch)
         return ATSA(info, generator=gen, cfg=sdor, device=device)
     if name == "atla":
         return ATLA(info, generator=gen, cfg=mappo, device=device, squash=opt.squash)
@@ -89,7 +92,7 @@ def build(name: str, info: EnvInfo, seed: int, device: str = "cpu", options: Att
         raise KeyError(f"unknown PAAD director {opt.director!r}; known: {', '.join(PAAD_DIRECTORS)}")
     if opt.director == "direction":
         return PAADDirection(info, generator=gen, cfg=mappo, device=device)
-    return PAAD(info, generator=gen, device=device,
+    return PAAD(info, generator=gen, device=device, updates_per_batch=opt.updates_per_batch,
                 learner=LearnerConfig(mixer=opt.director_mixer, agent=opt.director_agent))
 
 

@@ -9,8 +9,10 @@ alternate (both count towards the run's step budget):
 The original code's phase is 2,048 steps; ``squash`` = δ = ε·tanh(u)."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 from attacks.training import AttackTrainConfig
-from defenses.cotrained import CoTrainedDefense, with_options
+from defenses.cotrained import CoTrainedDefense
 from robench.learners.buffer import EpisodeBatch
 
 
@@ -21,7 +23,7 @@ class ATLATraining(CoTrainedDefense):
 
     def attack_config(self) -> AttackTrainConfig:
         # MAPPO's lr decays over the adversary's own steps: half of the run's
-        return with_options(super().attack_config(), steps=max(1, self.cfg.steps // 2),
+        return replace(super().attack_config(), steps=max(1, self.cfg.steps // 2),
                             squash=bool(self.options["squash"]))
 
     def protagonist_frozen(self, t_env: int) -> bool:

@@ -10,9 +10,6 @@ loaded and evaluated exactly like a freshly trained one.
 """
 from __future__ import annotations
 
-from dataclasses import replace
-from typing import Any
-
 from attacks.base import Attack
 from attacks.training import AttackTrainConfig, build
 from defenses.base import Defense
@@ -40,7 +37,3 @@ class CoTrainedDefense(Defense):
     def adversaries(self) -> dict[str, tuple[Attack, AttackTrainConfig]]:
         return {f"adv_{self.attack_name}": (self.attack, self.adversary_config)}
 
-
-def with_options(cfg: AttackTrainConfig, **options: Any) -> AttackTrainConfig:
-    """``cfg`` with the given adversary options (a defense's resolved options mapped onto it)."""
-    return replace(cfg, **options)

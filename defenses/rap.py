@@ -2,8 +2,12 @@
 (target-action Q-learners with the protagonist's architecture), each episode of a rollout
 attacked by one member assigned uniformly (``attacks.population.DirectorPopulation``); every
 member learns only from the episodes it attacked, the protagonist from all.  All K members are
-saved as adversary checkpoints of their own (``adv_paad_m<i>``)."""
+saved as adversary checkpoints of their own (``adv_paad_m<i>``).  Each member takes
+``member_updates`` (1) gradient steps per rollout on its own replay: K members together cost
+what PAAD's one director does."""
 from __future__ import annotations
+
+from dataclasses import replace
 
 import torch
 
@@ -17,10 +21,10 @@ from robench.errors import RobenchError
 class RAPTraining(CoTrainedDefense):
     name = "rap"
     attack_name = "paad"
-    OPTIONS = {"k": 4}
+    OPTIONS = {"k": 4, "member_updates": 1}
 
     def build_attack(self) -> Attack:
-        self.adversary_config = self.attack_config()
+        self.adversary_config = replace(self.attack_config(), updates_per_batch=int(self.options["member_updates"]))
         k = int(self.options["k"])
         if k < 1:
             raise RobenchError(f"defense 'rap' option k must be ≥ 1, got {k}")

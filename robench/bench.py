@@ -6,6 +6,9 @@
     actions, no network): the ceiling any evaluator can reach.
 (c) grid — cells per minute of the cross-evaluation grid and the projected time of the paper's
     full grid (3 maps × 2 learners × 12 defenses × 6 attacks, 500 episodes per cell).
+(d) cav — the CAV merge backend: env steps/s at B = 1 in-process and at B = 8 over 2 worker
+    processes (uniform random actions), the cost of one highway-env policy step itself (the
+    limit), and the random policy's crash rate and mean return over ``--episodes`` episodes.
 (b) train — wall-clock minutes and env steps for VDN and QMIX (default settings) on 3m to reach
     ≥ 95 % greedy win rate over 500 evaluation episodes, within ``--train-minutes``.
 """
@@ -138,6 +141,47 @@ def bench_grid(checkpoint: Path, episodes: int, jobs: int) -> dict[str, float]:
     return figures
 
 
+def bench_cav(episodes: int) -> dict[str, float]:
+    """(d): the CAV backend's stepping rates and the random policy's outcomes."""
+    from robench.envs.cav import CAVMergeEnv, _Copies
+
+    figures: dict[str, float] = {}
+    gen = torch.Generator().manual_seed(0)
+    for label, batch, workers in (("b1", 1, 0), ("b8_w2", 8, 2)):
+        env = CAVMergeEnv(batch, workers=workers)
+        env.reset(0)
+        start, n = time.perf_counter(), 0
+        for _ in range(40):
+            env.step(torch.randint(5, (batch, 3), generator=gen))
+            n += batch
+        figures[f"cav_env_steps_per_s_{label}"] = round(n / (time.perf_counter() - start), 1)
+        env.close()
+    raw = _Copies([0]).envs[0]
+    raw.reset(seed=0)
+    start, n = time.perf_counter(), 0
+    while n < 40:
+        _, _, term, trunc, _ = raw.step((1, 1, 1))
+        n += 1
+        if term or trunc:
+            raw.reset(seed=n)
+    figures["cav_highway_env_ms_per_step"] = round(1000 * (time.perf_counter() - start) / n, 2)
+    env = CAVMergeEnv(episodes)
+    cur = env.reset(1)
+    for _ in range(env.info().episode_limit):
+        cur = env.step(torch.randint(5, (episodes, 3), generator=gen))
+        if bool(cur.done.all()):
+            break
+    env.close()
+    figures.update(cav_random_crash_rate=round(float(cur.crashed.float().mean()), 3),
+                   cav_random_mean_return=round(float(cur.episode_return.mean()), 2),
+                   cav_random_episodes=episodes)
+    _say(f"[cav] env steps/s: B=1 {figures['cav_env_steps_per_s_b1']}, B=8 over 2 workers "
+         f"{figures['cav_env_steps_per_s_b8_w2']}; highway-env itself {figures['cav_highway_env_ms_per_step']} ms per "
+         f"policy step; random policy over {episodes} episodes: crash rate {figures['cav_random_crash_rate']}, "
+         f"mean return {figures['cav_random_mean_return']}")
+    return figures
+
+
 def run_bench(args: argparse.Namespace, learners: list[LearnerConfig]) -> dict[str, float]:
     """The figures ``args.which`` asks for; ``learners`` are the training benchmark's runs."""
     figures: dict[str, float] = {}
@@ -145,6 +189,8 @@ def run_bench(args: argparse.Namespace, learners: list[LearnerConfig]) -> dict[s
         figures.update(bench_eval(args.checkpoint or DEFAULT_CHECKPOINT, args.episodes, args.single_episodes, args.eps))
     if args.which in ("grid", "all"):
         figures.update(bench_grid(args.checkpoint or DEFAULT_CHECKPOINT, args.episodes, args.jobs))
+    if args.which in ("cav", "all"):
+        figures.update(bench_cav(args.episodes if args.which == "cav" else 200))
     if args.which in ("train", "all"):
         for learner in learners:
             figures.update(bench_train(learner, args.train_minutes, args.save))

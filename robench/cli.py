@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--defense-opt", action="append", default=[], metavar="KEY=VALUE",
                    help="a defense hyperparameter (repeatable), e.g. kappa=0.01; see `robench list`")
     t.add_argument("--env", default="3m", help="map name (3m, 8m, 3s_vs_3z/3s_3z, any SMAX map)")
-    t.add_argument("--backend", default="smax")
+    t.add_argument("--backend", default=None, help="environment backend (default: the map's — smax, or cav for merge)")
     t.add_argument("--learner", default="vdn", help="vdn or qmix")
     t.add_argument("--agent", default=None, help="agent network: rnn (GRU, default) or mlp")
     t.add_argument("--learner-opt", action="append", default=[], metavar="KEY=VALUE",
@@ -179,9 +179,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--reference", default="atsa", help="reference defense of the significance test")
     r.add_argument("--unit", default="attack", choices=["attack", "episode", "seed"], help="significance test unit")
     r.add_argument("--from-csv", type=Path, default=None, help="typeset an external table of cell values")
+    r.add_argument("--show", action="store_true", help="also print the Markdown Table 1 (and Table 2) on stdout")
 
     b = sub.add_parser("bench", help="performance benchmarks (evaluation throughput, training time)")
-    b.add_argument("--which", choices=["eval", "train", "grid", "all"], default="eval")
+    b.add_argument("--which", choices=["eval", "train", "grid", "cav", "all"], default="eval")
     b.add_argument("--jobs", type=_positive_int, default=2, help="grid benchmark: parallel workers")
     b.add_argument("--checkpoint", type=Path, default=None, help="protagonist for the eval benchmark")
     b.add_argument("--episodes", type=_positive_int, default=500, help="batched episodes (eval benchmark)")
@@ -244,13 +245,14 @@ def _defense_options(defense: str, pairs: list[str]) -> dict[str, object]:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from defenses import DEFENSES
-    from robench.envs import canonical_map
+    from robench.envs import backend_of, canonical_map
     from robench.train import TrainConfig
 
     _check_choice("defense", args.defense, DEFENSES)
     learner = _learner_config(args.learner, args.agent, args.learner_opt)
-    map_name = canonical_map(args.env, args.backend)
-    cfg = TrainConfig(env=map_name, backend=args.backend, defense=args.defense, eps=args.eps, seed=args.seed,
+    backend = backend_of(args.env, args.backend)
+    map_name = canonical_map(args.env, backend)
+    cfg = TrainConfig(env=map_name, backend=backend, defense=args.defense, eps=args.eps, seed=args.seed,
                       device=args.device, defense_options=_defense_options(args.defense, args.defense_opt),
                       learner=learner)
     for attr, val in (("steps", args.steps), ("n_envs", args.n_envs), ("stop_win_rate", args.stop_win_rate),
@@ -419,7 +421,7 @@ def cmd_grid(args: argparse.Namespace) -> int:
 
     from attacks import ATTACKS
     from defenses import DEFENSES
-    from robench.envs import canonical_map
+    from robench.envs import backend_of, canonical_map
     from robench.epsilon import parse_eps
     from robench.grid import JOBLIB_BACKENDS, GridSpec, adversary_candidates, plan, run_grid
     from robench.learners.mixers import MIXERS
@@ -436,7 +438,7 @@ def cmd_grid(args: argparse.Namespace) -> int:
     for lr in args.learners or []:
         _check_choice("learner", lr, MIXERS)
     _check_choice("joblib backend", args.backend, JOBLIB_BACKENDS)
-    envs = [canonical_map(e) for e in args.envs] if args.envs else None
+    envs = [canonical_map(e, backend_of(e)) for e in args.envs] if args.envs else None
     spec = GridSpec(eps=eps, envs=envs, learners=args.learners, defenses=args.defenses, seeds=args.seeds,
                     attacks=args.attacks, episodes=args.episodes, eval_seeds=args.eval_seeds,
                     checkpoints=args.checkpoints, adversaries=args.adversaries, results=args.results, jobs=args.jobs,
@@ -466,8 +468,13 @@ def cmd_grid(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from robench.reporting import write_report
 
-    for path in write_report(args.results, args.out, args.checkpoints, args.reference, args.unit, args.from_csv):
+    written = write_report(args.results, args.out, args.checkpoints, args.reference, args.unit, args.from_csv)
+    for path in written:
         print(path)
+    if args.show:
+        for path in written:
+            if path.name.startswith("table") and path.suffix == ".md":
+                print(f"\n{path.name}:\n{path.read_text()}")
     return 0
 
 

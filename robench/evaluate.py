@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 import torch
 
 from attacks import Attack, make_attack
-from robench.envs import make_env
+from robench.envs import EnvInfo, make_env
 from robench.errors import RobenchError
 from robench.learners.agent import Agent
 from robench.rollout import Outcomes, run_episodes
@@ -78,6 +78,7 @@ def evaluate(agent: Agent, map_name: str, *, backend: str = "smax", attack: str 
         raise ValueError("episodes must be positive")
     bs = episodes if batch_size is None else min(batch_size, episodes)
     env = make_env(map_name, bs, backend, device)
+    check_fits(agent, env.info())
     adversary = make_attack(attack, seed=seed, adversary=adversary,
                             attacked_agents=attacked_mask(attacked_agents, env.info().n_agents))
     parts = []
@@ -87,6 +88,15 @@ def evaluate(agent: Agent, map_name: str, *, backend: str = "smax", attack: str 
     merged = Outcomes(*(torch.cat([getattr(p, f) for p in parts])[:episodes]
                         for f in ("won", "episode_return", "crashed", "length")))
     return summarise(merged, attack, eps, seed, attacked_agents), merged
+
+
+def check_fits(agent: Agent, info: EnvInfo) -> None:
+    """One clear error, before any rollout, when the agent's sizes are not the environment's."""
+    mine = (agent.n_agents, agent.obs_dim, agent.n_actions)
+    theirs = (info.n_agents, info.obs_dim, info.n_actions)
+    if mine != theirs:
+        raise RobenchError(f"the protagonist has (agents, obs dim, actions) = {mine} but {info.map_name}/{info.backend} "
+                           f"has {theirs}: checkpoint and environment do not match")
 
 
 def attacked_mask(agents: list[int] | None, n_agents: int) -> torch.Tensor | None:

@@ -50,6 +50,26 @@ def _from_csv(path: Path) -> pd.DataFrame:
     return df
 
 
+def adversary_table(cells: pd.DataFrame) -> str:
+    """Markdown: which adversary checkpoint served each learned-attack column (env, learner,
+    attack), how it was trained (co-trained by which defense, or against a fixed victim) and
+    how many cells it served — the paper's protocol uses the co-trained ones."""
+    from robench.checkpoint import CheckpointError, read_manifest
+
+    learned = cells[cells.get("adversary").notna()] if "adversary" in cells.columns else cells.iloc[:0]
+    lines = ["| env | learner | attack | adversary | trained | ε (training) | cells |", "|---|---|---|---|---|---|---|"]
+    for (env, learner, attack, path), g in learned.groupby(["env", "learner", "attack", "adversary"]):
+        try:
+            m = read_manifest(Path(path))
+            how = (f"co-trained by {m['co_trained_by']}" if m.get("co_trained_by")
+                   else f"vs fixed victim {str(m.get('victim', ''))[:8]}")
+            eps = f"{m.get('eps', float('nan')):g}"
+        except CheckpointError:
+            how, eps = "checkpoint not found", "?"
+        lines.append(f"| {env} | {learner} | {attack} | `{path}` | {how} | {eps} | {len(g)} |")
+    return "\n".join(lines) + "\n"
+
+
 def write_report(results: Path, out: Path, checkpoints: Path | None = None, reference: str | None = "atsa",
                  unit: str = "attack", from_csv: Path | None = None) -> list[Path]:
     """Write tables (LaTeX + Markdown), significance and robustness CSVs and figures; return paths."""
@@ -83,6 +103,7 @@ def write_report(results: Path, out: Path, checkpoints: Path | None = None, refe
         written += [_write(out, "table2_reward_cr.tex", tex), _write(out, "table2_reward_cr.md", md)]
     if from_csv is None:
         written.append(_write(out, "robustness.csv", robustness_summary(cells).to_csv(index=False)))
+        written.append(_write(out, "adversaries.md", adversary_table(raw)))
         figs = out / "figures"
         written += eps_sweep(cells, figs) + attack_strength(cells, figs, eps_by_env)
         written += ablation_bars(raw, figs, eps_by_env)

@@ -22,8 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-import torch
-
 from attacks.base import Attack
 from attacks.training import AttackTrainConfig, adversary_round
 from defenses import DEFENSES, DefenseConfig

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from robench.checkpoint import CheckpointError, read_manifest
-from robench.envs import canonical_map, paper_eps
+from robench.envs import backend_of, canonical_map, paper_eps
 from robench.errors import RobenchError
 from robench.learners.learner import LearnerConfig
 from robench.train import TrainConfig
@@ -53,8 +53,8 @@ class ZooRun:
     """Override of ``TrainConfig.steps`` (None = the default)."""
 
     def config(self) -> TrainConfig:
-        cfg = TrainConfig(env=self.map, defense=self.defense, seed=self.seed, eps=paper_eps(self.map),
-                          learner=LearnerConfig(mixer=self.learner))
+        cfg = TrainConfig(env=self.map, backend=backend_of(self.map), defense=self.defense, seed=self.seed,
+                          eps=paper_eps(self.map), learner=LearnerConfig(mixer=self.learner))
         if self.steps is not None:
             cfg.steps = self.steps
         return cfg
@@ -71,7 +71,7 @@ def plan_runs(maps: list[str], learners: list[str], defenses: list[str], seeds: 
               steps: int | None = None) -> list[ZooRun]:
     """Every run of the build, in build order: maps, then defenses, then learners, then seeds (a
     defense's VDN and QMIX rows of the first map are done before the next defense starts)."""
-    return [ZooRun(canonical_map(m), lr, d, s, steps) for m in maps for d in defenses for lr in learners for s in seeds]
+    return [ZooRun(canonical_map(m, backend_of(m)), lr, d, s, steps) for m in maps for d in defenses for lr in learners for s in seeds]
 
 
 def _comparable(config: dict[str, Any]) -> str:

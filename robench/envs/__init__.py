@@ -16,6 +16,7 @@ from robench.errors import RobenchError
 
 BACKENDS: dict[str, str] = {
     "smax": "robench.envs.smax",
+    "cav": "robench.envs.cav",
 }
 """Backend name → module path."""
 
@@ -47,6 +48,15 @@ def backend_module(backend: str):
     return importlib.import_module(BACKENDS[backend])
 
 
+MAP_BACKENDS = {"merge": "cav"}
+"""Maps that belong to a backend other than the default (so ``--env merge`` needs no ``--backend``)."""
+
+
+def backend_of(map_name: str, backend: str | None = None) -> str:
+    """``backend`` if given, else the backend that owns ``map_name`` (default: SMAX)."""
+    return backend or MAP_BACKENDS.get(map_name, DEFAULT_BACKEND)
+
+
 def make_env(map_name: str, batch_size: int, backend: str = DEFAULT_BACKEND,
              device: str | torch.device = "cpu") -> BatchedEnv:
     """Build ``batch_size`` lockstep copies of ``map_name`` on ``backend``."""
@@ -73,5 +83,5 @@ def paper_eps(map_name: str) -> float:
     return PAPER_EPS.get(map_name, 0.25)
 
 
-__all__ = ["BACKENDS", "BatchedEnv", "EnvError", "EnvInfo", "Observation", "StepResult", "make_env",
+__all__ = ["BACKENDS", "BatchedEnv", "EnvError", "EnvInfo", "Observation", "StepResult", "backend_of", "make_env",
            "canonical_map", "map_names", "paper_eps"]

@@ -1,0 +1,137 @@
+"""On-ramp merging of 3 CAVs among 1–4 HDVs (Chen et al. 2023, IEEE T-ITS 24(11); their
+github.com/DongChen06/MARL_CAVs ``merge_env_v1``), as a subclass of the stock highway-env
+``MergeEnv`` (imported only where this backend runs).
+
+Road (Chen et al.): one main lane, a ramp joining it; sections before / converging / merging /
+after of ``ENDS`` = 220, 100, 100, 100 m; the merging lane ``("b", "c", 1)`` spans
+x ∈ [320, 420] m and ends at an obstacle (L = 420, its end; l = 100, its length).
+Spawn: slots at 10, 50, …, 210 m on the main road and 5, 45, …, 205 m on the ramp, drawn without
+replacement; ⌊n/2⌋ of each kind (CAV, HDV) on the main road, the rest on the ramp; position noise
+U(−1.5, 1.5) m, initial speed U(25, 27) m/s; HDVs are highway-env's IDM vehicles.
+Per-agent reward (Chen et al.):
+    r_i = −200·crashed + 1·clip(lmap(v, [10, 30] → [0, 1]), 0, 1)
+          + 4·(−exp(−(x − L)² / (10·l)))       while on the merging lane
+          + 4·min(0, log(headway / (1.2·v)))    (v > 0; headway to the nearest vehicle ahead in the
+                                                 lane and its next lane, 60 m when none)
+Team reward = mean over the CAVs.  Policy 5 Hz, simulation 15 Hz, 100 policy steps; the episode
+terminates at the first CAV crash.
+"""
+from __future__ import annotations
+
+import numpy as np
+from highway_env import utils
+from highway_env.envs.merge_env import MergeEnv
+from highway_env.road.lane import LineType, SineLane, StraightLane
+from highway_env.road.road import Road, RoadNetwork
+from highway_env.vehicle.objects import Obstacle
+
+ENDS = (220.0, 100.0, 100.0, 100.0)
+"""Before, converging, merging, after (m)."""
+MAIN_SLOTS = (10.0, 50.0, 90.0, 130.0, 170.0, 210.0)
+RAMP_SLOTS = (5.0, 45.0, 85.0, 125.0, 165.0, 205.0)
+N_CAV = 3
+HDV_RANGE = (1, 4)
+MERGE_LANE = ("b", "c", 1)
+HEADWAY_NONE = 60.0
+
+
+def merging_cost(x: float, end: float = sum(ENDS[:3]), length: float = ENDS[2]) -> float:
+    """−exp(−(x − L)² / (10·l)): → −1 at the merging lane's end."""
+    return -float(np.exp(-((x - end) ** 2) / (10 * length)))
+
+
+def headway_cost(headway: float, speed: float, time_headway: float = 1.2) -> float:
+    """min(0, log(headway / (t_h · v))); 0 for a standing vehicle."""
+    if speed <= 0:
+        return 0.0
+    return min(0.0, float(np.log(headway / (time_headway * speed))))
+
+
+def agent_reward(crashed: bool, speed: float, on_merge_lane: bool, x: float, headway: float) -> float:
+    """Chen et al.'s per-CAV reward (module docstring)."""
+    scaled = float(np.clip(utils.lmap(speed, [10, 30], [0, 1]), 0, 1))
+    merge = merging_cost(x) if on_merge_lane else 0.0
+    return -200.0 * crashed + 1.0 * scaled + 4.0 * merge + 4.0 * headway_cost(headway, speed)
+
+
+class ChenMergeEnv(MergeEnv):
+    """highway-env's merge scenario with Chen et al.'s road, spawn rule, reward and horizon."""
+
+    @classmethod
+    def default_config(cls) -> dict:
+        config = super().default_config()
+        config.update({
+            "observation": {"type": "MultiAgentObservation", "observation_config": {
+                "type": "Kinematics", "vehicles_count": 5, "features": ["presence", "x", "y", "vx", "vy"],
+                "features_range": {"x": [-150, 150], "y": [-12, 12], "vx": [-45, 45], "vy": [-45, 45]},
+                "absolute": False, "normalize": True, "clip": False, "see_behind": True, "order": "sorted"}},
+            "action": {"type": "MultiAgentAction", "action_config": {
+                "type": "DiscreteMetaAction", "target_speeds": [10, 15, 20, 25, 30]}},
+            "controlled_vehicles": N_CAV, "simulation_frequency": 15, "policy_frequency": 5, "duration": 20,
+        })
+        return config
+
+    def _make_road(self) -> None:
+        net = RoadNetwork()
+        c, s, n = LineType.CONTINUOUS_LINE, LineType.STRIPED, LineType.NONE
+        before, converge, merge, _ = ENDS
+        net.add_lane("a", "b", StraightLane([0, 0], [before + converge, 0], line_types=[c, c]))
+        net.add_lane("b", "c", StraightLane([before + converge, 0], [before + converge + merge, 0], line_types=[c, s]))
+        net.add_lane("c", "d", StraightLane([before + converge + merge, 0], [sum(ENDS), 0], line_types=[c, c]))
+        amplitude = 3.25
+        ljk = StraightLane([0, 6.5 + 4], [before, 6.5 + 4], line_types=[c, c], forbidden=True)
+        lkb = SineLane(ljk.position(before, -amplitude), ljk.position(before + converge, -amplitude), amplitude,
+                       2 * np.pi / (2 * converge), np.pi / 2, line_types=[c, c], forbidden=True)
+        lbc = StraightLane(lkb.position(converge, 0), lkb.position(converge, 0) + [merge, 0], line_types=[n, c],
+                           forbidden=True)
+        net.add_lane("j", "k", ljk)
+        net.add_lane("k", "b", lkb)
+        net.add_lane("b", "c", lbc)
+        self.road = Road(network=net, np_random=self.np_random, record_history=False)
+        self.road.objects.append(Obstacle(self.road, lbc.position(merge, 0)))
+
+    def _make_vehicles(self) -> None:
+        rng, road = self.np_random, self.road
+        n_hdv = int(rng.integers(HDV_RANGE[0], HDV_RANGE[1] + 1))
+        main = list(rng.choice(MAIN_SLOTS, size=N_CAV // 2 + n_hdv // 2, replace=False))
+        ramp = list(rng.choice(RAMP_SLOTS, size=N_CAV - N_CAV // 2 + n_hdv - n_hdv // 2, replace=False))
+        spots = ([("a", "b", 0, x) for x in main[: N_CAV // 2]] + [("j", "k", 0, x) for x in ramp[: N_CAV - N_CAV // 2]],
+                 [("a", "b", 0, x) for x in main[N_CAV // 2:]] + [("j", "k", 0, x) for x in ramp[N_CAV - N_CAV // 2:]])
+        hdv_type = utils.class_from_path(self.config["other_vehicles_type"])
+        self.controlled_vehicles = []
+        for kind, places in zip(("cav", "hdv"), spots):
+            for a, b, lane, x in places:
+                position = road.network.get_lane((a, b, lane)).position(x + rng.uniform(-1.5, 1.5), 0.0)
+                speed = float(rng.uniform(25.0, 27.0))
+                if kind == "cav":
+                    vehicle = self.action_type.vehicle_class(road, position, speed=speed)
+                    self.controlled_vehicles.append(vehicle)
+                else:
+                    vehicle = hdv_type(road, position, speed=speed)
+                road.vehicles.append(vehicle)
+
+    def headway(self, vehicle) -> float:
+        """Distance to the nearest vehicle ahead in the vehicle's lane (and, off the merging lane,
+        in its next lane); ``HEADWAY_NONE`` when there is none (Chen et al.)."""
+        lanes = [vehicle.lane_index]
+        if vehicle.lane_index != MERGE_LANE:
+            lanes.append(self.road.network.next_lane(vehicle.lane_index, position=vehicle.position))
+        gaps = [v.position[0] - vehicle.position[0] for v in self.road.vehicles
+                if v is not vehicle and v.lane_index in lanes and v.position[0] > vehicle.position[0]]
+        return min([HEADWAY_NONE, *gaps])
+
+    def agent_rewards(self) -> list[float]:
+        return [agent_reward(v.crashed, v.speed, v.lane_index == MERGE_LANE, v.position[0], self.headway(v))
+                for v in self.controlled_vehicles]
+
+    def _reward(self, action) -> float:
+        return float(np.mean(self.agent_rewards()))
+
+    def _rewards(self, action) -> dict[str, float]:
+        return {}
+
+    def _is_terminated(self) -> bool:
+        return any(v.crashed for v in self.controlled_vehicles)
+
+    def _is_truncated(self) -> bool:
+        return self.time >= self.config["duration"] - 1e-6

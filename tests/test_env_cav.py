@@ -1,0 +1,113 @@
+"""The CAV on-ramp merge backend: Chen et al.'s reward terms, spawn rule, termination at the
+first crash, determinism across worker counts, and observation bounds under every attack."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from attacks import ATTACKS, make_attack
+from attacks.training import LEARNED, build
+from robench.envs import backend_of, make_env, paper_eps
+from robench.envs.cav import HIGH, LOW, CAVMergeEnv, _Copies
+from robench.envs.cav_merge import MAIN_SLOTS, RAMP_SLOTS, agent_reward, headway_cost, merging_cost
+from robench.learners.agent import RNNAgent
+
+
+def test_reward_terms_against_hand_computed_values():
+    assert merging_cost(420.0) == pytest.approx(-1.0)  # at the merging lane's end
+    assert merging_cost(400.0) == pytest.approx(-math.exp(-400 / 1000))
+    assert headway_cost(30.0, 25.0) == 0.0  # exactly 1.2 s: no cost
+    assert headway_cost(15.0, 25.0) == pytest.approx(math.log(0.5))
+    assert headway_cost(80.0, 25.0) == 0.0 and headway_cost(5.0, 0.0) == 0.0
+    # crash, 20 m/s (speed term 0.5), off the merging lane, 60 m headway (no cost)
+    assert agent_reward(True, 20.0, False, 100.0, 60.0) == pytest.approx(-200 + 0.5)
+    # 30 m/s at the merging lane's end, 18 m headway: 1 − 4 + 4·log(18 / 36)
+    assert agent_reward(False, 30.0, True, 420.0, 18.0) == pytest.approx(1 - 4 + 4 * math.log(0.5))
+    # speed clipped to [0, 1] below 10 m/s
+    assert agent_reward(False, 5.0, False, 0.0, 60.0) == pytest.approx(0.0)
+
+
+def test_spawn_rule():
+    copies = _Copies(list(range(12)))
+    copies.reset(3)
+    hdv_counts = set()
+    for env in copies.envs:
+        cavs = env.controlled_vehicles
+        hdvs = [v for v in env.road.vehicles if v not in cavs]
+        assert len(cavs) == 3 and 1 <= len(hdvs) <= 4
+        hdv_counts.add(len(hdvs))
+        for group in (cavs, hdvs):
+            main = [v for v in group if v.lane_index[:2] == ("a", "b")]
+            assert len(main) == len(group) // 2  # half of each kind on the main road, the rest on the ramp
+            for v in group:
+                slots = MAIN_SLOTS if v in main else RAMP_SLOTS
+                assert min(abs(v.position[0] - s) for s in slots) <= 1.5 + 1e-6
+                assert 25.0 <= v.speed <= 27.0
+    assert len(hdv_counts) > 1
+
+
+def test_episode_ends_at_the_first_crash_and_the_copy_freezes():
+    env = CAVMergeEnv(3, workers=0)
+    env.reset(0)
+    g = torch.Generator().manual_seed(0)
+    first = None
+    for t in range(100):
+        res = env.step(torch.randint(5, (3, 3), generator=g))
+        if first is None and bool(res.done[0]):
+            first, frozen_obs = t, res.obs[0].clone()
+            assert bool(res.crashed[0]) == bool(res.terminated[0])
+        elif first is not None:
+            assert torch.equal(res.obs[0], frozen_obs) and float(res.reward[0]) == 0.0 and bool(res.done[0])
+        if bool(res.done.all()):
+            break
+    assert first is not None and first < 99  # random driving crashes before the 100-step horizon
+    assert bool(res.crashed[0]) and not bool(res.won.any())
+
+
+def test_same_seed_same_episodes_in_process_and_in_workers():
+    outs = []
+    for workers in (0, 2):
+        env = CAVMergeEnv(4, workers=workers)
+        first = env.reset(7).obs
+        res = env.step(torch.ones(4, 3, dtype=torch.int64) * 3)
+        outs.append((first, res.obs, res.reward))
+        env.close()
+    assert all(torch.equal(a, b) for a, b in zip(*outs))
+
+
+def test_merge_is_the_cav_backend_with_the_papers_eps():
+    assert backend_of("merge") == "cav" and backend_of("3m") == "smax" and paper_eps("merge") == 0.05
+    info = make_env("merge", 1, "cav").info()
+    assert (info.n_agents, info.obs_dim, info.n_actions, info.episode_limit) == (3, 25, 5, 100)
+
+
+@pytest.fixture(scope="module")
+def cav_observations():
+    env = CAVMergeEnv(4, workers=0)
+    cur = env.reset(1)
+    seen = [cur.obs]
+    for _ in range(15):
+        cur = env.step(torch.full((4, 3), 1, dtype=torch.int64))  # IDLE: drive on
+        seen.append(cur.obs)
+    return torch.cat(seen), env.info()
+
+
+@pytest.mark.parametrize("name", sorted(ATTACKS))
+@settings(max_examples=10, deadline=None)
+@given(eps=st.floats(0.0, 1.0), seed=st.integers(0, 1000))
+def test_observation_bounds_hold_under_every_attack(cav_observations, name, eps, seed):
+    obs, info = cav_observations
+    low, high = torch.from_numpy(LOW), torch.from_numpy(HIGH)
+    assert ((obs >= low) & (obs <= high)).all()
+    torch.manual_seed(seed)
+    agent = RNNAgent(info.obs_dim, info.n_agents, info.n_actions, hidden=16)
+    adversary = build(name, info, seed) if name in LEARNED else None
+    attack = make_attack(name, seed=seed, adversary=adversary)
+    attack.reset(obs.shape[0])
+    avail = torch.ones(obs.shape[0], 3, 5, dtype=torch.bool)
+    x = attack(agent, obs, agent.init_hidden(obs.shape[0]), avail, eps, low, high)
+    assert ((x >= low - 1e-6) & (x <= high + 1e-6)).all() and ((x - obs).abs() <= eps + 1e-6).all()

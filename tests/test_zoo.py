@@ -1,0 +1,90 @@
+"""``robench zoo build`` through the real entry point: resumable after SIGKILL with identical
+hashes, idempotent, safe for two concurrent builds, and the same through dask as loky."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROBENCH = str(Path(sys.executable).parent / "robench")
+
+TINY = ["--maps", "3m", "--learners", "vdn", "--defenses", "noadv", "rn", "--steps", "2000", "--quiet"]
+
+
+def build(zoo: Path, *extra: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, ROBENCH_TORCH_THREADS="1")
+    return subprocess.run([ROBENCH, "zoo", "build", *TINY, "--zoo", str(zoo), *extra], capture_output=True, text=True,
+                          env=env, timeout=600)
+
+
+def hashes(zoo: Path) -> dict[str, str]:
+    return {p.parent.name: json.loads(p.read_text())["content_hash"] for p in sorted((zoo / "3m").glob("*/manifest.json"))}
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> dict[str, str]:
+    zoo = tmp_path_factory.mktemp("ref") / "zoo"
+    res = build(zoo)
+    assert res.returncode == 0, res.stderr
+    found = hashes(zoo)
+    assert set(found) == {"vdn_noadv_s0", "vdn_rn_s0"}
+    again = build(zoo)  # a second build over a finished zoo trains nothing
+    assert again.returncode == 0 and "zoo: 0 runs trained" in again.stdout and hashes(zoo) == found
+    index = json.loads((zoo / "index.json").read_text())
+    assert {row["path"] for row in index["checkpoints"]} == {"3m/vdn_noadv_s0", "3m/vdn_rn_s0"}
+    return found
+
+
+def test_sigkilled_build_resumes_to_the_same_hashes_without_stray_files(reference, tmp_path):
+    zoo = tmp_path / "zoo"
+    env = dict(os.environ, ROBENCH_TORCH_THREADS="1")
+    proc = subprocess.Popen([ROBENCH, "zoo", "build", *TINY, "--zoo", str(zoo)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env=env, start_new_session=True)
+    deadline = time.time() + 300
+    while not (zoo / "3m" / "vdn_noadv_s0" / "manifest.json").is_file() and time.time() < deadline:
+        time.sleep(0.2)
+    time.sleep(1.0)  # into the second run
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (zoo / "3m" / "vdn_rn_s0").exists()  # killed mid-run: no partial entry
+    res = build(zoo)
+    assert res.returncode == 0, res.stderr
+    assert "zoo: 1 runs trained" in res.stdout
+    assert hashes(zoo) == reference
+    assert not [p for p in (zoo / "3m").iterdir() if ".tmp-" in p.name]
+
+
+def test_two_concurrent_builds_train_each_run_once(reference, tmp_path):
+    zoo = tmp_path / "zoo"
+    env = dict(os.environ, ROBENCH_TORCH_THREADS="1")
+    procs = [subprocess.Popen([ROBENCH, "zoo", "build", *TINY, "--zoo", str(zoo)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env=env) for _ in range(2)]
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs
+    trained = sum(err.count(" trained (clean") for _, err in outs)
+    assert trained == 2 and hashes(zoo) == reference
+
+
+def test_dask_backend_gives_the_loky_hashes(reference, tmp_path):
+    pytest.importorskip("dask.distributed")
+    res = build(tmp_path / "zoo", "--backend", "dask", "--jobs", "2")
+    assert res.returncode == 0, res.stderr
+    assert hashes(tmp_path / "zoo") == reference
+
+
+def test_zoo_status_and_bad_names(tmp_path):
+    env = dict(os.environ, ROBENCH_TORCH_THREADS="1")
+    res = subprocess.run([ROBENCH, "zoo", "status", "--maps", "3m", "--defenses", "atsa", "--zoo", str(tmp_path)],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert res.returncode == 0 and "missing (2): 3m/vdn/atsa/s0, 3m/qmix/atsa/s0" in res.stdout
+    assert "2-core hours" in res.stdout
+    bad = subprocess.run([ROBENCH, "zoo", "build", "--defenses", "nope", "--zoo", str(tmp_path)],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert bad.returncode == 2 and bad.stderr.strip().splitlines() == [
+        f"robench: error: unknown defense 'nope'; known: all, {', '.join(__import__('defenses').DEFENSES)}"]
