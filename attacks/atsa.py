@@ -60,7 +60,7 @@ class SDorConfig:
     heads: int = 4
     value: str = "closed_form"
     """Per-agent soft values V_i: one of ``SDOR_VALUES``, ``closed_form`` (FOP) or ``network`` (Eq. 9)."""
-    reward_scale: float = 1.0
+    reward_scale: float = 10.0
     """SDor's reward r̂ = −scale·r (``AttackTrainConfig.reward_scale``: SMAX → SMAC's scale)."""
 
 

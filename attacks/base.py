@@ -23,6 +23,34 @@ def project(x: torch.Tensor, obs: torch.Tensor, eps: float, low: torch.Tensor, h
     return torch.minimum(torch.maximum(x, low), high)
 
 
+def uniform_start(obs: torch.Tensor, eps: float, generator: torch.Generator) -> torch.Tensor:
+    """o + U(−ε, ε) per feature: PGD's random start (project it before use)."""
+    u = torch.rand(obs.shape, generator=generator, device="cpu").to(obs.device)
+    return obs + eps * (2 * u - 1)
+
+
+def signed_steps(grad: Callable[[torch.Tensor], torch.Tensor], x0: torch.Tensor, obs: torch.Tensor, eps: float,
+                 low: torch.Tensor, high: torch.Tensor, steps: int, size: float) -> torch.Tensor:
+    """x ← Proj(x + size·sign(grad(x))), ``steps`` times from Proj(x0): the signed-gradient
+    iteration that FGSM/PGD, STor's targeted step (with a negated gradient) and the regularisers'
+    inner maximisation share.  The result is detached and inside the budget."""
+    x = project(x0.detach(), obs, eps, low, high)
+    for _ in range(steps):
+        x = project(x + size * grad(x).sign(), obs, eps, low, high).detach()
+    return x
+
+
+def objective_grad(objective: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[torch.Tensor], torch.Tensor]:
+    """x ↦ ∇_x objective(x) (a scalar objective; x detached first)."""
+    def grad(x: torch.Tensor) -> torch.Tensor:
+        x = x.detach().requires_grad_(True)
+        with torch.enable_grad():
+            (g,) = torch.autograd.grad(objective(x), x)
+        return g
+
+    return grad
+
+
 def policy_input_grad(agent: Agent, obs: torch.Tensor, hidden: torch.Tensor, avail: torch.Tensor,
                       objective: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
     """∇_o objective(masked logits of Q(o) [B, N, A]) → [B, N, D], the recurrent state held fixed

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from attacks.base import Attack, action_ce_grad, clean_greedy_action, project
+from attacks.base import Attack, action_ce_grad, clean_greedy_action, signed_steps, uniform_start
 
 
 class FGSM(Attack):
@@ -28,9 +28,6 @@ class PGD(Attack):
 
     def perturb(self, agent, obs, hidden, avail, eps, low, high) -> torch.Tensor:
         a_star = clean_greedy_action(agent, obs, hidden, avail)
-        u = torch.rand(obs.shape, generator=self.generator, device="cpu").to(obs.device)
-        x = project(obs + eps * (2 * u - 1), obs, eps, low, high)
-        for _ in range(self.steps):
-            x = project(x + self.step_frac * eps * action_ce_grad(agent, x, hidden, avail, a_star).sign(),
-                        obs, eps, low, high)
-        return x
+        return signed_steps(lambda x: action_ce_grad(agent, x, hidden, avail, a_star),
+                            uniform_start(obs, eps, self.generator), obs, eps, low, high, self.steps,
+                            self.step_frac * eps)

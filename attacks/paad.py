@@ -39,6 +39,7 @@ class PAAD(DirectorAttack):
                             info.state_dim, device)
         super().__init__(generator, attacked_agents, director.agent, device)
         self.info, self.director = info, director
+        self.director_kind = director.cfg.mixer  # the director's own value decomposition (vdn / qmix)
         self.buffer = ReplayBuffer(buffer_size, info.episode_limit, info.n_agents, info.obs_dim, info.state_dim,
                                    info.n_actions)
         self.explore, self.updates_per_batch = explore, updates_per_batch

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from attacks.base import action_ce_grad, policy_input_grad, project
+from attacks.base import action_ce_grad, policy_input_grad, project, signed_steps
 from robench.learners.agent import Agent
 
 
@@ -20,10 +20,8 @@ def targeted_step(agent: Agent, obs: torch.Tensor, hidden: torch.Tensor, avail: 
                   beta: float | None = None, steps: int = 1) -> torch.Tensor:
     """ô [B, N, D] pushing each agent towards ``target`` [B, N] inside the ε-ball."""
     size = (eps if beta is None else beta) / steps
-    x = obs
-    for _ in range(steps):
-        x = project(x - size * action_ce_grad(agent, x, hidden, avail, target).sign(), obs, eps, low, high)
-    return x
+    return signed_steps(lambda x: -action_ce_grad(agent, x, hidden, avail, target), obs, obs, eps, low, high, steps,
+                        size)
 
 
 def direction_step(agent: Agent, obs: torch.Tensor, hidden: torch.Tensor, avail: torch.Tensor,

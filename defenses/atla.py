@@ -20,15 +20,22 @@ class ATLATraining(CoTrainedDefense):
     name = "atla"
     attack_name = "atla"
     OPTIONS = {"phase_steps": 2048, "squash": False}
+    BOUNDS = {"phase_steps": (1, None)}
 
     def attack_config(self) -> AttackTrainConfig:
         # MAPPO's lr decays over the adversary's own steps: half of the run's
         return replace(super().attack_config(), steps=max(1, self.cfg.steps // 2),
                             squash=bool(self.options["squash"]))
 
+    _adversary_phase = False
+    _phase_start = 0
+
     def protagonist_frozen(self, t_env: int) -> bool:
-        """Odd phases belong to the adversary: (t_env // phase_steps) mod 2 = 1."""
-        return (t_env // max(1, int(self.options["phase_steps"]))) % 2 == 1
+        """The phase flips once it has lasted ``phase_steps`` env steps (called once per rollout, so
+        every phase gets at least one rollout whatever the rollout size)."""
+        if t_env - self._phase_start >= int(self.options["phase_steps"]):
+            self._adversary_phase, self._phase_start = not self._adversary_phase, t_env
+        return self._adversary_phase
 
     def after_rollout(self, batch: EpisodeBatch, t_env: int) -> dict[str, float]:
         """The adversary is fixed in the protagonist's phase (it learns in ``adversary_round``)."""

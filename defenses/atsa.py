@@ -6,7 +6,7 @@ observation.  κ = 0 is the ablation of the paper's Fig. 2, a fixed α that of F
 
 Defaults: κ = 0.005 for VDN and 0.01 for QMIX (each in the paper's search set, Sec. 5:
 VDN {0.001, 0.005, 0.01}, QMIX {0.001, 0.005, 0.01, 0.025}); α follows FOP's schedule
-(``alpha`` < 0) unless a fixed value ≥ 0 is given; SDor sees rewards ×``reward_scale``
+(``alpha`` ≤ 0) unless a fixed value > 0 is given; SDor sees rewards ×``reward_scale``
 (SMAX → SMAC's scale, see ``AttackTrainConfig.reward_scale``).  SDor takes ``adversary_updates``
 (2) gradient steps per rollout of 32 episodes while the protagonist takes 12: one SDor step costs
 ≈ 2.5 protagonist steps (an actor, two critics, two target critics), and 2 keeps a run within
@@ -26,6 +26,7 @@ class ATSATraining(CoTrainedDefense):
     attack_name = "atsa"
     OPTIONS = {"kappa": 0.005, "alpha": -1.0, "value": "closed_form", "reward_scale": 10.0, "adversary_updates": 2}
     CHOICES = {"value": SDOR_VALUES}
+    BOUNDS = {"kappa": (0, None), "reward_scale": (1e-9, None), "adversary_updates": (1, None)}
     KAPPA = {"vdn": 0.005, "qmix": 0.01}
     """The per-learner default κ."""
 
@@ -35,6 +36,6 @@ class ATSATraining(CoTrainedDefense):
 
     def attack_config(self) -> AttackTrainConfig:
         o = self.options
-        alpha = None if float(o["alpha"]) < 0 else float(o["alpha"])
+        alpha = None if float(o["alpha"]) <= 0 else float(o["alpha"])
         return replace(super().attack_config(), kappa=float(o["kappa"]), alpha=alpha, value=str(o["value"]),
                             reward_scale=float(o["reward_scale"]), updates_per_batch=int(o["adversary_updates"]))

@@ -16,6 +16,7 @@ may make a default depend on the protagonist's learner (ATSA's κ).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -76,6 +77,8 @@ class Defense:
     """The hyperparameters this defense accepts, with their defaults."""
     CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {}
     """The allowed values of string-valued options."""
+    BOUNDS: ClassVar[dict[str, tuple[float | None, float | None]]] = {}
+    """Inclusive (low, high) bounds of numeric options (None = unbounded); every float must be finite."""
 
     def __init__(self, cfg: DefenseConfig, learner: QLearner, info: EnvInfo):
         self.cfg, self.learner, self.info = cfg, learner, info
@@ -103,6 +106,12 @@ class Defense:
             if key in cls.CHOICES and value not in cls.CHOICES[key]:
                 raise RobenchError(f"defense {cls.name!r} option {key} must be one of {', '.join(cls.CHOICES[key])}, "
                                    f"got {value!r}")
+            if isinstance(value, float) and not math.isfinite(value):
+                raise RobenchError(f"defense {cls.name!r} option {key} must be finite, got {value}")
+            low, high = cls.BOUNDS.get(key, (None, None))
+            if (low is not None and value < low) or (high is not None and value > high):
+                span = f"[{'-inf' if low is None else f'{low:g}'}, {'inf' if high is None else f'{high:g}'}]"
+                raise RobenchError(f"defense {cls.name!r} option {key} must lie in {span}, got {value}")
         return {**cls.defaults(learner), **given}
 
     @classmethod

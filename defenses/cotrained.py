@@ -19,15 +19,23 @@ from robench.learners.buffer import EpisodeBatch
 class CoTrainedDefense(Defense):
     """A defense whose ``attack`` is a learned adversary trained alongside the protagonist."""
 
+    @property
+    def adversary_seed(self) -> int:
+        """The adversary's own seed: its sampling stream must not replay the loop's (seeded with
+        the run's seed), or a director's exploration would copy the protagonist's."""
+        return self.cfg.seed * 1_000_003 + 1
+
     def attack_config(self) -> AttackTrainConfig:
-        """The adversary's settings: the run's seed, ε and step budget; the director of PAAD-style
-        adversaries gets the protagonist's mixer and agent network (App. H.2)."""
-        return AttackTrainConfig(attack=self.attack_name, eps=self.cfg.eps, steps=self.cfg.steps, seed=self.cfg.seed,
-                                 director_mixer=self.learner.cfg.mixer, director_agent=self.learner.cfg.agent)
+        """The adversary's settings: its seed, the run's ε and step budget; the director of
+        PAAD-style adversaries gets the protagonist's mixer and agent network (App. H.2)."""
+        return AttackTrainConfig(attack=self.attack_name, eps=self.cfg.eps, steps=self.cfg.steps,
+                                 seed=self.adversary_seed, director_mixer=self.learner.cfg.mixer,
+                                 director_agent=self.learner.cfg.agent)
 
     def build_attack(self) -> Attack:
         self.adversary_config = self.attack_config()
-        adversary = build(self.attack_name, self.info, self.cfg.seed, str(self.learner.device), self.adversary_config)
+        adversary = build(self.attack_name, self.info, self.adversary_seed, str(self.learner.device),
+                          self.adversary_config)
         adversary.training = True
         return adversary
 

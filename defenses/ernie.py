@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import torch
 
-from defenses.regularised import Regularised, ball_ascent, masked_mean
+from attacks.base import objective_grad, signed_steps
+from defenses.regularised import Regularised, masked_mean
 from robench.learners.learner import LossContext
 
 
@@ -26,22 +27,20 @@ class ERNIE(Regularised):
     WEIGHT = "lam"
     OPTIONS = {"lam": 0.5, "steps": 1, "sigma": 1e-3, "projected": True, "alpha": 0.01, "eps_ramp": 0.0,
                "recurrent": "fixed"}
+    BOUNDS = {"lam": (0, None), "steps": (1, None), "sigma": (0, None), "alpha": (0, None), "eps_ramp": (0, 1)}
 
     def term(self, ctx: LossContext, eps: float) -> torch.Tensor:
         b = ctx.batch
         obs = b.obs[:, :-1]
         q_clean = ctx.q[:, :-1]
         target = q_clean.detach()
-        distance = lambda x: q_distance(self.perturbed(ctx, x), target)  # noqa: E731
+        grad = objective_grad(lambda x: q_distance(self.perturbed(ctx, x), target).sum())
         noise = torch.randn(obs.shape, generator=ctx.generator, device="cpu").to(obs.device)
         x = obs + float(self.options["sigma"]) * noise
         steps = int(self.options["steps"])
         if self.options["projected"]:
-            x = ball_ascent(lambda x: distance(x).sum(), x, obs, eps, self.low, self.high, steps, eps / max(1, steps))
+            x = signed_steps(grad, x, obs, eps, self.low, self.high, steps, eps / steps)
         else:
             for _ in range(steps):
-                x = x.detach().requires_grad_(True)
-                with torch.enable_grad():
-                    (grad,) = torch.autograd.grad(distance(x).sum(), x)
-                x = (x + float(self.options["alpha"]) * grad * obs.abs()).detach()
+                x = (x + float(self.options["alpha"]) * grad(x) * obs.abs()).detach()
         return masked_mean(q_distance(self.perturbed(ctx, x), q_clean), b.mask)

@@ -16,6 +16,7 @@ class PAADTraining(CoTrainedDefense):
     attack_name = "paad"
     OPTIONS = {"director": "target", "adversary_updates": 4}
     CHOICES = {"director": tuple(PAAD_DIRECTORS)}
+    BOUNDS = {"adversary_updates": (1, None)}
 
     def attack_config(self) -> AttackTrainConfig:
         return replace(super().attack_config(), director=str(self.options["director"]),

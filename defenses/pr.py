@@ -3,7 +3,9 @@
     L_adv = mean_{i, t} max( max_{a ≠ a*} Q_i(ô, a) − Q_i(ô, a*), −1 ),   a* = argmax_avail Q_i(o)
 
 with a* the clean greedy action (detached) and ô from a 5-step PGD inside the ε-ball (step ε/5,
-random start) that maximises the same margin; the protagonist minimises TD + μ·L_adv (μ = 0.1).
+random start) that maximises the *unclipped* margin max_{a ≠ a*} Q_i(ô, a) − Q_i(ô, a*) (the −1
+floor has zero gradient below it, so it is applied in the loss only, as SA-DQN does); the
+protagonist minimises TD + μ·L_adv (μ = 0.1).
 ``loss=kl`` uses KL(π_i(o) ‖ π_i(ô)) instead (π = softmax of Q over available actions; the PGD
 then maximises that KL).  ``eps_ramp`` > 0 ramps the regulariser's ε from 0 over that fraction
 of training.  Rollouts are clean.
@@ -13,20 +15,26 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from defenses.regularised import Regularised, ball_ascent, masked_mean, uniform_start
+from attacks.base import objective_grad, signed_steps, uniform_start
+from defenses.regularised import Regularised, masked_mean
 from robench.learners.agent import greedy, masked_logits
 from robench.learners.learner import LossContext
 
 NEG = -1e10
 
 
-def hinge_margin(q: torch.Tensor, best: torch.Tensor, avail: torch.Tensor) -> torch.Tensor:
-    """max(max_{a ≠ a*, available} Q(a) − Q(a*), −1) per row: q [.., A], best [..] → [..]."""
+def margin(q: torch.Tensor, best: torch.Tensor, avail: torch.Tensor) -> torch.Tensor:
+    """max_{a ≠ a*, available} Q(a) − Q(a*) per row (−1 where a* is the only available action):
+    q [.., A], best [..] → [..]; positive where a* is no longer greedy."""
     q_best = q.gather(-1, best.unsqueeze(-1)).squeeze(-1)
     others = avail & ~F.one_hot(best, q.shape[-1]).bool()
     runner_up = q.masked_fill(~others, NEG).max(-1).values
-    margin = torch.where(others.any(-1), runner_up - q_best, torch.full_like(q_best, -1.0))
-    return margin.clamp(min=-1.0)
+    return torch.where(others.any(-1), runner_up - q_best, torch.full_like(q_best, -1.0))
+
+
+def hinge_margin(q: torch.Tensor, best: torch.Tensor, avail: torch.Tensor) -> torch.Tensor:
+    """SA-DQN's hinge max(margin, −1) per row."""
+    return margin(q, best, avail).clamp(min=-1.0)
 
 
 def policy_kl(q_clean: torch.Tensor, q_pert: torch.Tensor, avail: torch.Tensor) -> torch.Tensor:
@@ -40,6 +48,7 @@ class PR(Regularised):
     name = "pr"
     OPTIONS = {"mu": 0.1, "loss": "hinge", "pgd_steps": 5, "eps_ramp": 0.0, "recurrent": "fixed"}
     CHOICES = {**Regularised.CHOICES, "loss": ("hinge", "kl")}
+    BOUNDS = {"mu": (0, None), "pgd_steps": (1, None), "eps_ramp": (0, 1), "teeth": (1, None)}
 
     def term(self, ctx: LossContext, eps: float) -> torch.Tensor:
         b = ctx.batch
@@ -47,11 +56,11 @@ class PR(Regularised):
         q_clean = ctx.q[:, :-1]
         if self.options["loss"] == "kl":
             target = q_clean.detach()
-            objective = lambda q: policy_kl(target, q, avail)  # noqa: E731
+            ascend = loss = lambda q: policy_kl(target, q, avail)  # noqa: E731
         else:
             best = greedy(q_clean.detach(), avail)
-            objective = lambda q: hinge_margin(q, best, avail)  # noqa: E731
+            ascend, loss = (lambda q: margin(q, best, avail)), (lambda q: hinge_margin(q, best, avail))
         steps = int(self.options["pgd_steps"])
-        x = ball_ascent(lambda x: objective(self.perturbed(ctx, x)).sum(), uniform_start(obs, eps, ctx.generator),
-                        obs, eps, self.low, self.high, steps, eps / max(1, steps))
-        return masked_mean(objective(self.perturbed(ctx, x)), b.mask)
+        x = signed_steps(objective_grad(lambda x: ascend(self.perturbed(ctx, x)).sum()),
+                         uniform_start(obs, eps, ctx.generator), obs, eps, self.low, self.high, steps, eps / steps)
+        return masked_mean(loss(self.perturbed(ctx, x)), b.mask)

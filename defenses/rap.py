@@ -15,22 +15,20 @@ from attacks.base import Attack
 from attacks.population import DirectorPopulation
 from attacks.training import AttackTrainConfig, build
 from defenses.cotrained import CoTrainedDefense
-from robench.errors import RobenchError
 
 
 class RAPTraining(CoTrainedDefense):
     name = "rap"
     attack_name = "paad"
     OPTIONS = {"k": 4, "member_updates": 1}
+    BOUNDS = {"k": (1, None), "member_updates": (1, None)}
 
     def build_attack(self) -> Attack:
         self.adversary_config = replace(self.attack_config(), updates_per_batch=int(self.options["member_updates"]))
         k = int(self.options["k"])
-        if k < 1:
-            raise RobenchError(f"defense 'rap' option k must be ≥ 1, got {k}")
-        members = [build("paad", self.info, self.cfg.seed * 7_919 + i, str(self.learner.device), self.adversary_config)
+        members = [build("paad", self.info, self.adversary_seed + 1 + i, str(self.learner.device), self.adversary_config)
                    for i in range(k)]
-        population = DirectorPopulation(members, torch.Generator().manual_seed(self.cfg.seed + 17))
+        population = DirectorPopulation(members, torch.Generator().manual_seed(self.adversary_seed))
         population.training = True
         return population
 

@@ -7,18 +7,16 @@ on the protagonist's TD loss computed on the replay batch around every stored ob
   held fixed and detached — ``Agent.step(x_t, context_t)`` on B·T rows, one batched call;
   ``recurrent="unroll"``: the perturbed sequence is unrolled through the GRU (x_t moves every
   later step too; the gradient flows through time).
-* ``ball_ascent`` — k signed-gradient ascent steps on an objective of x, each followed by
-  Proj onto the ε-ball around o and the observation bounds (``attacks.base.project``).
+* the inner maximisation — k signed-gradient ascent steps on an objective of x, each followed
+  by Proj onto the ε-ball around o and the observation bounds: ``attacks.base.signed_steps``,
+  the iteration PGD and STor use too.
 * ``Regularised`` — the defense base: its ``extra_losses`` is ``[weight(progress) · term]``
   where the subclass defines ``term(ctx, eps)``; weight and ε come from ``schedule``.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 
-from attacks.base import project
 from defenses.base import Defense, DefenseConfig
 from robench.envs.protocol import EnvInfo
 from robench.learners.agent import Agent
@@ -34,24 +32,6 @@ def perturbed_q(agent: Agent, x: torch.Tensor, ctx: LossContext, recurrent: str)
         return agent.unroll(x, ctx.batch.actions[:, : t - 1] if agent.last_action else None)
     q, _ = agent.step(x.flatten(0, 1), ctx.context[:, :t].flatten(0, 1))
     return q.view(b, t, *q.shape[1:])
-
-
-def ball_ascent(objective: Callable[[torch.Tensor], torch.Tensor], x0: torch.Tensor, obs: torch.Tensor, eps: float,
-                low: torch.Tensor, high: torch.Tensor, steps: int, step_size: float) -> torch.Tensor:
-    """x ← Proj(x + step·sign(∇_x objective(x))), ``steps`` times from x0 (detached result)."""
-    x = project(x0.detach(), obs, eps, low, high)
-    for _ in range(steps):
-        x.requires_grad_(True)
-        with torch.enable_grad():
-            (grad,) = torch.autograd.grad(objective(x), x)
-        x = project(x.detach() + step_size * grad.sign(), obs, eps, low, high)
-    return x.detach()
-
-
-def uniform_start(obs: torch.Tensor, eps: float, generator: torch.Generator) -> torch.Tensor:
-    """o + U(−ε, ε) (PGD's random start)."""
-    noise = torch.rand(obs.shape, generator=generator, device="cpu").to(obs.device) * 2 - 1
-    return obs + eps * noise
 
 
 def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -83,6 +63,10 @@ class Regularised(Defense):
             raise ValueError("regularised defenses need the observation bounds (DefenseConfig.obs_low/high)")
         self.low, self.high = cfg.obs_low, cfg.obs_high
         self.extra_losses = [self.regulariser]
+
+    def budget(self, progress: float) -> float:
+        """Rollouts are clean: the regulariser's ε is ``schedule``'s, not the rollout's."""
+        return 0.0
 
     def schedule(self, progress: float) -> tuple[float, float]:
         """(weight, ε) at ``progress``: constant weight; ε ramps 0 → ε over the first ``eps_ramp``

@@ -72,13 +72,26 @@ def save_checkpoint(out: Path, tensors: dict[str, torch.Tensor], manifest: dict[
         for name, src in (nested or {}).items():
             shutil.copytree(src, tmp / name)
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-        if out.exists():
-            shutil.rmtree(out)
+        old = None
+        if out.exists():  # replace: move the old entry aside, rename the new one in, then delete the old
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+            os.replace(out, old / out.name)
         os.replace(tmp, out)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return manifest
+
+
+def checkpoint_dirs(root: Path) -> list[Path]:
+    """Every checkpoint directory under ``root`` (any depth), sorted; directories hidden by a
+    leading dot (a writer's temporaries, ``.locks``) and their contents are skipped, so a half-
+    written entry is never listed."""
+    root = Path(root)
+    return [mf.parent for mf in sorted(root.glob(f"**/{MANIFEST}"))
+            if not any(part.startswith(".") for part in mf.relative_to(root).parts)]
 
 
 def read_manifest(path: Path) -> dict[str, Any]:

@@ -142,6 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     att.add_argument("--kappa", type=float, default=None, help="ATSA: SDor-STor loss weight κ (default 0.005)")
     att.add_argument("--alpha", type=float, default=None, help="ATSA: fixed temperature (default FOP schedule)")
     att.add_argument("--value", default=None, help="ATSA: soft values closed_form (FOP, default) or network (Eq. 9)")
+    att.add_argument("--reward-scale", type=float, default=None,
+                     help="ATSA: SDor learns from −scale·r (default 10: SMAX returns ×10 = SMAC's scale)")
     att.add_argument("--squash", action="store_const", const=True, default=None,
                      help="ATLA: δ = ε·tanh(u) instead of ε·clip(u, −1, 1)")
     att.add_argument("--director", default=None,
@@ -269,8 +271,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise UsageError(f"{out} already exists (pass --force to replace it)")
 
     manifest = train_and_save(cfg, out, overwrite=args.force, show_progress=not args.quiet)
-    print(f"wrote {out}  clean win rate {manifest['clean_win_rate']:.3f} over {manifest['clean_eval_episodes']} "
-          f"episodes, {manifest['steps']} env steps in {manifest['wall_time_s'] / 60:.1f} min")
+    outcome = (f"clean return {manifest['clean_return']:.2f}, crash rate {manifest['clean_crash_rate']:.3f}"
+               if backend == "cav" else f"clean win rate {manifest['clean_win_rate']:.3f}")
+    print(f"wrote {out}  {outcome} over {manifest['clean_eval_episodes']} episodes, {manifest['steps']} env steps "
+          f"in {manifest['wall_time_s'] / 60:.1f} min")
     return 0
 
 
@@ -310,6 +314,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def cmd_list(args: argparse.Namespace) -> int:
     from attacks import ATTACKS
+    from robench.checkpoint import checkpoint_dirs
     from defenses import DEFENSES
     from robench.envs import BACKENDS, map_names
     from robench.learners.agent import AGENTS
@@ -326,7 +331,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         print(f"  {name}" + (f": {options}" if options else ""))
     print(f"attacks: {', '.join(ATTACKS)}")
     zoo = Path("checkpoints")
-    found = sorted(p.parent for p in zoo.glob("**/manifest.json")) if zoo.is_dir() else []
+    found = checkpoint_dirs(zoo) if zoo.is_dir() else []
     print(f"checkpoints ({zoo}): {', '.join(str(p) for p in found) or 'none'}")
     return 0
 
@@ -380,11 +385,12 @@ def cmd_attack(args: argparse.Namespace) -> int:
     _check_choice("learned attack", args.attack, LEARNED)
     cfg = AttackTrainConfig(attack=args.attack, eps=args.eps, seed=args.seed, device=args.device,
                             max_wall_s=None if args.max_minutes is None else args.max_minutes * 60)
-    owners = {"kappa": "atsa", "alpha": "atsa", "value": "atsa", "director": "paad", "squash": "atla"}
+    owners = {"kappa": "atsa", "alpha": "atsa", "value": "atsa", "reward_scale": "atsa", "director": "paad",
+              "squash": "atla"}
     for option, owner in owners.items():  # given options must belong to the attack; the rest keep defaults
         if getattr(args, option) is not None:
             if args.attack != owner:
-                raise UsageError(f"--{option} applies to --attack {owner} only")
+                raise UsageError(f"--{option.replace('_', '-')} applies to --attack {owner} only")
             setattr(cfg, option, getattr(args, option))
     _check_choice("PAAD director", cfg.director, PAAD_DIRECTORS)
     _check_choice("ATSA value", cfg.value, SDOR_VALUES)

@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable
 
 import pandas as pd
 
-from robench.checkpoint import read_manifest
+from robench.checkpoint import checkpoint_dirs, read_manifest
 from robench.envs import paper_eps
 from robench.errors import RobenchError
 from robench.learners.learner import LearnerConfig
@@ -91,8 +91,8 @@ def discover(spec: GridSpec) -> list[tuple[Path, dict[str, Any]]]:
     if not root.is_dir():
         raise GridError(f"no checkpoint directory {root}")
     found = []
-    for mf in sorted(root.glob("**/manifest.json")):
-        manifest = read_manifest(mf.parent)
+    for directory in checkpoint_dirs(root):
+        manifest = read_manifest(directory)
         env = manifest["env"]["map_name"]
         if manifest["kind"] != "protagonist":
             continue
@@ -104,7 +104,7 @@ def discover(spec: GridSpec) -> list[tuple[Path, dict[str, Any]]]:
             continue
         if spec.seeds is not None and manifest.get("seed") not in spec.seeds:
             continue
-        found.append((mf.parent, manifest))
+        found.append((directory, manifest))
     return found
 
 
@@ -112,19 +112,21 @@ def adversary_candidates(root: Path | None) -> dict[tuple[str, str, str], list[t
     """(env, victim learner, attack) → every adversary checkpoint under ``root`` for it, as
     (path, content hash): first those co-trained by the defense of the attack's name (the
     paper's protocol: the ATSA column is the adversary ATSA training produced on that map and
-    learner), then the rest (co-trained by other defenses, or trained against a fixed victim),
-    each group in sorted path order."""
+    learner), then the rest (co-trained by other defenses, or trained against a fixed victim);
+    within each group, runs with default defense options before ablation variants, then the
+    lowest seed, then path order."""
     found: dict[tuple[str, str, str], list[tuple[Path, str]]] = {}
     if root is None:
         return found
     if not Path(root).is_dir():
         raise GridError(f"no adversary directory {root}")
-    for mf in sorted(Path(root).glob("**/manifest.json")):
-        manifest = read_manifest(mf.parent)
+    for directory in checkpoint_dirs(root):
+        manifest = read_manifest(directory)
         if manifest["kind"] == "adversary":
             key = (manifest["env"]["map_name"], manifest.get("victim_learner", manifest["learner"]), manifest["attack"])
-            own = manifest.get("co_trained_by") == manifest["attack"]
-            found.setdefault(key, []).append((not own, mf.parent, manifest["content_hash"]))
+            rank = (manifest.get("co_trained_by") != manifest["attack"], bool(manifest.get("co_trained_variant")),
+                    manifest.get("seed") or 0, str(directory))
+            found.setdefault(key, []).append((rank, directory, manifest["content_hash"]))
     return {key: [(path, digest) for _, path, digest in sorted(rows)] for key, rows in found.items()}
 
 

@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from robench.checkpoint import MANIFEST, read_manifest
+from robench.checkpoint import checkpoint_dirs, read_manifest
 from robench.errors import RobenchError
 from robench.grid import variant_of
 
@@ -54,7 +54,7 @@ def build_index(root: Path) -> dict[str, Any]:
     root = Path(root)
     if not root.is_dir():
         raise RobenchError(f"no checkpoint directory {root}")
-    rows = [entry(root, mf.parent, read_manifest(mf.parent)) for mf in sorted(root.glob(f"**/{MANIFEST}"))]
+    rows = [entry(root, directory, read_manifest(directory)) for directory in checkpoint_dirs(root)]
     return {"format": FORMAT, "checkpoints": rows}
 
 

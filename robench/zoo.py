@@ -69,7 +69,8 @@ def train_and_save(cfg: TrainConfig, out: Path, overwrite: bool = False, show_pr
                                 episodes=cfg.final_eval_episodes, seed=cfg.seed + 515_151, device=cfg.device,
                                 adversary=adversary)
             adv_manifest = adversary_manifest(adversary, adv_cfg, info, victim, cfg.eps, result.t_env, result.wall_s,
-                                              under.win_rate, co_trained_by=cfg.defense)
+                                              under.win_rate, co_trained_by=cfg.defense,
+                                              co_trained_variant=cfg.defense_options)
             nested[name] = Path(tmp) / name
             linked[name] = save_checkpoint(nested[name], adversary.state_dict(), adv_manifest)["content_hash"]
         manifest = {
@@ -84,6 +85,7 @@ def train_and_save(cfg: TrainConfig, out: Path, overwrite: bool = False, show_pr
             "wall_time_s": round(result.wall_s, 2),
             "clean_win_rate": clean.win_rate,
             "clean_return": clean.mean_return,
+            "clean_crash_rate": clean.crash_rate,
             "clean_eval_episodes": clean.episodes,
             "defense_options_resolved": result.resolved_options,
             "co_trained_adversaries": linked,

@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from robench.checkpoint import CheckpointError, read_manifest
+from robench.checkpoint import CheckpointError, checkpoint_dirs, read_manifest
 from robench.envs import backend_of, canonical_map, paper_eps
 from robench.errors import RobenchError
 from robench.learners.learner import LearnerConfig
@@ -140,10 +140,10 @@ def projected_minutes(runs: list[ZooRun], zoo: Path) -> float:
     """2-core minutes still to train ``runs``: each run at the mean wall time of the zoo's
     finished runs of its defense (``DEFAULT_RUN_MINUTES`` with none), scaled to its steps."""
     walls: dict[str, list[float]] = {}
-    for mf in Path(zoo).glob("*/*/manifest.json"):
+    for directory in checkpoint_dirs(zoo):
         try:
-            m = read_manifest(mf.parent)
-        except CheckpointError:
+            m = read_manifest(directory)
+        except CheckpointError:  # an entry replaced while we scan
             continue
         if m["kind"] == "protagonist" and m.get("steps"):
             walls.setdefault(m.get("defense"), []).append(m["wall_time_s"] / 60 / m["steps"])

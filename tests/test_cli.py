@@ -44,6 +44,10 @@ def run(*args, cwd=None):
     (["train", "--defense", "atla", "--defense-opt", "squash=maybe"], "option squash expects a bool"),
     (["train", "--defense", "paad", "--defense-opt", "director=up"], "option director must be one of target, direction"),
     (["train", "--defense", "rap", "--defense-opt", "kappa=0.1"], "defense 'rap' has no option kappa; its options: k"),
+    (["train", "--defense", "rap", "--defense-opt", "k=0"], "option k must lie in [1, inf], got 0"),
+    (["train", "--defense", "pr-rep", "--defense-opt", "teeth=-1"], "option teeth must lie in [1, inf]"),
+    (["train", "--defense", "ernie", "--defense-opt", "lam=nan"], "option lam must be finite"),
+    (["train", "--defense", "pr", "--defense-opt", "mu=-0.1"], "option mu must lie in [0, inf]"),
     (["eval", "x", "--attacked-agents", "0,b"], "not a comma list of agent indices"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, needle, tmp_path):

@@ -100,11 +100,16 @@ def test_atla_alternates_protagonist_and_adversary_phases(monkeypatch):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
             instances.append(self)
+            self.phases: list[bool] = []
+
+        def protagonist_frozen(self, t_env):
+            self.phases.append(super().protagonist_frozen(t_env))
+            return self.phases[-1]
 
     monkeypatch.setitem(DEFENSES, "atla", Recorded)
     snapshots = []
 
-    def snapshot(t_env, *_):
+    def snapshot(t_env, *_):  # after every iteration
         d = instances[0]
         snapshots.append((t_env, torch.cat([p.detach().flatten().clone() for p in d.learner.agent.parameters()]),
                           torch.cat([v.flatten().clone() for v in d.attack.state_dict().values()])))
@@ -112,19 +117,23 @@ def test_atla_alternates_protagonist_and_adversary_phases(monkeypatch):
     cfg = tiny("atla", phase_steps=150)
     cfg.steps = 1500
     train(cfg, progress=snapshot)
-    phases, adversary_learned = set(), False
-    prev_t, prev_p, prev_a = 0, None, None
-    for t, p, a in snapshots:
-        if prev_p is not None:
-            frozen = instances[0].protagonist_frozen(prev_t)
-            phases.add(frozen)
-            if frozen:
-                assert torch.equal(p, prev_p)
-                adversary_learned |= not torch.equal(a, prev_a)
-            else:
-                assert torch.equal(a, prev_a)
-        prev_t, prev_p, prev_a = t, p, a
-    assert phases == {True, False} and adversary_learned
+    phases = instances[0].phases  # phases[k]: iteration k's phase; snapshots[k]: after iteration k
+    assert len(phases) == len(snapshots) and set(phases) == {True, False}
+    adversary_learned = False
+    for k in range(1, len(snapshots)):
+        (_, p0, a0), (_, p1, a1) = snapshots[k - 1], snapshots[k]
+        if phases[k]:
+            assert torch.equal(p1, p0)
+            adversary_learned |= not torch.equal(a1, a0)
+        else:
+            assert torch.equal(a1, a0)
+    assert adversary_learned
+    # a phase ends only after it has lasted phase_steps env steps (t before iteration k = t after k − 1)
+    start = 0
+    for k in range(1, len(phases)):
+        if phases[k] != phases[k - 1]:
+            assert snapshots[k - 1][0] - start >= 150
+            start = snapshots[k - 1][0]
 
 
 def _director_batch(taken: torch.Tensor) -> EpisodeBatch:

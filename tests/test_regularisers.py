@@ -6,8 +6,9 @@ import torch
 
 from defenses import DEFENSES, DefenseConfig
 from defenses.ernie import q_distance
-from defenses.pr import hinge_margin, policy_kl
-from defenses.regularised import ball_ascent, perturbed_q, sawtooth, uniform_start
+from defenses.pr import hinge_margin, margin, policy_kl
+from attacks.base import objective_grad, project, signed_steps, uniform_start
+from defenses.regularised import perturbed_q, sawtooth
 from robench.envs import EnvInfo
 from robench.learners.buffer import EpisodeBatch
 from robench.learners.learner import LearnerConfig, LossContext, QLearner
@@ -65,16 +66,32 @@ def test_pr_inner_pgd_stays_in_ball_and_bounds_and_raises_the_margin(eps):
     obs, avail = ctx.batch.obs[:, :-1], ctx.batch.avail[:, :-1]
     best = ctx.q[:, :-1].detach().argmax(-1)
 
-    def margin(x):
-        return hinge_margin(perturbed_q(learner.agent, x, ctx, "fixed"), best, avail).sum()
+    def total(x):
+        return margin(perturbed_q(learner.agent, x, ctx, "fixed"), best, avail).sum()
 
     start = uniform_start(obs, eps, torch.Generator().manual_seed(0))
-    x = ball_ascent(margin, start, obs, eps, LOW, HIGH, steps=5, step_size=eps / 5)
+    x = signed_steps(objective_grad(total), start, obs, eps, LOW, HIGH, 5, eps / 5)
     assert ((x - obs).abs() <= eps + 1e-6).all() and (x >= LOW).all() and (x <= HIGH).all()
-    from attacks.base import project
+    assert total(x) > total(project(start, obs, eps, LOW, HIGH))
+    assert total(x) > total(obs)
 
-    assert margin(x) > margin(project(start, obs, eps, LOW, HIGH))
-    assert margin(x) > margin(obs)
+
+def test_pr_pgd_moves_rows_far_below_the_hinge_floor():
+    """The hinge is flat below −1; the PGD ascends the unclipped margin, so a row whose clean
+    margin is −2 still moves (and its margin rises)."""
+    q = torch.nn.Linear(2, 3)
+    with torch.no_grad():
+        q.weight.copy_(torch.tensor([[4.0, 0.0], [0.0, 0.0], [0.0, 0.0]]))
+        q.bias.zero_()
+    obs = torch.tensor([[0.5, 0.5]])
+    best, avail = torch.tensor([0]), torch.ones(1, 3, dtype=torch.bool)
+    assert float(margin(q(obs), best, avail)) == pytest.approx(-2.0)
+
+    def total(x):
+        return margin(q(x), best, avail).sum()
+
+    x = signed_steps(objective_grad(total), obs, obs, 0.2, torch.zeros(2), torch.ones(2), 5, 0.04)
+    assert float(total(x)) == pytest.approx(-2.0 + 4 * 0.2)
 
 
 def test_ernie_ascent_step_increases_the_distance():
@@ -86,7 +103,7 @@ def test_ernie_ascent_step_increases_the_distance():
         return q_distance(perturbed_q(learner.agent, x, ctx, "fixed"), target).sum()
 
     x0 = obs + 1e-3 * torch.randn(obs.shape, generator=torch.Generator().manual_seed(0))
-    x = ball_ascent(distance, x0, obs, 0.1, LOW, HIGH, steps=1, step_size=0.1)
+    x = signed_steps(objective_grad(distance), x0, obs, 0.1, LOW, HIGH, 1, 0.1)
     assert distance(x) > distance(x0) and ((x - obs).abs() <= 0.1 + 1e-6).all()
 
 

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from robench.envs import EnvError
 from robench.envs.protocol import EnvInfo, Observation, StepResult
 
 MAPS = ("merge",)
@@ -83,13 +84,22 @@ def _flatten(obs: tuple) -> np.ndarray:
 
 
 def _worker(conn, indices: list[int]) -> None:
-    copies = _Copies(indices)
+    """Serve ``reset`` / ``step`` for some copies; an exception goes back as one message."""
+    try:
+        copies = _Copies(indices)
+    except Exception as err:  # e.g. highway-env missing: reported at the first call
+        copies, failure = None, f"{type(err).__name__}: {err}"
     while True:
         cmd, arg = conn.recv()
         if cmd == "close":
             conn.close()
             return
-        conn.send(getattr(copies, cmd)(arg))
+        try:
+            if copies is None:
+                raise RuntimeError(failure)
+            conn.send(("ok", getattr(copies, cmd)(arg)))
+        except Exception as err:
+            conn.send(("error", f"{type(err).__name__}: {err}"))
 
 
 class CAVMergeEnv:
@@ -100,18 +110,10 @@ class CAVMergeEnv:
         self.device = torch.device(device)
         self.obs_low = torch.from_numpy(LOW).to(self.device)
         self.obs_high = torch.from_numpy(HIGH).to(self.device)
-        workers = min(2, batch_size) if workers is None else min(workers, batch_size)
-        shards = [[int(k) for k in part] for part in np.array_split(np.arange(batch_size), max(1, workers))]
-        self._local = _Copies(shards[0]) if workers == 0 else None
-        self._pipes, self._procs = [], []
-        if workers > 0:
-            ctx = mp.get_context("spawn")  # no fork of a process holding JAX/torch threads
-            for part in shards:
-                parent, child = ctx.Pipe()
-                proc = ctx.Process(target=_worker, args=(child, part), daemon=True)
-                proc.start()
-                self._pipes.append(parent)
-                self._procs.append(proc)
+        self.workers = min(2, batch_size) if workers is None else min(workers, batch_size)
+        self._local: _Copies | None = None
+        self._pipes: list[Any] = []
+        self._procs: list[Any] = []
         self._return = np.zeros(batch_size, np.float32)
         self._avail = torch.ones(batch_size, N_AGENTS, N_ACTIONS, dtype=torch.bool, device=self.device)
 
@@ -119,12 +121,34 @@ class CAVMergeEnv:
         return EnvInfo(n_agents=N_AGENTS, obs_dim=OBS_DIM, state_dim=N_AGENTS * OBS_DIM, n_actions=N_ACTIONS,
                        episode_limit=LIMIT, map_name="merge", backend="cav")
 
+    def _start(self) -> None:
+        """The copies are built at the first ``reset`` (``info`` needs none): in this process with
+        ``workers = 0``, else in spawned worker processes (no fork of a process holding JAX or
+        torch thread pools)."""
+        shards = [[int(k) for k in part] for part in np.array_split(np.arange(self.batch_size), max(1, self.workers))]
+        if self.workers == 0:
+            self._local = _Copies(shards[0])
+            return
+        ctx = mp.get_context("spawn")
+        for part in shards:
+            parent, child = ctx.Pipe()
+            proc = ctx.Process(target=_worker, args=(child, part), daemon=True)
+            proc.start()
+            self._pipes.append(parent)
+            self._procs.append(proc)
+
     def _call(self, cmd: str, arg: Any, split: list[np.ndarray] | None = None) -> dict[str, np.ndarray]:
+        if self._local is None and not self._pipes:
+            self._start()
         if self._local is not None:
-            return self._local.step(arg) if cmd == "step" else self._local.reset(arg)
+            return getattr(self._local, cmd)(arg)
         for i, pipe in enumerate(self._pipes):
             pipe.send((cmd, arg if split is None else split[i]))
-        parts = [pipe.recv() for pipe in self._pipes]
+        replies = [pipe.recv() for pipe in self._pipes]
+        errors = [body for status, body in replies if status == "error"]
+        if errors:
+            raise EnvError(f"CAV worker failed: {errors[0]}")
+        parts = [body for _, body in replies]
         return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
     def _observation(self, obs: np.ndarray) -> dict[str, torch.Tensor]:
@@ -138,7 +162,7 @@ class CAVMergeEnv:
 
     def step(self, actions: torch.Tensor) -> StepResult:
         acts = actions.detach().cpu().numpy()
-        split = None if self._local is not None else np.array_split(acts, len(self._pipes))
+        split = None if self._local is not None else np.array_split(acts, max(1, len(self._pipes)))
         out = self._call("step", acts, split)
         self._return += out["reward"]
         dev = self.device
@@ -149,10 +173,16 @@ class CAVMergeEnv:
                           episode_return=torch.from_numpy(self._return.copy()).to(dev))
 
     def close(self) -> None:
+        """Stop the workers (terminated if they do not exit within a second)."""
         for pipe in self._pipes:
-            pipe.send(("close", None))
+            try:
+                pipe.send(("close", None))
+            except (OSError, BrokenPipeError):
+                pass
         for proc in self._procs:
-            proc.join(timeout=5)
+            proc.join(timeout=1)
+            if proc.is_alive():
+                proc.terminate()
         self._pipes, self._procs = [], []
 
     def __del__(self) -> None:
