@@ -26,8 +26,9 @@ class ERNIE(Regularised):
     name = "ernie"
     WEIGHT = "lam"
     OPTIONS = {"lam": 0.5, "steps": 1, "sigma": 1e-3, "projected": True, "alpha": 0.01, "eps_ramp": 0.0,
-               "recurrent": "fixed"}
-    BOUNDS = {"lam": (0, None), "steps": (1, None), "sigma": (0, None), "alpha": (0, None), "eps_ramp": (0, 1)}
+               "recurrent": "fixed", "batch_frac": 0.5}
+    BOUNDS = {"lam": (0, None), "steps": (1, None), "sigma": (0, None), "alpha": (0, None), "eps_ramp": (0, 1),
+              "batch_frac": (1e-6, 1)}
 
     def term(self, ctx: LossContext, eps: float) -> torch.Tensor:
         b = ctx.batch

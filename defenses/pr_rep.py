@@ -9,7 +9,8 @@ from defenses.regularised import sawtooth
 
 class PRREP(PR):
     name = "pr-rep"
-    OPTIONS = {"mu": 0.1, "loss": "hinge", "pgd_steps": 5, "ramp_eps": False, "recurrent": "fixed", "teeth": 3}
+    OPTIONS = {"mu": 0.1, "loss": "hinge", "pgd_steps": 5, "ramp_eps": False, "recurrent": "fixed", "teeth": 3,
+               "batch_frac": 0.25}
 
     def schedule(self, progress: float) -> tuple[float, float]:
         u = sawtooth(progress, int(self.options["teeth"]))

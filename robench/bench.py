@@ -9,6 +9,9 @@
 (d) cav — the CAV merge backend: env steps/s at B = 1 in-process and at B = 8 over 2 worker
     processes (uniform random actions), the cost of one highway-env policy step itself (the
     limit), and the random policy's crash rate and mean return over ``--episodes`` episodes.
+(e) defenses — wall time of the one training loop under each registered defense at a fixed
+    step budget on 3m, as a ratio to NoAdv's (NoAdv timed before and after, averaged), per learner:
+    the "≤ 1.5× NoAdv" bar of the defense issues.
 (b) train — wall-clock minutes and env steps for VDN and QMIX (default settings) on 3m to reach
     ≥ 95 % greedy win rate over 500 evaluation episodes, within ``--train-minutes``.
 """
@@ -182,6 +185,29 @@ def bench_cav(episodes: int) -> dict[str, float]:
     return figures
 
 
+def bench_defenses(learners: list[LearnerConfig], steps: int, defenses: list[str]) -> dict[str, float]:
+    """(e): seconds of ``train`` per defense and its ratio to NoAdv's, same steps and seed."""
+    from robench.train import TrainConfig, train
+
+    def seconds(defense: str, learner: LearnerConfig) -> float:
+        cfg = TrainConfig(env="3m", defense=defense, steps=steps, eval_every=10 * steps, eval_episodes=32,
+                          learner=learner)
+        return train(cfg).wall_s
+
+    figures: dict[str, float] = {}
+    for learner in learners:
+        seconds("noadv", learner)  # warm-up (compilation, caches)
+        first = seconds("noadv", learner)
+        times = {d: seconds(d, learner) for d in defenses if d != "noadv"}
+        base = (first + seconds("noadv", learner)) / 2
+        figures[f"defense_noadv_{learner.mixer}_s"] = round(base, 1)
+        for d, t in times.items():
+            figures[f"defense_{d}_{learner.mixer}_s"] = round(t, 1)
+            figures[f"defense_{d}_{learner.mixer}_ratio"] = round(t / base, 2)
+            _say(f"[defenses] {learner.mixer} {d}: {t:.1f} s vs NoAdv {base:.1f} s → {t / base:.2f}× ({steps} steps)")
+    return figures
+
+
 def run_bench(args: argparse.Namespace, learners: list[LearnerConfig]) -> dict[str, float]:
     """The figures ``args.which`` asks for; ``learners`` are the training benchmark's runs."""
     figures: dict[str, float] = {}
@@ -191,6 +217,10 @@ def run_bench(args: argparse.Namespace, learners: list[LearnerConfig]) -> dict[s
         figures.update(bench_grid(args.checkpoint or DEFAULT_CHECKPOINT, args.episodes, args.jobs))
     if args.which in ("cav", "all"):
         figures.update(bench_cav(args.episodes if args.which == "cav" else 200))
+    if args.which in ("defenses", "all"):
+        from defenses import DEFENSES
+
+        figures.update(bench_defenses(learners, args.defense_steps, args.defenses or list(DEFENSES)))
     if args.which in ("train", "all"):
         for learner in learners:
             figures.update(bench_train(learner, args.train_minutes, args.save))

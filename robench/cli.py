@@ -184,7 +184,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--show", action="store_true", help="also print the Markdown Table 1 (and Table 2) on stdout")
 
     b = sub.add_parser("bench", help="performance benchmarks (evaluation throughput, training time)")
-    b.add_argument("--which", choices=["eval", "train", "grid", "cav", "all"], default="eval")
+    b.add_argument("--which", choices=["eval", "train", "grid", "cav", "defenses", "all"], default="eval")
+    b.add_argument("--defense-steps", type=_positive_int, default=60_000, help="defenses benchmark: env steps per run")
+    b.add_argument("--defenses", nargs="+", default=None, help="defenses benchmark: which (default: all registered)")
     b.add_argument("--jobs", type=_positive_int, default=2, help="grid benchmark: parallel workers")
     b.add_argument("--checkpoint", type=Path, default=None, help="protagonist for the eval benchmark")
     b.add_argument("--episodes", type=_positive_int, default=500, help="batched episodes (eval benchmark)")
@@ -414,8 +416,11 @@ def cmd_attack(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    from defenses import DEFENSES
     from robench.bench import run_bench
 
+    for d in args.defenses or []:
+        _check_choice("defense", d, DEFENSES)
     figures = run_bench(args, [_learner_config(mixer, args.agent, args.learner_opt) for mixer in args.learners])
     if args.json:
         print(json.dumps(figures))

@@ -91,8 +91,9 @@ def write_report(results: Path, out: Path, checkpoints: Path | None = None, refe
         eps_by_env = table_eps(cells, PAPER_EPS)
         selected = select_table_cells(cells, eps_by_env)
     written = []
-    if "win_rate" in selected.columns and selected.win_rate.notna().any():
-        data = aggregate(selected, "win_rate", unit, episodes)
+    won = selected[selected.backend != "cav"] if "backend" in selected.columns else selected  # CAV: no wins
+    if "win_rate" in won.columns and not won.empty and won.win_rate.notna().any():
+        data = aggregate(won, "win_rate", unit, episodes)
         sig = significance(data, opts)
         tex, md = render_table1(data, sig, opts, eps_by_env)
         written += [_write(out, "table1_win_rate.tex", tex), _write(out, "table1_win_rate.md", md),

@@ -6,7 +6,8 @@ entry is ``<zoo>/<map>/<learner>_<defense>_s<seed>`` (``zoo.checkpoint_name``), 
 co-trained adversaries inside it.  Planning compares each run's *resolved* configuration with
 the manifest already in the zoo:
 
-  * done    — a manifest with the same resolved configuration: never retrained;
+  * done    — a manifest with the same resolved configuration (training settings and every
+              defense option, defaults included): never retrained;
   * stale   — a manifest whose configuration differs (e.g. other steps): retrained only with
               ``--retrain-stale`` (the old entry is replaced in one rename);
   * missing — no entry: trained.
@@ -87,7 +88,12 @@ def run_status(run: ZooRun, zoo: Path) -> str:
         manifest = read_manifest(path)
     except CheckpointError:
         return "stale"
-    same = _comparable(manifest.get("config", {})) == _comparable(asdict(run.config()))
+    from defenses import DEFENSES
+
+    cfg = run.config()
+    resolved = DEFENSES[run.defense].resolve_options(cfg.defense_options, cfg.learner.mixer)
+    same = (_comparable(manifest.get("config", {})) == _comparable(asdict(cfg))
+            and _comparable(manifest.get("defense_options_resolved")) == _comparable(resolved))
     return "done" if same else "stale"
 
 

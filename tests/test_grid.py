@@ -242,3 +242,27 @@ def test_variant_names_non_default_learner_settings_only():
     manifest = {"config": {"learner": learner, "defense_options": {"kappa": 0.01}}}
     assert variant_of(manifest) == "agent=mlp,double_q=False,kappa=0.01,lr=0.001,optimizer=adam"
     assert variant_of({"config": {"learner": {"mixer": "vdn", "hidden": 64, "retired_option": 1}}}) == ""
+
+
+def test_learned_columns_use_the_adversary_co_trained_by_that_defense(tmp_path):
+    """The ATSA column of (map, learner) is served by the adversary ATSA training produced there —
+    before one trained against a fixed victim, before an ablation run's, and never by a killed
+    writer's hidden temporary."""
+    from robench.grid import adversary_candidates
+
+    info = make_env("3m", 1).info()
+    zoo = tmp_path / "zoo"
+
+    def adversary(path, **extra):
+        manifest = {"kind": "adversary", "attack": "atsa", "env": info.__dict__, "learner": "fop",
+                    "victim_learner": "vdn", "seed": 0, **extra}
+        save_checkpoint(path, {"w": torch.zeros(1)}, manifest)
+
+    adversary(zoo / "3m" / "adv_atsa_vs_vdn")  # against a fixed victim (sorts first by path)
+    adversary(zoo / "3m" / "vdn_atsa_s0" / "adv_atsa", co_trained_by="atsa", co_trained_variant={})
+    adversary(zoo / "3m" / "vdn_atsa_k0_s0" / "adv_atsa", co_trained_by="atsa", co_trained_variant={"kappa": 0.0})
+    adversary(zoo / "3m" / "vdn_atla_s0" / "adv_atsa", co_trained_by="atla")
+    adversary(zoo / "3m" / ".vdn_atsa_s1.tmp-x" / "adv_atsa", co_trained_by="atsa", co_trained_variant={})
+    found = [p.relative_to(zoo).as_posix() for p, _ in adversary_candidates(zoo)[("3m", "vdn", "atsa")]]
+    assert found == ["3m/vdn_atsa_s0/adv_atsa", "3m/vdn_atsa_k0_s0/adv_atsa", "3m/adv_atsa_vs_vdn",
+                     "3m/vdn_atla_s0/adv_atsa"]
