@@ -1,4 +1,5 @@
-"""Observation attacks, registered under their CLI names.
+"""Attacks, registered under their CLI names: observation attacks, and ROMANCE's action
+attackers (``attacks.hijack``), which leave observations alone and hijack actions instead.
 
 Adding an attack = one module with an :class:`attacks.base.Attack` subclass + one line here.
 """
@@ -13,6 +14,7 @@ from attacks.gradient import FGSM, PGD
 from attacks.none import NoAttack
 from attacks.paad import PAAD
 from attacks.random_noise import RandomNoise
+from attacks.romance import Romance
 from robench.plugins import load_entry_points
 
 ATTACKS: dict[str, type[Attack]] = {
@@ -23,6 +25,7 @@ ATTACKS: dict[str, type[Attack]] = {
     "atla": ATLA,
     "paad": PAAD,
     "atsa": ATSA,
+    "romance": Romance,
     **load_entry_points("robench.attacks"),
 }
 

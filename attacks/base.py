@@ -93,6 +93,9 @@ class Attack:
 
     name = "attack"
     learned = False
+    hijacks = False
+    """True for action attacks (``attacks.hijack``): the rollout then calls :meth:`override`
+    between the protagonist's action choice and ``env.step``."""
 
     def __init__(self, generator: torch.Generator | None = None, attacked_agents: torch.Tensor | None = None):
         self.generator = generator if generator is not None else torch.Generator().manual_seed(0)
@@ -104,6 +107,13 @@ class Attack:
     def perturb(self, agent: Agent, obs: torch.Tensor, hidden: torch.Tensor, avail: torch.Tensor,
                 eps: float, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
+
+    def override(self, q: torch.Tensor, actions: torch.Tensor, avail: torch.Tensor, state: torch.Tensor,
+                 active: torch.Tensor) -> torch.Tensor:
+        """The actions [B, N] the env executes, given the protagonist's Q [B, N, A] on what it saw,
+        its chosen ``actions``, the global ``state`` [B, S] and the still-running copies ``active``
+        [B] (identity: observation attacks never touch actions)."""
+        return actions
 
     def __call__(self, agent: Agent, obs: torch.Tensor, hidden: torch.Tensor, avail: torch.Tensor,
                  eps: float, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:

@@ -17,6 +17,15 @@ from robench.learners.agent import Agent
 from robench.learners.buffer import EpisodeBatch
 
 
+def balanced_assignment(batch_size: int, k: int, generator: torch.Generator) -> torch.Tensor:
+    """[B] member index of each episode: a seeded permutation of ``arange(B) mod k`` (uniform, and
+    every member's share differs by at most one episode)."""
+    order = torch.randperm(batch_size, generator=generator)
+    assignment = torch.empty(batch_size, dtype=torch.int64)
+    assignment[order] = torch.arange(batch_size) % k
+    return assignment
+
+
 class DirectorPopulation(Attack):
     name = "population"
     learned = True
@@ -39,10 +48,7 @@ class DirectorPopulation(Attack):
             member.training = value
 
     def reset(self, batch_size: int) -> None:
-        k = len(self.members)
-        order = torch.randperm(batch_size, generator=self.generator)
-        self.assignment = torch.empty(batch_size, dtype=torch.int64)
-        self.assignment[order] = torch.arange(batch_size) % k
+        self.assignment = balanced_assignment(batch_size, len(self.members), self.generator)
         for i, member in enumerate(self.members):
             member.reset(int((self.assignment == i).sum()))
 

@@ -20,6 +20,7 @@ from attacks.atla import ATLA
 from attacks.atsa import ATSA, SDorConfig
 from attacks.mappo import MAPPOConfig
 from attacks.paad import PAAD, PAADDirection
+from attacks.romance import Romance, RomanceConfig
 from robench.checkpoint import CheckpointError, env_info_from_manifest, read_manifest, read_tensors, save_checkpoint
 from robench.envs import BatchedEnv, EnvInfo, make_env, paper_eps
 from robench.learners.agent import Agent
@@ -27,7 +28,7 @@ from robench.learners.learner import LearnerConfig
 from robench.rollout import Outcomes, run_episodes
 from robench.runtime import configure_torch, seed_everything
 
-LEARNED = {"atla": ATLA, "paad": PAAD, "atsa": ATSA}
+LEARNED = {"atla": ATLA, "paad": PAAD, "atsa": ATSA, "romance": Romance}
 """Learned attacks: name → class (each with ``learn``, ``state_dict``, ``load_state_dict``)."""
 
 
@@ -65,18 +66,26 @@ class AttackTrainConfig:
     director_agent: str = "rnn"
     """PAAD: the director's agent network — the victim's."""
     updates_per_batch: int = 4
-    """PAAD, ATSA: gradient steps of the director per recorded batch of episodes."""
+    """PAAD, ATSA, ROMANCE: gradient steps of the director (attackers) per recorded batch of episodes."""
+    members: int = 4
+    """ROMANCE: attackers in the population (each episode is attacked by one)."""
+    attack_num: int = 6
+    """ROMANCE: hijacks per episode."""
+    penalty: float = 0.5
+    """ROMANCE: attacker reward penalty per hijack."""
+    diversity: float = 1.2
+    """ROMANCE: β of the attackers' diversity term."""
 
 
-Adversary = ATLA | PAAD | PAADDirection | ATSA
+Adversary = ATLA | PAAD | PAADDirection | ATSA | Romance
 PAAD_DIRECTORS = {"target": PAAD, "direction": PAADDirection}
 """PAAD's director: the target-action Q-learner (default) or the original PA-AD direction policy."""
 
 
 def build(name: str, info: EnvInfo, seed: int, device: str = "cpu", options: AttackTrainConfig | None = None) -> Adversary:
     """A fresh learned adversary ``name``, configured by ``options`` (κ, α, value, reward scale of
-    ATSA; the director and its architecture of PAAD; ``steps`` sets the learning-rate decay of the
-    MAPPO policies)."""
+    ATSA; the director and its architecture of PAAD; ROMANCE's population size, budget, penalty
+    and diversity weight; ``steps`` sets the learning-rate decay of the MAPPO policies)."""
     if name not in LEARNED:
         raise KeyError(f"unknown learned attack {name!r}; known: {', '.join(LEARNED)}")
     opt = options or AttackTrainConfig(attack=name)
@@ -86,6 +95,11 @@ def build(name: str, info: EnvInfo, seed: int, device: str = "cpu", options: Att
         sdor = SDorConfig(kappa=opt.kappa, alpha=opt.alpha, value=opt.value, reward_scale=opt.reward_scale,
                           updates_per_batch=opt.updates_per_batch)
         return ATSA(info, generator=gen, cfg=sdor, device=device)
+    if name == "romance":
+        return Romance(info, generator=gen, device=device,
+                       cfg=RomanceConfig(members=opt.members, attack_num=opt.attack_num, penalty=opt.penalty,
+                                         reward_scale=opt.reward_scale, diversity=opt.diversity,
+                                         updates_per_batch=opt.updates_per_batch))
     if name == "atla":
         return ATLA(info, generator=gen, cfg=mappo, device=device, squash=opt.squash)
     if opt.director not in PAAD_DIRECTORS:

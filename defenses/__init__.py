@@ -12,6 +12,7 @@ from defenses.paad import PAADTraining
 from defenses.pr import PR
 from defenses.pr_rep import PRREP
 from defenses.rap import RAPTraining
+from defenses.romance import RomanceP
 from robench.plugins import load_entry_points
 
 DEFENSES: dict[str, type[Defense]] = {
@@ -24,6 +25,7 @@ DEFENSES: dict[str, type[Defense]] = {
     "pr-rep": PRREP,
     "ernie": ERNIE,
     "rap": RAPTraining,
+    "romance-p": RomanceP,
     "atsa": ATSATraining,
     **load_entry_points("robench.defenses"),
 }

@@ -79,6 +79,8 @@ class Defense:
     """The allowed values of string-valued options."""
     BOUNDS: ClassVar[dict[str, tuple[float | None, float | None]]] = {}
     """Inclusive (low, high) bounds of numeric options (None = unbounded); every float must be finite."""
+    PRETRAINED: ClassVar[bool] = False
+    """True for defenses that fine-tune a trained protagonist (``TrainConfig.init_from``; ROMANCE-p)."""
 
     def __init__(self, cfg: DefenseConfig, learner: QLearner, info: EnvInfo):
         self.cfg, self.learner, self.info = cfg, learner, info

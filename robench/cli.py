@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -84,6 +85,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--max-minutes", type=float, default=None, help="wall-clock budget; stops training early")
     t.add_argument("--stop-win-rate", type=_unit_interval, default=None,
                    help="stop once a curve evaluation reaches this greedy win rate")
+    t.add_argument("--init-from", type=Path, default=None,
+                   help="start from this protagonist checkpoint (ROMANCE-p: default the zoo's NoAdv run of the "
+                        "same map, learner and seed)")
+    t.add_argument("--explore-steps", type=_positive_int, default=None,
+                   help="env steps over which ε-greedy exploration anneals (default: TrainConfig's)")
     t.add_argument("--eval-every", type=_positive_int, default=None, help="env steps between curve evaluations")
     t.add_argument("--eval-episodes", type=_positive_int, default=None, help="episodes per curve evaluation")
     t.add_argument("--final-episodes", type=_positive_int, default=None, help="episodes of the final evaluation")
@@ -253,12 +259,22 @@ def cmd_train(args: argparse.Namespace) -> int:
                       learner=learner)
     for attr, val in (("steps", args.steps), ("n_envs", args.n_envs), ("stop_win_rate", args.stop_win_rate),
                       ("eval_every", args.eval_every), ("eval_episodes", args.eval_episodes),
-                      ("final_eval_episodes", args.final_episodes)):
+                      ("final_eval_episodes", args.final_episodes), ("explore_anneal_steps", args.explore_steps)):
         if val is not None:
             setattr(cfg, attr, val)
     if args.max_minutes is not None:
         cfg.max_wall_s = args.max_minutes * 60
     from robench.zoo import checkpoint_name, train_and_save
+
+    if args.init_from is not None:
+        cfg.init_from = str(args.init_from)
+    elif DEFENSES[args.defense].PRETRAINED:
+        noadv = Path("checkpoints") / map_name / checkpoint_name(replace(cfg, defense="noadv"))
+        if not (noadv / "manifest.json").is_file():
+            raise UsageError(f"defense {args.defense} fine-tunes a trained protagonist and {noadv} does not exist: "
+                             f"train it first (robench train --defense noadv --env {map_name} --learner "
+                             f"{args.learner}) or pass --init-from")
+        cfg.init_from = str(noadv)
 
     out = args.out or Path("checkpoints") / map_name / checkpoint_name(cfg)
     if out.exists() and not args.force:

@@ -20,7 +20,12 @@ from robench.learners.buffer import EpisodeBatch
 class ObservationAdversary(Protocol):
     """What the rollout engine needs of an attack (``attacks.base.Attack`` implements it)."""
 
+    hijacks: bool
+
     def reset(self, batch_size: int) -> None: ...
+
+    def override(self, q: torch.Tensor, actions: torch.Tensor, avail: torch.Tensor, state: torch.Tensor,
+                 active: torch.Tensor) -> torch.Tensor: ...
 
     def __call__(self, agent: Agent, obs: torch.Tensor, hidden: torch.Tensor, avail: torch.Tensor,
                  eps: float, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor: ...
@@ -59,8 +64,10 @@ def run_episodes(env: BatchedEnv, agent: Agent, seed: int, *, attack: Observatio
                  record: bool = False) -> tuple[Outcomes, EpisodeBatch | None]:
     """Play ``env.batch_size`` episodes to the end; optionally record them for replay.
 
-    The protagonist acts ε-greedily (``explore``) on ô = attack(o) (or o); with ``record`` the
-    batch holds the perturbed observations it acted on, the clean ones, and in
+    The protagonist acts ε-greedily (``explore``) on ô = attack(o) (or o); an action attack
+    (``attack.hijacks``) then overrides some of the chosen actions before ``env.step`` and the
+    executed actions are recorded.  With ``record`` the batch holds the perturbed observations
+    it acted on, the clean ones, and in
     ``extras["greedy_actions"]`` its greedy action on ô at every step (what a learned adversary
     steers: ATSA's a^taken of Eq. 14 is the protagonist's policy, not its exploration noise)."""
     gen = generator if generator is not None else torch.Generator().manual_seed(seed)
@@ -81,6 +88,8 @@ def run_episodes(env: BatchedEnv, agent: Agent, seed: int, *, attack: Observatio
         q, hidden = agent.step(seen, hidden)
         best = greedy(q, cur.avail)
         actions = epsilon_greedy(best, cur.avail, explore, gen)
+        if attack is not None and attack.hijacks:
+            actions = attack.override(q, actions, cur.avail, cur.state, active)
         hidden = agent.record_actions(hidden, actions)
         res = env.step(actions)
         length += active.long()

@@ -12,7 +12,8 @@
         every ``eval_every`` steps: greedy clean evaluation → training curve
 
 A defense never owns a loop; it only fills the hooks (``defenses.base.Defense``).  Env steps of
-both phases count towards ``steps``.
+both phases count towards ``steps``.  An action attack (``attack.hijacks``, ROMANCE) overrides
+actions inside ``run_episodes``; a run may start from a trained protagonist (``init_from``).
 """
 from __future__ import annotations
 
@@ -26,7 +27,9 @@ from attacks.base import Attack
 from attacks.training import AttackTrainConfig, adversary_round
 from defenses import DEFENSES, DefenseConfig
 from defenses.base import Option
-from robench.envs import canonical_map, make_env, paper_eps
+from robench.checkpoint import CheckpointError, load_protagonist
+from robench.envs import EnvInfo, canonical_map, make_env, paper_eps
+from robench.errors import RobenchError
 from robench.evaluate import evaluate
 from robench.learners.buffer import ReplayBuffer
 from robench.learners.learner import LearnerConfig, QLearner
@@ -74,6 +77,12 @@ class TrainConfig:
     """Stop early after this many seconds of training (None = no limit)."""
     device: str = "cpu"
     """torch device for the learner."""
+    init_from: str | None = None
+    """A protagonist checkpoint to start from (ROMANCE-p fine-tunes a NoAdv run): same map, sizes,
+    mixer and agent network, checked before training; its content hash goes into the manifest."""
+    explore_resume: float = 0.1
+    """ε-greedy at the start of a run that starts from ``init_from`` (ROMANCE: 0.1), annealed to
+    ``explore_end`` like ``explore_start``."""
     learner: LearnerConfig = field(default_factory=LearnerConfig)
 
 
@@ -89,10 +98,29 @@ class TrainResult:
     wall_s: float
     curve: list[dict[str, float]]
     config: TrainConfig
+    init_from_hash: str | None = None
+    """Content hash of the protagonist the run started from (``init_from``)."""
 
 
 CURVE_FIELDS = ["t_env", "episodes", "wall_s", "explore", "train_eps", "train_win_rate", "eval_win_rate",
                 "eval_return", "td_loss", "grad_norm"]
+
+
+def start_from(learner: QLearner, path: Path, info: EnvInfo) -> str:
+    """Load the protagonist checkpoint ``path`` into ``learner``; returns its content hash.  One
+    clear error when its environment, mixer or agent network is not the run's."""
+    agent, mixer, manifest = load_protagonist(path, expect_env=info)
+    theirs = manifest.get("config", {}).get("learner", {})
+    mine = {"mixer": learner.cfg.mixer, "agent": learner.cfg.agent, "hidden": learner.cfg.hidden,
+            "last_action": learner.cfg.last_action}
+    got = {"mixer": manifest["learner"], "agent": theirs.get("agent", "rnn"), "hidden": theirs.get("hidden", 64),
+           "last_action": theirs.get("last_action", False)}
+    if got != mine:
+        def show(d: dict) -> str:
+            return " ".join(f"{k}={v}" for k, v in d.items())
+        raise CheckpointError(f"{path} is a {show(got)} protagonist; this run trains {show(mine)}")
+    learner.load_weights(agent, mixer)
+    return manifest["content_hash"]
 
 
 def train(cfg: TrainConfig, curve_path: Path | None = None,
@@ -114,6 +142,13 @@ def train(cfg: TrainConfig, curve_path: Path | None = None,
     defense = DEFENSES[cfg.defense](DefenseConfig(eps=eps, seed=cfg.seed, options=cfg.defense_options,
                                                   steps=cfg.steps, obs_low=env.obs_low, obs_high=env.obs_high),
                                     learner, info)
+    init_hash = None
+    if cfg.init_from is not None:
+        init_hash = start_from(learner, Path(cfg.init_from), info)
+    elif defense.PRETRAINED:
+        raise RobenchError(f"defense {cfg.defense!r} fine-tunes a trained protagonist: give init_from "
+                           f"(--init-from CHECKPOINT, a NoAdv run of {cfg.env} with {cfg.learner.mixer})")
+    explore_start = cfg.explore_start if cfg.init_from is None else cfg.explore_resume
     learner.extra_losses = list(defense.extra_losses)
     buffer = ReplayBuffer(cfg.learner.buffer_size, info.episode_limit, info.n_agents, info.obs_dim,
                           info.state_dim, info.n_actions)
@@ -132,7 +167,7 @@ def train(cfg: TrainConfig, curve_path: Path | None = None,
     try:
         while t_env < cfg.steps:
             frac = min(1.0, t_env / max(1, cfg.explore_anneal_steps))
-            explore = cfg.explore_start + frac * (cfg.explore_end - cfg.explore_start)
+            explore = explore_start + frac * (cfg.explore_end - explore_start)
             progress_frac = t_env / cfg.steps
             train_eps = defense.budget(progress_frac)
             seed = cfg.seed * 1_000_003 + it
@@ -179,4 +214,4 @@ def train(cfg: TrainConfig, curve_path: Path | None = None,
             fh.close()
     return TrainResult(learner=learner, adversaries=defense.adversaries(), resolved_options=defense.options,
                        t_env=t_env, episodes=episodes,
-                       wall_s=time.perf_counter() - start, curve=curve, config=cfg)
+                       wall_s=time.perf_counter() - start, curve=curve, config=cfg, init_from_hash=init_hash)

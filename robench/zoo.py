@@ -89,6 +89,7 @@ def train_and_save(cfg: TrainConfig, out: Path, overwrite: bool = False, show_pr
             "clean_eval_episodes": clean.episodes,
             "defense_options_resolved": result.resolved_options,
             "co_trained_adversaries": linked,
+            "init_from_hash": result.init_from_hash,
             "config": asdict(cfg),
         }
         return save_checkpoint(out, tensors, manifest, extra_files={CURVE_FILE: curve_path}, overwrite=overwrite,

@@ -53,11 +53,17 @@ class ZooRun:
     steps: int | None = None
     """Override of ``TrainConfig.steps`` (None = the default)."""
 
-    def config(self) -> TrainConfig:
+    def config(self, zoo: Path | None = None) -> TrainConfig:
+        """The run's TrainConfig; a defense that fine-tunes (ROMANCE-p) starts from the zoo's NoAdv
+        run of the same map, learner and seed (planned before it, so trained first)."""
+        from defenses import DEFENSES
+
         cfg = TrainConfig(env=self.map, backend=backend_of(self.map), defense=self.defense, seed=self.seed,
                           eps=paper_eps(self.map), learner=LearnerConfig(mixer=self.learner))
         if self.steps is not None:
             cfg.steps = self.steps
+        if zoo is not None and self.defense in DEFENSES and DEFENSES[self.defense].PRETRAINED:
+            cfg.init_from = str(ZooRun(self.map, self.learner, "noadv", self.seed, self.steps).path(zoo))
         return cfg
 
     def path(self, zoo: Path) -> Path:
@@ -90,7 +96,7 @@ def run_status(run: ZooRun, zoo: Path) -> str:
         return "stale"
     from defenses import DEFENSES
 
-    cfg = run.config()
+    cfg = run.config(zoo)
     resolved = DEFENSES[run.defense].resolve_options(cfg.defense_options, cfg.learner.mixer)
     same = (_comparable(manifest.get("config", {})) == _comparable(asdict(cfg))
             and _comparable(manifest.get("defense_options_resolved")) == _comparable(resolved))
@@ -136,7 +142,7 @@ def build_run(run: ZooRun, zoo: str, retrain_stale: bool = False, show_progress:
             return {"run": run.label, "status": status}
         for orphan in out.parent.glob(f".{out.name}.tmp-*"):  # left by a killed build (we hold the lock)
             shutil.rmtree(orphan, ignore_errors=True)
-        manifest = train_and_save(run.config(), out, overwrite=True, show_progress=show_progress)
+        manifest = train_and_save(run.config(zoo_path), out, overwrite=True, show_progress=show_progress)
         refresh_index(zoo_path)
         return {"run": run.label, "status": "trained", "wall_time_s": manifest["wall_time_s"],
                 "clean_win_rate": manifest["clean_win_rate"]}

@@ -49,6 +49,8 @@ def run(*args, cwd=None):
     (["train", "--defense", "ernie", "--defense-opt", "lam=nan"], "option lam must be finite"),
     (["train", "--defense", "pr", "--defense-opt", "mu=-0.1"], "option mu must lie in [0, inf]"),
     (["eval", "x", "--attacked-agents", "0,b"], "not a comma list of agent indices"),
+    (["train", "--defense", "romance-p"], "fine-tunes a trained protagonist"),
+    (["train", "--defense", "romance-p", "--defense-opt", "finetune_from=2"], "option finetune_from must lie in [0, 1]"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, needle, tmp_path):
     res = run(*args, cwd=tmp_path)
@@ -109,6 +111,29 @@ def test_train_mlp_agent_with_learner_options_then_eval(tmp_path):
     assert (learner["agent"], learner["optimizer"], learner["policy_ema"]) == ("mlp", "adam", 0.9)
     ev = run("eval", str(out), "--attack", "fgsm", "--eps", "0.1", "--episodes", "4", "--json")
     assert ev.returncode == 0 and json.loads(ev.stdout)["episodes"] == 4, ev.stderr
+
+
+def test_romance_p_fine_tunes_the_shipped_noadv_run_and_its_archive_attacks(tmp_path):
+    """ROMANCE-p from a pretrained protagonist (its hash in the manifest), a learner mismatch refused
+    in one line, and the saved archive usable as the ``romance`` attack column."""
+    noadv = Path(__file__).resolve().parents[1] / "checkpoints" / "3m" / "vdn_noadv_s0"
+    out = tmp_path / "rp"
+    res = run("train", "--defense", "romance-p", "--env", "3m", "--steps", "600", "--n-envs", "8", "--eval-every",
+              "10000", "--eval-episodes", "4", "--final-episodes", "8", "--init-from", str(noadv), "--out", str(out),
+              "--quiet")
+    assert res.returncode == 0, res.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["init_from_hash"] == json.loads((noadv / "manifest.json").read_text())["content_hash"]
+    assert set(manifest["co_trained_adversaries"]) == {"adv_romance"}
+    adv = json.loads((out / "adv_romance" / "manifest.json").read_text())
+    assert adv["attack"] == "romance" and adv["co_trained_by"] == "romance-p" and adv["config"]["members"] >= 4
+    ev = run("eval", str(noadv), "--attack", "romance", "--adversary", str(out / "adv_romance"), "--episodes", "8",
+             "--json")
+    assert ev.returncode == 0 and json.loads(ev.stdout)["attack"] == "romance", ev.stderr
+    wrong = run("train", "--defense", "romance-p", "--learner", "qmix", "--steps", "100", "--init-from", str(noadv),
+                "--out", str(tmp_path / "x"), "--quiet")
+    assert wrong.returncode == 2 and len(wrong.stderr.strip().splitlines()) == 1 and "mixer=vdn" in wrong.stderr
+    assert not (tmp_path / "x").exists()
 
 
 def test_attack_train_then_eval_with_adversary(tmp_path):

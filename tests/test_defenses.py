@@ -3,6 +3,7 @@ adversaries as zoo entries, RAP's routing, ATLA's phases, ATSA's κ = 0 ablation
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -23,9 +24,14 @@ from robench.zoo import train_and_save
 INFO = EnvInfo(n_agents=3, obs_dim=6, state_dim=4, n_actions=5, episode_limit=10, map_name="toy", backend="none")
 
 
+ZOO = Path(__file__).resolve().parents[1] / "checkpoints"
+
+
 def tiny(defense: str, mixer: str = "vdn", **options) -> TrainConfig:
+    """A few hundred env steps; a defense that fine-tunes starts from the shipped 3m NoAdv run."""
+    init = str(ZOO / "3m" / f"{mixer}_noadv_s0") if DEFENSES[defense].PRETRAINED else None
     return TrainConfig(env="3m", defense=defense, steps=400, n_envs=8, updates_per_rollout=1, eval_every=10_000,
-                       eval_episodes=8, final_eval_episodes=8, defense_options=options,
+                       eval_episodes=8, final_eval_episodes=8, defense_options=options, init_from=init,
                        learner=LearnerConfig(mixer=mixer, batch_size=4, buffer_size=64))
 
 
@@ -39,7 +45,7 @@ def test_every_defense_trains_end_to_end_and_writes_its_adversaries(defense, tmp
     assert back["content_hash"] == manifest["content_hash"]
     assert set(manifest["defense_options_resolved"]) == set(DEFENSES[defense].OPTIONS)
     linked = manifest["co_trained_adversaries"]
-    assert bool(linked) == (defense in ("atla", "paad", "rap", "atsa"))
+    assert bool(linked) == (defense in ("atla", "paad", "rap", "atsa", "romance-p"))
     for name, digest in linked.items():
         adv_manifest = json.loads((tmp_path / "run" / name / "manifest.json").read_text())
         assert adv_manifest["content_hash"] == digest and adv_manifest["kind"] == "adversary"

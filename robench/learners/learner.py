@@ -169,6 +169,13 @@ class QLearner:
         stats["q_taken"] = ((q_tot * m).sum() / m.sum()).item()
         return stats
 
+    def load_weights(self, agent: nn.Module, mixer: nn.Module) -> None:
+        """Start from a trained protagonist: online, target and policy copies all take its weights."""
+        for mine in {id(m): m for m in (self.agent, self.target_agent, self.policy_agent)}.values():
+            mine.load_state_dict(agent.state_dict())
+        for mine in {id(m): m for m in (self.mixer, self.target_mixer, self.policy_mixer)}.values():
+            mine.load_state_dict(mixer.state_dict())
+
     def maybe_update_targets(self, episodes: int) -> bool:
         """Hard-copy online → target every ``target_update_episodes`` collected episodes."""
         if episodes - self._episodes_at_last_target < self.cfg.target_update_episodes:

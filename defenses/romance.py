@@ -1,0 +1,101 @@
+"""ROMANCE-p (Yuan et al. 2023): fine-tune a trained protagonist against an evolving,
+quality-diverse population of sparse action attackers (``attacks.romance``, ``attacks.qd_archive``).
+
+One generation = two iterations of the one loop, both against the K attackers of the
+generation (each episode attacked by one of them, at most ``attack_num`` hijacks):
+  1. attacker round (``protagonist_frozen``): the greedy protagonist plays, the attackers learn
+     (``attacks.training.adversary_round``, ``attacker_updates`` soft-Q steps);
+  2. protagonist round: the protagonist plays ε-greedily, stores and learns; the attackers store
+     the transitions too; each attacker is offered to the archive (quality = −mean team return
+     of its episodes of this round, behaviour = its policy on states of this round) and the next
+     K are selected from it.
+After ``finetune_from`` of the run (ROMANCE: generation 500 of 800) attackers stop learning and
+the archive freezes; every round then trains the protagonist against archive selections.
+ROMANCE plays both rounds' episodes into the ego's replay; here the attacker round, like
+ATLA's adversary phase, is not stored by the protagonist (its actions are greedy, not its own
+exploration).  The run starts from ``TrainConfig.init_from`` (a NoAdv protagonist of the same map
+and learner).  The final archive is saved as one adversary checkpoint ``adv_romance`` whose
+population is the archive (evaluation: each episode attacked by one of its members).
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import torch
+
+from attacks.base import Attack
+from attacks.qd_archive import Entry, QDArchive
+from attacks.training import AttackTrainConfig, build
+from defenses.cotrained import CoTrainedDefense
+from robench.learners.buffer import EpisodeBatch
+
+
+class RomanceP(CoTrainedDefense):
+    name = "romance-p"
+    attack_name = "romance"
+    PRETRAINED = True
+    OPTIONS = {"attack_num": 6, "penalty": 0.5, "population": 4, "archive": 15, "attacker_updates": 3,
+               "reward_scale": 10.0, "diversity": 1.2, "finetune_from": 0.625, "behaviour_states": 64}
+    BOUNDS = {"attack_num": (0, None), "penalty": (0.0, None), "population": (1, None), "archive": (1, None),
+              "attacker_updates": (1, None), "reward_scale": (0.0, None), "diversity": (0.0, None),
+              "finetune_from": (0.0, 1.0), "behaviour_states": (1, None)}
+
+    def attack_config(self) -> AttackTrainConfig:
+        o = self.options
+        return replace(super().attack_config(), members=int(o["population"]), attack_num=int(o["attack_num"]),
+                       penalty=float(o["penalty"]), reward_scale=float(o["reward_scale"]),
+                       diversity=float(o["diversity"]), updates_per_batch=int(o["attacker_updates"]))
+
+    def build_attack(self) -> Attack:
+        attackers = super().build_attack()
+        self.archive = QDArchive(capacity=int(self.options["archive"]))
+        self.evolution = torch.Generator().manual_seed(self.adversary_seed + 7)
+        self._attacker_round = True
+        self.progress = 0.0
+        self.generations = 0
+        return attackers
+
+    def evolving(self) -> bool:
+        return self.progress < float(self.options["finetune_from"])
+
+    def protagonist_frozen(self, t_env: int) -> bool:
+        """Attacker and protagonist rounds alternate while the population evolves."""
+        self.progress = t_env / max(1, self.cfg.steps)
+        if not self.evolving():
+            return False
+        frozen, self._attacker_round = self._attacker_round, not self._attacker_round
+        return frozen
+
+    def after_rollout(self, batch: EpisodeBatch, t_env: int) -> dict[str, float]:
+        """Store the protagonist round for the attackers; evolve the population through the archive."""
+        attackers = self.attack
+        if not self.evolving():
+            self.select(attackers)
+            return {}
+        attackers.remember(batch)
+        quality = attackers.member_quality(batch)
+        net = attackers.net
+        shared = attackers.transitions(batch)["x"]
+        pick = torch.randperm(shared.shape[0], generator=self.evolution)[: int(self.options["behaviour_states"])]
+        outcome = self.archive.update([Entry(net.member(i), float(quality[i])) for i in range(net.k)],
+                                      lambda members: attackers.behaviour_policies(shared[pick], members),
+                                      self.progress)
+        self.select(attackers)
+        self.generations += 1
+        return {"archive": float(len(self.archive)), "added": float(sum(o == "added" for o in outcome))}
+
+    def select(self, attackers) -> None:
+        """The next generation's K attackers from the archive (fresh ones where it is short)."""
+        members = self.archive.select(attackers.net.k, self.progress, self.evolution,
+                                      lambda: attackers.net.fresh_member(self.evolution))
+        attackers.net.set_members(members)
+        attackers.restart()
+
+    def adversaries(self) -> dict[str, tuple[Attack, AttackTrainConfig]]:
+        """The final archive as one population (K = its size)."""
+        if not len(self.archive):
+            return super().adversaries()
+        config = replace(self.adversary_config, members=len(self.archive))
+        population = build("romance", self.info, self.adversary_seed, str(self.learner.device), config)
+        population.net.set_members([e.member for e in self.archive.entries])
+        return {"adv_romance": (population, config)}
