@@ -14,7 +14,7 @@ from attacks.gradient import FGSM, PGD
 from attacks.none import NoAttack
 from attacks.paad import PAAD
 from attacks.random_noise import RandomNoise
-from attacks.romance import Romance
+from attacks.romance import Romance, RomanceSteered
 from robench.plugins import load_entry_points
 
 ATTACKS: dict[str, type[Attack]] = {
@@ -26,6 +26,7 @@ ATTACKS: dict[str, type[Attack]] = {
     "paad": PAAD,
     "atsa": ATSA,
     "romance": Romance,
+    "romance-s": RomanceSteered,
     **load_entry_points("robench.attacks"),
 }
 

@@ -100,6 +100,8 @@ class Attack:
     def __init__(self, generator: torch.Generator | None = None, attacked_agents: torch.Tensor | None = None):
         self.generator = generator if generator is not None else torch.Generator().manual_seed(0)
         self.attacked_agents = attacked_agents  # [N] bool, None = all agents (M)
+        self.state: torch.Tensor | None = None
+        """The global state [B, S] of the step being perturbed (set by ``__call__``; ROMANCE-s reads it)."""
 
     def reset(self, batch_size: int) -> None:
         """Start of a new batch of episodes."""
@@ -116,12 +118,14 @@ class Attack:
         return actions
 
     def __call__(self, agent: Agent, obs: torch.Tensor, hidden: torch.Tensor, avail: torch.Tensor,
-                 eps: float, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
-        """ô [B, N, D] for obs [B, N, D], hidden [B, N, H], avail [B, N, A]; budget enforced.
+                 eps: float, low: torch.Tensor, high: torch.Tensor, state: torch.Tensor | None = None) -> torch.Tensor:
+        """ô [B, N, D] for obs [B, N, D], hidden [B, N, H], avail [B, N, A] (and the global ``state``
+        [B, S], for attacks that condition on it); budget enforced.
 
         At ε ≤ 0 the observation is returned unchanged, but a learned adversary still runs
         ``perturb`` so that it records its own step (an ε ramp or a zero-ε phase of a defense
         must not break its ``learn``); Proj with ε = 0 maps its proposal back to o."""
+        self.state = state
         if eps <= 0 and not self.learned:
             return obs
         eps = max(eps, 0.0)

@@ -49,14 +49,22 @@ class HijackAttack(Attack):
         """Options [B] in 0..N for global states [B, S] and budgets left [B]."""
         raise NotImplementedError
 
-    def override(self, q: torch.Tensor, actions: torch.Tensor, avail: torch.Tensor, state: torch.Tensor,
-                 active: torch.Tensor) -> torch.Tensor:
+    def decide(self, state: torch.Tensor, active: torch.Tensor) -> torch.Tensor:
+        """This step's hijacked agents [B, N] bool (at most one per copy, none once the budget is
+        spent, in a finished copy, or outside the attacked set M); charges the budget and records
+        the step."""
         left = self.left.to(state.device)
         option = torch.where((left > 0) & active, self.choose(state, left), 0)
+        if self.attacked_agents is not None:  # only agents of the attacked set M can be hijacked
+            allowed = torch.cat([torch.ones(1, dtype=torch.bool), self.attacked_agents.cpu()]).to(option.device)
+            option = torch.where(allowed[option], option, 0)
         self.trace.append((state, left, option))
         self.left = left - (option > 0).long()
-        hijacked = option.unsqueeze(-1) == torch.arange(1, self.n_agents + 1, device=option.device)  # [B, N]
-        return torch.where(hijacked, lowest_q_actions(q, avail), actions)
+        return option.unsqueeze(-1) == torch.arange(1, self.n_agents + 1, device=option.device)
+
+    def override(self, q: torch.Tensor, actions: torch.Tensor, avail: torch.Tensor, state: torch.Tensor,
+                 active: torch.Tensor) -> torch.Tensor:
+        return torch.where(self.decide(state, active), lowest_q_actions(q, avail), actions)
 
     def hijack_counts(self) -> torch.Tensor:
         """[B] hijacks spent in each episode of the current batch."""

@@ -32,10 +32,12 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from attacks.hijack import HijackAttack
+from attacks.hijack import HijackAttack, lowest_q_actions
+from attacks.targeted import targeted_step
 from attacks.population import balanced_assignment
 from robench.checkpoint import CheckpointError
 from robench.envs.protocol import EnvInfo
+from robench.learners.agent import Agent
 from robench.learners.buffer import EpisodeBatch
 
 
@@ -77,15 +79,15 @@ class RomanceConfig:
 class StackedMLP(nn.Module):
     """K independent MLPs in → hidden → hidden → out (ReLU), weights stacked [K, ·, ·]."""
 
-    def __init__(self, k: int, in_dim: int, hidden: int, out_dim: int):
+    def __init__(self, k: int, in_dim: int, hidden: int, out_dim: int, generator: torch.Generator | None = None):
+        """nn.Linear's default init per member, drawn from ``generator`` (None: left uninitialised,
+        for a network whose members are set right away)."""
         super().__init__()
         dims = [(in_dim, hidden), (hidden, hidden), (hidden, out_dim)]
-        self.weights = nn.ParameterList()
-        self.biases = nn.ParameterList()
-        for fan_in, fan_out in dims:  # nn.Linear's default init, per member
-            bound = 1.0 / math.sqrt(fan_in)
-            self.weights.append(nn.Parameter(torch.empty(k, fan_in, fan_out).uniform_(-bound, bound)))
-            self.biases.append(nn.Parameter(torch.empty(k, fan_out).uniform_(-bound, bound)))
+        self.weights = nn.ParameterList(nn.Parameter(torch.empty(k, i, o)) for i, o in dims)
+        self.biases = nn.ParameterList(nn.Parameter(torch.empty(k, o)) for _, o in dims)
+        if generator is not None:
+            self.set_members([self.fresh_member(generator) for _ in range(k)])
 
     @property
     def k(self) -> int:
@@ -111,7 +113,7 @@ class StackedMLP(nn.Module):
         """Replace the K stacked members by ``members`` (each as returned by :meth:`member`)."""
         with torch.no_grad():
             for j, p in enumerate((*self.weights, *self.biases)):
-                p.copy_(torch.stack([m[j] for m in members]).to(p.device))
+                p.copy_(torch.stack([m[j].to(p.device) for m in members]))
 
     def fresh_member(self, generator: torch.Generator) -> list[torch.Tensor]:
         """A newly initialised member (nn.Linear's init), drawn from ``generator``, in :meth:`member`'s order."""
@@ -134,7 +136,8 @@ class Romance(HijackAttack):
         super().__init__(info.n_agents, cfg.attack_num, generator)
         self.cfg, self.device = cfg, torch.device(device)
         self.n_options = info.n_agents + 1
-        self.net = StackedMLP(cfg.members, info.state_dim + 1, cfg.hidden, self.n_options).to(self.device)
+        self.net = StackedMLP(cfg.members, info.state_dim + 1, cfg.hidden, self.n_options, self.generator
+                              ).to(self.device)
         self.log_prior = torch.log(torch.tensor([1 - cfg.delta] + [cfg.delta / info.n_agents] * info.n_agents,
                                                 device=self.device))
         self.training = False
@@ -144,7 +147,9 @@ class Romance(HijackAttack):
         self.restart()
 
     def restart(self) -> None:
-        """Fresh target network and optimiser (at every change of the population's members)."""
+        """Fresh target network and optimiser, at every change of the population's members (as the
+        original does at each generation's reset: a slot's new member must not inherit another
+        attacker's target or RMSprop statistics)."""
         self.target = copy.deepcopy(self.net).requires_grad_(False)
         self.optimiser = torch.optim.RMSprop(self.net.parameters(), lr=self.cfg.lr, alpha=0.99, eps=1e-5)
 
@@ -180,17 +185,17 @@ class Romance(HijackAttack):
 
     # -- learning ---------------------------------------------------------------------------
     def transitions(self, batch: EpisodeBatch) -> dict[str, torch.Tensor]:
-        """The recorded rollout as attacker transitions (valid steps only), with r̂ and the member."""
+        """The recorded rollout as attacker transitions (valid steps only): inputs x_t = [s_t, ℓ_t],
+        option c_t, r̂_t, x_{t+1} = [s_{t+1}, ℓ_t − 1[c_t > 0]], terminal flag."""
         if len(self.trace) != batch.steps:
             raise ValueError("learn() needs the recorded batch of the rollout this attacker acted in")
         state, left, option = (torch.stack(x, 1) for x in zip(*self.trace))  # [B, T, ·]
         hijack = (option > 0).float()
         reward = -self.cfg.reward_scale * batch.reward - self.cfg.penalty * hijack
         m = batch.mask
-        member = self.assignment.to(m.device).unsqueeze(1).expand_as(m)
         return {"x": self.inputs(state, left)[m], "option": option[m], "reward": reward[m],
                 "next_x": self.inputs(batch.state[:, 1:], left - option.gt(0).long())[m],
-                "done": batch.terminated[m].float(), "member": member[m]}
+                "done": batch.terminated[m].float()}
 
     def remember(self, batch: EpisodeBatch) -> None:
         """Append the batch's transitions to the shared ring replay."""
@@ -236,19 +241,30 @@ class Romance(HijackAttack):
             loss = self.loss({k: v[idx] for k, v in self.buffer.items()})
             self.optimiser.zero_grad(set_to_none=True)
             loss.backward()
-            nn.utils.clip_grad_norm_(self.net.parameters(), self.cfg.grad_clip)
+            self.clip_per_member()
             self.optimiser.step()
             with torch.no_grad():
                 torch._foreach_lerp_(list(self.target.parameters()), list(self.net.parameters()), self.cfg.tau)
             stats = {"attacker_loss": loss.item()}
         return stats
 
+    def clip_per_member(self) -> None:
+        """Clip each member's gradient norm to ``grad_clip`` on its own (members are independent)."""
+        grads = [p.grad for p in self.net.parameters() if p.grad is not None]
+        norms = torch.stack([g.flatten(1).pow(2).sum(1) for g in grads]).sum(0).sqrt()  # [K]
+        scale = (self.cfg.grad_clip / (norms + 1e-6)).clamp(max=1.0)
+        for g in grads:
+            g.mul_(scale.view(-1, *([1] * (g.dim() - 1))))
+
     def member_quality(self, batch: EpisodeBatch) -> torch.Tensor:
-        """[K] ROMANCE's quality of each member: −(mean team return) over the episodes it attacked."""
-        ret = (batch.reward * batch.mask).sum(1)
+        """[K] ROMANCE's quality of each member: −c_r·(mean team return) over the episodes it
+        attacked (on SMAC's reward scale, as the archive's selection temperature assumes); NaN
+        for a member that attacked no episode of the batch (fewer episodes than members)."""
+        ret = self.cfg.reward_scale * (batch.reward * batch.mask).sum(1)
         k = self.net.k
         total = torch.zeros(k).index_add_(0, self.assignment, -ret.cpu().float())
-        return total / torch.bincount(self.assignment, minlength=k).clamp(min=1)
+        count = torch.bincount(self.assignment, minlength=k).float()
+        return total / count  # 0/0 = NaN for an idle member
 
     def behaviour_policies(self, x: torch.Tensor, members: list[list[torch.Tensor]]) -> torch.Tensor:
         """[len(members), S, N+1]: each given member's π on the shared inputs x [S, in]."""
@@ -270,11 +286,25 @@ class Romance(HijackAttack):
         self.restart()
 
 
-def stacked_members(tensors: dict[str, torch.Tensor]) -> int:
-    """K of a saved population (the leading size of its first weight)."""
-    first = tensors.get("attackers.weights.0")
-    if first is None:
-        raise CheckpointError("romance adversary: no attackers.weights.0 tensor")
-    return int(first.shape[0])
 
+class RomanceSteered(Romance):
+    """ROMANCE-s's adversary: the same attackers as director, realised as an observation attack.
 
+    At a step where attacker c picks agent i, STor (Eq. 13, ``attacks.targeted``) perturbs o_i
+    within ε towards â_i = argmin_{a ∈ avail_i} Q_i(τ_i(o), a), agent i's lowest-Q action on its
+    clean observation; every other agent keeps o.  The budget (at most ``attack_num`` steered
+    steps per episode) and the attackers' learning are ``Romance``'s."""
+
+    name = "romance-s"
+    hijacks = False
+
+    def perturb(self, agent: Agent, obs, hidden, avail, eps, low, high) -> torch.Tensor:
+        if self.state is None:
+            raise ValueError("romance-s needs the global state of the step (the rollout passes it)")
+        steered = self.decide(self.state, torch.ones(obs.shape[0], dtype=torch.bool, device=obs.device))
+        if not bool(steered.any()):
+            return obs
+        with torch.no_grad():
+            q, _ = agent.step(obs, hidden)
+        x = targeted_step(agent, obs, hidden, avail, lowest_q_actions(q, avail), eps, low, high)
+        return torch.where(steered.unsqueeze(-1), x, obs)

@@ -20,7 +20,7 @@ from attacks.atla import ATLA
 from attacks.atsa import ATSA, SDorConfig
 from attacks.mappo import MAPPOConfig
 from attacks.paad import PAAD, PAADDirection
-from attacks.romance import Romance, RomanceConfig
+from attacks.romance import Romance, RomanceConfig, RomanceSteered
 from robench.checkpoint import CheckpointError, env_info_from_manifest, read_manifest, read_tensors, save_checkpoint
 from robench.envs import BatchedEnv, EnvInfo, make_env, paper_eps
 from robench.learners.agent import Agent
@@ -28,7 +28,7 @@ from robench.learners.learner import LearnerConfig
 from robench.rollout import Outcomes, run_episodes
 from robench.runtime import configure_torch, seed_everything
 
-LEARNED = {"atla": ATLA, "paad": PAAD, "atsa": ATSA, "romance": Romance}
+LEARNED = {"atla": ATLA, "paad": PAAD, "atsa": ATSA, "romance": Romance, "romance-s": RomanceSteered}
 """Learned attacks: name → class (each with ``learn``, ``state_dict``, ``load_state_dict``)."""
 
 
@@ -77,7 +77,7 @@ class AttackTrainConfig:
     """ROMANCE: β of the attackers' diversity term."""
 
 
-Adversary = ATLA | PAAD | PAADDirection | ATSA | Romance
+Adversary = ATLA | PAAD | PAADDirection | ATSA | Romance | RomanceSteered
 PAAD_DIRECTORS = {"target": PAAD, "direction": PAADDirection}
 """PAAD's director: the target-action Q-learner (default) or the original PA-AD direction policy."""
 
@@ -95,8 +95,8 @@ def build(name: str, info: EnvInfo, seed: int, device: str = "cpu", options: Att
         sdor = SDorConfig(kappa=opt.kappa, alpha=opt.alpha, value=opt.value, reward_scale=opt.reward_scale,
                           updates_per_batch=opt.updates_per_batch)
         return ATSA(info, generator=gen, cfg=sdor, device=device)
-    if name == "romance":
-        return Romance(info, generator=gen, device=device,
+    if name in ("romance", "romance-s"):
+        return LEARNED[name](info, generator=gen, device=device,
                        cfg=RomanceConfig(members=opt.members, attack_num=opt.attack_num, penalty=opt.penalty,
                                          reward_scale=opt.reward_scale, diversity=opt.diversity,
                                          updates_per_batch=opt.updates_per_batch))

@@ -12,7 +12,7 @@ from defenses.paad import PAADTraining
 from defenses.pr import PR
 from defenses.pr_rep import PRREP
 from defenses.rap import RAPTraining
-from defenses.romance import RomanceP
+from defenses.romance import RomanceP, RomanceS
 from robench.plugins import load_entry_points
 
 DEFENSES: dict[str, type[Defense]] = {
@@ -26,6 +26,7 @@ DEFENSES: dict[str, type[Defense]] = {
     "ernie": ERNIE,
     "rap": RAPTraining,
     "romance-p": RomanceP,
+    "romance-s": RomanceS,
     "atsa": ATSATraining,
     **load_entry_points("robench.defenses"),
 }

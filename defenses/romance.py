@@ -1,4 +1,6 @@
-"""ROMANCE-p (Yuan et al. 2023): fine-tune a trained protagonist against an evolving,
+"""ROMANCE-p and ROMANCE-s.
+
+ROMANCE-p (Yuan et al. 2023): fine-tune a trained protagonist against an evolving,
 quality-diverse population of sparse action attackers (``attacks.romance``, ``attacks.qd_archive``).
 
 One generation = two iterations of the one loop, both against the K attackers of the
@@ -36,7 +38,7 @@ class RomanceP(CoTrainedDefense):
     PRETRAINED = True
     OPTIONS = {"attack_num": 6, "penalty": 0.5, "population": 4, "archive": 15, "attacker_updates": 3,
                "reward_scale": 10.0, "diversity": 1.2, "finetune_from": 0.625, "behaviour_states": 64}
-    BOUNDS = {"attack_num": (0, None), "penalty": (0.0, None), "population": (1, None), "archive": (1, None),
+    BOUNDS = {"attack_num": (1, None), "penalty": (0.0, None), "population": (1, None), "archive": (1, None),
               "attacker_updates": (1, None), "reward_scale": (0.0, None), "diversity": (0.0, None),
               "finetune_from": (0.0, 1.0), "behaviour_states": (1, None)}
 
@@ -66,18 +68,23 @@ class RomanceP(CoTrainedDefense):
         frozen, self._attacker_round = self._attacker_round, not self._attacker_round
         return frozen
 
+    def absorb(self, batch: EpisodeBatch) -> None:
+        """What the attackers do with a protagonist rollout: store it (they learn in their own round)."""
+        self.attack.remember(batch)
+
     def after_rollout(self, batch: EpisodeBatch, t_env: int) -> dict[str, float]:
-        """Store the protagonist round for the attackers; evolve the population through the archive."""
+        """Hand the rollout to the attackers; evolve the population through the archive."""
         attackers = self.attack
         if not self.evolving():
             self.select(attackers)
             return {}
-        attackers.remember(batch)
+        self.absorb(batch)
         quality = attackers.member_quality(batch)
         net = attackers.net
         shared = attackers.transitions(batch)["x"]
         pick = torch.randperm(shared.shape[0], generator=self.evolution)[: int(self.options["behaviour_states"])]
-        outcome = self.archive.update([Entry(net.member(i), float(quality[i])) for i in range(net.k)],
+        played = [i for i in range(net.k) if bool(torch.isfinite(quality[i]))]  # idle members are not judged
+        outcome = self.archive.update([Entry(net.member(i), float(quality[i])) for i in played],
                                       lambda members: attackers.behaviour_policies(shared[pick], members),
                                       self.progress)
         self.select(attackers)
@@ -96,6 +103,24 @@ class RomanceP(CoTrainedDefense):
         if not len(self.archive):
             return super().adversaries()
         config = replace(self.adversary_config, members=len(self.archive))
-        population = build("romance", self.info, self.adversary_seed, str(self.learner.device), config)
+        population = build(self.attack_name, self.info, self.adversary_seed, str(self.learner.device), config)
         population.net.set_members([e.member for e in self.archive.entries])
-        return {"adv_romance": (population, config)}
+        return {f"adv_{self.attack_name}": (population, config)}
+
+
+class RomanceS(RomanceP):
+    """ROMANCE-s (the paper's variant): Alg. 1 with ROMANCE's attackers in SDor's place.  Trained from
+    scratch like ATSA, online: every rollout the K attackers pick whom to steer and STor realises
+    "that agent's lowest-Q action" within ε (``attacks.romance.RomanceSteered``); the attackers learn
+    from the same rollout and evolve through the archive; no frozen phases."""
+
+    name = "romance-s"
+    attack_name = "romance-s"
+    PRETRAINED = False
+
+    def protagonist_frozen(self, t_env: int) -> bool:
+        self.progress = t_env / max(1, self.cfg.steps)
+        return False
+
+    def absorb(self, batch: EpisodeBatch) -> None:
+        self.attack.learn(batch)

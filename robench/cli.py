@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -264,12 +263,12 @@ def cmd_train(args: argparse.Namespace) -> int:
             setattr(cfg, attr, val)
     if args.max_minutes is not None:
         cfg.max_wall_s = args.max_minutes * 60
-    from robench.zoo import checkpoint_name, train_and_save
+    from robench.zoo import checkpoint_name, pretrained_checkpoint, train_and_save
 
     if args.init_from is not None:
         cfg.init_from = str(args.init_from)
     elif DEFENSES[args.defense].PRETRAINED:
-        noadv = Path("checkpoints") / map_name / checkpoint_name(replace(cfg, defense="noadv"))
+        noadv = pretrained_checkpoint(cfg, Path("checkpoints"))
         if not (noadv / "manifest.json").is_file():
             raise UsageError(f"defense {args.defense} fine-tunes a trained protagonist and {noadv} does not exist: "
                              f"train it first (robench train --defense noadv --env {map_name} --learner "

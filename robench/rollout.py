@@ -28,7 +28,8 @@ class ObservationAdversary(Protocol):
                  active: torch.Tensor) -> torch.Tensor: ...
 
     def __call__(self, agent: Agent, obs: torch.Tensor, hidden: torch.Tensor, avail: torch.Tensor,
-                 eps: float, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor: ...
+                 eps: float, low: torch.Tensor, high: torch.Tensor, state: torch.Tensor | None = None
+                 ) -> torch.Tensor: ...
 
 
 @dataclass
@@ -84,7 +85,8 @@ def run_episodes(env: BatchedEnv, agent: Agent, seed: int, *, attack: Observatio
     limit = env.info().episode_limit
     res = None
     for _ in range(limit):
-        seen = cur.obs if attack is None else attack(agent, cur.obs, hidden, cur.avail, eps, env.obs_low, env.obs_high)
+        seen = cur.obs if attack is None else attack(agent, cur.obs, hidden, cur.avail, eps, env.obs_low, env.obs_high,
+                                                     cur.state)
         q, hidden = agent.step(seen, hidden)
         best = greedy(q, cur.avail)
         actions = epsilon_greedy(best, cur.avail, explore, gen)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sys
 import tempfile
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,12 @@ def learner_tag(learner: LearnerConfig) -> str:
 def checkpoint_name(cfg: TrainConfig) -> str:
     """The zoo directory name of a training run: ``<learner tag>_<defense>_s<seed>``."""
     return f"{learner_tag(cfg.learner)}_{cfg.defense}_s{cfg.seed}"
+
+
+def pretrained_checkpoint(cfg: TrainConfig, root: Path) -> Path:
+    """Where a fine-tuning defense (ROMANCE-p) starts from: the zoo entry of the NoAdv run of the
+    same map, learner, agent network and seed under ``root``."""
+    return Path(root) / cfg.env / checkpoint_name(replace(cfg, defense="noadv", defense_options={}))
 
 
 def train_and_save(cfg: TrainConfig, out: Path, overwrite: bool = False, show_progress: bool = True) -> dict[str, Any]:

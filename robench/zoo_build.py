@@ -10,7 +10,8 @@ the manifest already in the zoo:
               defense option, defaults included): never retrained;
   * stale   — a manifest whose configuration differs (e.g. other steps): retrained only with
               ``--retrain-stale`` (the old entry is replaced in one rename);
-  * missing — no entry: trained.
+  * missing — no entry: trained (a fine-tuning defense, ROMANCE-p, once its NoAdv run of the
+              same map, learner and seed is in the zoo; until then the run reports "blocked").
 
 Each run is a task on the grid's joblib backends (loky locally, an existing dask or ray
 cluster), holds an advisory lock ``<zoo>/.locks/<map>__<name>.lock`` while it trains (a second
@@ -37,7 +38,7 @@ from robench.envs import backend_of, canonical_map, paper_eps
 from robench.errors import RobenchError
 from robench.learners.learner import LearnerConfig
 from robench.train import TrainConfig
-from robench.zoo import checkpoint_name
+from robench.zoo import checkpoint_name, pretrained_checkpoint
 
 LOCKS = ".locks"
 DEFAULT_RUN_MINUTES = 20.0
@@ -63,7 +64,7 @@ class ZooRun:
         if self.steps is not None:
             cfg.steps = self.steps
         if zoo is not None and self.defense in DEFENSES and DEFENSES[self.defense].PRETRAINED:
-            cfg.init_from = str(ZooRun(self.map, self.learner, "noadv", self.seed, self.steps).path(zoo))
+            cfg.init_from = str(pretrained_checkpoint(cfg, zoo))
         return cfg
 
     def path(self, zoo: Path) -> Path:
@@ -142,7 +143,10 @@ def build_run(run: ZooRun, zoo: str, retrain_stale: bool = False, show_progress:
             return {"run": run.label, "status": status}
         for orphan in out.parent.glob(f".{out.name}.tmp-*"):  # left by a killed build (we hold the lock)
             shutil.rmtree(orphan, ignore_errors=True)
-        manifest = train_and_save(run.config(zoo_path), out, overwrite=True, show_progress=show_progress)
+        cfg = run.config(zoo_path)
+        if cfg.init_from is not None and not (Path(cfg.init_from) / "manifest.json").is_file():
+            return {"run": run.label, "status": f"blocked (needs {cfg.init_from}: build its noadv run first)"}
+        manifest = train_and_save(cfg, out, overwrite=True, show_progress=show_progress)
         refresh_index(zoo_path)
         return {"run": run.label, "status": "trained", "wall_time_s": manifest["wall_time_s"],
                 "clean_win_rate": manifest["clean_win_rate"]}

@@ -40,7 +40,8 @@ def test_budget_invariant(name, seed, eps):
     agent = RNNAgent(6, 3, 5, hidden=8)
     obs, avail, low, high = _inputs(seed)
     hidden = torch.randn(4, 3, 8)
-    x = _attack(name, seed)(agent, obs, hidden, avail, eps, low, high)
+    state = torch.randn(4, INFO.state_dim)  # the rollout passes the global state (ROMANCE-s conditions on it)
+    x = _attack(name, seed)(agent, obs, hidden, avail, eps, low, high, state)
     assert x.shape == obs.shape
     assert ((x - obs).abs() <= eps + 1e-6).all()
     assert (x >= low - 1e-6).all() and (x <= high + 1e-6).all()

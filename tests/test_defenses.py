@@ -19,7 +19,7 @@ from robench.learners.agent import RNNAgent
 from robench.learners.buffer import EpisodeBatch
 from robench.learners.learner import LearnerConfig
 from robench.train import TrainConfig, train
-from robench.zoo import train_and_save
+from robench.zoo import pretrained_checkpoint, train_and_save
 
 INFO = EnvInfo(n_agents=3, obs_dim=6, state_dim=4, n_actions=5, episode_limit=10, map_name="toy", backend="none")
 
@@ -29,10 +29,12 @@ ZOO = Path(__file__).resolve().parents[1] / "checkpoints"
 
 def tiny(defense: str, mixer: str = "vdn", **options) -> TrainConfig:
     """A few hundred env steps; a defense that fine-tunes starts from the shipped 3m NoAdv run."""
-    init = str(ZOO / "3m" / f"{mixer}_noadv_s0") if DEFENSES[defense].PRETRAINED else None
-    return TrainConfig(env="3m", defense=defense, steps=400, n_envs=8, updates_per_rollout=1, eval_every=10_000,
-                       eval_episodes=8, final_eval_episodes=8, defense_options=options, init_from=init,
-                       learner=LearnerConfig(mixer=mixer, batch_size=4, buffer_size=64))
+    cfg = TrainConfig(env="3m", defense=defense, steps=400, n_envs=8, updates_per_rollout=1, eval_every=10_000,
+                      eval_episodes=8, final_eval_episodes=8, defense_options=options,
+                      learner=LearnerConfig(mixer=mixer, batch_size=4, buffer_size=64))
+    if DEFENSES[defense].PRETRAINED:
+        cfg.init_from = str(pretrained_checkpoint(cfg, ZOO))
+    return cfg
 
 
 @pytest.mark.parametrize("defense", list(DEFENSES))
@@ -45,7 +47,7 @@ def test_every_defense_trains_end_to_end_and_writes_its_adversaries(defense, tmp
     assert back["content_hash"] == manifest["content_hash"]
     assert set(manifest["defense_options_resolved"]) == set(DEFENSES[defense].OPTIONS)
     linked = manifest["co_trained_adversaries"]
-    assert bool(linked) == (defense in ("atla", "paad", "rap", "atsa", "romance-p"))
+    assert bool(linked) == (defense in ("atla", "paad", "rap", "atsa", "romance-p", "romance-s"))
     for name, digest in linked.items():
         adv_manifest = json.loads((tmp_path / "run" / name / "manifest.json").read_text())
         assert adv_manifest["content_hash"] == digest and adv_manifest["kind"] == "adversary"

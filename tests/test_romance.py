@@ -9,7 +9,7 @@ import torch
 
 from attacks.hijack import HijackAttack, lowest_q_actions
 from attacks.qd_archive import Entry, QDArchive, behaviour_distance
-from attacks.romance import Romance, RomanceConfig, StackedMLP
+from attacks.romance import Romance, RomanceConfig, RomanceSteered, StackedMLP
 from robench.envs import EnvInfo
 from robench.learners.agent import make_agent
 from robench.rollout import run_episodes
@@ -58,12 +58,34 @@ def test_romance_never_exceeds_its_budget_in_any_env_copy(env3m_factory):
     info = env.info()
     victim = make_agent("rnn", info.obs_dim, info.n_agents, info.n_actions)
     attackers = Romance(info, torch.Generator().manual_seed(0), RomanceConfig(attack_num=3, delta=0.9))
-    out, batch = run_episodes(env, victim, seed=1, attack=attackers, record=True)
+    _, batch = run_episodes(env, victim, seed=1, attack=attackers, record=True)
     spent = attackers.hijack_counts()
     assert int(spent.max()) <= 3 and int(spent.sum()) > 0  # δ = 0.9: it wants to hijack often
-    clean, _ = run_episodes(env, victim, seed=1)
     assert torch.equal(batch.obs, batch.clean_obs)  # an action attack never touches observations
-    assert out.length.shape == clean.length.shape
+    # the recorded actions are the executed ones: a hijacked agent's is its lowest-Q available action
+    option = torch.stack([opt for _, _, opt in attackers.trace], 1)  # [B, T]
+    hijacked = (option.unsqueeze(-1) == torch.arange(1, info.n_agents + 1)) & batch.mask.unsqueeze(-1)
+    q = victim.unroll(batch.obs)[:, :-1]
+    worst = q.masked_fill(~batch.avail[:, :-1], float("inf")).argmin(-1)
+    assert bool(hijacked.any()) and torch.equal(batch.actions[hijacked], worst[hijacked])
+    assert torch.equal(batch.actions[~hijacked & batch.mask.unsqueeze(-1)],
+                       batch.extras["greedy_actions"][~hijacked & batch.mask.unsqueeze(-1)])
+    # transitions: x_{t+1} = [s_{t+1}, ℓ_t − 1[c_t > 0]]
+    tr = attackers.transitions(batch)
+    assert torch.equal(tr["next_x"][:, :-1], batch.state[:, 1:][batch.mask])
+    spent_now = (tr["option"] > 0).float() / attackers.attack_num
+    assert torch.allclose(tr["next_x"][:, -1], tr["x"][:, -1] - spent_now)
+
+
+def test_only_agents_of_the_attacked_set_are_hijacked():
+    attack = Greedy(torch.tensor([1, 2, 3]), attack_num=5)
+    attack.attacked_agents = torch.tensor([False, True, False])
+    attack.reset(3)
+    q, avail = torch.randn(3, 3, 5), torch.ones(3, 3, 5, dtype=torch.bool)
+    chosen = q.argmax(-1)
+    out = attack.override(q, chosen, avail, torch.zeros(3, 4), torch.ones(3, dtype=torch.bool))
+    assert attack.hijack_counts().tolist() == [0, 1, 0]
+    assert torch.equal(out[0], chosen[0]) and torch.equal(out[2], chosen[2])
 
 
 def test_soft_value_is_q_when_options_agree_and_q_none_when_budget_is_spent():
@@ -82,7 +104,7 @@ def test_soft_value_is_q_when_options_agree_and_q_none_when_budget_is_spent():
 
 
 def test_stacked_mlp_rows_match_member_major_and_members_round_trip():
-    net = StackedMLP(3, 5, 8, 4)
+    net = StackedMLP(3, 5, 8, 4, torch.Generator().manual_seed(0))
     x = torch.randn(1, 6, 5).expand(3, -1, -1)  # the same inputs for every member
     whole = net(x)
     rows = net(x.reshape(-1, 5), torch.arange(3).repeat_interleave(6)).reshape(3, 6, 4)
@@ -101,6 +123,9 @@ def test_attackers_learn_only_from_valid_steps_and_drive_their_td_error_down(env
     _, batch = run_episodes(env, victim, seed=3, attack=attackers, record=True)
     attackers.remember(batch)
     assert attackers._written == int(batch.mask.sum())
+    quality = attackers.member_quality(batch)  # 8 episodes over 4 members: −c_r·(their mean return)
+    ret = -10 * (batch.reward * batch.mask).sum(1)
+    assert torch.allclose(quality[1], ret[attackers.assignment == 1].mean())
     sample = {k: v[: attackers._written].unsqueeze(0).expand(attackers.net.k, -1, *v.shape[1:])
               for k, v in attackers.buffer.items()}
     before = attackers.loss(sample).item()
@@ -152,3 +177,31 @@ def test_archive_selection_fills_with_fresh_attackers_and_prefers_quality():
     archive.entries += [Entry(_dist(0, 0, 1.0, 0), -100.0) for _ in range(3)]
     picked = archive.select(4, 0.0, torch.Generator().manual_seed(0), fresh)
     assert all(float(m[0][0, 0]) == 1.0 for m in picked)  # softmax(q/5): the best dominates
+
+
+def test_romance_s_perturbs_only_the_steered_agent_within_eps_and_budget(env3m_factory):
+    env = env3m_factory(8)
+    info = env.info()
+    victim = make_agent("rnn", info.obs_dim, info.n_agents, info.n_actions)
+    attackers = RomanceSteered(info, torch.Generator().manual_seed(0), RomanceConfig(attack_num=4, delta=0.9))
+    _, batch = run_episodes(env, victim, seed=2, attack=attackers, eps=0.2, record=True)
+    option = torch.stack([opt for _, _, opt in attackers.trace], 1)  # [B, T]
+    steered = option.unsqueeze(-1) == torch.arange(1, info.n_agents + 1)  # [B, T, N]
+    moved = (batch.obs[:, :-1] - batch.clean_obs[:, :-1]).abs().amax(-1)  # [B, T, N]
+    assert float(moved.max()) <= 0.2 + 1e-6 and bool(moved[steered].gt(0).any())
+    assert float(moved[~steered].max()) == 0.0  # nobody else is touched
+    assert int((option > 0).sum(1).max()) <= 4
+
+
+def test_a_member_without_episodes_has_no_quality():
+    attackers = Romance(INFO, torch.Generator().manual_seed(0), RomanceConfig(members=4))
+    attackers.reset(2)  # fewer episodes than members
+    from robench.learners.buffer import EpisodeBatch
+
+    b, t = 2, 3
+    batch = EpisodeBatch(obs=torch.zeros(b, t + 1, 3, 6), state=torch.zeros(b, t + 1, 4),
+                         avail=torch.ones(b, t + 1, 3, 5, dtype=torch.bool), actions=torch.zeros(b, t, 3, dtype=torch.long),
+                         reward=torch.ones(b, t), terminated=torch.zeros(b, t, dtype=torch.bool),
+                         mask=torch.ones(b, t, dtype=torch.bool))
+    quality = attackers.member_quality(batch)
+    assert int(torch.isfinite(quality).sum()) == 2 and float(quality[torch.isfinite(quality)][0]) == -30.0

@@ -88,3 +88,13 @@ def test_zoo_status_and_bad_names(tmp_path):
                          capture_output=True, text=True, env=env, timeout=300)
     assert bad.returncode == 2 and bad.stderr.strip().splitlines() == [
         f"robench: error: unknown defense 'nope'; known: all, {', '.join(__import__('defenses').DEFENSES)}"]
+
+
+def test_a_fine_tuning_defense_starts_from_the_zoos_noadv_run_planned_before_it(tmp_path):
+    from robench.zoo_build import plan_runs
+
+    runs = plan_runs(["3m"], ["qmix"], ["noadv", "romance-p"], [1], steps=5000)
+    noadv, romance = runs
+    assert noadv.config(tmp_path).init_from is None
+    assert romance.config(tmp_path).init_from == str(noadv.path(tmp_path)) == str(tmp_path / "3m" / "qmix_noadv_s1")
+    assert romance.config().init_from is None  # no zoo, no implicit start
