@@ -86,6 +86,13 @@ def _comparable(config: dict[str, Any]) -> str:
     return json.dumps(config, sort_keys=True, default=str)
 
 
+def with_defaults(config: dict[str, Any]) -> dict[str, Any]:
+    """A recorded TrainConfig completed with today's defaults for the fields it predates (a field
+    added later, at its default, must not turn every finished run stale)."""
+    learner = {**asdict(LearnerConfig()), **config.get("learner", {})}
+    return {**asdict(TrainConfig()), **config, "learner": learner}
+
+
 def run_status(run: ZooRun, zoo: Path) -> str:
     """``done``, ``stale`` or ``missing`` (an unreadable entry counts as stale)."""
     path = run.path(zoo)
@@ -99,7 +106,7 @@ def run_status(run: ZooRun, zoo: Path) -> str:
 
     cfg = run.config(zoo)
     resolved = DEFENSES[run.defense].resolve_options(cfg.defense_options, cfg.learner.mixer)
-    same = (_comparable(manifest.get("config", {})) == _comparable(asdict(cfg))
+    same = (_comparable(with_defaults(manifest.get("config", {}))) == _comparable(asdict(cfg))
             and _comparable(manifest.get("defense_options_resolved")) == _comparable(resolved))
     return "done" if same else "stale"
 

@@ -98,3 +98,15 @@ def test_a_fine_tuning_defense_starts_from_the_zoos_noadv_run_planned_before_it(
     assert noadv.config(tmp_path).init_from is None
     assert romance.config(tmp_path).init_from == str(noadv.path(tmp_path)) == str(tmp_path / "3m" / "qmix_noadv_s1")
     assert romance.config().init_from is None  # no zoo, no implicit start
+
+
+def test_a_config_field_added_later_at_its_default_keeps_finished_runs_done():
+    from dataclasses import asdict
+
+    from robench.train import TrainConfig
+    from robench.zoo_build import with_defaults
+
+    old = asdict(TrainConfig(steps=1234))
+    del old["init_from"], old["learner"]["lr"]  # a manifest written before these fields existed
+    assert with_defaults(old) == asdict(TrainConfig(steps=1234))
+    assert with_defaults({**old, "steps": 99}) != asdict(TrainConfig(steps=1234))
