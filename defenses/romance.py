@@ -27,6 +27,7 @@ import torch
 
 from attacks.base import Attack
 from attacks.qd_archive import Entry, QDArchive
+from attacks.romance import Romance
 from attacks.training import AttackTrainConfig, build
 from defenses.cotrained import CoTrainedDefense
 from robench.learners.buffer import EpisodeBatch
@@ -54,7 +55,6 @@ class RomanceP(CoTrainedDefense):
         self.evolution = torch.Generator().manual_seed(self.adversary_seed + 7)
         self._attacker_round = True
         self.progress = 0.0
-        self.generations = 0
         return attackers
 
     def evolving(self) -> bool:
@@ -88,10 +88,9 @@ class RomanceP(CoTrainedDefense):
                                       lambda members: attackers.behaviour_policies(shared[pick], members),
                                       self.progress)
         self.select(attackers)
-        self.generations += 1
         return {"archive": float(len(self.archive)), "added": float(sum(o == "added" for o in outcome))}
 
-    def select(self, attackers) -> None:
+    def select(self, attackers: Romance) -> None:
         """The next generation's K attackers from the archive (fresh ones where it is short)."""
         members = self.archive.select(attackers.net.k, self.progress, self.evolution,
                                       lambda: attackers.net.fresh_member(self.evolution))
