@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from attacks.hijack import HijackAttack, lowest_q_actions
+from attacks.qd_archive import behaviour_distance
 from attacks.targeted import targeted_step
 from attacks.population import balanced_assignment
 from robench.checkpoint import CheckpointError
@@ -162,18 +163,20 @@ class Romance(HijackAttack):
         """[state, ℓ] with ℓ = budget left / attack_num ∈ [0, 1]."""
         return torch.cat([state, (left.float() / self.attack_num).unsqueeze(-1)], -1)
 
+    def refused(self, left: torch.Tensor) -> torch.Tensor:
+        """[..., N+1] True for the hijack options 1..N where the budget left ℓ is spent."""
+        return (left <= 0).unsqueeze(-1) & (torch.arange(self.n_options, device=left.device) > 0)
+
     def policy_logits(self, q: torch.Tensor, left: torch.Tensor) -> torch.Tensor:
         """log of the unsmoothed π ∝ p_ref·exp(Q/λ), options 1..N removed once ℓ = 0."""
-        logits = self.log_prior + q / self.cfg.lam
-        spent = (left <= 0).unsqueeze(-1) & (torch.arange(self.n_options, device=q.device) > 0)
-        return logits.masked_fill(spent, float("-inf"))
+        return (self.log_prior + q / self.cfg.lam).masked_fill(self.refused(left), float("-inf"))
 
     def policy(self, q: torch.Tensor, left: torch.Tensor) -> torch.Tensor:
         """π over options [..., N+1]: the sparse soft-Q policy smoothed by b, then restricted to the
         options the budget allows (renormalised)."""
         b = self.cfg.smoothing
         pi = torch.softmax(self.log_prior + q / self.cfg.lam, -1) * (1 - self.n_options * b) + b
-        pi = pi.masked_fill((left <= 0).unsqueeze(-1) & (torch.arange(self.n_options, device=q.device) > 0), 0.0)
+        pi = pi.masked_fill(self.refused(left), 0.0)
         return pi / pi.sum(-1, keepdim=True)
 
     def choose(self, state: torch.Tensor, left: torch.Tensor) -> torch.Tensor:
@@ -227,8 +230,7 @@ class Romance(HijackAttack):
             return td
         shared = sample["x"][:, : cfg.diversity_states].reshape(-1, sample["x"].shape[-1])
         pi = self.policy(self.net(shared.expand(self.net.k, -1, -1)), shared[:, -1])  # [K, S, N+1]
-        mean = pi.mean(0, keepdim=True).detach()
-        kl = (mean * (mean.clamp_min(1e-8).log() - pi.clamp_min(1e-8).log())).sum(-1).mean()
+        kl = behaviour_distance(pi, pi.mean(0, keepdim=True).detach()).mean()  # mean_{i,s} KL(π̄(s) ‖ π_i(s))
         return td - cfg.diversity / 10 * kl
 
     def learn(self, batch: EpisodeBatch) -> dict[str, float]:
@@ -284,7 +286,6 @@ class Romance(HijackAttack):
             raise CheckpointError("romance adversary: tensors do not fit the attacker population")
         self.net.load_state_dict(theirs)
         self.restart()
-
 
 
 class RomanceSteered(Romance):

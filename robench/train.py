@@ -110,15 +110,13 @@ def start_from(learner: QLearner, path: Path, info: EnvInfo) -> str:
     """Load the protagonist checkpoint ``path`` into ``learner``; returns its content hash.  One
     clear error when its environment, mixer or agent network is not the run's."""
     agent, mixer, manifest = load_protagonist(path, expect_env=info)
-    theirs = manifest.get("config", {}).get("learner", {})
-    mine = {"mixer": learner.cfg.mixer, "agent": learner.cfg.agent, "hidden": learner.cfg.hidden,
-            "last_action": learner.cfg.last_action}
-    got = {"mixer": manifest["learner"], "agent": theirs.get("agent", "rnn"), "hidden": theirs.get("hidden", 64),
-           "last_action": theirs.get("last_action", False)}
+    recorded = manifest.get("config", {}).get("learner", {})
+    keys = ("agent", "hidden", "last_action")  # what fixes the agent network's shape, with the mixer
+    mine = {"mixer": learner.cfg.mixer, **{k: getattr(learner.cfg, k) for k in keys}}
+    got = {"mixer": manifest["learner"], **{k: recorded.get(k, getattr(LearnerConfig, k)) for k in keys}}
     if got != mine:
-        def show(d: dict) -> str:
-            return " ".join(f"{k}={v}" for k, v in d.items())
-        raise CheckpointError(f"{path} is a {show(got)} protagonist; this run trains {show(mine)}")
+        show = [" ".join(f"{k}={v}" for k, v in d.items()) for d in (got, mine)]
+        raise CheckpointError(f"{path} is a {show[0]} protagonist; this run trains {show[1]}")
     learner.load_weights(agent, mixer)
     return manifest["content_hash"]
 
