@@ -8,7 +8,9 @@ floor has zero gradient below it, so it is applied in the loss only, as SA-DQN d
 protagonist minimises TD + μ·L_adv (μ = 0.1).
 ``loss=kl`` uses KL(π_i(o) ‖ π_i(ô)) instead (π = softmax of Q over available actions; the PGD
 then maximises that KL).  ``eps_ramp`` > 0 ramps the regulariser's ε from 0 over that fraction
-of training.  Rollouts are clean.
+of training.  ``reg_prob`` = 0.5: the term is paid at a random half of the learner steps, weighted
+2μ there (unbiased; keeps PR within 1.5× NoAdv's wall time, see ``Regularised.regulariser``).
+Rollouts are clean.
 """
 from __future__ import annotations
 
@@ -46,9 +48,11 @@ def policy_kl(q_clean: torch.Tensor, q_pert: torch.Tensor, avail: torch.Tensor) 
 
 class PR(Regularised):
     name = "pr"
-    OPTIONS = {"mu": 0.1, "loss": "hinge", "pgd_steps": 5, "eps_ramp": 0.0, "recurrent": "fixed", "batch_frac": 0.25}
+    OPTIONS = {"mu": 0.1, "loss": "hinge", "pgd_steps": 5, "eps_ramp": 0.0, "recurrent": "fixed", "batch_frac": 0.25,
+               "reg_prob": 0.5}
     CHOICES = {**Regularised.CHOICES, "loss": ("hinge", "kl")}
-    BOUNDS = {"mu": (0, None), "pgd_steps": (1, None), "eps_ramp": (0, 1), "teeth": (1, None), "batch_frac": (1e-6, 1)}
+    BOUNDS = {"mu": (0, None), "pgd_steps": (1, None), "eps_ramp": (0, 1), "teeth": (1, None), "batch_frac": (1e-6, 1),
+              "reg_prob": (1e-6, 1)}
 
     def term(self, ctx: LossContext, eps: float) -> torch.Tensor:
         b = ctx.batch

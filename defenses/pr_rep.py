@@ -10,7 +10,7 @@ from defenses.regularised import sawtooth
 class PRREP(PR):
     name = "pr-rep"
     OPTIONS = {"mu": 0.1, "loss": "hinge", "pgd_steps": 5, "ramp_eps": False, "recurrent": "fixed", "teeth": 3,
-               "batch_frac": 0.25}
+               "batch_frac": 0.25, "reg_prob": 0.5}
 
     def schedule(self, progress: float) -> tuple[float, float]:
         u = sawtooth(progress, int(self.options["teeth"]))

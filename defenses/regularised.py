@@ -12,8 +12,9 @@ on the protagonist's TD loss computed on the replay batch around every stored ob
   the iteration PGD and STor use too.
 * ``Regularised`` — the defense base: its ``extra_losses`` is ``[weight(progress) · term]``
   where the subclass defines ``term(ctx, eps)``; weight and ε come from ``schedule``; the term is
-  computed on a random ``batch_frac`` of the replay sample's episodes (PR's 5-step PGD on the
-  whole batch costs ≈ 2.3× a NoAdv run; measured, see the README).
+  computed on a random ``batch_frac`` of the replay sample's episodes and, with ``reg_prob`` = p
+  < 1 (PR, PR-REP), only at a random fraction p of the learner steps, weighted 1/p there (PR's
+  5-step PGD on the whole batch at every step costs ≈ 2.3× a NoAdv run; measured, see the README).
 """
 from __future__ import annotations
 
@@ -84,11 +85,14 @@ class Regularised(Defense):
         raise NotImplementedError
 
     def regulariser(self, ctx: LossContext) -> torch.Tensor:
-        """weight · term on a random ``batch_frac`` of the sampled episodes (at least one): an
-        unbiased estimate of the term at that fraction of its inner-maximisation cost."""
+        """weight · term on a random ``batch_frac`` of the sampled episodes (at least one), and
+        with probability p = ``reg_prob`` per learner step at weight/p (else 0): an unbiased
+        estimate of weight · term (E = p · weight/p · term) at a fraction of its cost."""
         weight, eps = self.schedule(ctx.progress)
-        if weight == 0 or eps <= 0:
+        p = float(self.options.get("reg_prob", 1.0))
+        if weight == 0 or eps <= 0 or (p < 1 and torch.rand((), generator=ctx.generator).item() >= p):
             return ctx.q.new_zeros(())
+        weight /= p
         b = ctx.batch.size
         k = max(1, math.ceil(float(self.options["batch_frac"]) * b))
         if k < b:

@@ -131,8 +131,12 @@ def test_pr_eps_ramp_and_constant_mu():
     assert d.schedule(0.0) == (0.1, 0.0) and d.schedule(0.25) == (0.1, pytest.approx(0.1)) and d.schedule(0.9) == (0.1, 0.2)
 
 
-@pytest.mark.parametrize("name,options", [("pr", {}), ("pr", {"loss": "kl"}), ("pr", {"recurrent": "unroll"}),
-                                          ("pr-rep", {}), ("ernie", {}), ("ernie", {"projected": False})])
+ALWAYS = {"reg_prob": 1.0}
+
+
+@pytest.mark.parametrize("name,options", [("pr", ALWAYS), ("pr", {"loss": "kl", **ALWAYS}),
+                                          ("pr", {"recurrent": "unroll", **ALWAYS}), ("pr-rep", ALWAYS),
+                                          ("ernie", {}), ("ernie", {"projected": False})])
 def test_regulariser_term_is_finite_and_has_gradient(name, options):
     d = _defense(name, **options)
     learner = d.learner
@@ -143,3 +147,24 @@ def test_regulariser_term_is_finite_and_has_gradient(name, options):
     assert torch.isfinite(loss) and loss.requires_grad
     loss.backward()
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in learner.agent.parameters())
+
+
+def test_reg_prob_pays_the_term_at_a_fraction_p_of_the_steps_weighted_one_over_p():
+    """With ``reg_prob`` = p the regulariser is 0 or weight/p · term — never anything else — and
+    non-zero at a fraction ≈ p of the steps (so its mean is weight · term)."""
+    _, base = _context()
+    full = _defense("pr", reg_prob=1.0, batch_frac=1.0)
+    sparse = _defense("pr", reg_prob=0.25, batch_frac=1.0)
+    sparse.learner.agent.load_state_dict(full.learner.agent.state_dict())
+
+    def value(d, seed):
+        q, context = d.learner.agent.unroll_with_context(base.batch.obs, base.batch.actions)
+        ctx = LossContext(d.learner, base.batch, q, context.detach(), 0.5, torch.Generator().manual_seed(seed))
+        return d.regulariser(ctx).item()
+
+    paid = [value(sparse, s) for s in range(200)]
+    on = [v for v in paid if v != 0.0]
+    assert 0.15 < len(on) / len(paid) < 0.35
+    # the random start differs per seed, the term's value barely: each paid step is ≈ 4 × the full term
+    full_value = value(full, 0)
+    assert all(v == pytest.approx(4 * full_value, rel=0.05) for v in on)
