@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from robench.checkpoint import CheckpointError, read_manifest
 from robench.envs import PAPER_EPS
 from robench.errors import RobenchError
 from robench.figures import ablation_bars, attack_strength, eps_sweep, training_curves
@@ -54,7 +55,6 @@ def adversary_table(cells: pd.DataFrame) -> str:
     """Markdown: which adversary checkpoint served each learned-attack column (env, learner,
     attack), how it was trained (co-trained by which defense, or against a fixed victim) and
     how many cells it served — the paper's protocol uses the co-trained ones."""
-    from robench.checkpoint import CheckpointError, read_manifest
 
     learned = cells[cells.get("adversary").notna()] if "adversary" in cells.columns else cells.iloc[:0]
     lines = ["| env | learner | attack | adversary | trained | ε (training) | cells |", "|---|---|---|---|---|---|---|"]
@@ -70,6 +70,23 @@ def adversary_table(cells: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+def current_cells(raw: pd.DataFrame) -> pd.DataFrame:
+    """The cells of checkpoints still in their zoo: a cell whose recorded checkpoint path holds a
+    manifest with another content hash evaluated a run since replaced (e.g. retrained after its
+    defaults changed) and is left out, so a row never mixes two trainings.  Cells whose path is
+    gone are kept (a results store may outlive or travel without its zoo)."""
+    if "checkpoint_hash" not in raw.columns:
+        return raw
+    live: dict[str, str | None] = {}
+    for path in raw.checkpoint.dropna().unique():
+        try:
+            live[path] = read_manifest(Path(path))["content_hash"]
+        except CheckpointError:
+            live[path] = None
+    superseded = raw.apply(lambda c: live.get(c.checkpoint) not in (None, c.checkpoint_hash), axis=1)
+    return raw[~superseded]
+
+
 def write_report(results: Path, out: Path, checkpoints: Path | None = None, reference: str | None = "atsa",
                  unit: str = "attack", from_csv: Path | None = None) -> list[Path]:
     """Write tables (LaTeX + Markdown), significance and robustness CSVs and figures; return paths."""
@@ -83,11 +100,14 @@ def write_report(results: Path, out: Path, checkpoints: Path | None = None, refe
     else:
         if not (Path(results) / "cells").is_dir():
             raise ReportError(f"no results store at {results}")
-        raw = load_cells(results)
+        raw = current_cells(load_cells(results))
         if raw.empty:
             raise ReportError(f"no finished cells in {results}")
         cells = variant_rows(raw)
-        episodes = variant_rows(load_episodes(results)) if unit == "episode" else None
+        episodes = None
+        if unit == "episode":
+            episodes = load_episodes(results)
+            episodes = variant_rows(episodes[episodes.cell_id.isin(raw.cell_id)])
         eps_by_env = table_eps(cells, PAPER_EPS)
         selected = select_table_cells(cells, eps_by_env)
     written = []

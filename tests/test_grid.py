@@ -266,3 +266,26 @@ def test_learned_columns_use_the_adversary_co_trained_by_that_defense(tmp_path):
     found = [p.relative_to(zoo).as_posix() for p, _ in adversary_candidates(zoo)[("3m", "vdn", "atsa")]]
     assert found == ["3m/vdn_atsa_s0/adv_atsa", "3m/vdn_atsa_k0_s0/adv_atsa", "3m/adv_atsa_vs_vdn",
                      "3m/vdn_atla_s0/adv_atsa"]
+
+
+def test_report_leaves_out_cells_of_a_replaced_checkpoint(tmp_path):
+    """A zoo entry retrained in place (new content hash at the same path) must not share its row
+    with the cells of the run it replaced."""
+    from robench.reporting import current_cells
+
+    zoo = make_zoo(tmp_path / "zoo", n=1)
+    spec = GridSpec(eps=[0.25], attacks=["none"], checkpoints=zoo, results=tmp_path / "res", episodes=4)
+    run_grid(spec)
+    old = load_cells(tmp_path / "res").checkpoint_hash.unique().tolist()
+    entry = zoo / "vdn_0"
+    info = make_env("3m", 1).info()
+    torch.manual_seed(123)
+    agent = RNNAgent(info.obs_dim, info.n_agents, info.n_actions)
+    manifest = json.loads((entry / "manifest.json").read_text())
+    save_checkpoint(entry, protagonist_tensors(agent, make_mixer("vdn", info.n_agents, info.state_dim)),
+                    {k: v for k, v in manifest.items() if k not in ("content_hash", "weights", "format")}, overwrite=True)
+    run_grid(spec)
+    cells = load_cells(tmp_path / "res")
+    assert len(cells) == 2 and len(old) == 1
+    kept = current_cells(cells)
+    assert len(kept) == 1 and kept.checkpoint_hash.iloc[0] != old[0]
