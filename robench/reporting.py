@@ -83,8 +83,8 @@ def current_cells(raw: pd.DataFrame) -> pd.DataFrame:
             live[path] = read_manifest(Path(path))["content_hash"]
         except CheckpointError:
             live[path] = None
-    superseded = raw.apply(lambda c: live.get(c.checkpoint) not in (None, c.checkpoint_hash), axis=1)
-    return raw[~superseded]
+    now = raw.checkpoint.map(live)
+    return raw[now.isna() | (now == raw.checkpoint_hash)]
 
 
 def write_report(results: Path, out: Path, checkpoints: Path | None = None, reference: str | None = "atsa",
