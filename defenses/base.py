@@ -79,6 +79,10 @@ class Defense:
     """The allowed values of string-valued options."""
     BOUNDS: ClassVar[dict[str, tuple[float | None, float | None]]] = {}
     """Inclusive (low, high) bounds of numeric options (None = unbounded); every float must be finite."""
+    ADDED: ClassVar[dict[str, Option]] = {}
+    """Options declared after zoo runs were trained, each with the value that reproduces the
+    behaviour before it existed: a manifest without the key is read as having that value, so a
+    new option at a behaviour-preserving default does not turn finished runs stale."""
     PRETRAINED: ClassVar[bool] = False
     """True for defenses that fine-tune a trained protagonist (``TrainConfig.init_from``; ROMANCE-p)."""
 

@@ -49,10 +49,11 @@ def policy_kl(q_clean: torch.Tensor, q_pert: torch.Tensor, avail: torch.Tensor) 
 class PR(Regularised):
     name = "pr"
     OPTIONS = {"mu": 0.1, "loss": "hinge", "pgd_steps": 5, "eps_ramp": 0.0, "recurrent": "fixed", "batch_frac": 0.25,
-               "reg_prob": 0.5}
+               "reg_prob": 0.5, "reg_start": 0.0}
     CHOICES = {**Regularised.CHOICES, "loss": ("hinge", "kl")}
+    ADDED = {"reg_start": 0.0}
     BOUNDS = {"mu": (0, None), "pgd_steps": (1, None), "eps_ramp": (0, 1), "teeth": (1, None), "batch_frac": (1e-6, 1),
-              "reg_prob": (1e-6, 1)}
+              "reg_prob": (1e-6, 1), "reg_start": (0, 1)}
 
     def term(self, ctx: LossContext, eps: float) -> torch.Tensor:
         b = ctx.batch

@@ -75,10 +75,15 @@ class Regularised(Defense):
         return 0.0
 
     def schedule(self, progress: float) -> tuple[float, float]:
-        """(weight, ε) at ``progress``: constant weight; ε ramps 0 → ε over the first ``eps_ramp``
-        fraction of training when that option is > 0."""
+        """(weight, ε) at ``progress``: no regulariser before ``reg_start`` (SA-DQN's
+        ``schedule_start``: the TD loss alone first learns a policy worth making robust); from
+        there a constant weight, with ε ramping 0 → ε over the next ``eps_ramp`` fraction of
+        training when that option is > 0."""
+        start = float(self.options.get("reg_start", 0.0))
+        if progress < start:
+            return 0.0, 0.0
         ramp = float(self.options.get("eps_ramp", 0.0))
-        eps = self.cfg.eps * (min(1.0, progress / ramp) if ramp > 0 else 1.0)
+        eps = self.cfg.eps * (min(1.0, (progress - start) / ramp) if ramp > 0 else 1.0)
         return float(self.options[self.WEIGHT]), eps
 
     def term(self, ctx: LossContext, eps: float) -> torch.Tensor:

@@ -93,6 +93,15 @@ def with_defaults(config: dict[str, Any]) -> dict[str, Any]:
     return {**asdict(TrainConfig()), **config, "learner": learner}
 
 
+def same_options(defense: str, recorded: dict[str, Any], resolved: dict[str, Any]) -> bool:
+    """Whether a manifest's resolved defense options equal today's, reading an option the
+    manifest predates at the defense's behaviour-preserving value (``Defense.ADDED``)."""
+    from defenses import DEFENSES
+
+    added = {key: value for key, value in DEFENSES[defense].ADDED.items() if key in resolved}
+    return _comparable({**added, **recorded}) == _comparable(resolved)
+
+
 def run_status(run: ZooRun, zoo: Path) -> str:
     """``done``, ``stale`` or ``missing`` (an unreadable entry counts as stale)."""
     path = run.path(zoo)
@@ -107,7 +116,7 @@ def run_status(run: ZooRun, zoo: Path) -> str:
     cfg = run.config(zoo)
     resolved = DEFENSES[run.defense].resolve_options(cfg.defense_options, cfg.learner.mixer)
     same = (_comparable(with_defaults(manifest.get("config", {}))) == _comparable(asdict(cfg))
-            and _comparable(manifest.get("defense_options_resolved")) == _comparable(resolved))
+            and same_options(run.defense, manifest.get("defense_options_resolved") or {}, resolved))
     return "done" if same else "stale"
 
 

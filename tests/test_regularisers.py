@@ -168,3 +168,12 @@ def test_reg_prob_pays_the_term_at_a_fraction_p_of_the_steps_weighted_one_over_p
     # the random start differs per seed, the term's value barely: each paid step is ≈ 4 × the full term
     full_value = value(full, 0)
     assert all(v == pytest.approx(4 * full_value, rel=0.05) for v in on)
+
+
+def test_reg_start_keeps_the_regulariser_off_then_ramps_eps_from_there():
+    """SA-DQN's ``schedule_start``: weight and ε are 0 before ``reg_start``; ``eps_ramp`` counts from it."""
+    d = _defense("pr", reg_start=0.25, eps_ramp=0.5)
+    assert d.schedule(0.0) == (0.0, 0.0) and d.schedule(0.2499) == (0.0, 0.0)
+    assert d.schedule(0.25) == (0.1, 0.0)
+    assert d.schedule(0.5) == (0.1, pytest.approx(0.1)) and d.schedule(0.75) == (0.1, pytest.approx(0.2))
+    assert _defense("pr", reg_start=0.5).schedule(0.6) == (0.1, 0.2)

@@ -110,3 +110,16 @@ def test_a_config_field_added_later_at_its_default_keeps_finished_runs_done():
     del old["init_from"], old["learner"]["lr"]  # a manifest written before these fields existed
     assert with_defaults(old) == asdict(TrainConfig(steps=1234))
     assert with_defaults({**old, "steps": 99}) != asdict(TrainConfig(steps=1234))
+
+
+def test_a_defense_option_added_later_at_its_old_behaviour_keeps_finished_runs_done():
+    from defenses import DEFENSES
+    from robench.zoo_build import same_options
+
+    today = DEFENSES["pr"].resolve_options({}, "vdn")
+    before = {key: value for key, value in today.items() if key != "reg_start"}  # a manifest predating reg_start
+    assert same_options("pr", before, today)
+    assert not same_options("pr", before, DEFENSES["pr"].resolve_options({"reg_start": 0.25}, "vdn"))
+    assert not same_options("pr", {**before, "mu": 0.2}, today)
+    # PR-REP inherits PR's ADDED but does not declare reg_start: nothing is filled in for it
+    assert same_options("pr-rep", DEFENSES["pr-rep"].resolve_options({}, "vdn"), DEFENSES["pr-rep"].resolve_options({}, "vdn"))
