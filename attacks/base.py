@@ -40,11 +40,17 @@ def signed_steps(grad: Callable[[torch.Tensor], torch.Tensor], x0: torch.Tensor,
     return x
 
 
+def input_grad_mode():
+    """The context for gradients w.r.t. a policy's *inputs*: cuDNN's fused GRU refuses a backward
+    pass in eval mode (evaluation on CUDA), so cuDNN is off inside it; a no-op on the CPU."""
+    return torch.backends.cudnn.flags(enabled=False)
+
+
 def objective_grad(objective: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[torch.Tensor], torch.Tensor]:
     """x ↦ ∇_x objective(x) (a scalar objective; x detached first)."""
     def grad(x: torch.Tensor) -> torch.Tensor:
         x = x.detach().requires_grad_(True)
-        with torch.enable_grad():
+        with torch.enable_grad(), input_grad_mode():
             (g,) = torch.autograd.grad(objective(x), x)
         return g
 
@@ -57,7 +63,7 @@ def policy_input_grad(agent: Agent, obs: torch.Tensor, hidden: torch.Tensor, ava
     (detached), as METHODS.md decides.  Agents share weights but not inputs, so a sum over agents
     yields each agent's own gradient in one pass."""
     o = obs.detach().requires_grad_(True)
-    with torch.enable_grad():
+    with torch.enable_grad(), input_grad_mode():
         q, _ = agent.step(o, hidden.detach())
         (grad,) = torch.autograd.grad(objective(masked_logits(q, avail)), o)
     return grad

@@ -27,12 +27,8 @@ class ATSATraining(CoTrainedDefense):
     OPTIONS = {"kappa": 0.005, "alpha": -1.0, "value": "closed_form", "reward_scale": 10.0, "adversary_updates": 2}
     CHOICES = {"value": SDOR_VALUES}
     BOUNDS = {"kappa": (0, None), "reward_scale": (1e-9, None), "adversary_updates": (1, None)}
-    KAPPA = {"vdn": 0.005, "qmix": 0.01}
-    """The per-learner default κ."""
-
-    @classmethod
-    def defaults(cls, learner: str) -> dict:
-        return {**cls.OPTIONS, "kappa": cls.KAPPA.get(learner, cls.OPTIONS["kappa"])}
+    PER_LEARNER = {"qmix": {"kappa": 0.01}}
+    """The paper's per-learner κ (VDN: 0.005, the ``OPTIONS`` default)."""
 
     def attack_config(self) -> AttackTrainConfig:
         o = self.options

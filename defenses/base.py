@@ -83,6 +83,8 @@ class Defense:
     """Options declared after zoo runs were trained, each with the value that reproduces the
     behaviour before it existed: a manifest without the key is read as having that value, so a
     new option at a behaviour-preserving default does not turn finished runs stale."""
+    PER_LEARNER: ClassVar[dict[str, dict[str, Option]]] = {}
+    """Learner → the options whose default differs for that learner (ATSA's κ, PR's loss on QMIX)."""
     PRETRAINED: ClassVar[bool] = False
     """True for defenses that fine-tune a trained protagonist (``TrainConfig.init_from``; ROMANCE-p)."""
 
@@ -98,8 +100,8 @@ class Defense:
 
     @classmethod
     def defaults(cls, learner: str) -> dict[str, Option | None]:
-        """``OPTIONS`` for a protagonist of ``learner`` (``vdn`` / ``qmix``)."""
-        return dict(cls.OPTIONS)
+        """``OPTIONS`` for a protagonist of ``learner`` (``vdn`` / ``qmix``), ``PER_LEARNER`` applied."""
+        return {**cls.OPTIONS, **cls.PER_LEARNER.get(learner, {})}
 
     @classmethod
     def resolve_options(cls, given: dict[str, Option], learner: str = "vdn") -> dict[str, Option | None]:

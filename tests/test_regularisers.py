@@ -177,3 +177,12 @@ def test_reg_start_keeps_the_regulariser_off_then_ramps_eps_from_there():
     assert d.schedule(0.25) == (0.1, 0.0)
     assert d.schedule(0.5) == (0.1, pytest.approx(0.1)) and d.schedule(0.75) == (0.1, pytest.approx(0.2))
     assert _defense("pr", reg_start=0.5).schedule(0.6) == (0.1, 0.2)
+
+
+@pytest.mark.parametrize("name", ["pr", "pr-rep"])
+def test_pr_defaults_to_the_kl_form_on_qmix_only(name):
+    cls = DEFENSES[name]
+    assert cls.defaults("vdn")["loss"] == "hinge"
+    assert cls.defaults("qmix")["loss"] == "kl"
+    assert cls.resolve_options({"loss": "hinge"}, "qmix")["loss"] == "hinge"  # the option still wins
+    assert DEFENSES["atsa"].defaults("qmix")["kappa"] == 0.01 and DEFENSES["atsa"].defaults("vdn")["kappa"] == 0.005
