@@ -8,6 +8,7 @@ attacked set M keep their clean observation.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 
 import torch
 import torch.nn.functional as F
@@ -40,7 +41,7 @@ def signed_steps(grad: Callable[[torch.Tensor], torch.Tensor], x0: torch.Tensor,
     return x
 
 
-def input_grad_mode():
+def input_grad_mode() -> AbstractContextManager:
     """The context for gradients w.r.t. a policy's *inputs*: cuDNN's fused GRU refuses a backward
     pass in eval mode (evaluation on CUDA), so cuDNN is off inside it; a no-op on the CPU."""
     return torch.backends.cudnn.flags(enabled=False)

@@ -297,3 +297,24 @@ def test_fgsm_reads_the_clean_greedy_action_off_its_own_forward_pass():
     h = torch.randn(16, 3, 8)
     two_pass = action_ce_grad(agent, obs, h, avail, clean_greedy_action(agent, obs, h, avail))
     assert torch.equal(action_ce_grad(agent, obs, h, avail), two_pass)
+
+
+def test_input_gradients_run_with_cudnn_off_so_eval_mode_works_on_cuda():
+    """cuDNN's GRU refuses a backward pass in eval mode (evaluation on CUDA, seen on an H100):
+    every input gradient must run with cuDNN off — here observed from inside the agent's step."""
+    from attacks.base import objective_grad, policy_input_grad
+
+    seen = []
+
+    class Spy(RNNAgent):
+        def step(self, obs, hidden):
+            seen.append(torch.backends.cudnn.enabled)
+            return super().step(obs, hidden)
+
+    agent = Spy(6, 3, 5, hidden=8).eval()
+    obs, avail, _, _ = _inputs(3)
+    h = torch.zeros(4, 3, 8)
+    policy_input_grad(agent, obs, h, avail, lambda logits: logits.sum())
+    objective_grad(lambda x: agent.step(x, h)[0].sum())(obs)
+    assert seen == [False, False]
+    assert torch.backends.cudnn.enabled  # restored afterwards
