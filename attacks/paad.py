@@ -50,13 +50,14 @@ class PAAD(DirectorAttack):
         return explore_actions(self.target_scores(obs), avail, self.explore if self.training else 0.0,
                                self.generator)
 
-    def learn(self, batch: EpisodeBatch) -> dict[str, float]:
-        """Store the batch as the director's experience (clean obs, targets, −r) and update."""
+    def learn(self, batch: EpisodeBatch, updates: int | None = None) -> dict[str, float]:
+        """Store the batch as the director's experience (clean obs, targets, −r) and take ``updates``
+        gradient steps (default ``updates_per_batch``; 0 = store only, a population's idle turn)."""
         self.buffer.insert(self.director_batch(batch))
         self.episodes += batch.size
         stats: dict[str, float] = {}
         if len(self.buffer) >= self.director.cfg.batch_size:
-            for _ in range(self.updates_per_batch):
+            for _ in range(self.updates_per_batch if updates is None else updates):
                 stats = self.director.train(self.buffer.sample(self.director.cfg.batch_size, self.generator))
         self.director.maybe_update_targets(self.episodes)
         return stats

@@ -153,6 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="ATLA: δ = ε·tanh(u) instead of ε·clip(u, −1, 1)")
     att.add_argument("--director", default=None,
                      help="PAAD: target (target-action Q-learner, default) or direction (original PA-AD)")
+    att.add_argument("--updates", type=_positive_int, default=None,
+                     help="PAAD, ATSA, ROMANCE: gradient steps of the adversary per batch of 32 episodes (default 4)")
     att.add_argument("--out", type=Path, default=None, help="default: adversaries/MAP/ATTACK_vs_VICTIMHASH8")
     att.add_argument("--force", action="store_true")
     att.add_argument("--device", default="cpu")
@@ -406,6 +408,10 @@ def cmd_attack(args: argparse.Namespace) -> int:
     victim, _, manifest = load_protagonist(args.victim, args.device)
     if args.steps is not None:
         cfg.steps = args.steps
+    if args.updates is not None:
+        if args.attack not in ("paad", "atsa", "romance", "romance-s"):
+            raise UsageError(f"--updates applies to the replay-based adversaries (paad, atsa, romance, romance-s), not {args.attack}")
+        cfg.updates_per_batch = args.updates
     out = args.out or Path("adversaries") / manifest["env"]["map_name"] / f"{args.attack}_vs_{manifest['content_hash'][:8]}"
     if out.exists() and not args.force:
         raise UsageError(f"{out} already exists (pass --force to replace it)")

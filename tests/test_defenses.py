@@ -74,7 +74,7 @@ def test_rap_routes_each_episode_to_exactly_the_director_that_attacked_it():
     population.training = True
     seen: dict[int, torch.Tensor] = {}
     for i, member in enumerate(members):
-        member.learn = lambda batch, i=i: seen.__setitem__(i, batch.clean_obs[:, 0, 0, 0].clone()) or {}
+        member.learn = lambda batch, updates, i=i: seen.__setitem__(i, batch.clean_obs[:, 0, 0, 0].clone()) or {}
     b, t = 10, 3
     agent = RNNAgent(6, 3, 5, hidden=8)
     obs = torch.rand(b, 3, 6) * 0.5 + 0.25
@@ -97,6 +97,39 @@ def test_rap_routes_each_episode_to_exactly_the_director_that_attacked_it():
         mine = torch.nonzero(population.assignment == i).flatten()
         assert torch.allclose(seen[i] * 100, mine.float())
         assert len(members[i]._targets) == t and members[i]._targets[0].shape[0] == len(mine)
+
+
+def test_rap_deals_its_gradient_steps_round_robin_over_the_members():
+    """U steps per batch in all; over K batches every member takes exactly U (on its own replay)."""
+    k, u = 4, 2
+    members = [build("paad", INFO, seed=i) for i in range(k)]
+    population = DirectorPopulation(members, torch.Generator().manual_seed(0), updates=u)
+    steps = torch.zeros(k, dtype=torch.int64)
+    for i, member in enumerate(members):
+        member.learn = lambda batch, updates, i=i: steps.__setitem__(i, steps[i] + updates) or {}
+    b, t = 8, 2
+    batch = EpisodeBatch(obs=torch.zeros(b, t + 1, 3, 6), state=torch.zeros(b, t + 1, 4),
+                         avail=torch.ones(b, t + 1, 3, 5, dtype=torch.bool), actions=torch.zeros(b, t, 3, dtype=torch.long),
+                         reward=torch.ones(b, t), terminated=torch.zeros(b, t, dtype=torch.bool),
+                         mask=torch.ones(b, t, dtype=torch.bool))
+    for r in range(k):
+        population.reset(b)
+        before = steps.sum()
+        population.learn(batch)
+        assert steps.sum() - before == u
+    assert steps.tolist() == [u] * k
+    with pytest.raises(ValueError):
+        DirectorPopulation(members, updates=0)
+
+
+def test_adversary_step_defaults_per_learner():
+    """Measured against the 1.5×-NoAdv wall-time bar: SDor 1 step per rollout with VDN, 2 with QMIX;
+    PAAD's director and RAP's population 2 with either."""
+    assert DEFENSES["atsa"].defaults("vdn")["adversary_updates"] == 1
+    assert DEFENSES["atsa"].defaults("qmix")["adversary_updates"] == 2
+    assert DEFENSES["atsa"].defaults("qmix")["kappa"] == 0.01
+    for name in ("paad", "rap"):
+        assert {DEFENSES[name].defaults(lr)["adversary_updates"] for lr in ("vdn", "qmix")} == {2}
 
 
 def test_atla_alternates_protagonist_and_adversary_phases(monkeypatch):
