@@ -73,18 +73,23 @@ def adversary_table(cells: pd.DataFrame) -> str:
 def current_cells(raw: pd.DataFrame) -> pd.DataFrame:
     """The cells of checkpoints still in their zoo: a cell whose recorded checkpoint path holds a
     manifest with another content hash evaluated a run since replaced (e.g. retrained after its
-    defaults changed) and is left out, so a row never mixes two trainings.  Cells whose path is
-    gone are kept (a results store may outlive or travel without its zoo)."""
-    if "checkpoint_hash" not in raw.columns:
-        return raw
-    live: dict[str, str | None] = {}
-    for path in raw.checkpoint.dropna().unique():
-        try:
-            live[path] = read_manifest(Path(path))["content_hash"]
-        except CheckpointError:
-            live[path] = None
-    now = raw.checkpoint.map(live)
-    return raw[now.isna() | (now == raw.checkpoint_hash)]
+    defaults changed) and is left out, so a row never mixes two trainings; likewise a cell whose
+    adversary path holds another hash (a co-trained adversary replaced with the run that trained
+    it), so a learned column never mixes two adversaries.  Cells whose path is gone are kept (a
+    results store may outlive or travel without its zoo)."""
+    keep = pd.Series(True, index=raw.index)
+    for path_column, hash_column in (("checkpoint", "checkpoint_hash"), ("adversary", "adversary_hash")):
+        if hash_column not in raw.columns or path_column not in raw.columns:
+            continue
+        live: dict[str, str | None] = {}
+        for path in raw[path_column].dropna().unique():
+            try:
+                live[path] = read_manifest(Path(path))["content_hash"]
+            except CheckpointError:
+                live[path] = None
+        now = raw[path_column].map(live)
+        keep &= now.isna() | (now == raw[hash_column])
+    return raw[keep]
 
 
 def write_report(results: Path, out: Path, checkpoints: Path | None = None, reference: str | None = "atsa",

@@ -289,3 +289,20 @@ def test_report_leaves_out_cells_of_a_replaced_checkpoint(tmp_path):
     assert len(cells) == 2 and len(old) == 1
     kept = current_cells(cells)
     assert len(kept) == 1 and kept.checkpoint_hash.iloc[0] != old[0]
+
+
+def test_report_leaves_out_cells_of_a_replaced_adversary(tmp_path):
+    """A co-trained adversary replaced in place (its run retrained) must not share a learned column
+    with the cells it served before; cells without an adversary, or whose adversary is gone, stay."""
+    from robench.reporting import current_cells
+
+    zoo = make_zoo(tmp_path / "zoo", n=1)
+    protagonist = zoo / "vdn_0"
+    live = json.loads((protagonist / "manifest.json").read_text())["content_hash"]
+    cells = pd.DataFrame({
+        "checkpoint": [str(protagonist)] * 4, "checkpoint_hash": [live] * 4,
+        "adversary": [str(protagonist), str(protagonist), None, str(tmp_path / "gone")],
+        "adversary_hash": [live, "0" * 64, None, "1" * 64],
+    })
+    kept = current_cells(cells)
+    assert kept.index.tolist() == [0, 2, 3]
