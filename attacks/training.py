@@ -30,6 +30,8 @@ from robench.runtime import configure_torch, seed_everything
 
 LEARNED = {"atla": ATLA, "paad": PAAD, "atsa": ATSA, "romance": Romance, "romance-s": RomanceSteered}
 """Learned attacks: name → class (each with ``learn``, ``state_dict``, ``load_state_dict``)."""
+REPLAY_LEARNED = ("paad", "atsa", "romance", "romance-s")
+"""Learned attacks that learn from a replay buffer: ``AttackTrainConfig.updates_per_batch`` sets their gradient steps."""
 
 
 @dataclass
@@ -66,7 +68,8 @@ class AttackTrainConfig:
     director_agent: str = "rnn"
     """PAAD: the director's agent network — the victim's."""
     updates_per_batch: int = 4
-    """PAAD, ATSA, ROMANCE: gradient steps of the director (attackers) per recorded batch of episodes."""
+    """``REPLAY_LEARNED`` (PAAD, ATSA, ROMANCE): gradient steps of the director (attackers) per recorded batch
+    of episodes; PAAD's ``direction`` director is a MAPPO policy and ignores it."""
     members: int = 4
     """ROMANCE: attackers in the population (each episode is attacked by one)."""
     attack_num: int = 6

@@ -390,7 +390,7 @@ def cmd_attack(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from attacks.atsa import SDOR_VALUES
-    from attacks.training import LEARNED, PAAD_DIRECTORS, AttackTrainConfig, train_adversary
+    from attacks.training import LEARNED, PAAD_DIRECTORS, REPLAY_LEARNED, AttackTrainConfig, train_adversary
     from robench.checkpoint import load_protagonist
 
     _check_choice("learned attack", args.attack, LEARNED)
@@ -405,13 +405,14 @@ def cmd_attack(args: argparse.Namespace) -> int:
             setattr(cfg, option, getattr(args, option))
     _check_choice("PAAD director", cfg.director, PAAD_DIRECTORS)
     _check_choice("ATSA value", cfg.value, SDOR_VALUES)
+    if args.updates is not None:
+        if args.attack not in REPLAY_LEARNED:
+            raise UsageError(f"--updates applies to the replay-based adversaries ({', '.join(REPLAY_LEARNED)}), "
+                             f"not {args.attack}")
+        cfg.updates_per_batch = args.updates
     victim, _, manifest = load_protagonist(args.victim, args.device)
     if args.steps is not None:
         cfg.steps = args.steps
-    if args.updates is not None:
-        if args.attack not in ("paad", "atsa", "romance", "romance-s"):
-            raise UsageError(f"--updates applies to the replay-based adversaries (paad, atsa, romance, romance-s), not {args.attack}")
-        cfg.updates_per_batch = args.updates
     out = args.out or Path("adversaries") / manifest["env"]["map_name"] / f"{args.attack}_vs_{manifest['content_hash'][:8]}"
     if out.exists() and not args.force:
         raise UsageError(f"{out} already exists (pass --force to replace it)")

@@ -37,6 +37,7 @@ def run(*args, cwd=None):
     (["attack", "train", "--attack", "atla", "--kappa", "0.1", "--victim", "x"], "--kappa applies to --attack atsa only"),
     (["attack", "train", "--attack", "atsa", "--director", "direction", "--victim", "x"], "applies to --attack paad"),
     (["attack", "train", "--attack", "paad", "--director", "nope", "--victim", "x"], "unknown PAAD director 'nope'"),
+    (["attack", "train", "--attack", "atla", "--updates", "2", "--victim", "x"], "--updates applies to the replay-based"),
     (["train", "--defense-opt", "kappa", "--steps", "10"], "expects KEY=VALUE"),
     (["train", "--defense", "atsa", "--defense-opt", "kappa=big"], "option kappa expects a float, got 'big'"),
     (["train", "--defense", "atsa", "--defense-opt", "value=nope"], "option value must be one of closed_form, network"),
