@@ -48,6 +48,11 @@ class DirectorAttack(Attack):
         self._targets.append(target)
         return target
 
+    def adopt(self, targets: torch.Tensor) -> None:
+        """Record targets [B, T, N] chosen with this director's network outside ``direct`` (a
+        population's stacked step) as this rollout's, for ``director_batch``."""
+        self._targets = list(targets.unbind(1))
+
     def perturb(self, agent: Agent, obs, hidden, avail, eps, low, high) -> torch.Tensor:
         return targeted_step(agent, obs, hidden, avail, self.direct(obs, avail), eps, low, high)
 

@@ -1,9 +1,10 @@
 """A population of K directors attacking one batch of episodes (RAP, Vinitsky et al. 2020).
 
 Each episode of a batch is assigned one member, uniformly and balanced (a seeded permutation
-of ``arange(B) mod K``).  At every step each member directs only its own episodes — K batched
-forward passes, one per member, never one per episode — and one targeted step (Eq. 13) over
-the whole batch realises all targets.  ``learn`` hands every member exactly the episodes it
+of ``arange(B) mod K``).  At every step each member directs only its own episodes: the members'
+networks are stepped as one batched call (``AgentStack``, their episodes gathered into a
+[K, ⌈B/K⌉] block), never one call per member or per episode, ε-greedy as PAAD's director is, and
+one targeted step (Eq. 13) over the whole batch realises all targets.  ``learn`` hands every member exactly the episodes it
 attacked (``EpisodeBatch.rows``); the protagonist learns from all of them.  The population takes
 ``updates`` gradient steps per batch in all, dealt round-robin: at batch r the members
 (r·U + j) mod K, j < U, take one step each (on their own replay), so over K batches every member
@@ -16,8 +17,9 @@ import torch
 from attacks.base import Attack
 from attacks.paad import PAAD
 from attacks.targeted import targeted_step
-from robench.learners.agent import Agent
+from robench.learners.agent import Agent, AgentStack
 from robench.learners.buffer import EpisodeBatch
+from robench.rollout import explore_actions
 
 
 def balanced_assignment(batch_size: int, k: int, generator: torch.Generator) -> torch.Tensor:
@@ -27,6 +29,19 @@ def balanced_assignment(batch_size: int, k: int, generator: torch.Generator) -> 
     assignment = torch.empty(batch_size, dtype=torch.int64)
     assignment[order] = torch.arange(batch_size) % k
     return assignment
+
+
+def member_blocks(assignment: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The episodes of each member as a rectangular block: (rows [K, m], valid [K, m]) with
+    m = the largest share; member i's episodes are ``rows[i][valid[i]]`` (the padding repeats
+    a valid row, so the block can be gathered and its padding dropped)."""
+    counts = torch.bincount(assignment, minlength=k)
+    order = torch.argsort(assignment, stable=True)
+    slot = torch.arange(int(counts.max()))
+    valid = slot.unsqueeze(0) < counts.unsqueeze(1)
+    start = torch.cumsum(counts, 0) - counts
+    rows = order[(start.unsqueeze(1) + slot).clamp(max=len(order) - 1)]
+    return torch.where(valid, rows, order[0]), valid
 
 
 class DirectorPopulation(Attack):
@@ -44,6 +59,9 @@ class DirectorPopulation(Attack):
         """Batches learned from so far (the round-robin position)."""
         self.assignment = torch.zeros(0, dtype=torch.int64)
         """[B] member index of each episode of the current batch."""
+        self._rows = self._valid = self._hidden = torch.zeros(0)
+        self._stack: AgentStack | None = None
+        self._targets: list[torch.Tensor] = []
 
     @property
     def training(self) -> bool:
@@ -55,16 +73,24 @@ class DirectorPopulation(Attack):
             member.training = value
 
     def reset(self, batch_size: int) -> None:
+        """A new assignment, and the members' current weights stacked for this batch's rollout."""
         self.assignment = balanced_assignment(batch_size, len(self.members), self.generator)
-        for i, member in enumerate(self.members):
-            member.reset(int((self.assignment == i).sum()))
+        self._rows, self._valid = member_blocks(self.assignment, len(self.members))
+        self._stack = AgentStack([member.director.agent for member in self.members])
+        self._hidden = self._stack.init_hidden(self._rows.shape[1], self.members[0].device)
+        self._targets = []
 
     def perturb(self, agent: Agent, obs, hidden, avail, eps, low, high) -> torch.Tensor:
-        target = torch.zeros(obs.shape[:2], dtype=torch.int64, device=obs.device)
-        for i, member in enumerate(self.members):
-            rows = self.assignment == i
-            if bool(rows.any()):
-                target[rows] = member.direct(obs[rows], avail[rows])
+        """Every member's targets for its own episodes (one stacked step), then Eq. 13 on all."""
+        block_avail = avail[self._rows]
+        with torch.no_grad():
+            scores, self._hidden = self._stack.step(obs[self._rows], self._hidden)
+        explore = self.members[0].explore if self.training else 0.0
+        block = explore_actions(scores, block_avail, explore, self.generator)
+        self._hidden = self._stack.template.record_actions(self._hidden, block)
+        target = torch.empty(obs.shape[:2], dtype=torch.int64, device=obs.device)
+        target[self._rows[self._valid]] = block[self._valid]
+        self._targets.append(target)
         return targeted_step(agent, obs, hidden, avail, target, eps, low, high)
 
     def turns(self) -> torch.Tensor:
@@ -77,9 +103,13 @@ class DirectorPopulation(Attack):
         """Every member stores the episodes it attacked, and only those, and takes its turns."""
         stats: dict[str, float] = {}
         turns = self.turns()
+        if len(self._targets) != batch.steps:
+            raise ValueError("learn() needs the recorded batch of the rollout this population perturbed")
+        targets = torch.stack(self._targets, dim=1)  # [B, T, N]
         for i, member in enumerate(self.members):
             rows = self.assignment == i
             if bool(rows.any()):
+                member.adopt(targets[rows])
                 learned = member.learn(batch.rows(rows), updates=int(turns[i]))
                 stats.update({f"m{i}.{k}": v for k, v in learned.items()})
         self.batches += 1

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from robench.learners.agent import AGENTS, MLPAgent, greedy, make_agent
+from robench.learners.agent import AGENTS, AgentStack, MLPAgent, greedy, make_agent
 
 
 @pytest.mark.parametrize("kind", list(AGENTS))
@@ -52,3 +52,20 @@ def test_last_action_context_matches_unroll(kind):
     other = agent.unroll(obs, (actions + 1) % 5)
     assert torch.allclose(other[:, 0], q_seq[:, 0]) and not torch.allclose(other[:, 1:], q_seq[:, 1:])
 
+
+
+@pytest.mark.parametrize("kind", list(AGENTS))
+@pytest.mark.parametrize("last_action", [False, True])
+def test_agent_stack_step_equals_each_agents_own_step(kind, last_action):
+    """K agents stepped as one batched call give each agent's own Q and context."""
+    torch.manual_seed(0)
+    agents = [make_agent(kind, 6, 3, 5, hidden=8, last_action=last_action) for _ in range(4)]
+    stack = AgentStack(agents)
+    obs, hidden = torch.rand(4, 7, 3, 6), stack.init_hidden(7)
+    hidden = hidden + torch.rand_like(hidden)
+    q, context = stack.step(obs, hidden)
+    for k, agent in enumerate(agents):
+        q_k, context_k = agent.step(obs[k], hidden[k])
+        assert torch.allclose(q[k], q_k, atol=1e-6) and torch.allclose(context[k], context_k, atol=1e-6)
+    with pytest.raises(ValueError):
+        AgentStack([make_agent("rnn", 6, 3, 5), make_agent("mlp", 6, 3, 5)])

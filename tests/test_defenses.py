@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from attacks.atsa import ATSA, SDorConfig
-from attacks.population import DirectorPopulation
+from attacks.population import DirectorPopulation, balanced_assignment, member_blocks
 from attacks.training import AttackTrainConfig, build, load_adversary
 from defenses import DEFENSES
 from defenses.atla import ATLATraining
@@ -99,6 +99,34 @@ def test_rap_routes_each_episode_to_exactly_the_director_that_attacked_it():
         assert len(members[i]._targets) == t and members[i]._targets[0].shape[0] == len(mine)
 
 
+@pytest.mark.parametrize("b,k", [(10, 3), (8, 4), (2, 3)])
+def test_member_blocks_hold_each_members_episodes_once(b, k):
+    assignment = balanced_assignment(b, k, torch.Generator().manual_seed(b))
+    rows, valid = member_blocks(assignment, k)
+    for i in range(k):
+        assert sorted(rows[i][valid[i]].tolist()) == torch.nonzero(assignment == i).flatten().tolist()
+    assert sorted(rows[valid].tolist()) == list(range(b))
+
+
+def test_population_members_direct_their_episodes_as_each_would_alone():
+    """Greedy (evaluation): the stacked step gives member i's own targets on its own episodes."""
+    torch.manual_seed(0)
+    members = [build("paad", INFO, seed=i) for i in range(3)]
+    population = DirectorPopulation(members, torch.Generator().manual_seed(0))
+    b, agent = 10, RNNAgent(6, 3, 5, hidden=8)
+    avail = torch.rand(b, 3, 5) < 0.7
+    avail[..., 0] = True
+    population.reset(b)
+    for member in members:
+        member.reset(int((population.assignment == members.index(member)).sum()))
+    for _ in range(3):
+        obs = torch.rand(b, 3, 6)
+        population(agent, obs, torch.zeros(b, 3, 8), avail, 0.1, torch.zeros(6), torch.ones(6))
+        for i, member in enumerate(members):
+            rows = population.assignment == i
+            assert torch.equal(population._targets[-1][rows], member.direct(obs[rows], avail[rows]))
+
+
 def test_rap_deals_its_gradient_steps_round_robin_over_the_members():
     """U steps per batch in all; over K batches every member takes exactly U (on its own replay)."""
     k, u = 4, 2
@@ -112,8 +140,11 @@ def test_rap_deals_its_gradient_steps_round_robin_over_the_members():
                          avail=torch.ones(b, t + 1, 3, 5, dtype=torch.bool), actions=torch.zeros(b, t, 3, dtype=torch.long),
                          reward=torch.ones(b, t), terminated=torch.zeros(b, t, dtype=torch.bool),
                          mask=torch.ones(b, t, dtype=torch.bool))
+    agent, obs, avail = RNNAgent(6, 3, 5, hidden=8), torch.rand(b, 3, 6), torch.ones(b, 3, 5, dtype=torch.bool)
     for r in range(k):
         population.reset(b)
+        for _ in range(t):
+            population(agent, obs, torch.zeros(b, 3, 8), avail, 0.1, torch.zeros(6), torch.ones(6))
         before = steps.sum()
         population.learn(batch)
         assert steps.sum() - before == u

@@ -83,6 +83,12 @@ class Agent(nn.Module):
         """Core on one step: features [B, N, H], memory [B, N, M] → (features', memory')."""
         raise NotImplementedError
 
+    def _stacked_core_step(self, weights: dict[str, torch.Tensor], x: torch.Tensor, mem: torch.Tensor,
+                           ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``_core_step`` of K agents at once: features [K, R, H], memory [K, R, M], each agent's
+        parameters stacked along K in ``weights`` (named as in ``named_parameters``)."""
+        raise NotImplementedError
+
     def _core_unroll(self, x: torch.Tensor) -> torch.Tensor:
         """Core over whole sequences from zero memory: [B, T, N, H] → [B, T, N, H]."""
         raise NotImplementedError
@@ -107,6 +113,19 @@ class RNNAgent(Agent):
         out, _ = self.rnn(x.permute(0, 2, 1, 3).reshape(b * n, t, h))
         return out.reshape(b, n, t, h).permute(0, 2, 1, 3)
 
+    def _stacked_core_step(self, weights: dict[str, torch.Tensor], x: torch.Tensor, mem: torch.Tensor,
+                           ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The GRU cell (``nn.GRU``'s gate order r, z, n):  r = σ(W_ir x + b_ir + W_hr h + b_hr),
+        z = σ(W_iz x + b_iz + W_hz h + b_hz),  n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn)),
+        h' = (1 − z) ⊙ n + z ⊙ h; its output is h'."""
+        gi = stacked_linear(weights["rnn.weight_ih_l0"], weights["rnn.bias_ih_l0"], x).chunk(3, -1)
+        gh = stacked_linear(weights["rnn.weight_hh_l0"], weights["rnn.bias_hh_l0"], mem).chunk(3, -1)
+        r = torch.sigmoid(gi[0] + gh[0])
+        z = torch.sigmoid(gi[1] + gh[1])
+        n = torch.tanh(gi[2] + r * gh[2])
+        mem = (1 - z) * n + z * mem
+        return mem, mem
+
 
 class MLPAgent(Agent):
     """Feed-forward agent: the core is one more ReLU layer, h' = relu(W h + b); no memory."""
@@ -122,8 +141,47 @@ class MLPAgent(Agent):
     def _core_unroll(self, x: torch.Tensor) -> torch.Tensor:
         return F.relu(self.fc_mid(x))
 
+    def _stacked_core_step(self, weights: dict[str, torch.Tensor], x: torch.Tensor, mem: torch.Tensor,
+                           ) -> tuple[torch.Tensor, torch.Tensor]:
+        return F.relu(stacked_linear(weights["fc_mid.weight"], weights["fc_mid.bias"], x)), mem
+
 
 AGENTS: dict[str, type[Agent]] = {"rnn": RNNAgent, "mlp": MLPAgent}
+
+
+def stacked_linear(weight: torch.Tensor, bias: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """K linear layers at once: y_k = x_k W_kᵀ + b_k for x [K, R, in], W [K, out, in], b [K, out]."""
+    return torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
+
+
+class AgentStack:
+    """K agent networks of one architecture stepped as one batched call.
+
+    ``step(obs, context)`` on obs [K, B, N, D] equals ``agents[k].step(obs[k], context[k])`` for
+    every k, with one ``baddbmm`` per layer over weights stacked along K instead of K calls (a
+    population's directors at every rollout step).  The weights are a detached snapshot taken at
+    construction: build a new stack after the agents learn."""
+
+    def __init__(self, agents: list[Agent]):
+        if not agents or any(type(a) is not type(agents[0]) for a in agents):
+            raise ValueError("an agent stack needs one or more agents of one class")
+        self.template = agents[0]
+        params = [dict(a.named_parameters()) for a in agents]
+        self.weights = {name: torch.stack([p[name].detach() for p in params]) for name in params[0]}
+
+    def init_hidden(self, batch: int, device: torch.device | str = "cpu") -> torch.Tensor:
+        """Zero contexts [K, B, N, M (+A)]."""
+        return self.template.init_hidden(batch, device).unsqueeze(0).repeat(len(self.weights["fc1.weight"]), 1, 1, 1)
+
+    def step(self, obs: torch.Tensor, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """obs [K, B, N, D], contexts [K, B, N, M(+A)] → (Q [K, B, N, A], contexts')."""
+        agent, w = self.template, self.weights
+        k, b, n, _ = obs.shape
+        mem, prev = hidden[..., : agent.memory], hidden[..., agent.memory:]
+        x = F.relu(stacked_linear(w["fc1.weight"], w["fc1.bias"], agent._inputs(obs, prev).reshape(k, b * n, -1)))
+        y, mem = agent._stacked_core_step(w, x, mem.reshape(k, b * n, agent.memory))
+        q = stacked_linear(w["fc2.weight"], w["fc2.bias"], y)
+        return q.reshape(k, b, n, -1), torch.cat([mem.reshape(k, b, n, agent.memory), prev], -1)
 
 
 def make_agent(kind: str, obs_dim: int, n_agents: int, n_actions: int, hidden: int = 64,
