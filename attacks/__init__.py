@@ -15,6 +15,7 @@ from attacks.none import NoAttack
 from attacks.paad import PAAD
 from attacks.random_noise import RandomNoise
 from attacks.romance import Romance, RomanceSteered
+from attacks.uniform_target import UniformTarget
 from robench.plugins import load_entry_points
 
 ATTACKS: dict[str, type[Attack]] = {
@@ -25,6 +26,7 @@ ATTACKS: dict[str, type[Attack]] = {
     "atla": ATLA,
     "paad": PAAD,
     "atsa": ATSA,
+    "uniform-target": UniformTarget,
     "romance": Romance,
     "romance-s": RomanceSteered,
     **load_entry_points("robench.attacks"),

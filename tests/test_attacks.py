@@ -318,3 +318,22 @@ def test_input_gradients_run_with_cudnn_off_so_eval_mode_works_on_cuda():
     objective_grad(lambda x: agent.step(x, h)[0].sum())(obs)
     assert seen == [False, False]
     assert torch.backends.cudnn.enabled  # restored afterwards
+
+
+def test_uniform_target_draws_available_actions_uniformly():
+    """The max-entropy director: â uniform over the available actions, never an unavailable one;
+    with one available action the step is Eq. 13 toward it."""
+    from attacks.atsa import sample_targets
+    avail = torch.tensor([[True, False, True, True, False]]).expand(30_000, 5)
+    draws = sample_targets(masked_logits(torch.zeros(avail.shape), avail), torch.Generator().manual_seed(0))
+    freq = torch.bincount(draws, minlength=5).float() / len(draws)
+    assert freq[1] == 0 and freq[4] == 0 and torch.allclose(freq[[0, 2, 3]], torch.full((3,), 1 / 3), atol=0.015)
+    torch.manual_seed(0)
+    agent = RNNAgent(6, 3, 5, hidden=8)
+    obs, _, low, high = _inputs(3)
+    only = torch.zeros(4, 3, 5, dtype=torch.bool)
+    only[..., 2] = True
+    hidden = torch.zeros(4, 3, 8)
+    x = make_attack("uniform-target", seed=0)(agent, obs, hidden, only, 0.1, low, high)
+    want = targeted_step(agent, obs, hidden, only, torch.full((4, 3), 2), 0.1, low, high)
+    assert torch.equal(x, project(want, obs, 0.1, low, high))
