@@ -54,12 +54,14 @@ class DirectorPopulation(Attack):
             raise ValueError("a population needs at least one director")
         if updates < 1:
             raise ValueError(f"a population takes at least one gradient step per batch, got {updates}")
+        if any(type(m) is not PAAD for m in members):
+            raise ValueError("a population's members are PAAD target-action directors")
         self.members, self.updates = members, updates
         self.batches = 0
         """Batches learned from so far (the round-robin position)."""
         self.assignment = torch.zeros(0, dtype=torch.int64)
         """[B] member index of each episode of the current batch."""
-        self._rows = self._valid = self._hidden = torch.zeros(0)
+        self._rows = self._valid = self._scatter = self._hidden = torch.zeros(0, dtype=torch.int64)
         self._stack: AgentStack | None = None
         self._targets: list[torch.Tensor] = []
 
@@ -74,10 +76,12 @@ class DirectorPopulation(Attack):
 
     def reset(self, batch_size: int) -> None:
         """A new assignment, and the members' current weights stacked for this batch's rollout."""
+        device = self.members[0].device
         self.assignment = balanced_assignment(batch_size, len(self.members), self.generator)
-        self._rows, self._valid = member_blocks(self.assignment, len(self.members))
-        self._stack = AgentStack([member.director.agent for member in self.members])
-        self._hidden = self._stack.init_hidden(self._rows.shape[1], self.members[0].device)
+        rows, valid = member_blocks(self.assignment, len(self.members))
+        self._rows, self._valid, self._scatter = rows.to(device), valid.to(device), rows[valid].to(device)
+        self._stack = AgentStack([member.policy for member in self.members])
+        self._hidden = self._stack.init_hidden(rows.shape[1], device)
         self._targets = []
 
     def perturb(self, agent: Agent, obs, hidden, avail, eps, low, high) -> torch.Tensor:
@@ -89,7 +93,7 @@ class DirectorPopulation(Attack):
         block = explore_actions(scores, block_avail, explore, self.generator)
         self._hidden = self._stack.template.record_actions(self._hidden, block)
         target = torch.empty(obs.shape[:2], dtype=torch.int64, device=obs.device)
-        target[self._rows[self._valid]] = block[self._valid]
+        target[self._scatter] = block[self._valid]
         self._targets.append(target)
         return targeted_step(agent, obs, hidden, avail, target, eps, low, high)
 

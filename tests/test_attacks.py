@@ -320,14 +320,20 @@ def test_input_gradients_run_with_cudnn_off_so_eval_mode_works_on_cuda():
     assert torch.backends.cudnn.enabled  # restored afterwards
 
 
-def test_uniform_target_draws_available_actions_uniformly():
+def test_uniform_target_draws_available_actions_uniformly(monkeypatch):
     """The max-entropy director: â uniform over the available actions, never an unavailable one;
     with one available action the step is Eq. 13 toward it."""
-    from attacks.atsa import sample_targets
-    avail = torch.tensor([[True, False, True, True, False]]).expand(30_000, 5)
-    draws = sample_targets(masked_logits(torch.zeros(avail.shape), avail), torch.Generator().manual_seed(0))
+    import attacks.uniform_target as uniform_target
+    drawn = []
+    monkeypatch.setattr(uniform_target, "targeted_step", lambda agent, obs, hidden, avail, target, *rest: drawn.append(target) or obs)
+    avail = torch.tensor([[True, False, True, True, False]]).expand(10_000, 5).reshape(2_500, 4, 5)
+    attack, obs = make_attack("uniform-target", seed=0), torch.zeros(2_500, 4, 6)
+    for _ in range(3):
+        attack(None, obs, None, avail, 0.1, torch.zeros(6), torch.ones(6))
+    draws = torch.cat(drawn).flatten()
     freq = torch.bincount(draws, minlength=5).float() / len(draws)
     assert freq[1] == 0 and freq[4] == 0 and torch.allclose(freq[[0, 2, 3]], torch.full((3,), 1 / 3), atol=0.015)
+    monkeypatch.undo()
     torch.manual_seed(0)
     agent = RNNAgent(6, 3, 5, hidden=8)
     obs, _, low, high = _inputs(3)

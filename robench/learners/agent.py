@@ -163,15 +163,16 @@ class AgentStack:
     construction: build a new stack after the agents learn."""
 
     def __init__(self, agents: list[Agent]):
-        if not agents or any(type(a) is not type(agents[0]) for a in agents):
-            raise ValueError("an agent stack needs one or more agents of one class")
-        self.template = agents[0]
+        shapes = [(type(a), a.last_action, {n: p.shape for n, p in a.named_parameters()}) for a in agents]
+        if not agents or any(s != shapes[0] for s in shapes):
+            raise ValueError("an agent stack needs one or more agents of one architecture (class and sizes)")
+        self.template, self.k = agents[0], len(agents)
         params = [dict(a.named_parameters()) for a in agents]
         self.weights = {name: torch.stack([p[name].detach() for p in params]) for name in params[0]}
 
     def init_hidden(self, batch: int, device: torch.device | str = "cpu") -> torch.Tensor:
         """Zero contexts [K, B, N, M (+A)]."""
-        return self.template.init_hidden(batch, device).unsqueeze(0).repeat(len(self.weights["fc1.weight"]), 1, 1, 1)
+        return self.template.init_hidden(batch, device).unsqueeze(0).repeat(self.k, 1, 1, 1)
 
     def step(self, obs: torch.Tensor, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """obs [K, B, N, D], contexts [K, B, N, M(+A)] → (Q [K, B, N, A], contexts')."""
