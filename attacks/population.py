@@ -3,9 +3,9 @@
 Each episode of a batch is assigned one member, uniformly and balanced (a seeded permutation
 of ``arange(B) mod K``).  At every step each member directs only its own episodes: the members'
 networks are stepped as one batched call (``AgentStack``, their episodes gathered into a
-[K, ⌈B/K⌉] block), never one call per member or per episode, ε-greedy as PAAD's director is, and
-one targeted step (Eq. 13) over the whole batch realises all targets.  ``learn`` hands every member exactly the episodes it
-attacked (``EpisodeBatch.rows``); the protagonist learns from all of them.  The population takes
+[K, ⌈B/K⌉] block), never one call per member or per episode, ε-greedy as PAAD's director is,
+and one targeted step (Eq. 13) over the whole batch realises all targets.  ``learn`` hands
+every member exactly the episodes it attacked (``EpisodeBatch.rows``); the protagonist learns from all of them.  The population takes
 ``updates`` gradient steps per batch in all, dealt round-robin: at batch r the members
 (r·U + j) mod K, j < U, take one step each (on their own replay), so over K batches every member
 takes U steps, and K members cost what one director with U steps per batch does.
@@ -33,15 +33,14 @@ def balanced_assignment(batch_size: int, k: int, generator: torch.Generator) -> 
 
 def member_blocks(assignment: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The episodes of each member as a rectangular block: (rows [K, m], valid [K, m]) with
-    m = the largest share; member i's episodes are ``rows[i][valid[i]]`` (the padding repeats
-    a valid row, so the block can be gathered and its padding dropped)."""
+    m = the largest share; member i's episodes are ``rows[i][valid[i]]`` (the padding indexes
+    some episode of the batch, so the block can be gathered and its padding dropped)."""
     counts = torch.bincount(assignment, minlength=k)
     order = torch.argsort(assignment, stable=True)
     slot = torch.arange(int(counts.max()))
     valid = slot.unsqueeze(0) < counts.unsqueeze(1)
     start = torch.cumsum(counts, 0) - counts
-    rows = order[(start.unsqueeze(1) + slot).clamp(max=len(order) - 1)]
-    return torch.where(valid, rows, order[0]), valid
+    return order[(start.unsqueeze(1) + slot).clamp(max=len(order) - 1)], valid
 
 
 class DirectorPopulation(Attack):

@@ -18,7 +18,8 @@ import pandas as pd
 from robench.stats import eps_auc, holm, mean_std, ranksum_greater, worst_case
 
 ATTACK_LABELS = {"none": "Natural", "random": "Random", "fgsm": "FGSM", "pgd": "PGD", "atla": "ATLA",
-                 "paad": "PAAD", "atsa": "ATSA", "romance": "ROMANCE (actions)", "romance-s": "ROMANCE-s", "uniform-target": "Uniform target"}
+                 "paad": "PAAD", "atsa": "ATSA", "romance": "ROMANCE (actions)", "romance-s": "ROMANCE-s",
+                 "uniform-target": "Uniform target"}
 DEFENSE_LABELS = {"noadv": "NoAdv", "rn": "RN", "fgsm": "FGSM", "atla": "ATLA", "paad": "PAAD", "pr": "PR",
                   "pr-rep": "PR-REP", "ernie": "ERNIE", "rap": "RAP", "romance-p": "ROMANCE-p",
                   "romance-s": "ROMANCE-s", "atsa": "ATSA"}

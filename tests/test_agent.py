@@ -53,7 +53,6 @@ def test_last_action_context_matches_unroll(kind):
     assert torch.allclose(other[:, 0], q_seq[:, 0]) and not torch.allclose(other[:, 1:], q_seq[:, 1:])
 
 
-
 @pytest.mark.parametrize("kind", list(AGENTS))
 @pytest.mark.parametrize("last_action", [False, True])
 def test_agent_stack_step_equals_each_agents_own_step(kind, last_action):

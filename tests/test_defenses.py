@@ -121,8 +121,8 @@ def test_population_members_direct_their_episodes_as_each_would_alone(b):
     avail = torch.rand(b, 3, 5) < 0.7
     avail[..., 0] = True
     population.reset(b)
-    for member in members:
-        member.reset(int((population.assignment == members.index(member)).sum()))
+    for i, member in enumerate(members):
+        member.reset(int((population.assignment == i).sum()))
     for _ in range(3):
         obs = torch.rand(b, 3, 6)
         population(agent, obs, torch.zeros(b, 3, 8), avail, 0.1, torch.zeros(6), torch.ones(6))

@@ -163,11 +163,11 @@ class AgentStack:
     construction: build a new stack after the agents learn."""
 
     def __init__(self, agents: list[Agent]):
-        shapes = [(type(a), a.last_action, {n: p.shape for n, p in a.named_parameters()}) for a in agents]
+        params = [dict(a.named_parameters()) for a in agents]
+        shapes = [(type(a), a.last_action, {n: w.shape for n, w in p.items()}) for a, p in zip(agents, params)]
         if not agents or any(s != shapes[0] for s in shapes):
             raise ValueError("an agent stack needs one or more agents of one architecture (class and sizes)")
         self.template, self.k = agents[0], len(agents)
-        params = [dict(a.named_parameters()) for a in agents]
         self.weights = {name: torch.stack([p[name].detach() for p in params]) for name in params[0]}
 
     def init_hidden(self, batch: int, device: torch.device | str = "cpu") -> torch.Tensor:
