@@ -31,6 +31,31 @@ def test_reward_terms_against_hand_computed_values():
     assert agent_reward(False, 5.0, False, 0.0, 60.0) == pytest.approx(0.0)
 
 
+def test_array_kinematics_equals_highway_envs_stock_observation():
+    """``KinematicsArray`` (numpy rows) gives exactly the stock pandas ``KinematicObservation``."""
+    import numpy as np
+    from highway_env.envs.common.observation import KinematicObservation
+
+    copies = _Copies([0, 1])
+    copies.reset(5)
+    rng = np.random.default_rng(0)
+    compared = 0
+    for _ in range(40):
+        for env in copies.envs:
+            config = env.config["observation"]["observation_config"]
+            for k, vehicle in enumerate(env.controlled_vehicles):
+                stock = KinematicObservation(env, **config)
+                stock.observer_vehicle = vehicle
+                ours = env.observation_type.agents_observation_types[k]
+                assert type(ours).__name__ == "KinematicsArray"
+                assert np.array_equal(stock.observe(), ours.observe())
+                compared += 1
+        if copies.done.all():
+            break
+        copies.step(rng.integers(0, 5, (2, 3)))
+    assert compared >= 6 * 10
+
+
 def test_spawn_rule():
     copies = _Copies(list(range(12)))
     copies.reset(3)

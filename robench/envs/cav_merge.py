@@ -15,11 +15,16 @@ Per-agent reward (Chen et al.):
                                                  lane and its next lane, 60 m when none)
 Team reward = mean over the CAVs.  Policy 5 Hz, simulation 15 Hz, 100 policy steps; the episode
 terminates at the first CAV crash.
+
+Observation: highway-env's Kinematics (config below), computed by ``KinematicsArray`` on numpy
+rows instead of the stock pandas frames — the same numbers (a test compares them), at a fraction
+of the cost: the stock observation was ≈ 80 % of a policy step.
 """
 from __future__ import annotations
 
 import numpy as np
 from highway_env import utils
+from highway_env.envs.common.observation import KinematicObservation
 from highway_env.envs.merge_env import MergeEnv
 from highway_env.road.lane import LineType, SineLane, StraightLane
 from highway_env.road.road import Road, RoadNetwork
@@ -54,6 +59,39 @@ def agent_reward(crashed: bool, speed: float, on_merge_lane: bool, x: float, hea
     return -200.0 * crashed + 1.0 * scaled + 4.0 * merge + 4.0 * headway_cost(headway, speed)
 
 
+class KinematicsArray(KinematicObservation):
+    """``KinematicObservation.observe`` for the features presence, x, y, vx, vy without pandas.
+
+    Rows: the observer (absolute), then up to ``vehicles_count − 1`` nearest objects from
+    ``road.close_objects_to`` (its order and filter), each relative to the observer; a feature
+    with a range is mapped by lmap(v, [lo, hi] → [−1, 1]) = −1 + (v − lo)·2 / (hi − lo) (clipped
+    to [−1, 1] when ``clip``); missing rows are zeros."""
+
+    COLUMNS = ("presence", "x", "y", "vx", "vy")
+
+    def observe(self) -> np.ndarray:
+        if list(self.features) != list(self.COLUMNS):
+            raise ValueError(f"KinematicsArray observes {self.COLUMNS}, not {self.features}")
+        ego = self.observer_vehicle
+        others = self.env.road.close_objects_to(
+            ego, self.env.PERCEPTION_DISTANCE, count=self.vehicles_count - 1, see_behind=self.see_behind,
+            sort=self.order == "sorted", vehicles_only=not self.include_obstacles)
+        rows = np.array([[1.0, *o.position, *o.velocity] for o in [ego, *others]], dtype=np.float64)
+        if not self.absolute:
+            rows[1:, 1:] -= rows[0, 1:]
+        if self.normalize:
+            for feature, (low, high) in (self.features_range or {}).items():
+                j = self.COLUMNS.index(feature)
+                rows[:, j] = -1 + (rows[:, j] - low) * 2 / (high - low)
+                if self.clip:
+                    rows[:, j] = np.clip(rows[:, j], -1, 1)
+        obs = np.zeros((self.vehicles_count, len(self.COLUMNS)), dtype=np.float32)
+        obs[: len(rows)] = rows
+        if self.order == "shuffled":
+            self.env.np_random.shuffle(obs[1:])
+        return obs
+
+
 class ChenMergeEnv(MergeEnv):
     """highway-env's merge scenario with Chen et al.'s road, spawn rule, reward and horizon."""
 
@@ -70,6 +108,15 @@ class ChenMergeEnv(MergeEnv):
             "controlled_vehicles": N_CAV, "simulation_frequency": 15, "policy_frequency": 5, "duration": 20,
         })
         return config
+
+    def define_spaces(self) -> None:
+        """The stock spaces, each agent observed by ``KinematicsArray`` instead of the stock type."""
+        super().define_spaces()
+        config = self.config["observation"]["observation_config"]
+        agents = self.observation_type.agents_observation_types
+        for k, vehicle in enumerate(self.controlled_vehicles):
+            agents[k] = KinematicsArray(self, **config)
+            agents[k].observer_vehicle = vehicle
 
     def _make_road(self) -> None:
         net = RoadNetwork()
