@@ -134,17 +134,23 @@ def adversary_round(env: BatchedEnv, victim: Agent, adversary: Adversary, eps: f
 def adversary_manifest(adversary: Adversary, cfg: AttackTrainConfig, info: EnvInfo, victim_manifest: dict[str, Any],
                        eps: float, t_env: int, wall_s: float, final_victim_win_rate: float,
                        **provenance: Any) -> dict[str, Any]:
-    """The manifest of an adversary checkpoint (``provenance``: e.g. ``co_trained_by``)."""
+    """The manifest of an adversary checkpoint (``provenance``: e.g. ``co_trained_by``, the victim's
+    final return and crash rate)."""
     return {"kind": "adversary", "attack": cfg.attack, "env": asdict(info), "learner": adversary.director_kind,
             "victim": victim_manifest["content_hash"], "victim_learner": victim_manifest["learner"], "eps": eps,
             "seed": cfg.seed, "steps": t_env, "wall_time_s": round(wall_s, 2),
             "final_victim_win_rate": final_victim_win_rate, "config": asdict(cfg), **provenance}
 
 
-def victim_win_rate(victim: Agent, adversary, info: EnvInfo, eps: float, episodes: int, seed: int) -> float:
+CURVE_FIELDS = ["t_env", "wall_s", "victim_win_rate", "victim_return", "victim_crash_rate"]
+
+
+def victim_outcome(victim: Agent, adversary, info: EnvInfo, eps: float, episodes: int, seed: int) -> dict[str, float]:
+    """The victim's win rate, mean return and crash rate under the adversary (one batch of episodes)."""
     env = make_env(info.map_name, episodes, info.backend)
     out, _ = run_episodes(env, victim, seed, attack=adversary, eps=eps)
-    return float(out.won.float().mean())
+    return {"victim_win_rate": float(out.won.float().mean()), "victim_return": float(out.episode_return.mean()),
+            "victim_crash_rate": float(out.crashed.float().mean())}
 
 
 def train_adversary(cfg: AttackTrainConfig, victim: Agent, victim_manifest: dict[str, Any], out: Path,
@@ -169,18 +175,19 @@ def train_adversary(cfg: AttackTrainConfig, victim: Agent, victim_manifest: dict
         if t_env >= next_eval or t_env >= cfg.steps or out_of_time:
             next_eval += cfg.eval_every
             row = {"t_env": t_env, "wall_s": round(time.perf_counter() - start, 2),
-                   "victim_win_rate": victim_win_rate(victim, adversary, info, eps, cfg.eval_episodes, 7_777 + t_env)}
+                   **victim_outcome(victim, adversary, info, eps, cfg.eval_episodes, 7_777 + t_env)}
             curve.append(row)
         if progress:
             progress(t_env, row)
         if out_of_time:
             break
     manifest = adversary_manifest(adversary, cfg, info, victim_manifest, eps, t_env, time.perf_counter() - start,
-                                  curve[-1]["victim_win_rate"])
+                                  curve[-1]["victim_win_rate"], final_victim_return=curve[-1]["victim_return"],
+                                  final_victim_crash_rate=curve[-1]["victim_crash_rate"])
     with tempfile.TemporaryDirectory(prefix="robench-adv-") as tmp:
         curve_file = Path(tmp) / "train_curve.csv"
         with open(curve_file, "w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=["t_env", "wall_s", "victim_win_rate"])
+            writer = csv.DictWriter(fh, fieldnames=CURVE_FIELDS)
             writer.writeheader()
             writer.writerows(curve)
         return save_checkpoint(out, adversary.state_dict(), manifest, extra_files={"train_curve.csv": curve_file},

@@ -144,6 +144,11 @@ def build_parser() -> argparse.ArgumentParser:
     att.add_argument("--steps", type=_positive_int, default=None)
     att.add_argument("--seed", type=int, default=0)
     att.add_argument("--max-minutes", type=float, default=None)
+    att.add_argument("--n-envs", type=_positive_int, default=None, help="parallel environments (default 32)")
+    att.add_argument("--eval-every", type=_positive_int, default=None,
+                     help="env steps between victim evaluations on the curve (default 20000)")
+    att.add_argument("--eval-episodes", type=_positive_int, default=None,
+                     help="episodes per victim evaluation (default 200)")
     att.add_argument("--kappa", type=float, default=None, help="ATSA: SDor-STor loss weight κ (default 0.005)")
     att.add_argument("--alpha", type=float, default=None, help="ATSA: fixed temperature (default FOP schedule)")
     att.add_argument("--value", default=None, help="ATSA: soft values closed_form (FOP, default) or network (Eq. 9)")
@@ -411,8 +416,9 @@ def cmd_attack(args: argparse.Namespace) -> int:
                              f"not {args.attack}")
         cfg.updates_per_batch = args.updates
     victim, _, manifest = load_protagonist(args.victim, args.device)
-    if args.steps is not None:
-        cfg.steps = args.steps
+    for option in ("steps", "n_envs", "eval_every", "eval_episodes"):
+        if getattr(args, option) is not None:
+            setattr(cfg, option, getattr(args, option))
     out = args.out or Path("adversaries") / manifest["env"]["map_name"] / f"{args.attack}_vs_{manifest['content_hash'][:8]}"
     if out.exists() and not args.force:
         raise UsageError(f"{out} already exists (pass --force to replace it)")
@@ -420,12 +426,16 @@ def cmd_attack(args: argparse.Namespace) -> int:
 
     def progress(t_env: int, row: dict | None) -> None:
         bar.update(min(t_env, cfg.steps) - bar.n)
-        if row:
+        if row and manifest["env"]["backend"] == "cav":
+            bar.set_postfix(victim_return=f"{row['victim_return']:.1f}", victim_crash=f"{row['victim_crash_rate']:.2f}")
+        elif row:
             bar.set_postfix(victim_win=f"{row['victim_win_rate']:.2f}")
 
     adv = train_adversary(cfg, victim, manifest, out, progress, overwrite=args.force)
     bar.close()
-    print(f"wrote {out}  victim win rate under {args.attack} at ε={adv['eps']:g}: {adv['final_victim_win_rate']:.3f}")
+    outcome = (f"return {adv['final_victim_return']:.2f}, crash rate {adv['final_victim_crash_rate']:.3f}"
+               if manifest["env"]["backend"] == "cav" else f"win rate {adv['final_victim_win_rate']:.3f}")
+    print(f"wrote {out}  victim {outcome} under {args.attack} at ε={adv['eps']:g}")
     return 0
 
 

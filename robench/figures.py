@@ -31,17 +31,25 @@ def _save(fig, out: Path, name: str) -> list[Path]:
     return paths
 
 
-def eps_sweep(cells: pd.DataFrame, out: Path, metric: str = "win_rate") -> list[Path]:
+def _metric(g: pd.DataFrame, metric: str | None) -> str:
+    """The plotted cell column: ``metric`` if given, else win rate (SMAX) or mean return (CAV)."""
+    if metric is not None:
+        return metric
+    return "mean_return" if "backend" in g and (g.backend == "cav").all() else "win_rate"
+
+
+def eps_sweep(cells: pd.DataFrame, out: Path, metric: str | None = None) -> list[Path]:
     written = []
     for (env, lr), g in cells.groupby(["env", "learner"]):
+        column = _metric(g, metric)
         attacks = [a for a in _ordered(g.attack, list(ATTACK_LABELS)) if a != "none"]
         if not attacks:
             continue
         fig, axes = plt.subplots(1, len(attacks), figsize=(3.2 * len(attacks), 2.8), sharey=True, squeeze=False)
         for ax, attack in zip(axes[0], attacks):
             for d in _ordered(g.defense, list(DEFENSE_LABELS)):
-                sub = g[(g.defense == d) & (g.attack == attack)].groupby("eps")[metric].mean()
-                clean = g[(g.defense == d) & (g.attack == "none")][metric].mean()
+                sub = g[(g.defense == d) & (g.attack == attack)].groupby("eps")[column].mean()
+                clean = g[(g.defense == d) & (g.attack == "none")][column].mean()
                 xs, ys = list(sub.index), list(sub.values)
                 if not np.isnan(clean):
                     xs, ys = [0.0] + xs, [clean] + ys
@@ -49,27 +57,29 @@ def eps_sweep(cells: pd.DataFrame, out: Path, metric: str = "win_rate") -> list[
             ax.set_title(_label(ATTACK_LABELS, attack))
             ax.set_xlabel("ε")
             ax.grid(alpha=0.3)
-        axes[0][0].set_ylabel(metric.replace("_", " "))
+        axes[0][0].set_ylabel(column.replace("_", " "))
         axes[0][-1].legend(fontsize=7)
         fig.suptitle(f"{env} · {_label(LEARNER_LABELS, lr)}", y=1.06)
         written += _save(fig, out, f"eps_sweep_{env}_{lr}")
     return written
 
 
-def attack_strength(cells: pd.DataFrame, out: Path, eps_by_env: dict[str, float], metric: str = "win_rate") -> list[Path]:
+def attack_strength(cells: pd.DataFrame, out: Path, eps_by_env: dict[str, float],
+                    metric: str | None = None) -> list[Path]:
     written = []
     for (env, lr), g in cells.groupby(["env", "learner"]):
+        column = _metric(g, metric)
         g = g[(g.attack == "none") | np.isclose(g.eps, eps_by_env[env])]
         attacks = _ordered(g.attack, list(ATTACK_LABELS))
         defenses = _ordered(g.defense, list(DEFENSE_LABELS))
         width = 0.8 / max(1, len(attacks))
         fig, ax = plt.subplots(figsize=(1.2 + 1.1 * len(defenses), 2.8))
         for i, a in enumerate(attacks):
-            vals = [g[(g.defense == d) & (g.attack == a)][metric].mean() for d in defenses]
+            vals = [g[(g.defense == d) & (g.attack == a)][column].mean() for d in defenses]
             ax.bar(np.arange(len(defenses)) + i * width, vals, width, label=_label(ATTACK_LABELS, a))
         ax.set_xticks(np.arange(len(defenses)) + width * (len(attacks) - 1) / 2,
                       [_label(DEFENSE_LABELS, d) for d in defenses])
-        ax.set_ylabel(metric.replace("_", " "))
+        ax.set_ylabel(column.replace("_", " "))
         ax.set_title(f"{env} · {_label(LEARNER_LABELS, lr)} · ε={eps_by_env[env]:g}")
         ax.legend(fontsize=7)
         written += _save(fig, out, f"attack_strength_{env}_{lr}")
@@ -93,7 +103,8 @@ def parse_variant(variant: str) -> tuple[dict[str, float], str]:
     return numeric, ",".join(other)
 
 
-def ablation_bars(cells: pd.DataFrame, out: Path, eps_by_env: dict[str, float], metric: str = "win_rate") -> list[Path]:
+def ablation_bars(cells: pd.DataFrame, out: Path, eps_by_env: dict[str, float],
+                  metric: str | None = None) -> list[Path]:
     """Bars of ``metric`` per attack (at the table ε) for each value of each varied defense option."""
     from defenses import DEFENSES
 
@@ -103,6 +114,7 @@ def ablation_bars(cells: pd.DataFrame, out: Path, eps_by_env: dict[str, float], 
     parsed = cells.variant.fillna("").map(parse_variant)
     cells = cells.assign(_numeric=parsed.map(lambda p: p[0]), _other=parsed.map(lambda p: p[1]))
     for (env, lr, defense, other), g in cells.groupby(["env", "learner", "defense", "_other"]):
+        column = _metric(g, metric)
         g = g[(g.attack == "none") | np.isclose(g.eps, eps_by_env.get(env, np.nan))]
         defaults = DEFENSES[defense].defaults(lr) if defense in DEFENSES else {}
         numeric_defaults = {k: float(v) for k, v in defaults.items()
@@ -119,12 +131,12 @@ def ablation_bars(cells: pd.DataFrame, out: Path, eps_by_env: dict[str, float], 
             fig, ax = plt.subplots(figsize=(1.2 + 1.1 * len(attacks), 2.8))
             for i, level in enumerate(levels):
                 sub = g[values == level]
-                vals = [sub[sub.attack == a][metric].mean() for a in attacks]
+                vals = [sub[sub.attack == a][column].mean() for a in attacks]
                 ax.bar(np.arange(len(attacks)) + i * width, vals, width, label=f"{name} = {level:g}")
             ax.set_xticks(np.arange(len(attacks)) + width * (len(levels) - 1) / 2,
                           [_label(ATTACK_LABELS, a) for a in attacks])
-            ax.set_ylabel(metric.replace("_", " "))
-            if metric.endswith("_rate"):
+            ax.set_ylabel(column.replace("_", " "))
+            if column.endswith("_rate"):
                 ax.set_ylim(0, 1)
             row = _label(DEFENSE_LABELS, defense) + (f" [{other}]" if other else "")
             ax.set_title(f"{env} · {_label(LEARNER_LABELS, lr)} · {row} · ablation of {name}")
@@ -135,24 +147,30 @@ def ablation_bars(cells: pd.DataFrame, out: Path, eps_by_env: dict[str, float], 
 
 
 def training_curves(checkpoints: Path, out: Path) -> list[Path]:
-    """Protagonists: greedy clean win rate vs env steps; adversaries: victim win rate vs env steps."""
+    """Protagonists: greedy clean win rate (SMAX) or return (CAV) vs env steps; adversaries: the
+    victim's win rate (SMAX) or return (CAV) vs env steps.  One figure per kind and backend."""
     import json
 
-    kinds = {"protagonist": ("eval_win_rate", "greedy clean win rate", "training_curves"),
-             "adversary": ("victim_win_rate", "victim win rate under the adversary", "adversary_curves")}
-    curves: dict[str, list[tuple[str, pd.DataFrame]]] = {k: [] for k in kinds}
+    metrics = {("protagonist", "smax"): ("eval_win_rate", "greedy clean win rate", "training_curves"),
+               ("protagonist", "cav"): ("eval_return", "greedy clean return", "training_curves_cav"),
+               ("adversary", "smax"): ("victim_win_rate", "victim win rate under the adversary", "adversary_curves"),
+               ("adversary", "cav"): ("victim_return", "victim return under the adversary",
+                                      "adversary_curves_cav")}
+    curves: dict[tuple[str, str], list[tuple[str, pd.DataFrame]]] = {k: [] for k in metrics}
     for path in sorted(Path(checkpoints).glob("**/train_curve.csv")):
         manifest = json.loads((path.parent / "manifest.json").read_text())
         name = manifest.get("defense") if manifest["kind"] == "protagonist" else manifest.get("attack")
         label = f"{manifest['env']['map_name']} {manifest.get('victim_learner', manifest['learner'])} {name}"
         if manifest["kind"] == "adversary":
             label += f" ε={manifest['eps']:g}"
-        curves[manifest["kind"]].append((f"{label} s{manifest.get('seed')}", pd.read_csv(path)))
+        key = (manifest["kind"], "cav" if manifest["env"].get("backend") == "cav" else "smax")
+        curves[key].append((f"{label} s{manifest.get('seed')}", pd.read_csv(path)))
     written = []
-    for kind, runs in curves.items():
+    for key, runs in curves.items():
+        column, ylabel, filename = metrics[key]
+        runs = [(label, df) for label, df in runs if column in df]
         if not runs:
             continue
-        column, ylabel, filename = kinds[kind]
         fig, ax = plt.subplots(figsize=(5, 3))
         for label, df in runs:
             ax.plot(df.t_env, df[column], label=label)

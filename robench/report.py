@@ -207,26 +207,63 @@ def _tex_to_md(x: str) -> str:
     return x.replace(r"\textbf{", "**").replace("}", "**").replace("$\\pm$", "±").replace(r"\_", "_")
 
 
+def pooled_return(g: pd.DataFrame) -> pd.Series:
+    """Mean return and episode std of one table cell pooled over its grid cells (seeds, evaluation
+    seeds; equal episodes each): σ² = mean(σ_k²) + mean(μ_k²) − mean(μ_k)² (law of total variance)."""
+    mu = g.mean_return.to_numpy(float)
+    var = np.mean(g.std_return.to_numpy(float) ** 2) + np.mean(mu ** 2) - np.mean(mu) ** 2
+    return pd.Series({"mean_return": mu.mean(), "std_return": float(np.sqrt(max(var, 0.0))),
+                      "crash_rate": g.crash_rate.mean()})
+
+
 def render_table2(cells: pd.DataFrame) -> tuple[str, str]:
-    """(LaTeX, Markdown) of a Table-2-style table: Reward and CR per attack, rows = defenses."""
-    v = cells.groupby(["env", "learner", "defense", "attack"], as_index=False)[["mean_return", "crash_rate"]].mean()
+    """(LaTeX, Markdown) of the paper's Table 2 layout (CAV): per attack column the Reward (mean ±
+    episode std) and the crash rate CR; AVG = mean ± population std of the Reward and of the CR over
+    the attack columns (clean included, as the paper's); bold: best Reward (highest) and CR
+    (lowest) of each column among the rows of one env and learner."""
+    keys = ["env", "learner", "defense", "attack"]
+    if "std_return" not in cells:  # an external table (``--from-csv``) may give means only
+        cells = cells.assign(std_return=np.nan)
+    v = cells.groupby(keys)[["mean_return", "std_return", "crash_rate"]].apply(pooled_return).reset_index()
     attacks = _ordered(v.attack, list(ATTACK_LABELS))
-    spec = "lll" + "cc" * len(attacks)
-    head = " & ".join(rf"\multicolumn{{2}}{{c}}{{{tex_escape(_label(ATTACK_LABELS, a))}}}" for a in attacks)
+    spec = "lll" + "cc" * (len(attacks) + 1)
+    head = " & ".join(rf"\multicolumn{{2}}{{c}}{{{tex_escape(c)}}}"
+                      for c in [_label(ATTACK_LABELS, a) for a in attacks] + ["AVG"])
     tex = [r"\begin{table}[t]", r"\centering", r"\small", rf"\begin{{tabular}}{{{spec}}}", r"\toprule",
-           rf" & & & {head} \\", "Env & Learner & Defense & " + " & ".join(["Reward", "CR"] * len(attacks)) + r" \\",
-           r"\midrule"]
-    md = ["| Env | Learner | Defense | " + " | ".join(f"{_label(ATTACK_LABELS, a)} {m}" for a in attacks
-                                                  for m in ("Reward", "CR")) + " |",
-          "|" + "---|" * (3 + 2 * len(attacks))]
-    for (env, lr, d), g in v.groupby(["env", "learner", "defense"]):
-        g = g.set_index("attack")
-        vals = [f"{g.loc[a, m]:.2f}" if a in g.index else "--" for a in attacks for m in ("mean_return", "crash_rate")]
-        names = [env, _label(LEARNER_LABELS, lr), _label(DEFENSE_LABELS, d)]
-        tex.append(" & ".join([tex_escape(x) for x in names] + vals) + r" \\")
-        md.append("| " + " | ".join(names + vals) + " |")
-    tex += [r"\bottomrule", r"\end{tabular}", r"\caption{Mean episode return (Reward) and crash rate (CR) per attack.}",
-            r"\end{table}"]
+           rf" & & & {head} \\", "Env & Learner & Defense & " + " & ".join(["Reward", "CR"] * (len(attacks) + 1))
+           + r" \\", r"\midrule"]
+    md = ["| Env | Learner | Defense | " + " | ".join(f"{c} {m}" for c in [_label(ATTACK_LABELS, a) for a in attacks]
+                                                  + ["AVG"] for m in ("Reward", "CR")) + " |",
+          "|" + "---|" * (3 + 2 * (len(attacks) + 1))]
+    for (env, lr), block in v.groupby(["env", "learner"]):
+        reward = block.pivot_table(index="defense", columns="attack", values="mean_return")
+        std = block.pivot_table(index="defense", columns="attack", values="std_return")
+        crash = block.pivot_table(index="defense", columns="attack", values="crash_rate")
+        full = [d for d in reward.index if reward.loc[d].reindex(attacks).notna().all()]
+        avg = {d: (mean_std(reward.loc[d, attacks].to_numpy()), mean_std(crash.loc[d, attacks].to_numpy())) for d in full}
+        for d in _ordered(block.defense, list(DEFENSE_LABELS)):
+            vals = []
+            for a in attacks:
+                if a not in reward or np.isnan(reward.loc[d, a]):
+                    vals += ["--", "--"]
+                    continue
+                r = f"{reward.loc[d, a]:.2f}" + ("" if np.isnan(std.loc[d, a]) else rf"$\pm${std.loc[d, a]:.2f}")
+                c = f"{crash.loc[d, a]:.2f}"
+                vals += [rf"\textbf{{{r}}}" if np.isclose(reward.loc[d, a], reward[a].max()) and len(reward) > 1 else r,
+                         rf"\textbf{{{c}}}" if np.isclose(crash.loc[d, a], crash[a].min()) and len(crash) > 1 else c]
+            if d in avg:
+                (rm, rs), (cm, cs) = avg[d]
+                vals += [rf"{rm:.2f}$\pm${rs:.2f}", rf"{cm:.2f}$\pm${cs:.2f}"]
+            else:
+                vals += ["--", "--"]
+            names = [env, _label(LEARNER_LABELS, lr), _label(DEFENSE_LABELS, d)]
+            tex.append(" & ".join([tex_escape(x) for x in names] + vals) + r" \\")
+            md.append("| " + " | ".join(names + [_tex_to_md(x) for x in vals]) + " |")
+    caption = ("Mean episode return ± episode std (Reward) and crash rate (CR) per attack (columns) of protagonists "
+               "trained by each defense (rows). AVG: mean ± population std over the columns. Bold: best per column.")
+    tex_caption = tex_escape(caption).replace("±", r"$\pm$")
+    tex += [r"\bottomrule", r"\end{tabular}", rf"\caption{{{tex_caption}}}", r"\end{table}"]
+    md += ["", caption]
     return "\n".join(tex) + "\n", "\n".join(md) + "\n"
 
 

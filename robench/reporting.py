@@ -45,7 +45,7 @@ def _from_csv(path: Path) -> pd.DataFrame:
     if not need <= set(df.columns) or not ({"win_rate"} <= set(df.columns)
                                            or {"reward", "crash_rate"} <= set(df.columns)):
         raise ReportError(f"{path} needs columns env, learner, defense, attack and win_rate or reward+crash_rate")
-    df = df.rename(columns={"reward": "mean_return"})
+    df = df.rename(columns={"reward": "mean_return", "reward_std": "std_return"})
     df["eps"] = df.get("eps", 0.0)
     df["seed"] = df.get("seed", 0)
     return df

@@ -27,6 +27,11 @@ def torch_threads() -> int:
     return int(os.environ.get("ROBENCH_TORCH_THREADS", max(1, (os.cpu_count() or 1))))
 
 
+def cav_workers() -> int:
+    """Worker processes that step the CAV copies: ``$ROBENCH_CAV_WORKERS`` or 2 (0 = in-process)."""
+    return int(os.environ.get("ROBENCH_CAV_WORKERS", 2))
+
+
 def configure_torch() -> None:
     """Pin torch's intra-op pool (inter-op pool is left at one thread)."""
     torch.set_num_threads(torch_threads())

@@ -103,7 +103,7 @@ class TrainResult:
 
 
 CURVE_FIELDS = ["t_env", "episodes", "wall_s", "explore", "train_eps", "train_win_rate", "eval_win_rate",
-                "eval_return", "td_loss", "grad_norm"]
+                "eval_return", "eval_crash_rate", "td_loss", "grad_norm"]
 
 
 def start_from(learner: QLearner, path: Path, info: EnvInfo) -> str:
@@ -196,7 +196,7 @@ def train(cfg: TrainConfig, curve_path: Path | None = None,
                 row = {"t_env": t_env, "episodes": episodes, "wall_s": round(time.perf_counter() - start, 2),
                        "explore": round(explore, 4), "train_eps": train_eps,
                        "train_win_rate": sum(recent_wins) / len(recent_wins), "eval_win_rate": win,
-                       "eval_return": ret, "td_loss": stats.get("td_loss", float("nan")),
+                       "eval_return": ret, "eval_crash_rate": clean.crash_rate, "td_loss": stats.get("td_loss", float("nan")),
                        "grad_norm": stats.get("grad_norm", float("nan"))}
                 curve.append(row)
                 if writer is not None:

@@ -52,10 +52,13 @@ def train_and_save(cfg: TrainConfig, out: Path, overwrite: bool = False, show_pr
     last_eval: dict[str, str] = {}
 
     def progress(t_env: int, episodes: int, recent_win: float, row: dict | None) -> None:
-        if row is not None:
+        if row is not None and cfg.backend == "cav":
+            last_eval.update(eval_return=f"{row['eval_return']:.1f}", eval_crash=f"{row['eval_crash_rate']:.2f}")
+        elif row is not None:
             last_eval["eval_win"] = f"{row['eval_win_rate']:.2f}"
         bar.update(min(t_env, cfg.steps) - bar.n)
-        bar.set_postfix(episodes=episodes, train_win=f"{recent_win:.2f}", **last_eval, refresh=False)
+        won = {} if cfg.backend == "cav" else {"train_win": f"{recent_win:.2f}"}
+        bar.set_postfix(episodes=episodes, **won, **last_eval, refresh=False)
 
     with tempfile.TemporaryDirectory(prefix="robench-train-") as tmp:
         curve_path = Path(tmp) / CURVE_FILE
@@ -75,7 +78,8 @@ def train_and_save(cfg: TrainConfig, out: Path, overwrite: bool = False, show_pr
                                 episodes=cfg.final_eval_episodes, seed=cfg.seed + 515_151, device=cfg.device,
                                 adversary=adversary)
             adv_manifest = adversary_manifest(adversary, adv_cfg, info, victim, cfg.eps, result.t_env, result.wall_s,
-                                              under.win_rate, co_trained_by=cfg.defense,
+                                              under.win_rate, final_victim_return=under.mean_return,
+                                              final_victim_crash_rate=under.crash_rate, co_trained_by=cfg.defense,
                                               co_trained_variant=cfg.defense_options)
             nested[name] = Path(tmp) / name
             linked[name] = save_checkpoint(nested[name], adversary.state_dict(), adv_manifest)["content_hash"]

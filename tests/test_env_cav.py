@@ -137,3 +137,45 @@ def test_observation_bounds_hold_under_every_attack(cav_observations, name, eps,
     state = torch.randn(obs.shape[0], info.state_dim, generator=torch.Generator().manual_seed(seed))
     x = attack(agent, obs, agent.init_hidden(obs.shape[0]), avail, eps, low, high, state)
     assert ((x >= low - 1e-6) & (x <= high + 1e-6)).all() and ((x - obs).abs() <= eps + 1e-6).all()
+
+
+def test_merge_through_every_command(tmp_path):
+    """train → attack train → eval → grid → report on ``merge`` through the real entry point: the
+    curves carry return and crash rate, and the report is the paper's Table 2 layout."""
+    import csv
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    robench = shutil.which("robench") or str(Path(sys.executable).parent / "robench")
+    env = dict(os.environ, ROBENCH_TORCH_THREADS="1", ROBENCH_CAV_WORKERS="0")  # copies in-process: no spawns
+
+    def run(*args):
+        res = subprocess.run([robench, *args], capture_output=True, text=True, env=env, timeout=600)
+        assert res.returncode == 0, res.stderr[-2000:]
+        return res.stdout
+
+    zoo = tmp_path / "zoo"
+    ck = zoo / "merge" / "vdn_noadv_s0"
+    out = run("train", "--env", "merge", "--steps", "150", "--n-envs", "2", "--eval-every", "150",
+              "--eval-episodes", "2", "--final-episodes", "2", "--out", str(ck), "--quiet")
+    assert "crash rate" in out
+    with open(ck / "train_curve.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert rows and {"eval_return", "eval_crash_rate"} <= set(rows[0])
+    adv = zoo / "merge" / "adv_atsa_vs_vdn"
+    out = run("attack", "train", "--attack", "atsa", "--victim", str(ck), "--steps", "150", "--n-envs", "2",
+        "--eval-every", "150", "--eval-episodes", "2", "--out", str(adv), "--quiet")
+    assert "crash rate" in out
+    with open(adv / "train_curve.csv") as fh:
+        assert {"victim_return", "victim_crash_rate"} <= set(next(csv.DictReader(fh)))
+    run("eval", str(ck), "--attack", "fgsm", "--episodes", "2")
+    run("grid", "--envs", "merge", "--eps", "0.05", "--attacks", "none", "fgsm", "atsa", "--episodes", "2",
+        "--checkpoints", str(zoo), "--adversaries", str(zoo), "--results", str(tmp_path / "res"), "--quiet")
+    run("report", "--results", str(tmp_path / "res"), "--out", str(tmp_path / "rep"), "--checkpoints", str(zoo))
+    table = (tmp_path / "rep" / "table2_reward_cr.md").read_text()
+    assert "CR" in table and "ATSA" in table and "FGSM" in table
+    assert (tmp_path / "rep" / "figures" / "training_curves_cav.png").exists()
+    assert (tmp_path / "rep" / "figures" / "adversary_curves_cav.png").exists()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from robench.report import tex_escape
+from robench.report import render_table2, tex_escape
 
 ROBENCH = str(Path(sys.executable).parent / "robench")
 
@@ -14,6 +14,26 @@ ROBENCH = str(Path(sys.executable).parent / "robench")
 def test_tex_escape_covers_the_specials():
     assert tex_escape("3s_vs_3z & 50% #1 $x$ {a} ~^\\") == (
         r"3s\_vs\_3z \& 50\% \#1 \$x\$ \{a\} \textasciitilde{}\textasciicircum{}\textbackslash{}")
+
+
+def test_table2_pools_episode_std_over_seeds_and_averages_the_columns():
+    import numpy as np
+    import pandas as pd
+
+    rows = []
+    for d, base, cr in (("noadv", 10.0, 0.2), ("atsa", 40.0, 0.0)):
+        for a, shift in (("none", 0.0), ("fgsm", -10.0)):
+            for seed, (mu, sd) in enumerate(((base + shift - 5, 3.0), (base + shift + 5, 4.0))):
+                rows.append(dict(env="merge", learner="vdn", defense=d, attack=a, seed=seed, mean_return=mu,
+                                 std_return=sd, crash_rate=cr))
+    _, md = render_table2(pd.DataFrame(rows))
+    pooled = np.sqrt((9 + 16) / 2 + 25)  # mean of the variances + variance of the seed means
+    atsa = next(line for line in md.splitlines() if "| ATSA |" in line).split(" | ")
+    assert atsa[3] == f"**40.00±{pooled:.2f}**" and atsa[4] == "**0.00**"  # clean: best Reward, best CR
+    assert atsa[5] == f"**30.00±{pooled:.2f}**"
+    assert atsa[7] == "35.00±5.00" and atsa[8].startswith("0.00±0.00")  # AVG over the two columns
+    noadv = next(line for line in md.splitlines() if "| NoAdv |" in line).split(" | ")
+    assert noadv[3] == f"10.00±{pooled:.2f}" and noadv[4] == "0.20"
 
 
 @pytest.mark.skipif(shutil.which("pdflatex") is None, reason="no pdflatex on this machine")

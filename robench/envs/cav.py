@@ -12,7 +12,8 @@ CAVs' Chen et al. rewards; ``crashed`` = a CAV crashed (the episode ends there, 
 ``won`` is undefined for CAV and always false; 100 policy steps, then a time-out.
 
 Determinism: copy k of ``reset(seed)`` is seeded with ``seed * 1_000_003 + k``, whatever the
-number of workers.  ``workers = 0`` steps the copies in this process.
+number of workers.  ``workers = 0`` steps the copies in this process; the default is
+``$ROBENCH_CAV_WORKERS`` or 2.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ import torch
 
 from robench.envs import EnvError
 from robench.envs.protocol import EnvInfo, Observation, StepResult
+from robench.runtime import cav_workers
 
 MAPS = ("merge",)
 N_AGENTS, N_VEHICLES, N_FEATURES, N_ACTIONS, LIMIT = 3, 5, 5, 5, 100
@@ -110,7 +112,7 @@ class CAVMergeEnv:
         self.device = torch.device(device)
         self.obs_low = torch.from_numpy(LOW).to(self.device)
         self.obs_high = torch.from_numpy(HIGH).to(self.device)
-        self.workers = min(2, batch_size) if workers is None else min(workers, batch_size)
+        self.workers = min(cav_workers() if workers is None else workers, batch_size)
         self._local: _Copies | None = None
         self._pipes: list[Any] = []
         self._procs: list[Any] = []
