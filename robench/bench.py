@@ -183,7 +183,8 @@ def bench_cav(episodes: int) -> dict[str, float]:
     _say(f"[cav] env steps/s: B=1 {figures['cav_env_steps_per_s_b1']}, B=8 over 2 workers "
          f"{figures['cav_env_steps_per_s_b8_w2']}; highway-env itself {figures['cav_highway_env_ms_per_step']} ms per "
          f"policy step (the 3 agents' observations: stock pandas {figures['cav_obs_ms_stock']} ms, "
-         f"KinematicsArray {figures['cav_obs_ms_array']} ms); random policy over {episodes} episodes: crash rate {figures['cav_random_crash_rate']}, "
+         f"KinematicsArray {figures['cav_obs_ms_array']} ms); random policy over {episodes} episodes: "
+         f"crash rate {figures['cav_random_crash_rate']}, "
          f"mean return {figures['cav_random_mean_return']}")
     return figures
 

@@ -287,8 +287,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise UsageError(f"{out} already exists (pass --force to replace it)")
 
     manifest = train_and_save(cfg, out, overwrite=args.force, show_progress=not args.quiet)
-    outcome = (f"clean return {manifest['clean_return']:.2f}, crash rate {manifest['clean_crash_rate']:.3f}"
-               if backend == "cav" else f"clean win rate {manifest['clean_win_rate']:.3f}")
+    outcome = "clean " + _outcome(backend, manifest["clean_win_rate"], manifest["clean_return"],
+                                  manifest["clean_crash_rate"])
     print(f"wrote {out}  {outcome} over {manifest['clean_eval_episodes']} episodes, {manifest['steps']} env steps "
           f"in {manifest['wall_time_s'] / 60:.1f} min")
     return 0
@@ -391,6 +391,13 @@ def cmd_index(args: argparse.Namespace) -> int:
     return 0
 
 
+def _outcome(backend: str, win_rate: float, mean_return: float, crash_rate: float) -> str:
+    """An evaluation's outcome as printed: return and crash rate on CAV (no wins), else win rate."""
+    if backend == "cav":
+        return f"return {mean_return:.2f}, crash rate {crash_rate:.3f}"
+    return f"win rate {win_rate:.3f}"
+
+
 def cmd_attack(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -433,8 +440,8 @@ def cmd_attack(args: argparse.Namespace) -> int:
 
     adv = train_adversary(cfg, victim, manifest, out, progress, overwrite=args.force)
     bar.close()
-    outcome = (f"return {adv['final_victim_return']:.2f}, crash rate {adv['final_victim_crash_rate']:.3f}"
-               if manifest["env"]["backend"] == "cav" else f"win rate {adv['final_victim_win_rate']:.3f}")
+    outcome = _outcome(manifest["env"]["backend"], adv["final_victim_win_rate"], adv["final_victim_return"],
+                       adv["final_victim_crash_rate"])
     print(f"wrote {out}  victim {outcome} under {args.attack} at ε={adv['eps']:g}")
     return 0
 

@@ -196,8 +196,8 @@ def train(cfg: TrainConfig, curve_path: Path | None = None,
                 row = {"t_env": t_env, "episodes": episodes, "wall_s": round(time.perf_counter() - start, 2),
                        "explore": round(explore, 4), "train_eps": train_eps,
                        "train_win_rate": sum(recent_wins) / len(recent_wins), "eval_win_rate": win,
-                       "eval_return": ret, "eval_crash_rate": clean.crash_rate, "td_loss": stats.get("td_loss", float("nan")),
-                       "grad_norm": stats.get("grad_norm", float("nan"))}
+                       "eval_return": ret, "eval_crash_rate": clean.crash_rate,
+                       "td_loss": stats.get("td_loss", float("nan")), "grad_norm": stats.get("grad_norm", float("nan"))}
                 curve.append(row)
                 if writer is not None:
                     writer.writerow(row)

@@ -11,8 +11,8 @@ import pytest
 ROBENCH = shutil.which("robench") or str(Path(sys.executable).parent / "robench")
 
 
-def run(*args, cwd=None):
-    env = dict(os.environ, ROBENCH_TORCH_THREADS="1")
+def run(*args, cwd=None, **env_vars):
+    env = dict(os.environ, ROBENCH_TORCH_THREADS="1", **env_vars)
     return subprocess.run([ROBENCH, *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=600)
 
 
@@ -155,3 +155,37 @@ def test_attack_train_then_eval_with_adversary(tmp_path):
     assert missing.returncode == 2 and "--adversary" in missing.stderr
     wrong = run("eval", str(adv), "--episodes", "8")
     assert wrong.returncode == 2 and "not a protagonist" in wrong.stderr
+
+
+def test_merge_through_every_command(tmp_path):
+    """train → attack train → eval → grid → report on ``merge`` (the CAV backend): the curves carry
+    return and crash rate, and the report is the paper's Table 2 layout."""
+    import csv
+
+    def ok(*args):
+        res = run(*args, ROBENCH_CAV_WORKERS="0")  # the copies in-process: no worker spawns
+        assert res.returncode == 0, res.stderr[-2000:]
+        return res.stdout
+
+    zoo = tmp_path / "zoo"
+    ck = zoo / "merge" / "vdn_noadv_s0"
+    out = ok("train", "--env", "merge", "--steps", "150", "--n-envs", "2", "--eval-every", "150",
+             "--eval-episodes", "2", "--final-episodes", "2", "--out", str(ck), "--quiet")
+    assert "crash rate" in out
+    with open(ck / "train_curve.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert rows and {"eval_return", "eval_crash_rate"} <= set(rows[0])
+    adv = zoo / "merge" / "adv_atsa_vs_vdn"
+    out = ok("attack", "train", "--attack", "atsa", "--victim", str(ck), "--steps", "150", "--n-envs", "2",
+             "--eval-every", "150", "--eval-episodes", "2", "--out", str(adv), "--quiet")
+    assert "crash rate" in out
+    with open(adv / "train_curve.csv") as fh:
+        assert {"victim_return", "victim_crash_rate"} <= set(next(csv.DictReader(fh)))
+    ok("eval", str(ck), "--attack", "fgsm", "--episodes", "2")
+    ok("grid", "--envs", "merge", "--eps", "0.05", "--attacks", "none", "fgsm", "atsa", "--episodes", "2",
+       "--checkpoints", str(zoo), "--adversaries", str(zoo), "--results", str(tmp_path / "res"), "--quiet")
+    ok("report", "--results", str(tmp_path / "res"), "--out", str(tmp_path / "rep"), "--checkpoints", str(zoo))
+    table = (tmp_path / "rep" / "table2_reward_cr.md").read_text()
+    assert "CR" in table and "ATSA" in table and "FGSM" in table
+    assert (tmp_path / "rep" / "figures" / "training_curves_cav.png").exists()
+    assert (tmp_path / "rep" / "figures" / "adversary_curves_cav.png").exists()

@@ -69,9 +69,12 @@ class KinematicsArray(KinematicObservation):
 
     COLUMNS = ("presence", "x", "y", "vx", "vy")
 
-    def observe(self) -> np.ndarray:
+    def __init__(self, env, **config) -> None:
+        super().__init__(env, **config)
         if list(self.features) != list(self.COLUMNS):
             raise ValueError(f"KinematicsArray observes {self.COLUMNS}, not {self.features}")
+
+    def observe(self) -> np.ndarray:
         ego = self.observer_vehicle
         others = self.env.road.close_objects_to(
             ego, self.env.PERCEPTION_DISTANCE, count=self.vehicles_count - 1, see_behind=self.see_behind,
