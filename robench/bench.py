@@ -6,9 +6,10 @@
     actions, no network): the ceiling any evaluator can reach.
 (c) grid — cells per minute of the cross-evaluation grid and the projected time of the paper's
     full grid (3 maps × 2 learners × 12 defenses × 6 attacks, 500 episodes per cell).
-(d) cav — the CAV merge backend: env steps/s at B = 1 in-process and at B = 8 over 2 worker
-    processes (uniform random actions), the cost of one highway-env policy step itself (the
-    limit), and the random policy's crash rate and mean return over ``--episodes`` episodes.
+(d) cav — the CAV merge backend, for ``merge`` and ``merge_safe`` (with the safety supervisor):
+    env steps/s at B = 1 in-process and at B = 8 over 2 worker processes (IDLE actions), and the
+    random policy's crash rate and mean return over ``--episodes`` episodes; the cost of one
+    highway-env policy step itself (the limit).
 (e) defenses — wall time of the one training loop under each registered defense at a fixed
     step budget on 3m, as a ratio to NoAdv's (NoAdv timed before and after, averaged), per learner:
     the "≤ 1.5× NoAdv" bar of the defense issues.
@@ -145,22 +146,37 @@ def bench_grid(checkpoint: Path, episodes: int, jobs: int) -> dict[str, float]:
 
 
 def bench_cav(episodes: int) -> dict[str, float]:
-    """(d): the CAV backend's stepping rates and the random policy's outcomes."""
-    from robench.envs.cav import CAVMergeEnv, _Copies
+    """(d): the CAV backend's stepping rates and the random policy's outcomes, for ``merge`` and for
+    ``merge_safe`` (the safety supervisor's cost and effect); highway-env's own cost per step."""
+    from robench.envs.cav import MAPS, CAVMergeEnv, _Copies
 
     figures: dict[str, float] = {}
-    gen = torch.Generator().manual_seed(0)
-    for label, batch, workers in (("b1", 1, 0), ("b8_w2", 8, 2)):
-        env = CAVMergeEnv(batch, workers=workers)
-        env.reset(0)
-        live = torch.ones(batch, dtype=torch.bool)
-        start, n = time.perf_counter(), 0
-        for _ in range(40):  # IDLE (drive on): few crashes; only live copies count (a done copy is frozen)
-            n += int(live.sum())
-            live = ~env.step(torch.ones(batch, 3, dtype=torch.int64)).done
-        figures[f"cav_env_steps_per_s_{label}"] = round(n / (time.perf_counter() - start), 1)
+    for map_name in MAPS:
+        gen = torch.Generator().manual_seed(0)
+        for label, batch, workers in (("b1", 1, 0), ("b8_w2", 8, 2)):
+            env = CAVMergeEnv(batch, workers=workers, map_name=map_name)
+            env.reset(0)
+            live = torch.ones(batch, dtype=torch.bool)
+            start, n = time.perf_counter(), 0
+            for _ in range(40):  # IDLE (drive on): few crashes; only live copies count (a done copy is frozen)
+                n += int(live.sum())
+                live = ~env.step(torch.ones(batch, 3, dtype=torch.int64)).done
+            figures[f"{map_name}_env_steps_per_s_{label}"] = round(n / (time.perf_counter() - start), 1)
+            env.close()
+        env = CAVMergeEnv(episodes, map_name=map_name)
+        cur = env.reset(1)
+        for _ in range(env.info().episode_limit):
+            cur = env.step(torch.randint(5, (episodes, 3), generator=gen))
+            if bool(cur.done.all()):
+                break
         env.close()
-    raw = _Copies([0]).envs[0]
+        figures.update({f"{map_name}_random_crash_rate": round(float(cur.crashed.float().mean()), 3),
+                        f"{map_name}_random_mean_return": round(float(cur.episode_return.mean()), 2)})
+        _say(f"[cav] {map_name}: env steps/s B=1 {figures[f'{map_name}_env_steps_per_s_b1']}, B=8 over 2 workers "
+             f"{figures[f'{map_name}_env_steps_per_s_b8_w2']}; random policy over {episodes} episodes: crash rate "
+             f"{figures[f'{map_name}_random_crash_rate']}, mean return {figures[f'{map_name}_random_mean_return']}")
+    figures["cav_random_episodes"] = episodes
+    raw = _Copies("merge", [0]).envs[0]
     raw.reset(seed=0)
     start, n = time.perf_counter(), 0
     while n < 40:
@@ -170,22 +186,8 @@ def bench_cav(episodes: int) -> dict[str, float]:
             raw.reset(seed=n)
     figures["cav_highway_env_ms_per_step"] = round(1000 * (time.perf_counter() - start) / n, 2)
     figures.update(_cav_observation_ms(raw))
-    env = CAVMergeEnv(episodes)
-    cur = env.reset(1)
-    for _ in range(env.info().episode_limit):
-        cur = env.step(torch.randint(5, (episodes, 3), generator=gen))
-        if bool(cur.done.all()):
-            break
-    env.close()
-    figures.update(cav_random_crash_rate=round(float(cur.crashed.float().mean()), 3),
-                   cav_random_mean_return=round(float(cur.episode_return.mean()), 2),
-                   cav_random_episodes=episodes)
-    _say(f"[cav] env steps/s: B=1 {figures['cav_env_steps_per_s_b1']}, B=8 over 2 workers "
-         f"{figures['cav_env_steps_per_s_b8_w2']}; highway-env itself {figures['cav_highway_env_ms_per_step']} ms per "
-         f"policy step (the 3 agents' observations: stock pandas {figures['cav_obs_ms_stock']} ms, "
-         f"KinematicsArray {figures['cav_obs_ms_array']} ms); random policy over {episodes} episodes: "
-         f"crash rate {figures['cav_random_crash_rate']}, "
-         f"mean return {figures['cav_random_mean_return']}")
+    _say(f"[cav] highway-env itself {figures['cav_highway_env_ms_per_step']} ms per policy step (the 3 agents' "
+         f"observations: stock pandas {figures['cav_obs_ms_stock']} ms, KinematicsArray {figures['cav_obs_ms_array']} ms)")
     return figures
 
 

@@ -89,6 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "same map, learner and seed)")
     t.add_argument("--explore-steps", type=_positive_int, default=None,
                    help="env steps over which ε-greedy exploration anneals (default: TrainConfig's)")
+    t.add_argument("--explore-end", type=_unit_interval, default=None,
+                   help="ε-greedy exploration after annealing (default: TrainConfig's 0.01; PyMARL: 0.05)")
     t.add_argument("--eval-every", type=_positive_int, default=None, help="env steps between curve evaluations")
     t.add_argument("--eval-episodes", type=_positive_int, default=None, help="episodes per curve evaluation")
     t.add_argument("--final-episodes", type=_positive_int, default=None, help="episodes of the final evaluation")
@@ -265,7 +267,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                       learner=learner)
     for attr, val in (("steps", args.steps), ("n_envs", args.n_envs), ("stop_win_rate", args.stop_win_rate),
                       ("eval_every", args.eval_every), ("eval_episodes", args.eval_episodes),
-                      ("final_eval_episodes", args.final_episodes), ("explore_anneal_steps", args.explore_steps)):
+                      ("final_eval_episodes", args.final_episodes), ("explore_anneal_steps", args.explore_steps),
+                      ("explore_end", args.explore_end)):
         if val is not None:
             setattr(cfg, attr, val)
     if args.max_minutes is not None:

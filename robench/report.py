@@ -137,7 +137,7 @@ def render_table1(data: TableData, sig: pd.DataFrame, opts: TableOptions, eps_by
                   caption_metric: str = "win rate", higher_is_better: bool = True) -> tuple[str, str]:
     """(LaTeX, Markdown) of a Table-1-style table."""
     v = data.values
-    envs = _ordered(v.env, ["3m", "3s_vs_3z", "8m", "merge"])
+    envs = _ordered(v.env, ["3m", "3s_vs_3z", "8m", "merge", "merge_safe"])
     learners = _ordered(v.learner, ["vdn", "qmix"])
     attacks = _ordered(v.attack, list(ATTACK_LABELS))
     defenses = _ordered(v.defense, list(DEFENSE_LABELS))

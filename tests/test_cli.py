@@ -29,6 +29,7 @@ def run(*args, cwd=None, **env_vars):
     (["train", "--backend", "sc2"], "SMAC3"),
     (["train", "--eps", "1.5"], "ε must lie in [0, 1]"),
     (["train", "--steps", "0"], "must be positive"),
+    (["train", "--explore-end", "2"], "must lie in [0, 1]"),
     (["eval", "no/such/ckpt"], "no checkpoint directory"),
     (["eval", "x", "--episodes", "-3"], "must be positive"),
     (["eval", "x", "--eps", "abc"], "not a number"),
@@ -105,11 +106,13 @@ def test_train_then_eval_is_reproducible(tmp_path):
 def test_train_mlp_agent_with_learner_options_then_eval(tmp_path):
     res = run("train", "--env", "3m", "--agent", "mlp", "--learner-opt", "optimizer=adam", "--learner-opt",
               "policy_ema=0.9", "--steps", "600", "--n-envs", "4", "--eval-every", "1000", "--eval-episodes", "4",
-              "--final-episodes", "4", "--quiet", cwd=tmp_path)
+              "--final-episodes", "4", "--explore-end", "0.2", "--quiet", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     out = tmp_path / "checkpoints" / "3m" / "vdn_mlp_noadv_s0"  # the default path names the agent network
-    learner = json.loads((out / "manifest.json").read_text())["config"]["learner"]
+    config = json.loads((out / "manifest.json").read_text())["config"]
+    learner = config["learner"]
     assert (learner["agent"], learner["optimizer"], learner["policy_ema"]) == ("mlp", "adam", 0.9)
+    assert config["explore_end"] == 0.2
     ev = run("eval", str(out), "--attack", "fgsm", "--eps", "0.1", "--episodes", "4", "--json")
     assert ev.returncode == 0 and json.loads(ev.stdout)["episodes"] == 4, ev.stderr
 

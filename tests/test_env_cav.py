@@ -13,7 +13,8 @@ from attacks import ATTACKS, make_attack
 from attacks.training import LEARNED, build
 from robench.envs import backend_of, make_env, paper_eps
 from robench.envs.cav import HIGH, LOW, CAVMergeEnv, _Copies
-from robench.envs.cav_merge import MAIN_SLOTS, RAMP_SLOTS, agent_reward, headway_cost, merging_cost
+from robench.envs.cav_merge import (MAIN_SLOTS, MERGE_LANE, RAMP_SLOTS, ChenMergeEnv, agent_reward, headway_cost,
+                                    merging_cost)
 from robench.learners.agent import RNNAgent
 
 
@@ -36,7 +37,7 @@ def test_array_kinematics_equals_highway_envs_stock_observation():
     import numpy as np
     from highway_env.envs.common.observation import KinematicObservation
 
-    copies = _Copies([0, 1])
+    copies = _Copies("merge", [0, 1])
     copies.reset(5)
     rng = np.random.default_rng(0)
     compared = 0
@@ -57,7 +58,7 @@ def test_array_kinematics_equals_highway_envs_stock_observation():
 
 
 def test_spawn_rule():
-    copies = _Copies(list(range(12)))
+    copies = _Copies("merge", list(range(12)))
     copies.reset(3)
     hdv_counts = set()
     for env in copies.envs:
@@ -106,8 +107,55 @@ def test_same_seed_same_episodes_in_process_and_in_workers():
 
 def test_merge_is_the_cav_backend_with_the_papers_eps():
     assert backend_of("merge") == "cav" and backend_of("3m") == "smax" and paper_eps("merge") == 0.05
-    info = make_env("merge", 1, "cav").info()
-    assert (info.n_agents, info.obs_dim, info.n_actions, info.episode_limit) == (3, 25, 5, 100)
+    for name in ("merge", "merge_safe"):
+        info = make_env(name, 1, "cav").info()
+        assert (info.n_agents, info.obs_dim, info.n_actions, info.episode_limit) == (3, 25, 5, 100)
+        assert info.map_name == name and backend_of(name) == "cav" and paper_eps(name) == 0.05
+
+
+def _crawl_scene(supervised: bool) -> ChenMergeEnv:
+    """CAV 0 at 10 m/s on the merging lane 20 m before its end (the obstacle), the main lane beside
+    it empty; CAVs 1 and 2 far ahead; no HDVs."""
+    env = ChenMergeEnv(config={"safety_supervisor": supervised})
+    env.reset(seed=0)
+    net = env.road.network
+    for v, lane_index, s in zip(env.controlled_vehicles, [MERGE_LANE, ("c", "d", 0), ("c", "d", 0)], [80.0, 50.0, 90.0]):
+        lane = net.get_lane(lane_index)
+        v.position, v.heading = lane.position(s, 0.0), lane.heading_at(s)
+        v.lane_index = v.target_lane_index = lane_index
+        v.lane = lane
+        v.speed = 10.0 if lane_index == MERGE_LANE else 25.0
+        v.speed_index = v.speed_to_index(v.speed)
+        v.target_speed = v.index_to_speed(v.speed_index)
+    env.road.vehicles = list(env.controlled_vehicles)
+    return env
+
+
+def test_safety_supervisor_steers_a_crawling_cav_off_the_merging_lane_before_its_end():
+    idle = (1, 1, 1)
+    plain = _crawl_scene(supervised=False)
+    crashed = [plain.step(idle)[2] for _ in range(15)]
+    assert any(crashed)  # unsupervised, IDLE drives it into the obstacle
+    safe = _crawl_scene(supervised=True)
+    for _ in range(15):
+        assert not safe.step(idle)[2]
+    cav = safe.controlled_vehicles[0]
+    assert cav.lane_index[2] == 0 and cav.position[0] > 420  # merged, and past the merging lane's end
+
+
+def test_safety_supervisor_leaves_the_scene_untouched_and_safe_actions_as_proposed():
+    env = ChenMergeEnv(config={"safety_supervisor": True})
+    env.reset(seed=4)
+    before = [(v.position.copy(), v.speed, v.lane_index, v.crashed) for v in env.road.vehicles]
+    hits = [o.hit for o in env.road.objects]
+    for proposal in [(1, 1, 1), (0, 3, 4), (2, 2, 2)]:
+        executed = env.supervise(proposal)
+        outcome = env._rollout(list(proposal), list(range(3)))
+        if all(frames == 15 for frames, _ in outcome.values()):
+            assert executed == proposal
+    after = [(v.position, v.speed, v.lane_index, v.crashed) for v in env.road.vehicles]
+    assert all((p0 == p1).all() and rest0 == rest1 for (p0, *rest0), (p1, *rest1) in zip(before, after))
+    assert [o.hit for o in env.road.objects] == hits
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,7 @@
-"""The ``cav`` backend: map ``merge`` — B copies of ``cav_merge.ChenMergeEnv`` behind the batched
-protocol, stepped in worker processes (the policy and the attacks stay batched in the caller).
+"""The ``cav`` backend: maps ``merge`` and ``merge_safe`` (the same scene with Chen et al.'s
+priority-based safety supervisor on, as in their env's default) — B copies of
+``cav_merge.ChenMergeEnv`` behind the batched protocol, stepped in worker processes (the policy and
+the attacks stay batched in the caller).
 
 Observation per agent (D = 25): highway-env's Kinematics of the 5 nearest vehicles, ego first,
 features (presence, x, y, vx, vy); the ego row absolute, the others relative to the ego; x
@@ -27,7 +29,8 @@ from robench.envs import EnvError
 from robench.envs.protocol import EnvInfo, Observation, StepResult
 from robench.runtime import cav_workers
 
-MAPS = ("merge",)
+MAPS = {"merge": {}, "merge_safe": {"safety_supervisor": True}}
+"""Map → ``ChenMergeEnv`` config overrides."""
 N_AGENTS, N_VEHICLES, N_FEATURES, N_ACTIONS, LIMIT = 3, 5, 5, 5, 100
 OBS_DIM = N_VEHICLES * N_FEATURES
 LOW = np.tile(np.array([0.0, -1.0, -1.0, -1.0, -1.0], dtype=np.float32), N_VEHICLES)
@@ -48,11 +51,11 @@ def canonical_map(name: str) -> str:
 class _Copies:
     """Some copies of the merge env, stepped one after the other (in a worker or in-process)."""
 
-    def __init__(self, indices: list[int]):
+    def __init__(self, map_name: str, indices: list[int]):
         from robench.envs.cav_merge import ChenMergeEnv
 
         self.indices = indices
-        self.envs = [ChenMergeEnv() for _ in indices]
+        self.envs = [ChenMergeEnv(config=MAPS[map_name]) for _ in indices]
         self.done = np.zeros(len(indices), dtype=bool)
         self.crashed = np.zeros(len(indices), dtype=bool)
         self.obs = np.zeros((len(indices), N_AGENTS, OBS_DIM), dtype=np.float32)
@@ -85,10 +88,10 @@ def _flatten(obs: tuple) -> np.ndarray:
     return np.clip(flat, LOW, HIGH)
 
 
-def _worker(conn, indices: list[int]) -> None:
+def _worker(conn, map_name: str, indices: list[int]) -> None:
     """Serve ``reset`` / ``step`` for some copies; an exception goes back as one message."""
     try:
-        copies = _Copies(indices)
+        copies = _Copies(map_name, indices)
     except Exception as err:  # e.g. highway-env missing: reported at the first call
         copies, failure = None, f"{type(err).__name__}: {err}"
     while True:
@@ -107,7 +110,9 @@ def _worker(conn, indices: list[int]) -> None:
 class CAVMergeEnv:
     """B lockstep copies of the merge scenario (``robench.envs.protocol.BatchedEnv``)."""
 
-    def __init__(self, batch_size: int, device: str | torch.device = "cpu", workers: int | None = None):
+    def __init__(self, batch_size: int, device: str | torch.device = "cpu", workers: int | None = None,
+                 map_name: str = "merge"):
+        self.map_name = canonical_map(map_name)
         self.batch_size = batch_size
         self.device = torch.device(device)
         self.obs_low = torch.from_numpy(LOW).to(self.device)
@@ -121,7 +126,7 @@ class CAVMergeEnv:
 
     def info(self) -> EnvInfo:
         return EnvInfo(n_agents=N_AGENTS, obs_dim=OBS_DIM, state_dim=N_AGENTS * OBS_DIM, n_actions=N_ACTIONS,
-                       episode_limit=LIMIT, map_name="merge", backend="cav")
+                       episode_limit=LIMIT, map_name=self.map_name, backend="cav")
 
     def _start(self) -> None:
         """The copies are built at the first ``reset`` (``info`` needs none): in this process with
@@ -129,12 +134,12 @@ class CAVMergeEnv:
         torch thread pools)."""
         shards = [[int(k) for k in part] for part in np.array_split(np.arange(self.batch_size), max(1, self.workers))]
         if self.workers == 0:
-            self._local = _Copies(shards[0])
+            self._local = _Copies(self.map_name, shards[0])
             return
         ctx = mp.get_context("spawn")
         for part in shards:
             parent, child = ctx.Pipe()
-            proc = ctx.Process(target=_worker, args=(child, part), daemon=True)
+            proc = ctx.Process(target=_worker, args=(child, self.map_name, part), daemon=True)
             proc.start()
             self._pipes.append(parent)
             self._procs.append(proc)
@@ -195,5 +200,4 @@ class CAVMergeEnv:
 
 
 def make(map_name: str, batch_size: int, device: str | torch.device = "cpu") -> CAVMergeEnv:
-    canonical_map(map_name)
-    return CAVMergeEnv(batch_size, device)
+    return CAVMergeEnv(batch_size, device, map_name=map_name)

@@ -16,11 +16,25 @@ Per-agent reward (Chen et al.):
 Team reward = mean over the CAVs.  Policy 5 Hz, simulation 15 Hz, 100 policy steps; the episode
 terminates at the first CAV crash.
 
+Safety supervisor (config ``safety_supervisor``; on in Chen et al.'s env by default, off here unless
+the map asks for it — map ``merge_safe``): before each policy step the CAVs' proposed meta-actions are
+checked in priority order (ramp vehicles nearest the merging lane's end first, then main-road vehicles
+by their headway cost, most negative first).  A CAV's action is checked by simulating a copy of the
+road for ``SUPERVISOR_FRAMES`` = 15 simulation frames (1 s, Chen et al.'s 5 policy steps × 3 frames)
+with the actions decided so far; if the CAV crashes in that rollout, every available action is
+simulated and the one that survives longest, then keeps the largest minimum distance to any other
+vehicle or object ("safety room"), replaces it.  Nothing within ``SUPERVISOR_RADIUS`` of the CAV
+means no collision is possible within the horizon, and the check is skipped.  The learner sees its own
+(proposed) actions and the reward of the executed ones, as in Chen et al.  This is our reading of
+their description, not their code.
+
 Observation: highway-env's Kinematics (config below), computed by ``KinematicsArray`` on numpy
 rows instead of the stock pandas frames — the same numbers (a test compares them), at a fraction
 of the cost: the stock observation was ≈ 80 % of a policy step.
 """
 from __future__ import annotations
+
+import copy
 
 import numpy as np
 from highway_env import utils
@@ -38,6 +52,9 @@ N_CAV = 3
 HDV_RANGE = (1, 4)
 MERGE_LANE = ("b", "c", 1)
 HEADWAY_NONE = 60.0
+SUPERVISOR_FRAMES = 15
+SUPERVISOR_RADIUS = 45.0
+"""m: ≥ 1 s of closing at the 40 m/s speed cap plus a vehicle length."""
 
 
 def merging_cost(x: float, end: float = sum(ENDS[:3]), length: float = ENDS[2]) -> float:
@@ -109,6 +126,7 @@ class ChenMergeEnv(MergeEnv):
             "action": {"type": "MultiAgentAction", "action_config": {
                 "type": "DiscreteMetaAction", "target_speeds": [10, 15, 20, 25, 30]}},
             "controlled_vehicles": N_CAV, "simulation_frequency": 15, "policy_frequency": 5, "duration": 20,
+            "safety_supervisor": False,
         })
         return config
 
@@ -120,6 +138,80 @@ class ChenMergeEnv(MergeEnv):
         for k, vehicle in enumerate(self.controlled_vehicles):
             agents[k] = KinematicsArray(self, **config)
             agents[k].observer_vehicle = vehicle
+
+    def step(self, action: tuple[int, ...]):
+        if self.config["safety_supervisor"]:
+            action = self.supervise(tuple(int(a) for a in action))
+        return super().step(action)
+
+    def supervise(self, proposed: tuple[int, ...]) -> tuple[int, ...]:
+        """The executed joint action: ``proposed`` with each CAV that crashes within the horizon
+        switched, in priority order, to its safest available action (module docstring).  One
+        rollout of the joint action checks every CAV; alternatives are simulated only for a CAV it
+        crashes.  Rollouts hold only the vehicles within ``SUPERVISOR_RADIUS`` of a CAV at risk."""
+        at_risk = [k for k, v in enumerate(self.controlled_vehicles) if not v.crashed and self._near(v)]
+        if not at_risk:
+            return proposed
+        decided = list(proposed)
+        outcome = self._rollout(decided, at_risk)
+        for k in self._priority_order(at_risk):
+            if outcome[k][0] == SUPERVISOR_FRAMES:
+                continue
+            trials = {a: self._rollout(decided[:k] + [a] + decided[k + 1:], at_risk)
+                      for a in self.action_type.agents_action_types[k].get_available_actions()}
+            decided[k] = max(trials, key=lambda a: trials[a][k])
+            outcome = trials[decided[k]]
+        return tuple(decided)
+
+    def _priority_order(self, cavs: list[int]) -> list[int]:
+        """Ramp and merging-lane CAVs first, nearest the merging lane's end first; then main-road CAVs
+        by headway cost, most negative first."""
+        def key(k: int) -> tuple[int, float]:
+            v = self.controlled_vehicles[k]
+            if v.lane_index[0] in ("j", "k") or v.lane_index == MERGE_LANE:
+                return 0, -float(v.position[0])
+            return 1, headway_cost(self.headway(v), v.speed)
+        return sorted(cavs, key=key)
+
+    def _near(self, vehicle, others: list | None = None) -> list:
+        """The vehicles and objects within ``SUPERVISOR_RADIUS`` of ``vehicle`` (itself excluded)."""
+        pool = [*self.road.vehicles, *self.road.objects] if others is None else others
+        return [o for o in pool if o is not vehicle and np.linalg.norm(o.position - vehicle.position) < SUPERVISOR_RADIUS]
+
+    def _rollout(self, actions: list[int], at_risk: list[int]) -> dict[int, tuple[int, float]]:
+        """Simulate a copy of the road — the network shared, only the CAVs at risk and the vehicles
+        near them — with ``actions`` for the CAVs and the HDVs' own behaviour; per CAV at risk:
+        (frames it survives, up to the horizon; its minimum distance to any other vehicle or
+        object over them)."""
+        cavs = [self.controlled_vehicles[k] for k in at_risk]
+        keep = {id(v) for v in cavs} | {id(o) for v in cavs for o in self._near(v, self.road.vehicles)}
+        network = self.road.network
+        memo = {id(network): network, **{id(lane): lane for lane in network.lanes_list()},
+                **{id(v): None for v in self.road.vehicles if id(v) not in keep}}
+        road = copy.deepcopy(self.road, memo)
+        road.vehicles = [v for v in road.vehicles if v is not None]
+        copies = {k: memo[id(self.controlled_vehicles[k])] for k in at_risk}
+        names = self.action_type.agents_action_types[0].actions
+        for k, vehicle in enumerate(self.controlled_vehicles):
+            if id(vehicle) in keep and not vehicle.crashed:
+                memo[id(vehicle)].act(names[actions[k]])
+        frames = dict.fromkeys(at_risk, SUPERVISOR_FRAMES)
+        room = dict.fromkeys(at_risk, np.inf)
+        everything = [*road.vehicles, *road.objects]
+        dt = 1 / self.config["simulation_frequency"]
+        for frame in range(SUPERVISOR_FRAMES):
+            road.act()
+            road.step(dt)
+            positions = np.array([o.position for o in everything])
+            for k, ego in copies.items():
+                if frames[k] < SUPERVISOR_FRAMES:
+                    continue
+                if ego.crashed:
+                    frames[k] = frame
+                    continue
+                gaps = np.linalg.norm(positions - ego.position, axis=1)
+                room[k] = min(room[k], float(np.partition(gaps, 1)[1]))  # [0] is the ego itself
+        return {k: (frames[k], room[k]) for k in at_risk}
 
     def _make_road(self) -> None:
         net = RoadNetwork()
