@@ -150,7 +150,7 @@ def test_safety_supervisor_leaves_the_scene_untouched_and_safe_actions_as_propos
     hits = [o.hit for o in env.road.objects]
     for proposal in [(1, 1, 1), (0, 3, 4), (2, 2, 2)]:
         executed = env.supervise(proposal)
-        outcome = env._rollout(list(proposal), list(range(3)))
+        outcome = env._rollout(list(proposal), list(range(3)), {id(v) for v in env.road.vehicles})
         if all(frames == 15 for frames, _ in outcome.values()):
             assert executed == proposal
     after = [(v.position, v.speed, v.lane_index, v.crashed) for v in env.road.vehicles]

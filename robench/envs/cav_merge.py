@@ -152,12 +152,14 @@ class ChenMergeEnv(MergeEnv):
         at_risk = [k for k, v in enumerate(self.controlled_vehicles) if not v.crashed and self._near(v)]
         if not at_risk:
             return proposed
+        keep = {id(self.controlled_vehicles[k]) for k in at_risk} | {
+            id(o) for k in at_risk for o in self._near(self.controlled_vehicles[k], self.road.vehicles)}
         decided = list(proposed)
-        outcome = self._rollout(decided, at_risk)
+        outcome = self._rollout(decided, at_risk, keep)
         for k in self._priority_order(at_risk):
             if outcome[k][0] == SUPERVISOR_FRAMES:
                 continue
-            trials = {a: self._rollout(decided[:k] + [a] + decided[k + 1:], at_risk)
+            trials = {a: self._rollout(decided[:k] + [a] + decided[k + 1:], at_risk, keep)
                       for a in self.action_type.agents_action_types[k].get_available_actions()}
             decided[k] = max(trials, key=lambda a: trials[a][k])
             outcome = trials[decided[k]]
@@ -178,13 +180,11 @@ class ChenMergeEnv(MergeEnv):
         pool = [*self.road.vehicles, *self.road.objects] if others is None else others
         return [o for o in pool if o is not vehicle and np.linalg.norm(o.position - vehicle.position) < SUPERVISOR_RADIUS]
 
-    def _rollout(self, actions: list[int], at_risk: list[int]) -> dict[int, tuple[int, float]]:
-        """Simulate a copy of the road — the network shared, only the CAVs at risk and the vehicles
-        near them — with ``actions`` for the CAVs and the HDVs' own behaviour; per CAV at risk:
-        (frames it survives, up to the horizon; its minimum distance to any other vehicle or
-        object over them)."""
-        cavs = [self.controlled_vehicles[k] for k in at_risk]
-        keep = {id(v) for v in cavs} | {id(o) for v in cavs for o in self._near(v, self.road.vehicles)}
+    def _rollout(self, actions: list[int], at_risk: list[int], keep: set[int]) -> dict[int, tuple[int, float]]:
+        """Simulate a copy of the road — the network shared, only the vehicles whose ids are in
+        ``keep`` (the CAVs at risk and the vehicles near them) — with ``actions`` for the CAVs and the
+        HDVs' own behaviour; per CAV at risk: (frames it survives, up to the horizon; its minimum
+        distance to any other vehicle or object over them)."""
         network = self.road.network
         memo = {id(network): network, **{id(lane): lane for lane in network.lanes_list()},
                 **{id(v): None for v in self.road.vehicles if id(v) not in keep}}
