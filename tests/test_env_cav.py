@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
+from highway_env.road.road import RoadNetwork
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -13,8 +15,8 @@ from attacks import ATTACKS, make_attack
 from attacks.training import LEARNED, build
 from robench.envs import backend_of, make_env, paper_eps
 from robench.envs.cav import HIGH, LOW, CAVMergeEnv, _Copies
-from robench.envs.cav_merge import (MAIN_SLOTS, MERGE_LANE, RAMP_SLOTS, ChenMergeEnv, agent_reward, headway_cost,
-                                    merging_cost)
+from robench.envs.cav_merge import (MAIN_SLOTS, MERGE_LANE, RAMP_SLOTS, SUPERVISOR_FRAMES, ChenMergeEnv,
+                                    agent_reward, headway_cost, merging_cost)
 from robench.learners.agent import RNNAgent
 
 
@@ -156,6 +158,35 @@ def test_safety_supervisor_leaves_the_scene_untouched_and_safe_actions_as_propos
     after = [(v.position, v.speed, v.lane_index, v.crashed) for v in env.road.vehicles]
     assert all((p0 == p1).all() and rest0 == rest1 for (p0, *rest0), (p1, *rest1) in zip(before, after))
     assert [o.hit for o in env.road.objects] == hits
+
+
+def test_supervisor_risk_gate_flags_every_cav_that_any_joint_action_can_crash():
+    """The gate skips the rollouts of CAVs it calls safe, so it must be sound: in full-road rollouts
+    of random joint actions from random-policy scenes, every CAV that crashes was flagged."""
+    rng = np.random.default_rng(0)
+    crashes = 0
+    for seed in range(3):
+        env = ChenMergeEnv()
+        env.reset(seed=seed)
+        for _ in range(100):
+            flagged = set(env._at_risk())
+            live = [k for k, v in enumerate(env.controlled_vehicles) if not v.crashed]
+            outcome = env._rollout(list(rng.integers(0, 5, 3)), live, {id(v) for v in env.road.vehicles})
+            crashed = {k for k in live if outcome[k][0] < SUPERVISOR_FRAMES}
+            assert crashed <= flagged
+            crashes += len(crashed)
+            if any(env.step(tuple(int(a) for a in rng.integers(0, 5, 3)))[2:4]):
+                break
+    assert crashes > 0  # the scenes did hold crashes for the gate to miss
+
+
+def test_merge_network_closest_lane_query_matches_highway_env():
+    env = ChenMergeEnv()
+    env.reset(seed=0)
+    net, rng = env.road.network, np.random.default_rng(0)
+    for position, heading in zip(rng.uniform([-20, -8], [700, 20], (2000, 2)), rng.uniform(-4, 4, 2000)):
+        for h in (heading, None):
+            assert net.get_closest_lane_index(position, h) == RoadNetwork.get_closest_lane_index(net, position, h)
 
 
 @pytest.fixture(scope="module")

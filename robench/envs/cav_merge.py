@@ -23,8 +23,9 @@ by their headway cost, most negative first).  A CAV's action is checked by simul
 road for ``SUPERVISOR_FRAMES`` = 15 simulation frames (1 s, Chen et al.'s 5 policy steps × 3 frames)
 with the actions decided so far; if the CAV crashes in that rollout, every available action is
 simulated and the one that survives longest, then keeps the largest minimum distance to any other
-vehicle or object ("safety room"), replaces it.  Nothing within ``SUPERVISOR_RADIUS`` of the CAV
-means no collision is possible within the horizon, and the check is skipped.  The learner sees its own
+vehicle or object ("safety room"), replaces it.  Only the CAVs at risk are checked: a CAV is at risk
+when, by bounds on every object's speed over the horizon, some object could close the longitudinal gap
+to it (``_at_risk``); when none is, no rollout is run.  The learner sees its own
 (proposed) actions and the reward of the executed ones, as in Chen et al.  This is our reading of
 their description, not their code.
 
@@ -54,7 +55,10 @@ MERGE_LANE = ("b", "c", 1)
 HEADWAY_NONE = 60.0
 SUPERVISOR_FRAMES = 15
 SUPERVISOR_RADIUS = 45.0
-"""m: ≥ 1 s of closing at the 40 m/s speed cap plus a vehicle length."""
+"""m: the vehicles a rollout keeps around each CAV at risk (1 s of closing at 40 m/s plus a length)."""
+SUPERVISOR_HEADING_COS = float(np.cos(np.pi / 4 + 0.1))
+"""Lower bound on the cosine of a vehicle's heading: the steering controller clips its heading command
+to π/4 off the lane's, and no lane here is steeper than the ramp's sine (≈ 0.1 rad)."""
 
 
 def merging_cost(x: float, end: float = sum(ENDS[:3]), length: float = ENDS[2]) -> float:
@@ -112,6 +116,47 @@ class KinematicsArray(KinematicObservation):
         return obs
 
 
+class MergeNetwork(RoadNetwork):
+    """``RoadNetwork`` whose closest-lane query — run for every vehicle at every simulation frame, a
+    quarter of a supervised step — computes highway-env's lane distance for the straight lanes on
+    plain floats:
+        d = |r| + max(s − length, 0) + max(−s, 0) + |wrap_to_π(heading − lane heading)|,
+    (s, r) the position's lane coordinates; other lane types use their own ``distance_with_heading``.
+    The lanes are read on the first query: add none after it."""
+
+    def get_closest_lane_index(self, position: np.ndarray, heading: float | None = None) -> tuple:
+        if not hasattr(self, "_lane_table"):
+            self._lane_table = self._tabulate_lanes()
+        x, y = float(position[0]), float(position[1])
+        best, best_index = np.inf, None
+        for index, lane, geometry in self._lane_table:
+            if geometry is None:
+                distance = lane.distance_with_heading(position, heading)
+            else:
+                sx, sy, dx, dy, lx, ly, length, lane_heading = geometry
+                s, r = (x - sx) * dx + (y - sy) * dy, (x - sx) * lx + (y - sy) * ly
+                distance = abs(r) + max(s - length, 0.0) + max(-s, 0.0)
+                if heading is not None:
+                    distance += abs((heading - lane_heading + np.pi) % (2 * np.pi) - np.pi)
+            if distance < best:
+                best, best_index = distance, index
+        return best_index
+
+    def _tabulate_lanes(self) -> list[tuple]:
+        """(index, lane, straight-lane geometry or None) in the graph's order — the stock query's,
+        whose argmin keeps the first of equal distances, as the strict ``<`` above does."""
+        table = []
+        for a, to in self.graph.items():
+            for b, lanes in to.items():
+                for k, lane in enumerate(lanes):
+                    geometry = None
+                    if type(lane) is StraightLane:
+                        geometry = tuple(float(v) for v in (*lane.start, *lane.direction, *lane.direction_lateral,
+                                                            lane.length, lane.heading))
+                    table.append(((a, b, k), lane, geometry))
+        return table
+
+
 class ChenMergeEnv(MergeEnv):
     """highway-env's merge scenario with Chen et al.'s road, spawn rule, reward and horizon."""
 
@@ -147,13 +192,14 @@ class ChenMergeEnv(MergeEnv):
     def supervise(self, proposed: tuple[int, ...]) -> tuple[int, ...]:
         """The executed joint action: ``proposed`` with each CAV that crashes within the horizon
         switched, in priority order, to its safest available action (module docstring).  One
-        rollout of the joint action checks every CAV; alternatives are simulated only for a CAV it
-        crashes.  Rollouts hold only the vehicles within ``SUPERVISOR_RADIUS`` of a CAV at risk."""
-        at_risk = [k for k, v in enumerate(self.controlled_vehicles) if not v.crashed and self._near(v)]
+        rollout of the joint action checks every CAV at risk; alternatives are simulated only for a
+        CAV it crashes.  Rollouts hold only the CAVs at risk and the vehicles within
+        ``SUPERVISOR_RADIUS`` of them."""
+        at_risk = self._at_risk()
         if not at_risk:
             return proposed
         keep = {id(self.controlled_vehicles[k]) for k in at_risk} | {
-            id(o) for k in at_risk for o in self._near(self.controlled_vehicles[k], self.road.vehicles)}
+            id(o) for k in at_risk for o in self._near(self.controlled_vehicles[k])}
         decided = list(proposed)
         outcome = self._rollout(decided, at_risk, keep)
         for k in self._priority_order(at_risk):
@@ -175,10 +221,58 @@ class ChenMergeEnv(MergeEnv):
             return 1, headway_cost(self.headway(v), v.speed)
         return sorted(cavs, key=key)
 
-    def _near(self, vehicle, others: list | None = None) -> list:
-        """The vehicles and objects within ``SUPERVISOR_RADIUS`` of ``vehicle`` (itself excluded)."""
-        pool = [*self.road.vehicles, *self.road.objects] if others is None else others
-        return [o for o in pool if o is not vehicle and np.linalg.norm(o.position - vehicle.position) < SUPERVISOR_RADIUS]
+    def _speed_bounds(self, objects: list) -> tuple[np.ndarray, np.ndarray]:
+        """Per object, bounds [v_lo, v_hi] on its speed over the horizon T: a CAV's speed moves
+        monotonically from v toward its target speed (first-order response), which the rollout's one
+        meta-action keeps or moves to the target next to v's (highway-env's ``MDPVehicle.act``); an
+        HDV's moves by at most ``ACC_MAX``·T (IDM's clip; unbounded for a vehicle type without one);
+        an obstacle's is 0; a crashed vehicle brakes to 0."""
+        horizon = SUPERVISOR_FRAMES / self.config["simulation_frequency"]
+        cavs = {id(v) for v in self.controlled_vehicles}
+        bounds = np.zeros((len(objects), 2))
+        for j, o in enumerate(objects):
+            v = float(o.speed)
+            if id(o) in cavs:
+                near = o.speed_to_index(v)
+                reachable = [v, float(o.target_speed), float(o.target_speeds[max(near - 1, 0)]),
+                             float(o.target_speeds[min(near + 1, o.target_speeds.size - 1)])]
+                bounds[j] = min(reachable), max(reachable)
+            elif isinstance(o, Obstacle):
+                bounds[j] = v, v
+            else:
+                acc = getattr(o, "ACC_MAX", np.inf) * horizon
+                bounds[j] = max(0.0, v - acc), v + acc
+            if o.crashed:
+                bounds[j, 0] = 0.0
+        return bounds[:, 0], bounds[:, 1]
+
+    def _at_risk(self) -> list[int]:
+        """The live CAVs that some vehicle or object could touch within the horizon T.  Each object's
+        longitudinal travel over T lies in [cos θ·v_lo·T, v_hi·T] (``_speed_bounds``, θ ≤ the heading
+        bound ``SUPERVISOR_HEADING_COS``), so the gap Δx between a follower f and a leader l can close
+        to contact only if  Δx − reach < T·(v_hi,f − cos θ·v_lo,l),  reach = half the sum of their
+        diagonals plus one frame's travel of each (highway-env checks the swept polygons); lateral
+        distance is ignored, which only adds CAVs.  A CAV not at risk is safe under every action."""
+        objects = [*self.road.vehicles, *self.road.objects]
+        lo, hi = self._speed_bounds(objects)
+        x = np.array([o.position[0] for o in objects])
+        diagonal = np.array([o.diagonal for o in objects])
+        index = {id(o): j for j, o in enumerate(objects)}
+        cavs = np.array([index[id(v)] for v in self.controlled_vehicles])
+        horizon, dt = SUPERVISOR_FRAMES / self.config["simulation_frequency"], 1 / self.config["simulation_frequency"]
+        gap = x[None, :] - x[cavs, None]                                   # (CAV, object): > 0 ahead
+        ahead = gap >= 0
+        follower_hi = np.where(ahead, hi[cavs, None], hi[None, :])
+        leader_lo = np.where(ahead, lo[None, :], lo[cavs, None])
+        reach = (diagonal[cavs, None] + diagonal[None, :]) / 2 + (hi[cavs, None] + hi[None, :]) * dt
+        risk = np.abs(gap) - reach < horizon * (follower_hi - SUPERVISOR_HEADING_COS * leader_lo)
+        risk[np.arange(len(cavs)), cavs] = False
+        return [k for k, v in enumerate(self.controlled_vehicles) if not v.crashed and risk[k].any()]
+
+    def _near(self, vehicle) -> list:
+        """The vehicles within ``SUPERVISOR_RADIUS`` of ``vehicle`` (itself excluded)."""
+        return [o for o in self.road.vehicles
+                if o is not vehicle and np.linalg.norm(o.position - vehicle.position) < SUPERVISOR_RADIUS]
 
     def _rollout(self, actions: list[int], at_risk: list[int], keep: set[int]) -> dict[int, tuple[int, float]]:
         """Simulate a copy of the road — the network shared, only the vehicles whose ids are in
@@ -214,7 +308,7 @@ class ChenMergeEnv(MergeEnv):
         return {k: (frames[k], room[k]) for k in at_risk}
 
     def _make_road(self) -> None:
-        net = RoadNetwork()
+        net = MergeNetwork()
         c, s, n = LineType.CONTINUOUS_LINE, LineType.STRIPED, LineType.NONE
         before, converge, merge, _ = ENDS
         net.add_lane("a", "b", StraightLane([0, 0], [before + converge, 0], line_types=[c, c]))
