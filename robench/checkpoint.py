@@ -163,15 +163,20 @@ def protagonist_tensors(agent: Agent, mixer: torch.nn.Module) -> dict[str, torch
     return module_tensors({"agent": agent, "mixer": mixer})
 
 
-def load_protagonist(path: Path, device: str | torch.device = "cpu",
-                     expect_env: EnvInfo | None = None) -> tuple[Agent, torch.nn.Module, dict[str, Any]]:
-    """Rebuild the agent and mixer of a protagonist checkpoint, validated end to end."""
+def load_protagonist(path: Path, device: str | torch.device = "cpu", expect_env: EnvInfo | None = None,
+                     any_map: bool = False) -> tuple[Agent, torch.nn.Module, dict[str, Any]]:
+    """Rebuild the agent and mixer of a protagonist checkpoint, validated end to end.
+
+    With ``expect_env`` the checkpoint's environment must be that one; ``any_map`` accepts another
+    map of the same backend with the same sizes (a warm start across maps)."""
     path = Path(path)
     manifest = read_manifest(path)
     if manifest["kind"] != "protagonist":
         raise CheckpointError(f"{path} is a {manifest['kind']!r} checkpoint, not a protagonist")
     info = env_info_from_manifest(manifest)
-    if expect_env is not None and asdict(expect_env) != asdict(info):
+    ignored = {"map_name"} if any_map else set()
+    if expect_env is not None and ({k: v for k, v in asdict(expect_env).items() if k not in ignored}
+                                   != {k: v for k, v in asdict(info).items() if k not in ignored}):
         raise CheckpointError(f"{path} was trained on {info.map_name}/{info.backend} with sizes that do not "
                               f"match the requested environment {expect_env.map_name}/{expect_env.backend}")
     tensors = read_tensors(path, manifest)

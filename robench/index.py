@@ -42,7 +42,9 @@ def entry(root: Path, directory: Path, manifest: dict[str, Any]) -> dict[str, An
     if manifest["kind"] == "protagonist":
         learner_cfg = manifest.get("config", {}).get("learner", {})
         row.update(defense=manifest.get("defense"), variant=variant_of(manifest),
-                   agent=learner_cfg.get("agent", "rnn"), clean_win_rate=manifest.get("clean_win_rate"))
+                   agent=learner_cfg.get("agent", "rnn"), clean_win_rate=manifest.get("clean_win_rate"),
+                   init_from_map=manifest.get("init_from_map"),
+                   lineage_wall_time_s=manifest.get("lineage_wall_time_s", manifest.get("wall_time_s")))
     else:
         row.update(attack=manifest.get("attack"), victim=manifest.get("victim"),
                    final_victim_win_rate=manifest.get("final_victim_win_rate"))

@@ -98,18 +98,20 @@ class TrainResult:
     wall_s: float
     curve: list[dict[str, float]]
     config: TrainConfig
-    init_from_hash: str | None = None
-    """Content hash of the protagonist the run started from (``init_from``)."""
+    parent: dict | None = None
+    """Manifest of the protagonist the run started from (``init_from``), or None."""
 
 
 CURVE_FIELDS = ["t_env", "episodes", "wall_s", "explore", "train_eps", "train_win_rate", "eval_win_rate",
                 "eval_return", "eval_crash_rate", "td_loss", "grad_norm"]
 
 
-def start_from(learner: QLearner, path: Path, info: EnvInfo) -> str:
-    """Load the protagonist checkpoint ``path`` into ``learner``; returns its content hash.  One
-    clear error when its environment, mixer or agent network is not the run's."""
-    agent, mixer, manifest = load_protagonist(path, expect_env=info)
+def start_from(learner: QLearner, path: Path, info: EnvInfo) -> dict:
+    """Load the protagonist checkpoint ``path`` into ``learner``; returns its manifest.  The
+    checkpoint may come from another map of the same backend with the same sizes (a curriculum:
+    e.g. ``merge`` without the safety supervisor, then ``merge_safe``).  One clear error when its
+    backend, sizes, mixer or agent network are not the run's."""
+    agent, mixer, manifest = load_protagonist(path, expect_env=info, any_map=True)
     recorded = manifest.get("config", {}).get("learner", {})
     keys = ("agent", "hidden", "last_action")  # what fixes the agent network's shape, with the mixer
     mine = {"mixer": learner.cfg.mixer, **{k: getattr(learner.cfg, k) for k in keys}}
@@ -118,7 +120,7 @@ def start_from(learner: QLearner, path: Path, info: EnvInfo) -> str:
         show = [" ".join(f"{k}={v}" for k, v in d.items()) for d in (got, mine)]
         raise CheckpointError(f"{path} is a {show[0]} protagonist; this run trains {show[1]}")
     learner.load_weights(agent, mixer)
-    return manifest["content_hash"]
+    return manifest
 
 
 def train(cfg: TrainConfig, curve_path: Path | None = None,
@@ -140,9 +142,9 @@ def train(cfg: TrainConfig, curve_path: Path | None = None,
     defense = DEFENSES[cfg.defense](DefenseConfig(eps=eps, seed=cfg.seed, options=cfg.defense_options,
                                                   steps=cfg.steps, obs_low=env.obs_low, obs_high=env.obs_high),
                                     learner, info)
-    init_hash = None
+    parent = None
     if cfg.init_from is not None:
-        init_hash = start_from(learner, Path(cfg.init_from), info)
+        parent = start_from(learner, Path(cfg.init_from), info)
     elif defense.PRETRAINED:
         raise RobenchError(f"defense {cfg.defense!r} fine-tunes a trained protagonist: give init_from "
                            f"(--init-from CHECKPOINT, a NoAdv run of {cfg.env} with {cfg.learner.mixer})")
@@ -212,4 +214,4 @@ def train(cfg: TrainConfig, curve_path: Path | None = None,
             fh.close()
     return TrainResult(learner=learner, adversaries=defense.adversaries(), resolved_options=defense.options,
                        t_env=t_env, episodes=episodes,
-                       wall_s=time.perf_counter() - start, curve=curve, config=cfg, init_from_hash=init_hash)
+                       wall_s=time.perf_counter() - start, curve=curve, config=cfg, parent=parent)

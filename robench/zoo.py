@@ -45,6 +45,13 @@ def pretrained_checkpoint(cfg: TrainConfig, root: Path) -> Path:
     return Path(root) / cfg.env / checkpoint_name(replace(cfg, defense="noadv", defense_options={}))
 
 
+def lineage(manifest: dict[str, Any]) -> tuple[int, float]:
+    """(env steps, training wall seconds) of a protagonist and of every run it started from
+    (``init_from``, recursively); a manifest written before lineage was recorded gives its own."""
+    return (int(manifest.get("lineage_steps", manifest["steps"])),
+            float(manifest.get("lineage_wall_time_s", manifest["wall_time_s"])))
+
+
 def train_and_save(cfg: TrainConfig, out: Path, overwrite: bool = False, show_progress: bool = True) -> dict[str, Any]:
     """Train with ``cfg`` and write the checkpoint to ``out``; return its manifest."""
     bar = tqdm(total=cfg.steps, unit="step", disable=not show_progress, file=sys.stderr, dynamic_ncols=True,
@@ -66,7 +73,7 @@ def train_and_save(cfg: TrainConfig, out: Path, overwrite: bool = False, show_pr
             result = train(cfg, curve_path=curve_path, progress=progress)
         finally:
             bar.close()
-        learner = result.learner
+        learner, parent = result.learner, result.parent
         clean, _ = evaluate(learner.policy_agent, cfg.env, backend=cfg.backend, episodes=cfg.final_eval_episodes,
                             seed=cfg.seed + 424_242, device=cfg.device)
         info = make_env(cfg.env, 1, cfg.backend).info()
@@ -99,7 +106,10 @@ def train_and_save(cfg: TrainConfig, out: Path, overwrite: bool = False, show_pr
             "clean_eval_episodes": clean.episodes,
             "defense_options_resolved": result.resolved_options,
             "co_trained_adversaries": linked,
-            "init_from_hash": result.init_from_hash,
+            "init_from_hash": None if parent is None else parent["content_hash"],
+            "init_from_map": None if parent is None else parent["env"]["map_name"],
+            "lineage_steps": result.t_env + (0 if parent is None else lineage(parent)[0]),
+            "lineage_wall_time_s": round(result.wall_s + (0.0 if parent is None else lineage(parent)[1]), 2),
             "config": asdict(cfg),
         }
         return save_checkpoint(out, tensors, manifest, extra_files={CURVE_FILE: curve_path}, overwrite=overwrite,

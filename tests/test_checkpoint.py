@@ -73,6 +73,18 @@ def test_env_mismatch_is_refused(tmp_path):
         load_protagonist(out, expect_env=other)
 
 
+def test_warm_start_across_maps_needs_same_backend_and_sizes(tmp_path):
+    """``any_map`` (``train --init-from``) accepts another map with the same sizes and backend only."""
+    out, _, _ = _save(tmp_path)
+    same_sizes = EnvInfo(**{**INFO.__dict__, "map_name": "3m_variant"})
+    with pytest.raises(CheckpointError, match="do not match"):
+        load_protagonist(out, expect_env=same_sizes)
+    assert load_protagonist(out, expect_env=same_sizes, any_map=True)[2]["env"]["map_name"] == "3m"
+    for changed in ({"n_agents": 8}, {"backend": "sc2"}, {"episode_limit": 20}):
+        with pytest.raises(CheckpointError, match="do not match"):
+            load_protagonist(out, expect_env=EnvInfo(**{**same_sizes.__dict__, **changed}), any_map=True)
+
+
 def test_existing_directory_is_not_overwritten(tmp_path):
     out, _, _ = _save(tmp_path)
     with pytest.raises(CheckpointError, match="already exists"):

@@ -127,7 +127,10 @@ def test_romance_p_fine_tunes_the_shipped_noadv_run_and_its_archive_attacks(tmp_
               "--quiet")
     assert res.returncode == 0, res.stderr
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["init_from_hash"] == json.loads((noadv / "manifest.json").read_text())["content_hash"]
+    parent = json.loads((noadv / "manifest.json").read_text())
+    assert manifest["init_from_hash"] == parent["content_hash"] and manifest["init_from_map"] == "3m"
+    assert manifest["lineage_steps"] == manifest["steps"] + parent["steps"]  # the run and the one it started from
+    assert manifest["lineage_wall_time_s"] == pytest.approx(manifest["wall_time_s"] + parent["wall_time_s"], abs=0.02)
     assert set(manifest["co_trained_adversaries"]) == {"adv_romance"}
     adv = json.loads((out / "adv_romance" / "manifest.json").read_text())
     assert adv["attack"] == "romance" and adv["co_trained_by"] == "romance-p" and adv["config"]["members"] >= 4

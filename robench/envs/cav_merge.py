@@ -221,13 +221,12 @@ class ChenMergeEnv(MergeEnv):
             return 1, headway_cost(self.headway(v), v.speed)
         return sorted(cavs, key=key)
 
-    def _speed_bounds(self, objects: list) -> tuple[np.ndarray, np.ndarray]:
-        """Per object, bounds [v_lo, v_hi] on its speed over the horizon T: a CAV's speed moves
+    def _speed_bounds(self, objects: list, horizon: float) -> tuple[np.ndarray, np.ndarray]:
+        """Per object, bounds [v_lo, v_hi] on its speed over the horizon T (s): a CAV's speed moves
         monotonically from v toward its target speed (first-order response), which the rollout's one
         meta-action keeps or moves to the target next to v's (highway-env's ``MDPVehicle.act``); an
         HDV's moves by at most ``ACC_MAX``·T (IDM's clip; unbounded for a vehicle type without one);
         an obstacle's is 0; a crashed vehicle brakes to 0."""
-        horizon = SUPERVISOR_FRAMES / self.config["simulation_frequency"]
         cavs = {id(v) for v in self.controlled_vehicles}
         bounds = np.zeros((len(objects), 2))
         for j, o in enumerate(objects):
@@ -253,13 +252,13 @@ class ChenMergeEnv(MergeEnv):
         to contact only if  Δx − reach < T·(v_hi,f − cos θ·v_lo,l),  reach = half the sum of their
         diagonals plus one frame's travel of each (highway-env checks the swept polygons); lateral
         distance is ignored, which only adds CAVs.  A CAV not at risk is safe under every action."""
+        horizon, dt = SUPERVISOR_FRAMES / self.config["simulation_frequency"], 1 / self.config["simulation_frequency"]
         objects = [*self.road.vehicles, *self.road.objects]
-        lo, hi = self._speed_bounds(objects)
+        lo, hi = self._speed_bounds(objects, horizon)
         x = np.array([o.position[0] for o in objects])
         diagonal = np.array([o.diagonal for o in objects])
         index = {id(o): j for j, o in enumerate(objects)}
         cavs = np.array([index[id(v)] for v in self.controlled_vehicles])
-        horizon, dt = SUPERVISOR_FRAMES / self.config["simulation_frequency"], 1 / self.config["simulation_frequency"]
         gap = x[None, :] - x[cavs, None]                                   # (CAV, object): > 0 ahead
         ahead = gap >= 0
         follower_hi = np.where(ahead, hi[cavs, None], hi[None, :])
