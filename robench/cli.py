@@ -85,8 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--stop-win-rate", type=_unit_interval, default=None,
                    help="stop once a curve evaluation reaches this greedy win rate")
     t.add_argument("--init-from", type=Path, default=None,
-                   help="start from this protagonist checkpoint (ROMANCE-p: default the zoo's NoAdv run of the "
-                        "same map, learner and seed)")
+                   help="start from this protagonist checkpoint, of this map or another of the same backend and "
+                        "sizes (ROMANCE-p: default the zoo's NoAdv run of the same map, learner and seed)")
     t.add_argument("--explore-steps", type=_positive_int, default=None,
                    help="env steps over which ε-greedy exploration anneals (default: TrainConfig's)")
     t.add_argument("--explore-end", type=_unit_interval, default=None,
