@@ -15,7 +15,7 @@ import os
 import shutil
 import tempfile
 import time
-from dataclasses import asdict
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -174,9 +174,8 @@ def load_protagonist(path: Path, device: str | torch.device = "cpu", expect_env:
     if manifest["kind"] != "protagonist":
         raise CheckpointError(f"{path} is a {manifest['kind']!r} checkpoint, not a protagonist")
     info = env_info_from_manifest(manifest)
-    ignored = {"map_name"} if any_map else set()
-    if expect_env is not None and ({k: v for k, v in asdict(expect_env).items() if k not in ignored}
-                                   != {k: v for k, v in asdict(info).items() if k not in ignored}):
+    wanted = replace(expect_env, map_name=info.map_name) if expect_env is not None and any_map else expect_env
+    if wanted is not None and wanted != info:
         raise CheckpointError(f"{path} was trained on {info.map_name}/{info.backend} with sizes that do not "
                               f"match the requested environment {expect_env.map_name}/{expect_env.backend}")
     tensors = read_tensors(path, manifest)

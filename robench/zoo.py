@@ -74,6 +74,7 @@ def train_and_save(cfg: TrainConfig, out: Path, overwrite: bool = False, show_pr
         finally:
             bar.close()
         learner, parent = result.learner, result.parent
+        parent_steps, parent_wall_s = (0, 0.0) if parent is None else lineage(parent)
         clean, _ = evaluate(learner.policy_agent, cfg.env, backend=cfg.backend, episodes=cfg.final_eval_episodes,
                             seed=cfg.seed + 424_242, device=cfg.device)
         info = make_env(cfg.env, 1, cfg.backend).info()
@@ -108,8 +109,8 @@ def train_and_save(cfg: TrainConfig, out: Path, overwrite: bool = False, show_pr
             "co_trained_adversaries": linked,
             "init_from_hash": None if parent is None else parent["content_hash"],
             "init_from_map": None if parent is None else parent["env"]["map_name"],
-            "lineage_steps": result.t_env + (0 if parent is None else lineage(parent)[0]),
-            "lineage_wall_time_s": round(result.wall_s + (0.0 if parent is None else lineage(parent)[1]), 2),
+            "lineage_steps": result.t_env + parent_steps,
+            "lineage_wall_time_s": round(result.wall_s + parent_wall_s, 2),
             "config": asdict(cfg),
         }
         return save_checkpoint(out, tensors, manifest, extra_files={CURVE_FILE: curve_path}, overwrite=overwrite,
