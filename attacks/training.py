@@ -27,6 +27,7 @@ from robench.learners.agent import Agent
 from robench.learners.learner import LearnerConfig
 from robench.rollout import Outcomes, run_episodes
 from robench.runtime import configure_torch, seed_everything
+from robench.threat import DEFAULT_BOUNDS, ThreatModel, limits
 
 LEARNED = {"atla": ATLA, "paad": PAAD, "atsa": ATSA, "romance": Romance, "romance-s": RomanceSteered}
 """Learned attacks: name → class (each with ``learn``, ``state_dict``, ``load_state_dict``)."""
@@ -49,6 +50,8 @@ class AttackTrainConfig:
     eval_episodes: int = 200
     max_wall_s: float | None = None
     device: str = "cpu"
+    bounds: str = DEFAULT_BOUNDS
+    """How ô is kept in range while the adversary trains (``robench.threat``)."""
     kappa: float = 0.005
     """ATSA: weight κ of the SDor-STor loss."""
     alpha: float | None = None
@@ -120,12 +123,13 @@ def victim_architecture(cfg: AttackTrainConfig, victim_manifest: dict[str, Any])
 
 
 def adversary_round(env: BatchedEnv, victim: Agent, adversary: Adversary, eps: float, seed: int,
-                    generator: torch.Generator) -> tuple[Outcomes, dict[str, float]]:
+                    generator: torch.Generator, bounds: str = DEFAULT_BOUNDS) -> tuple[Outcomes, dict[str, float]]:
     """One adversary-training round against a fixed victim: B episodes in which the greedy victim
     acts on the exploring adversary's ô, then one ``learn`` on that batch.  The step of
     ``robench attack train`` and of a defense's adversary-only phase (ATLA)."""
     was_training, adversary.training = adversary.training, True
-    out, batch = run_episodes(env, victim, seed=seed, attack=adversary, eps=eps, generator=generator, record=True)
+    out, batch = run_episodes(env, victim, seed=seed, attack=adversary, eps=eps, generator=generator, record=True,
+                              limits=limits(bounds, env.obs_low, env.obs_high))
     stats = adversary.learn(batch)
     adversary.training = was_training
     return out, stats
@@ -139,16 +143,18 @@ def adversary_manifest(adversary: Adversary, cfg: AttackTrainConfig, info: EnvIn
     return {"kind": "adversary", "attack": cfg.attack, "env": asdict(info), "learner": adversary.director_kind,
             "victim": victim_manifest["content_hash"], "victim_learner": victim_manifest["learner"], "eps": eps,
             "seed": cfg.seed, "steps": t_env, "wall_time_s": round(wall_s, 2),
-            "final_victim_win_rate": final_victim_win_rate, "config": asdict(cfg), **provenance}
+            "final_victim_win_rate": final_victim_win_rate, "config": asdict(cfg),
+            "threat": ThreatModel(eps=eps, bounds=cfg.bounds).to_dict(), **provenance}
 
 
 CURVE_FIELDS = ["t_env", "wall_s", "victim_win_rate", "victim_return", "victim_crash_rate"]
 
 
-def victim_outcome(victim: Agent, adversary, info: EnvInfo, eps: float, episodes: int, seed: int) -> dict[str, float]:
+def victim_outcome(victim: Agent, adversary, info: EnvInfo, eps: float, episodes: int, seed: int,
+                   bounds: str = DEFAULT_BOUNDS) -> dict[str, float]:
     """The victim's win rate, mean return and crash rate under the adversary (one batch of episodes)."""
     env = make_env(info.map_name, episodes, info.backend)
-    out, _ = run_episodes(env, victim, seed, attack=adversary, eps=eps)
+    out, _ = run_episodes(env, victim, seed, attack=adversary, eps=eps, limits=limits(bounds, env.obs_low, env.obs_high))
     return {"victim_win_rate": float(out.won.float().mean()), "victim_return": float(out.episode_return.mean()),
             "victim_crash_rate": float(out.crashed.float().mean())}
 
@@ -167,7 +173,7 @@ def train_adversary(cfg: AttackTrainConfig, victim: Agent, victim_manifest: dict
     t_env, it, next_eval = 0, 0, 0
     start = time.perf_counter()
     while t_env < cfg.steps:
-        res, _ = adversary_round(env, victim, adversary, eps, cfg.seed * 1_000_003 + it, gen)
+        res, _ = adversary_round(env, victim, adversary, eps, cfg.seed * 1_000_003 + it, gen, cfg.bounds)
         it += 1
         t_env += int(res.length.sum())
         out_of_time = cfg.max_wall_s is not None and time.perf_counter() - start >= cfg.max_wall_s
@@ -175,7 +181,7 @@ def train_adversary(cfg: AttackTrainConfig, victim: Agent, victim_manifest: dict
         if t_env >= next_eval or t_env >= cfg.steps or out_of_time:
             next_eval += cfg.eval_every
             row = {"t_env": t_env, "wall_s": round(time.perf_counter() - start, 2),
-                   **victim_outcome(victim, adversary, info, eps, cfg.eval_episodes, 7_777 + t_env)}
+                   **victim_outcome(victim, adversary, info, eps, cfg.eval_episodes, 7_777 + t_env, cfg.bounds)}
             curve.append(row)
         if progress:
             progress(t_env, row)

@@ -9,7 +9,10 @@ It fills these hooks (DESIGN.md, Defenses) and never owns a loop:
   * ``budget(progress)`` — the schedule: training ε at progress ∈ [0, 1] (ramps, sawtooths);
   * ``protagonist_frozen(t_env)`` — phases in which the protagonist neither explores, stores
                          nor learns and the adversary trains against it (ATLA's alternation);
-  * ``adversaries()`` — the co-trained adversaries to write as zoo entries of their own.
+  * ``adversaries()`` — the co-trained adversaries to write as zoo entries of their own;
+  * ``REGIME``        — the defaults of its training regime (``robench.regime``: the share of
+                         perturbed episodes, the ε warm-up, what replay stores), which the loop
+                         applies to every defense alike.
 
 Options (``OPTIONS``) are typed by their defaults (float, int, bool or str); ``defaults(learner)``
 may make a default depend on the protagonist's learner (ATSA's κ).
@@ -28,6 +31,7 @@ from robench.envs.protocol import EnvInfo
 from robench.errors import RobenchError
 from robench.learners.buffer import EpisodeBatch
 from robench.learners.learner import ExtraLoss, QLearner
+from robench.regime import Regime
 
 Option = float | int | bool | str
 
@@ -45,10 +49,13 @@ class DefenseConfig:
     recorded in the checkpoint manifest, they become the row's *variant* in grids and ablations."""
     steps: int = 3_000_000
     """The run's env-step budget (schedules of co-trained adversaries: MAPPO's lr decay)."""
+    bounds: str = "none"
+    """The run's ``bounds`` mode (``robench.threat``), recorded with co-trained adversaries."""
     obs_low: torch.Tensor | None = None
-    """[D] lowest valid observation (the environment's); regularisers' inner maximisation clips to it."""
+    """[D] lowest value of ô under the run's threat model (``robench.threat``; −∞ with
+    ``bounds=none``); regularisers' inner maximisation clips to it."""
     obs_high: torch.Tensor | None = None
-    """[D] highest valid observation."""
+    """[D] highest value of ô under the run's threat model."""
 
 
 def parse_option(name: str, default: Option | None, text: str) -> Option:
@@ -85,6 +92,8 @@ class Defense:
     new option at a behaviour-preserving default does not turn finished runs stale."""
     PER_LEARNER: ClassVar[dict[str, dict[str, Option]]] = {}
     """Learner → the options whose default differs for that learner (ATSA's κ, PR's loss on QMIX)."""
+    REGIME: ClassVar[Regime] = Regime()
+    """The training regime's defaults for this defense (each states where they come from)."""
     PRETRAINED: ClassVar[bool] = False
     """True for defenses that fine-tune a trained protagonist (``TrainConfig.init_from``; ROMANCE-p)."""
 

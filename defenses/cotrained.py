@@ -28,7 +28,7 @@ class CoTrainedDefense(Defense):
     def attack_config(self) -> AttackTrainConfig:
         """The adversary's settings: its seed, the run's ε and step budget; the director of
         PAAD-style adversaries gets the protagonist's mixer and agent network (App. H.2)."""
-        return AttackTrainConfig(attack=self.attack_name, eps=self.cfg.eps, steps=self.cfg.steps,
+        return AttackTrainConfig(attack=self.attack_name, eps=self.cfg.eps, steps=self.cfg.steps, bounds=self.cfg.bounds,
                                  seed=self.adversary_seed, director_mixer=self.learner.cfg.mixer,
                                  director_agent=self.learner.cfg.agent)
 

@@ -63,6 +63,23 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"robench: error: {message} (see {self.prog} --help)\n")
 
 
+def _add_threat_args(p: argparse.ArgumentParser) -> None:
+    """``--bounds`` / ``--threat``: how ô is kept in range (``robench.threat``)."""
+    from robench.threat import BOUNDS, DEFAULT_BOUNDS, PRESETS
+
+    p.add_argument("--bounds", choices=BOUNDS, default=None,
+                   help=f"range of ô: features (per-feature), box ([-1, 1]) or none (the ATSA authors'; "
+                        f"default {DEFAULT_BOUNDS})")
+    p.add_argument("--threat", choices=sorted(PRESETS), default=None,
+                   help="a named threat model: paper (bounds none) or features (per-feature clipping)")
+
+
+def _bounds(args: argparse.Namespace) -> str:
+    from robench.threat import resolve_bounds
+
+    return resolve_bounds(args.bounds, args.threat)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = OneLineParser(prog="robench", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
@@ -91,6 +108,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="env steps over which ε-greedy exploration anneals (default: TrainConfig's)")
     t.add_argument("--explore-end", type=_unit_interval, default=None,
                    help="ε-greedy exploration after annealing (default: TrainConfig's 0.01; PyMARL: 0.05)")
+    _add_threat_args(t)
+    t.add_argument("--attack-prob", type=_unit_interval, default=None,
+                   help="share of training episodes (or steps) the training adversary perturbs (default: the defense's)")
+    t.add_argument("--attack-unit", choices=["episode", "step"], default=None,
+                   help="unit of --attack-prob's coin (default: the defense's)")
+    t.add_argument("--eps-warmup", type=_unit_interval, default=None,
+                   help="fraction of training over which ε ramps linearly from 0 (default: the defense's)")
+    t.add_argument("--replay", choices=["perturbed", "clean"], default=None,
+                   help="what replay stores for the TD target (default: the defense's)")
     t.add_argument("--eval-every", type=_positive_int, default=None, help="env steps between curve evaluations")
     t.add_argument("--eval-episodes", type=_positive_int, default=None, help="episodes per curve evaluation")
     t.add_argument("--final-episodes", type=_positive_int, default=None, help="episodes of the final evaluation")
@@ -110,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--device", default="cpu")
     e.add_argument("--attacked-agents", type=_agent_list, default=None, metavar="I,J,…",
                    help="the attacked set M (agent indices; default: every agent)")
+    _add_threat_args(e)
     e.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
     sub.add_parser("list", help="registered environments, learners, defenses and attacks")
@@ -151,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="env steps between victim evaluations on the curve (default 20000)")
     att.add_argument("--eval-episodes", type=_positive_int, default=None,
                      help="episodes per victim evaluation (default 200)")
+    _add_threat_args(att)
     att.add_argument("--kappa", type=float, default=None, help="ATSA: SDor-STor loss weight κ (default 0.005)")
     att.add_argument("--alpha", type=float, default=None, help="ATSA: fixed temperature (default FOP schedule)")
     att.add_argument("--value", default=None, help="ATSA: soft values closed_form (FOP, default) or network (Eq. 9)")
@@ -178,6 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--eval-seeds", nargs="+", type=int, default=[0])
     g.add_argument("--attacked-agents", type=_agent_list, default=None, metavar="I,J,…",
                    help="the attacked set M for every cell (default: every agent)")
+    _add_threat_args(g)
     g.add_argument("--checkpoints", type=Path, default=Path("checkpoints"))
     g.add_argument("--adversaries", type=Path, default=None, help="adversary checkpoints for learned attacks")
     g.add_argument("--retrain-adversaries", action="store_true",
@@ -264,7 +293,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     map_name = canonical_map(args.env, backend)
     cfg = TrainConfig(env=map_name, backend=backend, defense=args.defense, eps=args.eps, seed=args.seed,
                       device=args.device, defense_options=_defense_options(args.defense, args.defense_opt),
-                      learner=learner)
+                      learner=learner, bounds=_bounds(args), attack_prob=args.attack_prob,
+                      attack_unit=args.attack_unit, eps_warmup=args.eps_warmup, replay=args.replay)
     for attr, val in (("steps", args.steps), ("n_envs", args.n_envs), ("stop_win_rate", args.stop_win_rate),
                       ("eval_every", args.eval_every), ("eval_episodes", args.eval_episodes),
                       ("final_eval_episodes", args.final_episodes), ("explore_anneal_steps", args.explore_steps),
@@ -321,11 +351,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
         eps = 0.0
     res, _ = evaluate(agent, env["map_name"], backend=env["backend"], attack=args.attack, eps=eps,
                       episodes=args.episodes, seed=args.seed, device=args.device, adversary=adversary,
-                      attacked_agents=args.attacked_agents)
+                      attacked_agents=args.attacked_agents, bounds=_bounds(args))
     if args.json:
         print(json.dumps(res.to_dict()))
     else:
-        print(f"{args.checkpoint}: attack {res.attack} ε={res.eps:g}  win rate {res.win_rate:.3f} "
+        print(f"{args.checkpoint}: attack {res.attack} ε={res.eps:g} bounds={res.bounds}  win rate {res.win_rate:.3f} "
               f"[95% CI {res.ci_low:.3f}, {res.ci_high:.3f}]  mean return {res.mean_return:.3f} ± "
               f"{res.std_return:.3f}  crash rate {res.crash_rate:.3f}  ({res.episodes} episodes)")
     return 0
@@ -409,7 +439,7 @@ def cmd_attack(args: argparse.Namespace) -> int:
     from robench.checkpoint import load_protagonist
 
     _check_choice("learned attack", args.attack, LEARNED)
-    cfg = AttackTrainConfig(attack=args.attack, eps=args.eps, seed=args.seed, device=args.device,
+    cfg = AttackTrainConfig(attack=args.attack, eps=args.eps, seed=args.seed, device=args.device, bounds=_bounds(args),
                             max_wall_s=None if args.max_minutes is None else args.max_minutes * 60)
     owners = {"kappa": "atsa", "alpha": "atsa", "value": "atsa", "reward_scale": "atsa", "director": "paad",
               "squash": "atla"}
@@ -488,7 +518,7 @@ def cmd_grid(args: argparse.Namespace) -> int:
                     attacks=args.attacks, episodes=args.episodes, eval_seeds=args.eval_seeds,
                     checkpoints=args.checkpoints, adversaries=args.adversaries, results=args.results, jobs=args.jobs,
                     backend=args.backend, retrain_adversaries=args.retrain_adversaries,
-                    retrain_steps=args.retrain_steps, attacked_agents=args.attacked_agents)
+                    retrain_steps=args.retrain_steps, attacked_agents=args.attacked_agents, bounds=_bounds(args))
     candidates = adversary_candidates(spec.adversaries)
     cells, missing = plan(spec, candidates)
     for (env, learner, attack), found in candidates.items():

@@ -21,6 +21,8 @@ from robench.checkpoint import checkpoint_dirs, read_manifest
 from robench.envs import paper_eps
 from robench.errors import RobenchError
 from robench.learners.learner import LearnerConfig
+from robench.regime import regime_of
+from robench.threat import DEFAULT_BOUNDS, LEGACY_BOUNDS, ThreatModel, bounds_of
 
 JOBLIB_BACKENDS = ("loky", "dask", "ray")
 
@@ -53,6 +55,9 @@ class GridSpec:
     """Env steps of each retrained adversary."""
     attacked_agents: list[int] | None = None
     """The attacked set M of every cell (None = all agents; part of the cell key only when set)."""
+    bounds: str = DEFAULT_BOUNDS
+    """How every cell's attack keeps ô in range (``robench.threat``); part of the cell key unless
+    ``features``, the convention of cells stored before the threat model was recorded."""
     results: Path = Path("results")
     jobs: int = 1
     backend: str = "loky"
@@ -77,6 +82,13 @@ def variant_of(manifest: dict[str, Any]) -> str:
         if key != "mixer" and key in defaults and value != defaults[key]:
             parts.append(_setting(key, value))
     return ",".join(sorted(parts))
+
+
+def protocol_of(manifest: dict[str, Any]) -> str:
+    """The training protocol of a protagonist as a row label: its training ``bounds`` and regime
+    (``bounds=none,attack_prob=0.5,…``); rows of different protocols never share a table."""
+    regime = regime_of(manifest).to_dict()
+    return ",".join([f"bounds={bounds_of(manifest)}"] + [_setting(k, v) for k, v in regime.items()])
 
 
 def _setting(key: str, value: Any) -> str:
@@ -165,9 +177,14 @@ def plan(spec: GridSpec, candidates: dict[tuple[str, str, str], list[tuple[Path,
                            "adversary_hash": adversary[1] if adversary else None, "retrain": retrain}
                     if spec.attacked_agents is not None and attack != "none":  # all-agent keys stay unchanged
                         key["attacked_agents"] = spec.attacked_agents
+                    if spec.bounds != LEGACY_BOUNDS and attack != "none":  # so do the stored features cells
+                        key["bounds"] = spec.bounds
+                    m = None if attack == "none" or spec.attacked_agents is None else tuple(spec.attacked_agents)
+                    threat = ThreatModel(eps=float(eps), bounds=spec.bounds, attacked_agents=m)
                     meta = {"env": env, "backend": manifest["env"]["backend"], "learner": learner,
                             "defense": manifest.get("defense"), "variant": variant,
-                            "seed": manifest.get("seed"),
+                            "seed": manifest.get("seed"), "threat": threat.to_dict(),
+                            "protocol": protocol_of(manifest),
                             "adversary": str(adversary[0]) if adversary else None, **key}
                     cells.append(Cell(cid=cell_id(key), checkpoint=str(path), key=meta))
     return cells, missing
@@ -198,7 +215,7 @@ def run_cell(cell: Cell, results: str) -> dict[str, Any]:
             adversary = load_adversary(Path(k["adversary"]), env_info_from_manifest(manifest), seed=k["eval_seed"])
         res, out = evaluate(agent, k["env"], backend=k["backend"], attack=k["attack"], eps=k["eps"],
                             episodes=k["episodes"], seed=k["eval_seed"], adversary=adversary,
-                            attacked_agents=k.get("attacked_agents"))
+                            attacked_agents=k.get("attacked_agents"), bounds=k["threat"]["bounds"])
         episodes = pd.DataFrame({"episode": range(res.episodes), "won": out.won.numpy(),
                                  "return": out.episode_return.numpy(), "crashed": out.crashed.numpy(),
                                  "length": out.length.numpy()})

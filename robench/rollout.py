@@ -15,6 +15,7 @@ import torch
 from robench.envs.protocol import BatchedEnv
 from robench.learners.agent import Agent, greedy
 from robench.learners.buffer import EpisodeBatch
+from robench.regime import attack_coins
 
 
 class ObservationAdversary(Protocol):
@@ -62,7 +63,8 @@ def epsilon_greedy(act: torch.Tensor, avail: torch.Tensor, explore: float, gener
 @torch.no_grad()
 def run_episodes(env: BatchedEnv, agent: Agent, seed: int, *, attack: ObservationAdversary | None = None,
                  eps: float = 0.0, explore: float = 0.0, generator: torch.Generator | None = None,
-                 record: bool = False) -> tuple[Outcomes, EpisodeBatch | None]:
+                 record: bool = False, limits: tuple[torch.Tensor, torch.Tensor] | None = None,
+                 attack_prob: float = 1.0, attack_unit: str = "episode") -> tuple[Outcomes, EpisodeBatch | None]:
     """Play ``env.batch_size`` episodes to the end; optionally record them for replay.
 
     The protagonist acts ε-greedily (``explore``) on ô = attack(o) (or o); an action attack
@@ -70,7 +72,12 @@ def run_episodes(env: BatchedEnv, agent: Agent, seed: int, *, attack: Observatio
     executed actions are recorded.  With ``record`` the batch holds the perturbed observations
     it acted on, the clean ones, and in
     ``extras["greedy_actions"]`` its greedy action on ô at every step (what a learned adversary
-    steers: ATSA's a^taken of Eq. 14 is the protagonist's policy, not its exploration noise)."""
+    steers: ATSA's a^taken of Eq. 14 is the protagonist's policy, not its exploration noise).
+
+    ``limits`` is the range K of ô (``robench.threat``; default the env's feature range).  With
+    ``attack_prob`` p < 1 each episode (``attack_unit="episode"``) or each step of each episode
+    (``"step"``) is perturbed with probability p and otherwise sees o (``robench.regime``);
+    ``extras["attacked"]`` [B, T] records which steps were."""
     gen = generator if generator is not None else torch.Generator().manual_seed(seed)
     cur = env.reset(seed)
     b = env.batch_size
@@ -79,14 +86,22 @@ def run_episodes(env: BatchedEnv, agent: Agent, seed: int, *, attack: Observatio
     if attack is not None:
         attack.reset(b)
     active = torch.ones(b, dtype=torch.bool, device=device)
+    low, high = (env.obs_low, env.obs_high) if limits is None else limits
+    coin = attack_coins((b,), attack_prob, gen, device)
     length = torch.zeros(b, dtype=torch.int64, device=device)
     trace: dict[str, list[torch.Tensor]] = {k: [] for k in ("obs", "clean_obs", "state", "avail", "actions",
-                                                             "reward", "terminated", "mask", "greedy_actions")}
+                                                             "reward", "terminated", "mask", "greedy_actions",
+                                                             "attacked")}
     limit = env.info().episode_limit
     res = None
     for _ in range(limit):
-        seen = cur.obs if attack is None else attack(agent, cur.obs, hidden, cur.avail, eps, env.obs_low, env.obs_high,
-                                                     cur.state)
+        seen = cur.obs
+        if attack is not None:
+            if attack_unit == "step":
+                coin = attack_coins((b,), attack_prob, gen, device)
+            seen = attack(agent, cur.obs, hidden, cur.avail, eps, low, high, cur.state)
+            if attack_prob < 1.0:
+                seen = torch.where(coin.view(-1, 1, 1), seen, cur.obs)
         q, hidden = agent.step(seen, hidden)
         best = greedy(q, cur.avail)
         actions = epsilon_greedy(best, cur.avail, explore, gen)
@@ -98,7 +113,8 @@ def run_episodes(env: BatchedEnv, agent: Agent, seed: int, *, attack: Observatio
         if record:
             for k, v in (("obs", seen), ("clean_obs", cur.obs), ("state", cur.state), ("avail", cur.avail),
                          ("actions", actions), ("reward", res.reward), ("terminated", res.terminated & active),
-                         ("mask", active), ("greedy_actions", best)):
+                         ("mask", active), ("greedy_actions", best),
+                         ("attacked", coin & active if attack is not None else torch.zeros_like(active))):
                 trace[k].append(v)
         active = ~res.done
         cur = res
@@ -114,6 +130,6 @@ def run_episodes(env: BatchedEnv, agent: Agent, seed: int, *, attack: Observatio
     trace["state"].append(cur.state)
     trace["avail"].append(cur.avail)
     stacked = {k: torch.stack(v, dim=1) for k, v in trace.items()}
-    extras = {"greedy_actions": stacked.pop("greedy_actions")}
+    extras = {"greedy_actions": stacked.pop("greedy_actions"), "attacked": stacked.pop("attacked")}
     batch = EpisodeBatch(**stacked, extras=extras)
     return outcomes, batch

@@ -1,17 +1,20 @@
 """The one protagonist training loop (VDN / QMIX, any defense).
 
     repeat until ``steps`` env steps:
-        ε_t     ← defense.budget(progress)                         (schedule hook)
+        ε_t     ← defense.budget(progress) · min(1, progress / w)  (schedule hook, ε warm-up w)
         if defense.protagonist_frozen(t_env):                      (phase hook, ATLA)
             adversary_round(B envs, greedy protagonist, defense.attack at ε_t)   — adversary learns
         else:
-            batch   ← run_episodes(B envs, ε-greedy, attack = defense.attack at ε_t)   (adversary hook)
-            buffer  ← buffer ∪ batch;   defense.after_rollout(batch)   (co-trained adversary learns)
+            batch   ← run_episodes(B envs, ε-greedy, attack = defense.attack at ε_t on a share p)   (adversary hook)
+            buffer  ← buffer ∪ batch (õ or o);   defense.after_rollout(batch)   (co-trained adversary learns)
             k × learner.train(sample(buffer), progress)   with defense.extra_losses    (loss hook)
         targets ← online every 200 episodes
         every ``eval_every`` steps: greedy clean evaluation → training curve
 
-A defense never owns a loop; it only fills the hooks (``defenses.base.Defense``).  Env steps of
+A defense never owns a loop; it only fills the hooks (``defenses.base.Defense``).  The regime
+(share p of perturbed episodes, warm-up w, what replay stores) is the loop's, with per-defense
+defaults (``Defense.REGIME``, ``robench.regime``); ô stays in the range the run's threat model
+gives (``bounds``, ``robench.threat``).  Env steps of
 both phases count towards ``steps``.  An action attack (``attack.hijacks``, ROMANCE) overrides
 actions inside ``run_episodes``; a run may start from a trained protagonist (``init_from``).
 """
@@ -19,7 +22,7 @@ from __future__ import annotations
 
 import csv
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -34,7 +37,9 @@ from robench.evaluate import evaluate
 from robench.learners.buffer import ReplayBuffer
 from robench.learners.learner import LearnerConfig, QLearner
 from robench.rollout import run_episodes
+from robench.regime import Regime
 from robench.runtime import configure_torch, seed_everything
+from robench.threat import DEFAULT_BOUNDS, ThreatModel, check_bounds
 
 
 @dataclass
@@ -51,6 +56,16 @@ class TrainConfig:
     """Training perturbation budget; None = the paper's value for the map."""
     defense_options: dict[str, Option] = field(default_factory=dict)
     """Defense hyperparameters (``Defense.OPTIONS``), e.g. ATSA's κ and α."""
+    bounds: str = DEFAULT_BOUNDS
+    """How the training adversary keeps ô in range: ``features`` | ``box`` | ``none`` (``robench.threat``)."""
+    attack_prob: float | None = None
+    """Share of training episodes (or steps) perturbed; None = the defense's ``REGIME`` default."""
+    attack_unit: str | None = None
+    """``episode`` | ``step``: the unit of ``attack_prob``'s coin; None = the defense's default."""
+    eps_warmup: float | None = None
+    """Fraction of training over which ε ramps from 0; None = the defense's default."""
+    replay: str | None = None
+    """``perturbed`` | ``clean``: what replay stores; None = the defense's default."""
     steps: int = 3_000_000
     """Environment steps (one step = one joint action of one env copy); ~15 min on 2 cores."""
     seed: int = 0
@@ -90,6 +105,8 @@ class TrainConfig:
 class TrainResult:
     learner: QLearner
     adversaries: dict[str, tuple[Attack, AttackTrainConfig]]
+    regime: Regime
+    """The training regime as used (the defense's defaults with the config's overrides)."""
     """The co-trained adversaries (``Defense.adversaries``), saved as zoo entries of their own."""
     resolved_options: dict[str, Option | None]
     """Every defense option as used (defaults included)."""
@@ -123,6 +140,13 @@ def start_from(learner: QLearner, path: Path, info: EnvInfo) -> dict:
     return manifest
 
 
+def resolve_regime(cfg: TrainConfig) -> Regime:
+    """The defense's ``REGIME`` with the overrides ``cfg`` sets."""
+    overrides = {"attack_prob": cfg.attack_prob, "attack_unit": cfg.attack_unit, "eps_warmup": cfg.eps_warmup,
+                 "replay": cfg.replay}
+    return DEFENSES[cfg.defense].REGIME.with_overrides(overrides)
+
+
 def train(cfg: TrainConfig, curve_path: Path | None = None,
           progress: Callable[[int, int, float, dict[str, float] | None], None] | None = None) -> TrainResult:
     """Train a protagonist with ``cfg.defense``; optionally stream the curve to CSV.
@@ -135,13 +159,20 @@ def train(cfg: TrainConfig, curve_path: Path | None = None,
     cfg.env = canonical_map(cfg.env, cfg.backend)
     eps = paper_eps(cfg.env) if cfg.eps is None else cfg.eps
     cfg.eps = eps
+    check_bounds(cfg.bounds)
+    regime = resolve_regime(cfg)
     gen = seed_everything(cfg.seed)
     env = make_env(cfg.env, cfg.n_envs, cfg.backend, cfg.device)
     info = env.info()
+    limits = ThreatModel(eps=eps, bounds=cfg.bounds).limits(env.obs_low, env.obs_high)
     learner = QLearner(cfg.learner, info.obs_dim, info.n_agents, info.n_actions, info.state_dim, cfg.device)
     defense = DEFENSES[cfg.defense](DefenseConfig(eps=eps, seed=cfg.seed, options=cfg.defense_options,
-                                                  steps=cfg.steps, obs_low=env.obs_low, obs_high=env.obs_high),
+                                                  steps=cfg.steps, bounds=cfg.bounds, obs_low=limits[0],
+                                                  obs_high=limits[1]),
                                     learner, info)
+    if regime.attack_prob < 1 and defense.attack.learned:
+        raise RobenchError(f"defense {cfg.defense!r} co-trains a learned adversary, which learns from every "
+                           f"episode it perturbs: attack_prob must be 1, got {regime.attack_prob:g}")
     parent = None
     if cfg.init_from is not None:
         parent = start_from(learner, Path(cfg.init_from), info)
@@ -169,15 +200,16 @@ def train(cfg: TrainConfig, curve_path: Path | None = None,
             frac = min(1.0, t_env / max(1, cfg.explore_anneal_steps))
             explore = explore_start + frac * (cfg.explore_end - explore_start)
             progress_frac = t_env / cfg.steps
-            train_eps = defense.budget(progress_frac)
+            train_eps = defense.budget(progress_frac) * regime.warmup(progress_frac)
             seed = cfg.seed * 1_000_003 + it
             if defense.protagonist_frozen(t_env):
-                out, _ = adversary_round(env, learner.agent, defense.attack, train_eps, seed, gen)
+                out, _ = adversary_round(env, learner.agent, defense.attack, train_eps, seed, gen, cfg.bounds)
             else:
                 out, batch = run_episodes(env, learner.agent, seed=seed, attack=defense.attack, eps=train_eps,
-                                          explore=explore, generator=gen, record=True)
+                                          explore=explore, generator=gen, record=True, limits=limits,
+                                          attack_prob=regime.attack_prob, attack_unit=regime.attack_unit)
                 assert batch is not None
-                buffer.insert(batch)
+                buffer.insert(batch if regime.replay == "perturbed" else replace(batch, obs=batch.clean_obs))
                 defense.after_rollout(batch, t_env)
                 if len(buffer) >= cfg.learner.batch_size:
                     for _ in range(cfg.updates_per_rollout):
@@ -212,6 +244,7 @@ def train(cfg: TrainConfig, curve_path: Path | None = None,
     finally:
         if fh is not None:
             fh.close()
-    return TrainResult(learner=learner, adversaries=defense.adversaries(), resolved_options=defense.options,
+    return TrainResult(learner=learner, adversaries=defense.adversaries(), regime=regime,
+                       resolved_options=defense.options,
                        t_env=t_env, episodes=episodes,
                        wall_s=time.perf_counter() - start, curve=curve, config=cfg, parent=parent)

@@ -23,6 +23,7 @@ from robench.checkpoint import encode_tensors, protagonist_tensors, save_checkpo
 from robench.envs import make_env
 from robench.evaluate import evaluate
 from robench.learners.learner import LearnerConfig
+from robench.threat import ThreatModel
 from robench.train import TrainConfig, train
 
 CURVE_FILE = "train_curve.csv"
@@ -83,7 +84,7 @@ def train_and_save(cfg: TrainConfig, out: Path, overwrite: bool = False, show_pr
         nested, linked = {}, {}
         for name, (adversary, adv_cfg) in result.adversaries.items():
             under, _ = evaluate(learner.policy_agent, cfg.env, backend=cfg.backend, attack=adv_cfg.attack, eps=cfg.eps,
-                                episodes=cfg.final_eval_episodes, seed=cfg.seed + 515_151, device=cfg.device,
+                                bounds=cfg.bounds, episodes=cfg.final_eval_episodes, seed=cfg.seed + 515_151, device=cfg.device,
                                 adversary=adversary)
             adv_manifest = adversary_manifest(adversary, adv_cfg, info, victim, cfg.eps, result.t_env, result.wall_s,
                                               under.win_rate, final_victim_return=under.mean_return,
@@ -106,6 +107,8 @@ def train_and_save(cfg: TrainConfig, out: Path, overwrite: bool = False, show_pr
             "clean_crash_rate": clean.crash_rate,
             "clean_eval_episodes": clean.episodes,
             "defense_options_resolved": result.resolved_options,
+            "threat": ThreatModel(eps=cfg.eps, bounds=cfg.bounds).to_dict(),
+            "regime": result.regime.to_dict(),
             "co_trained_adversaries": linked,
             "init_from_hash": None if parent is None else parent["content_hash"],
             "init_from_map": None if parent is None else parent["env"]["map_name"],

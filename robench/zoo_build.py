@@ -37,7 +37,9 @@ from robench.checkpoint import CheckpointError, checkpoint_dirs, read_manifest
 from robench.envs import backend_of, canonical_map, paper_eps
 from robench.errors import RobenchError
 from robench.learners.learner import LearnerConfig
-from robench.train import TrainConfig
+from robench.regime import regime_of
+from robench.threat import LEGACY_BOUNDS
+from robench.train import TrainConfig, resolve_regime
 from robench.zoo import checkpoint_name, pretrained_checkpoint
 
 LOCKS = ".locks"
@@ -90,7 +92,15 @@ def with_defaults(config: dict[str, Any]) -> dict[str, Any]:
     """A recorded TrainConfig completed with today's defaults for the fields it predates (a field
     added later, at its default, must not turn every finished run stale)."""
     learner = {**asdict(LearnerConfig()), **config.get("learner", {})}
-    return {**asdict(TrainConfig()), **config, "learner": learner}
+    return {**asdict(TrainConfig()), "bounds": LEGACY_BOUNDS, **config, "learner": learner}
+
+
+REGIME_FIELDS = ("attack_prob", "attack_unit", "eps_warmup", "replay")
+"""TrainConfig's regime overrides: compared through the resolved regime, not as written."""
+
+
+def _config_part(config: dict[str, Any]) -> str:
+    return _comparable({k: v for k, v in config.items() if k not in REGIME_FIELDS})
 
 
 def same_options(defense: str, recorded: dict[str, Any], resolved: dict[str, Any]) -> bool:
@@ -115,7 +125,8 @@ def run_status(run: ZooRun, zoo: Path) -> str:
 
     cfg = run.config(zoo)
     resolved = DEFENSES[run.defense].resolve_options(cfg.defense_options, cfg.learner.mixer)
-    same = (_comparable(with_defaults(manifest.get("config", {}))) == _comparable(asdict(cfg))
+    same = (_config_part(with_defaults(manifest.get("config", {}))) == _config_part(asdict(cfg))
+            and regime_of(manifest) == resolve_regime(cfg)
             and same_options(run.defense, manifest.get("defense_options_resolved") or {}, resolved))
     return "done" if same else "stale"
 
