@@ -153,7 +153,7 @@ CURVE_FIELDS = ["t_env", "wall_s", "victim_win_rate", "victim_return", "victim_c
 def victim_outcome(victim: Agent, adversary, info: EnvInfo, eps: float, episodes: int, seed: int,
                    bounds: str = DEFAULT_BOUNDS) -> dict[str, float]:
     """The victim's win rate, mean return and crash rate under the adversary (one batch of episodes)."""
-    env = make_env(info.map_name, episodes, info.backend)
+    env = make_env(info.map_name, episodes, info.backend, obs_layout=info.obs_layout)
     out, _ = run_episodes(env, victim, seed, attack=adversary, eps=eps, limits=limits(bounds, env.obs_low, env.obs_high))
     return {"victim_win_rate": float(out.won.float().mean()), "victim_return": float(out.episode_return.mean()),
             "victim_crash_rate": float(out.crashed.float().mean())}
@@ -168,7 +168,7 @@ def train_adversary(cfg: AttackTrainConfig, victim: Agent, victim_manifest: dict
     eps = paper_eps(info.map_name) if cfg.eps is None else cfg.eps
     cfg = victim_architecture(cfg, victim_manifest)
     adversary = build(cfg.attack, info, cfg.seed, cfg.device, cfg)
-    env = make_env(info.map_name, cfg.n_envs, info.backend, cfg.device)
+    env = make_env(info.map_name, cfg.n_envs, info.backend, cfg.device, info.obs_layout)
     curve: list[dict[str, float]] = []
     t_env, it, next_eval = 0, 0, 0
     start = time.perf_counter()

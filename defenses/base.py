@@ -143,6 +143,12 @@ class Defense:
         cls.resolve_options(options)
         return options
 
+    @classmethod
+    def perturbs_training(cls) -> bool:
+        """Whether training depends on the threat model's ``bounds`` (an adversary in the rollouts,
+        or a regulariser's inner maximisation); NoAdv's does not."""
+        return cls.attack_name != "none"
+
     def budget(self, progress: float) -> float:
         """Training ε at ``progress`` ∈ [0, 1] of the run (constant by default)."""
         return self.cfg.eps

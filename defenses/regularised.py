@@ -70,6 +70,10 @@ class Regularised(Defense):
         self.low, self.high = cfg.obs_low, cfg.obs_high
         self.extra_losses = [self.regulariser]
 
+    @classmethod
+    def perturbs_training(cls) -> bool:
+        return True
+
     def budget(self, progress: float) -> float:
         """Rollouts are clean: the regulariser's ε is ``schedule``'s, not the rollout's."""
         return 0.0

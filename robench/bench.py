@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 from robench.checkpoint import load_protagonist
-from robench.envs import make_env
+from robench.envs import layout_of, make_env
 from robench.evaluate import evaluate
 from robench.learners.learner import LearnerConfig
 from robench.runtime import configure_torch
@@ -57,14 +57,15 @@ def env_step_rate(map_name: str, batch: int, steps: int = 50, seed: int = 0) -> 
 def bench_eval(checkpoint: Path, episodes: int, single: int, eps: float) -> dict[str, float]:
     configure_torch()
     agent, _, manifest = load_protagonist(checkpoint)
-    map_name = manifest["env"]["map_name"]
-    evaluate(agent, map_name, attack="fgsm", eps=eps, episodes=episodes, seed=99)  # warm-up: compile B
-    evaluate(agent, map_name, attack="fgsm", eps=eps, episodes=1, seed=99)  # and B = 1
+    map_name, layout = manifest["env"]["map_name"], layout_of(manifest["env"])
+    evaluate(agent, map_name, attack="fgsm", eps=eps, episodes=episodes, seed=99, obs_layout=layout)  # warm-up: B
+    evaluate(agent, map_name, attack="fgsm", eps=eps, episodes=1, seed=99, obs_layout=layout)  # and B = 1
     t0 = time.perf_counter()
-    batched, _ = evaluate(agent, map_name, attack="fgsm", eps=eps, episodes=episodes, seed=1)
+    batched, _ = evaluate(agent, map_name, attack="fgsm", eps=eps, episodes=episodes, seed=1, obs_layout=layout)
     t_batched = time.perf_counter() - t0
     t0 = time.perf_counter()
-    one, _ = evaluate(agent, map_name, attack="fgsm", eps=eps, episodes=single, seed=1, batch_size=1)
+    one, _ = evaluate(agent, map_name, attack="fgsm", eps=eps, episodes=single, seed=1, batch_size=1,
+                      obs_layout=layout)
     t_single = time.perf_counter() - t0
     per_batched, per_single = t_batched / episodes, t_single / single
     figures = {

@@ -130,7 +130,9 @@ def read_tensors(path: Path, manifest: dict[str, Any]) -> dict[str, torch.Tensor
 
 def env_info_from_manifest(manifest: dict[str, Any]) -> EnvInfo:
     try:
-        return EnvInfo(**manifest["env"])
+        from robench.envs import layout_of
+
+        return EnvInfo(**{**manifest["env"], "obs_layout": layout_of(manifest["env"])})
     except TypeError as err:
         raise CheckpointError(f"manifest env block malformed: {err}") from None
 

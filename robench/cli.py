@@ -109,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--explore-end", type=_unit_interval, default=None,
                    help="ε-greedy exploration after annealing (default: TrainConfig's 0.01; PyMARL: 0.05)")
     _add_threat_args(t)
+    t.add_argument("--obs", default=None, metavar="LAYOUT",
+                   help="observation layout: smax (SMAX's unit list, default on SMAX maps) or smac (SMAC's "
+                        "get_obs_agent layout computed from SMAX's state)")
     t.add_argument("--attack-prob", type=_unit_interval, default=None,
                    help="share of training episodes (or steps) the training adversary perturbs (default: the defense's)")
     t.add_argument("--attack-unit", choices=["episode", "step"], default=None,
@@ -217,6 +220,14 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--backend", default="loky", help="joblib backend: loky, dask or ray")
     g.add_argument("--quiet", action="store_true")
 
+    dg = sub.add_parser("diagnose", help="is a protagonist's robustness vacuous? observation dependence, "
+                                         "blind play and the mask-only reference")
+    dg.add_argument("checkpoint", type=Path, help="protagonist checkpoint directory")
+    dg.add_argument("--episodes", type=_positive_int, default=500, help="episodes of each measurement (one batch)")
+    dg.add_argument("--seed", type=int, default=0, help="seed of the episodes and of the random observations")
+    dg.add_argument("--device", default="cpu", help="torch device")
+    dg.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
     r = sub.add_parser("report", help="LaTeX/Markdown tables and figures from stored results")
     r.add_argument("--results", type=Path, default=Path("results"))
     r.add_argument("--out", type=Path, default=Path("reports/latest"))
@@ -224,6 +235,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--reference", default="atsa", help="reference defense of the significance test")
     r.add_argument("--unit", default="attack", choices=["attack", "episode", "seed"], help="significance test unit")
     r.add_argument("--from-csv", type=Path, default=None, help="typeset an external table of cell values")
+    from robench.threat import BOUNDS
+
+    r.add_argument("--bounds", choices=BOUNDS, default=None,
+                   help="the threat model to report (required when the results hold several)")
     r.add_argument("--show", action="store_true", help="also print the Markdown Table 1 (and Table 2) on stdout")
 
     b = sub.add_parser("bench", help="performance benchmarks (evaluation throughput, training time)")
@@ -285,6 +300,7 @@ def _defense_options(defense: str, pairs: list[str]) -> dict[str, object]:
 def cmd_train(args: argparse.Namespace) -> int:
     from defenses import DEFENSES
     from robench.envs import backend_of, canonical_map
+    from robench.envs import LAYOUT_ALIASES
     from robench.train import TrainConfig
 
     _check_choice("defense", args.defense, DEFENSES)
@@ -294,7 +310,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg = TrainConfig(env=map_name, backend=backend, defense=args.defense, eps=args.eps, seed=args.seed,
                       device=args.device, defense_options=_defense_options(args.defense, args.defense_opt),
                       learner=learner, bounds=_bounds(args), attack_prob=args.attack_prob,
-                      attack_unit=args.attack_unit, eps_warmup=args.eps_warmup, replay=args.replay)
+                      attack_unit=args.attack_unit, eps_warmup=args.eps_warmup, replay=args.replay,
+                      obs_layout=LAYOUT_ALIASES.get(args.obs, args.obs))
     for attr, val in (("steps", args.steps), ("n_envs", args.n_envs), ("stop_win_rate", args.stop_win_rate),
                       ("eval_every", args.eval_every), ("eval_episodes", args.eval_episodes),
                       ("final_eval_episodes", args.final_episodes), ("explore_anneal_steps", args.explore_steps),
@@ -330,7 +347,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from attacks import ATTACKS
     from robench.checkpoint import load_protagonist
-    from robench.envs import paper_eps
+    from robench.envs import layout_of, paper_eps
     from robench.evaluate import evaluate
 
     _check_choice("attack", args.attack, ATTACKS)
@@ -351,13 +368,31 @@ def cmd_eval(args: argparse.Namespace) -> int:
         eps = 0.0
     res, _ = evaluate(agent, env["map_name"], backend=env["backend"], attack=args.attack, eps=eps,
                       episodes=args.episodes, seed=args.seed, device=args.device, adversary=adversary,
-                      attacked_agents=args.attacked_agents, bounds=_bounds(args))
+                      attacked_agents=args.attacked_agents, bounds=_bounds(args), obs_layout=layout_of(env))
     if args.json:
         print(json.dumps(res.to_dict()))
     else:
         print(f"{args.checkpoint}: attack {res.attack} ε={res.eps:g} bounds={res.bounds}  win rate {res.win_rate:.3f} "
               f"[95% CI {res.ci_low:.3f}, {res.ci_high:.3f}]  mean return {res.mean_return:.3f} ± "
               f"{res.std_return:.3f}  crash rate {res.crash_rate:.3f}  ({res.episodes} episodes)")
+    return 0
+
+
+def cmd_diagnose(args: argparse.Namespace) -> int:
+    from robench.checkpoint import load_protagonist
+    from robench.envs import layout_of
+    from robench.diagnose import diagnose
+
+    agent, _, manifest = load_protagonist(args.checkpoint, args.device)
+    env = manifest["env"]
+    d = diagnose(agent, env["map_name"], env["backend"], args.episodes, args.seed, args.device, layout_of(env))
+    if args.json:
+        print(json.dumps(d.to_dict()))
+        return 0
+    ref = "" if d.mask_only_win_rate is None else f"  mask-only scripted policy {d.mask_only_win_rate:.3f}"
+    print(f"{args.checkpoint}: greedy action changed by a random observation at {d.changed_share:.1%} of "
+          f"{d.agent_steps} agent-steps; win rate clean {d.clean_win_rate:.3f}, blind (random observations) "
+          f"{d.blind_win_rate:.3f}{ref}  ({d.episodes} episodes)")
     return 0
 
 
@@ -543,7 +578,8 @@ def cmd_grid(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from robench.reporting import write_report
 
-    written = write_report(args.results, args.out, args.checkpoints, args.reference, args.unit, args.from_csv)
+    written = write_report(args.results, args.out, args.checkpoints, args.reference, args.unit, args.from_csv,
+                           bounds=args.bounds)
     for path in written:
         print(path)
     if args.show:
@@ -553,7 +589,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "eval": cmd_eval, "list": cmd_list, "bench": cmd_bench, "grid": cmd_grid,
+COMMANDS = {"diagnose": cmd_diagnose, "train": cmd_train, "eval": cmd_eval, "list": cmd_list, "bench": cmd_bench, "grid": cmd_grid,
             "report": cmd_report, "attack": cmd_attack, "index": cmd_index, "zoo": cmd_zoo}
 
 

@@ -76,7 +76,8 @@ def summarise(out: Outcomes, attack: str, eps: float, seed: int, attacked_agents
 def evaluate(agent: Agent, map_name: str, *, backend: str = "smax", attack: str = "none", eps: float = 0.0,
              episodes: int = 500, seed: int = 0, device: str | torch.device = "cpu",
              batch_size: int | None = None, adversary: Attack | None = None,
-             attacked_agents: list[int] | None = None, bounds: str = DEFAULT_BOUNDS) -> tuple[EvalResult, Outcomes]:
+             attacked_agents: list[int] | None = None, bounds: str = DEFAULT_BOUNDS,
+             obs_layout: str | None = None) -> tuple[EvalResult, Outcomes]:
     """Evaluate ``agent`` for ``episodes`` episodes under ``attack`` at budget ``eps``.
 
     ``batch_size`` < ``episodes`` splits the cell into sequential batches (the one-at-a-time
@@ -84,13 +85,14 @@ def evaluate(agent: Agent, map_name: str, *, backend: str = "smax", attack: str 
     attacks take their loaded ``adversary`` (its director is fixed; its gradient step uses
     ``agent``, so it transfers to any protagonist of the same environment).  ``attacked_agents``
     is the attacked set M (the others keep their clean observations); None = all agents; ``bounds``
-    the range of ô (``robench.threat``): together with ε they are the cell's threat model."""
+    the range of ô (``robench.threat``): together with ε they are the cell's threat model;
+    ``obs_layout`` the env's observation layout (None = the backend's own)."""
     if episodes <= 0:
         raise ValueError("episodes must be positive")
     bs = episodes if batch_size is None else min(batch_size, episodes)
     threat = ThreatModel(eps=float(eps), bounds=bounds,
                          attacked_agents=None if attacked_agents is None else tuple(attacked_agents))
-    env = make_env(map_name, bs, backend, device)
+    env = make_env(map_name, bs, backend, device, obs_layout)
     check_fits(agent, env.info())
     limits = threat.limits(env.obs_low, env.obs_high)
     adversary = make_attack(attack, seed=seed, adversary=adversary,

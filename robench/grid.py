@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterable
 import pandas as pd
 
 from robench.checkpoint import checkpoint_dirs, read_manifest
-from robench.envs import paper_eps
+from robench.envs import layout_of, paper_eps
 from robench.errors import RobenchError
 from robench.learners.learner import LearnerConfig
 from robench.regime import regime_of
@@ -58,6 +58,8 @@ class GridSpec:
     bounds: str = DEFAULT_BOUNDS
     """How every cell's attack keeps ô in range (``robench.threat``); part of the cell key unless
     ``features``, the convention of cells stored before the threat model was recorded."""
+    reference_rows: bool = True
+    """Add the mask-only scripted policy's row to every SMAX (env, learner) block."""
     results: Path = Path("results")
     jobs: int = 1
     backend: str = "loky"
@@ -85,10 +87,37 @@ def variant_of(manifest: dict[str, Any]) -> str:
 
 
 def protocol_of(manifest: dict[str, Any]) -> str:
-    """The training protocol of a protagonist as a row label: its training ``bounds`` and regime
-    (``bounds=none,attack_prob=0.5,…``); rows of different protocols never share a table."""
-    regime = regime_of(manifest).to_dict()
-    return ",".join([f"bounds={bounds_of(manifest)}"] + [_setting(k, v) for k, v in regime.items()])
+    """The training protocol of a protagonist as a row label: its budget, and for a defense that
+    perturbs in training the ``bounds`` of its adversary and the regime of its rollouts
+    (``steps=1000000,bounds=none,attack_prob=0.5,…``).  Rows of different protocols never share
+    a table (``robench.reporting``)."""
+    steps = int(manifest.get("config", {}).get("steps", manifest.get("steps", 0)))
+    return protocol_label(manifest.get("defense", ""), layout_of(manifest["env"]), steps, bounds_of(manifest),
+                          regime_of(manifest).to_dict())
+
+
+def protocol_label(defense: str, obs_layout: str, steps: int, bounds: str, regime: dict[str, Any]) -> str:
+    """``protocol_of`` from its parts; NoAdv's rollouts are clean, so only its layout and budget count."""
+    from defenses import DEFENSES
+
+    parts = [f"obs={obs_layout}", f"steps={steps}"]
+    cls = DEFENSES.get(defense)
+    if cls is not None and cls.perturbs_training():
+        parts.append(f"bounds={bounds}")
+    if cls is not None and cls.attack_name != "none":
+        parts += [_setting(k, v) for k, v in regime.items()]
+    return ",".join(parts)
+
+
+def current_protocol(defense: str, backend: str = "smax") -> str:
+    """The protocol a run of ``defense`` gets today (``TrainConfig`` and ``Defense.REGIME`` defaults)."""
+    from defenses import DEFENSES
+    from robench.envs import DEFAULT_LAYOUTS
+    from robench.train import TrainConfig
+
+    regime = DEFENSES[defense].REGIME.to_dict() if defense in DEFENSES else {}
+    layout = TrainConfig().obs_layout or DEFAULT_LAYOUTS.get(backend, "unit_list")
+    return protocol_label(defense, layout, TrainConfig().steps, TrainConfig().bounds, regime)
 
 
 def _setting(key: str, value: Any) -> str:
@@ -184,10 +213,36 @@ def plan(spec: GridSpec, candidates: dict[tuple[str, str, str], list[tuple[Path,
                     meta = {"env": env, "backend": manifest["env"]["backend"], "learner": learner,
                             "defense": manifest.get("defense"), "variant": variant,
                             "seed": manifest.get("seed"), "threat": threat.to_dict(),
-                            "protocol": protocol_of(manifest),
+                            "protocol": protocol_of(manifest), "obs_layout": layout_of(manifest["env"]),
                             "adversary": str(adversary[0]) if adversary else None, **key}
                     cells.append(Cell(cid=cell_id(key), checkpoint=str(path), key=meta))
+    if spec.reference_rows:
+        cells += reference_cells(spec, sorted({(c.key["env"], c.key["backend"], c.key["learner"]) for c in cells}))
     return cells, missing
+
+
+MASK_ONLY = "mask-only"
+"""The scripted reference row (``robench.diagnose.MaskOnlyPolicy``)."""
+
+
+def reference_cells(spec: GridSpec, blocks: list[tuple[str, str, str]]) -> list[Cell]:
+    """The mask-only scripted policy's clean cell per SMAX (env, learner) block and evaluation
+    seed: it ignores observations, so its clean win rate is its win rate under every
+    observation attack — the reference row of the block (``robench.diagnose``)."""
+    from robench.store import cell_id
+
+    cells = []
+    for env, backend, learner in blocks:
+        if backend != "smax":
+            continue
+        for eval_seed in spec.eval_seeds:
+            key = {"scripted": MASK_ONLY, "env": env, "learner": learner, "attack": "none", "eps": 0.0,
+                   "episodes": spec.episodes, "eval_seed": eval_seed}
+            meta = {**key, "backend": backend, "defense": MASK_ONLY, "variant": "", "seed": 0,
+                    "protocol": "scripted", "adversary": None, "retrain": None, "checkpoint_hash": None,
+                    "adversary_hash": None}
+            cells.append(Cell(cid=cell_id(key), checkpoint=f"scripted:{MASK_ONLY}", key=meta))
+    return cells
 
 
 def run_cell(cell: Cell, results: str) -> dict[str, Any]:
@@ -201,8 +256,12 @@ def run_cell(cell: Cell, results: str) -> dict[str, Any]:
         if store.done(cell.cid):
             return store.read_meta(cell.cid)
         start = time.perf_counter()
-        agent, _, manifest = load_protagonist(Path(cell.checkpoint))
-        if manifest["content_hash"] != cell.key["checkpoint_hash"]:
+        scripted = cell.key.get("scripted") == MASK_ONLY
+        if scripted:
+            agent, manifest = mask_only_agent(cell.key["env"]), None
+        else:
+            agent, _, manifest = load_protagonist(Path(cell.checkpoint))
+        if not scripted and manifest["content_hash"] != cell.key["checkpoint_hash"]:
             raise GridError(f"{cell.checkpoint} changed since the grid was planned")
         k = cell.key
         adversary = None
@@ -215,7 +274,8 @@ def run_cell(cell: Cell, results: str) -> dict[str, Any]:
             adversary = load_adversary(Path(k["adversary"]), env_info_from_manifest(manifest), seed=k["eval_seed"])
         res, out = evaluate(agent, k["env"], backend=k["backend"], attack=k["attack"], eps=k["eps"],
                             episodes=k["episodes"], seed=k["eval_seed"], adversary=adversary,
-                            attacked_agents=k.get("attacked_agents"), bounds=k["threat"]["bounds"])
+                            attacked_agents=k.get("attacked_agents"), bounds=k.get("threat", {}).get("bounds", "none"),
+                            obs_layout=k.get("obs_layout"))
         episodes = pd.DataFrame({"episode": range(res.episodes), "won": out.won.numpy(),
                                  "return": out.episode_return.numpy(), "crashed": out.crashed.numpy(),
                                  "length": out.length.numpy()})
@@ -228,6 +288,15 @@ def run_cell(cell: Cell, results: str) -> dict[str, Any]:
                 "robench_version": __version__}
         store.write(cell.cid, meta, episodes)
         return meta
+
+
+def mask_only_agent(map_name: str):
+    """The mask-only scripted policy sized for ``map_name`` (SMAX)."""
+    from robench.diagnose import MaskOnlyPolicy
+    from robench.envs import make_env
+
+    info = make_env(map_name, 1).info()
+    return MaskOnlyPolicy(info.obs_dim, info.n_agents, info.n_actions)
 
 
 def retrained_adversary(store, spec: dict[str, Any], victim, victim_manifest: dict[str, Any]) -> Path:

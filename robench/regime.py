@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from robench.errors import RobenchError
+from robench.learners.buffer import EpisodeBatch
 
 UNITS = ("episode", "step")
 REPLAYS = ("perturbed", "clean")
@@ -74,6 +75,11 @@ def attack_coins(shape: tuple[int, ...], prob: float, generator: torch.Generator
     if prob >= 1.0:
         return torch.ones(shape, dtype=torch.bool, device=device)
     return (torch.rand(shape, generator=generator, device="cpu") < prob).to(device)
+
+
+def stored(batch: EpisodeBatch, replay: str) -> EpisodeBatch:
+    """What replay keeps of a recorded batch: õ as acted on (``perturbed``) or o (``clean``)."""
+    return batch if replay == "perturbed" else replace(batch, obs=batch.clean_obs)
 
 
 def regime_of(manifest: dict[str, Any]) -> Regime:

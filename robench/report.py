@@ -22,7 +22,7 @@ ATTACK_LABELS = {"none": "Natural", "random": "Random", "fgsm": "FGSM", "pgd": "
                  "uniform-target": "Uniform target"}
 DEFENSE_LABELS = {"noadv": "NoAdv", "rn": "RN", "fgsm": "FGSM", "atla": "ATLA", "paad": "PAAD", "pr": "PR",
                   "pr-rep": "PR-REP", "ernie": "ERNIE", "rap": "RAP", "romance-p": "ROMANCE-p",
-                  "romance-s": "ROMANCE-s", "atsa": "ATSA"}
+                  "romance-s": "ROMANCE-s", "atsa": "ATSA", "mask-only": "Mask-only (scripted)"}
 LEARNER_LABELS = {"vdn": "VDN", "qmix": "QMIX"}
 UNITS = ("attack", "episode", "seed")
 
@@ -34,6 +34,8 @@ class TableOptions:
     unit: str = "attack"
     """Test unit: ``attack`` (per-attack cell values), ``episode`` or ``seed``."""
     alpha: float = 0.05
+    note: str = ""
+    """Appended to every caption (the threat model of the table)."""
 
 
 def _label(table: dict[str, str], key: str) -> str:
@@ -186,8 +188,8 @@ def render_table1(data: TableData, sig: pd.DataFrame, opts: TableOptions, eps_by
     caption = (f"{caption_metric.capitalize()} per attack (columns) of protagonists trained by each defense (rows); "
                f"{eps_text}. AVG: mean ± population std over the attack columns. Bold: best per column. "
                f"*: one-sided Wilcoxon rank-sum test, reference {refs} better at p < {opts.alpha} "
-               f"(test unit: {data.unit}).")
-    tex_caption = tex_escape(caption).replace("±", r"$\pm$").replace("ε", r"$\epsilon$")
+               f"(test unit: {data.unit}).") + (f" {opts.note}" if opts.note else "")
+    tex_caption = tex_escape(caption).replace("±", r"$\pm$").replace("ε", r"$\epsilon$").replace("L∞", r"$L_\infty$")
     tex += [r"\bottomrule", r"\end{tabular}", rf"\caption{{{tex_caption}}}", r"\end{table}"]
     md.append("")
     md.append(caption)
@@ -216,7 +218,7 @@ def pooled_return(g: pd.DataFrame) -> pd.Series:
                       "crash_rate": g.crash_rate.mean()})
 
 
-def render_table2(cells: pd.DataFrame) -> tuple[str, str]:
+def render_table2(cells: pd.DataFrame, note: str = "") -> tuple[str, str]:
     """(LaTeX, Markdown) of the paper's Table 2 layout (CAV): per attack column the Reward (mean ±
     episode std) and the crash rate CR; AVG = mean ± population std of the Reward and of the CR over
     the attack columns (clean included, as the paper's); bold: best Reward (highest) and CR
@@ -260,8 +262,9 @@ def render_table2(cells: pd.DataFrame) -> tuple[str, str]:
             tex.append(" & ".join([tex_escape(x) for x in names] + vals) + r" \\")
             md.append("| " + " | ".join(names + [_tex_to_md(x) for x in vals]) + " |")
     caption = ("Mean episode return ± episode std (Reward) and crash rate (CR) per attack (columns) of protagonists "
-               "trained by each defense (rows). AVG: mean ± population std over the columns. Bold: best per column.")
-    tex_caption = tex_escape(caption).replace("±", r"$\pm$")
+               "trained by each defense (rows). AVG: mean ± population std over the columns. Bold: best per column."
+               + (f" {note}" if note else ""))
+    tex_caption = tex_escape(caption).replace("±", r"$\pm$").replace("L∞", r"$L_\infty$")
     tex += [r"\bottomrule", r"\end{tabular}", rf"\caption{{{tex_caption}}}", r"\end{table}"]
     md += ["", caption]
     return "\n".join(tex) + "\n", "\n".join(md) + "\n"

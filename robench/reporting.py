@@ -1,13 +1,17 @@
 """``robench report``: read the results store (or an external CSV) and write every artefact."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from robench.checkpoint import CheckpointError, read_manifest
 from robench.envs import PAPER_EPS
 from robench.errors import RobenchError
+from robench.grid import MASK_ONLY, current_protocol, protocol_of
+from robench.threat import DEFAULT_BOUNDS
 from robench.figures import ablation_bars, attack_strength, eps_sweep, training_curves
 from robench.report import (
     TableOptions,
@@ -92,10 +96,73 @@ def current_cells(raw: pd.DataFrame) -> pd.DataFrame:
     return raw[keep]
 
 
+def one_threat_model(raw: pd.DataFrame, bounds: str | None, results: Path) -> tuple[pd.DataFrame, str]:
+    """The cells of one threat model: attacked cells of ``bounds`` (which must be given when the
+    store holds several) and the clean cells, which every threat model shares."""
+    attacked = raw[raw.attack != "none"]
+    modes = sorted(attacked.bounds.unique()) if "bounds" in raw.columns else []
+    if bounds is None:
+        if len(modes) > 1:
+            raise ReportError(f"{results} holds cells of {len(modes)} threat models (bounds {', '.join(modes)}); "
+                              f"a table never mixes two: pass --bounds")
+        bounds = modes[0] if modes else DEFAULT_BOUNDS
+    keep = (raw.attack == "none") | (raw.bounds == bounds)
+    if not (keep & (raw.attack != "none")).any() and len(modes):
+        raise ReportError(f"{results} has no cells with bounds {bounds} (it has {', '.join(modes)})")
+    return raw[keep], bounds
+
+
+def with_protocol(raw: pd.DataFrame) -> pd.DataFrame:
+    """``protocol`` of each cell's protagonist (``robench.grid.protocol_of``), read from its
+    manifest where the cell predates the record."""
+    if "protocol" not in raw.columns:
+        raw = raw.assign(protocol=None)
+    missing = raw.protocol.isna()
+    labels: dict[str, str] = {}
+    for path in raw.checkpoint[missing].dropna().unique():
+        try:
+            labels[path] = protocol_of(read_manifest(Path(path)))
+        except CheckpointError:
+            labels[path] = "unknown"
+    return raw.assign(protocol=raw.protocol.where(~missing, raw.checkpoint.map(labels)).fillna("unknown"))
+
+
+def split_protocols(raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(cells of protagonists trained under today's protocol for their defense, the rest with
+    their protocol added to the row's variant so that they form rows of their own)."""
+    scripted = raw.protocol == "scripted"
+    today = [current_protocol(d, b) for d, b in zip(raw.defense, raw.backend)]
+    current = (raw.protocol == pd.Series(today, index=raw.index)) | scripted
+    others = raw[~current]
+    v = others.variant.fillna("").astype(str)
+    others = others.assign(variant=np.where(v != "", v + ",", "") + others.protocol.astype(str))
+    return raw[current], pd.concat([others, raw[scripted]], ignore_index=True)
+
+
+def broadcast_reference(selected: pd.DataFrame) -> pd.DataFrame:
+    """The mask-only scripted row's clean cell copied into every attack column of its (env,
+    learner) block: the policy ignores observations, so no observation attack changes it."""
+    ref = selected.defense == MASK_ONLY
+    if not ref.any():
+        return selected
+    copies = []
+    for (env, learner), block in selected[~ref].groupby(["env", "learner"]):
+        mine = selected[ref & (selected.env == env) & (selected.learner == learner)]
+        for attack in block.attack.unique():
+            if attack != "none":
+                copies.append(mine.assign(attack=attack))
+    return pd.concat([selected] + copies, ignore_index=True)
+
+
 def write_report(results: Path, out: Path, checkpoints: Path | None = None, reference: str | None = "atsa",
-                 unit: str = "attack", from_csv: Path | None = None) -> list[Path]:
-    """Write tables (LaTeX + Markdown), significance and robustness CSVs and figures; return paths."""
+                 unit: str = "attack", from_csv: Path | None = None, bounds: str | None = None) -> list[Path]:
+    """Write tables (LaTeX + Markdown), significance and robustness CSVs and figures; return paths.
+
+    Every table holds one threat model (``bounds``; required when the store holds several) and
+    the rows trained under today's protocol; rows of other protocols (older budgets, bounds or
+    regimes) go to ``table1_other_protocols``, each labelled with its protocol."""
     opts = TableOptions(reference=reference, unit=unit)
+    others = None
     if from_csv is not None:
         cells, episodes = _from_csv(from_csv), None
         if unit != "attack":
@@ -108,13 +175,20 @@ def write_report(results: Path, out: Path, checkpoints: Path | None = None, refe
         raw = current_cells(load_cells(results))
         if raw.empty:
             raise ReportError(f"no finished cells in {results}")
+        raw, bounds = one_threat_model(raw, bounds, results)
+        opts.note = f"Threat model: L∞, bounds={bounds} (docs/threat-model.md)."
+        raw, others = split_protocols(with_protocol(raw))
+        if (raw.defense != MASK_ONLY).sum() == 0:
+            raw, others = pd.concat([raw, others], ignore_index=True), None
+            opts.note += " Rows trained under earlier protocols, each labelled with its own."
         cells = variant_rows(raw)
         episodes = None
         if unit == "episode":
             episodes = load_episodes(results)
             episodes = variant_rows(episodes[episodes.cell_id.isin(raw.cell_id)])
         eps_by_env = table_eps(cells, PAPER_EPS)
-        selected = select_table_cells(cells, eps_by_env)
+        selected = broadcast_reference(select_table_cells(cells, eps_by_env))
+        cells = cells[cells.defense != MASK_ONLY]
     written = []
     won = selected[selected.backend != "cav"] if "backend" in selected.columns else selected  # CAV: no wins
     if "win_rate" in won.columns and not won.empty and won.win_rate.notna().any():
@@ -123,9 +197,18 @@ def write_report(results: Path, out: Path, checkpoints: Path | None = None, refe
         tex, md = render_table1(data, sig, opts, eps_by_env)
         written += [_write(out, "table1_win_rate.tex", tex), _write(out, "table1_win_rate.md", md),
                     _write(out, "significance.csv", sig.to_csv(index=False))]
+    if others is not None and (others.defense != MASK_ONLY).any():
+        legacy = broadcast_reference(select_table_cells(variant_rows(others), table_eps(variant_rows(others), PAPER_EPS)))
+        legacy = legacy[legacy.backend != "cav"] if "backend" in legacy.columns else legacy
+        if not legacy.empty and legacy.win_rate.notna().any():
+            data = aggregate(legacy, "win_rate", "attack")
+            note = opts.note + " Rows trained under other protocols than today's (labelled with theirs)."
+            tex, md = render_table1(data, significance(data, opts), replace(opts, note=note),
+                                    table_eps(variant_rows(others), PAPER_EPS))
+            written += [_write(out, "table1_other_protocols.tex", tex), _write(out, "table1_other_protocols.md", md)]
     if "crash_rate" in selected.columns and (from_csv is not None and "mean_return" in selected.columns
                                              or (selected.get("backend") == "cav").any()):
-        tex, md = render_table2(selected)
+        tex, md = render_table2(selected, opts.note)
         written += [_write(out, "table2_reward_cr.tex", tex), _write(out, "table2_reward_cr.md", md)]
     if from_csv is None:
         written.append(_write(out, "robustness.csv", robustness_summary(cells).to_csv(index=False)))

@@ -96,9 +96,17 @@ def load_cells(results: Path) -> pd.DataFrame:
     """One row per finished cell: key columns (env, learner, defense, variant, seed, attack, eps,
     eval_seed, episodes, attacked_agents, checkpoint, adversary) and summary metrics (win_rate,
     mean_return, std_return, crash_rate, ...).  ``variant`` holds the defense's and the learner's
-    non-default settings; ``attacked_agents`` the attacked set M (None = every agent)."""
+    non-default settings; ``attacked_agents`` the attacked set M (None = every agent); ``bounds`` how
+    the cell's attack kept ô in range (``robench.threat``; ``features`` for cells stored before it
+    was recorded)."""
+    from robench.threat import LEGACY_BOUNDS
+
     store = ResultStore(results)
-    rows = [{"variant": "", "attacked_agents": None, **store.read_meta(cid)} for cid in store.cell_ids()]
+    rows = []
+    for cid in store.cell_ids():
+        meta = {"variant": "", "attacked_agents": None, **store.read_meta(cid)}
+        meta["bounds"] = meta.get("bounds") or (meta.get("threat") or {}).get("bounds", LEGACY_BOUNDS)
+        rows.append(meta)
     return pd.DataFrame(rows)
 
 

@@ -9,7 +9,8 @@ and leaves agents outside M alone.  ``bounds`` chooses K:
 
   * ``features`` — the environment's per-feature range [obs_low, obs_high] (a health or a unit-type
     bit stays in [0, 1], a relative position in [−1, 1]);
-  * ``box``      — one interval [−1, 1] for every feature;
+  * ``box``      — one interval [−1, 1] for every feature (widened to a feature's own range where
+    that exceeds it, e.g. the CAV ego row's absolute x, so that every clean o lies inside K);
   * ``none``     — no clipping: K = ℝ^D (the convention of the ATSA authors' FGSM and PGD, which
     never clamp to observation bounds).
 
@@ -94,7 +95,7 @@ def limits(bounds: str, obs_low: torch.Tensor, obs_high: torch.Tensor) -> tuple[
     if bounds == "features":
         return obs_low, obs_high
     if bounds == "box":
-        return torch.full_like(obs_low, BOX[0]), torch.full_like(obs_high, BOX[1])
+        return torch.clamp(obs_low, max=BOX[0]), torch.clamp(obs_high, min=BOX[1])
     return torch.full_like(obs_low, -torch.inf), torch.full_like(obs_high, torch.inf)
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import csv
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -37,7 +37,7 @@ from robench.evaluate import evaluate
 from robench.learners.buffer import ReplayBuffer
 from robench.learners.learner import LearnerConfig, QLearner
 from robench.rollout import run_episodes
-from robench.regime import Regime
+from robench.regime import Regime, stored
 from robench.runtime import configure_torch, seed_everything
 from robench.threat import DEFAULT_BOUNDS, ThreatModel, check_bounds
 
@@ -56,6 +56,8 @@ class TrainConfig:
     """Training perturbation budget; None = the paper's value for the map."""
     defense_options: dict[str, Option] = field(default_factory=dict)
     """Defense hyperparameters (``Defense.OPTIONS``), e.g. ATSA's κ and α."""
+    obs_layout: str | None = None
+    """Observation layout (``smac`` or the backend's own when None; ``robench.envs.smac_layout``)."""
     bounds: str = DEFAULT_BOUNDS
     """How the training adversary keeps ô in range: ``features`` | ``box`` | ``none`` (``robench.threat``)."""
     attack_prob: float | None = None
@@ -162,7 +164,7 @@ def train(cfg: TrainConfig, curve_path: Path | None = None,
     check_bounds(cfg.bounds)
     regime = resolve_regime(cfg)
     gen = seed_everything(cfg.seed)
-    env = make_env(cfg.env, cfg.n_envs, cfg.backend, cfg.device)
+    env = make_env(cfg.env, cfg.n_envs, cfg.backend, cfg.device, cfg.obs_layout)
     info = env.info()
     limits = ThreatModel(eps=eps, bounds=cfg.bounds).limits(env.obs_low, env.obs_high)
     learner = QLearner(cfg.learner, info.obs_dim, info.n_agents, info.n_actions, info.state_dim, cfg.device)
@@ -209,7 +211,7 @@ def train(cfg: TrainConfig, curve_path: Path | None = None,
                                           explore=explore, generator=gen, record=True, limits=limits,
                                           attack_prob=regime.attack_prob, attack_unit=regime.attack_unit)
                 assert batch is not None
-                buffer.insert(batch if regime.replay == "perturbed" else replace(batch, obs=batch.clean_obs))
+                buffer.insert(stored(batch, regime.replay))
                 defense.after_rollout(batch, t_env)
                 if len(buffer) >= cfg.learner.batch_size:
                     for _ in range(cfg.updates_per_rollout):
@@ -224,7 +226,8 @@ def train(cfg: TrainConfig, curve_path: Path | None = None,
             row = None
             if t_env >= next_eval or t_env >= cfg.steps or out_of_time:
                 next_eval += cfg.eval_every
-                clean, _ = evaluate(learner.policy_agent, cfg.env, backend=cfg.backend, episodes=cfg.eval_episodes,
+                clean, _ = evaluate(learner.policy_agent, cfg.env, backend=cfg.backend, obs_layout=cfg.obs_layout,
+                                    episodes=cfg.eval_episodes,
                                     seed=10_000_019 + t_env, device=cfg.device)
                 win, ret = clean.win_rate, clean.mean_return
                 row = {"t_env": t_env, "episodes": episodes, "wall_s": round(time.perf_counter() - start, 2),

@@ -76,15 +76,16 @@ def train_and_save(cfg: TrainConfig, out: Path, overwrite: bool = False, show_pr
             bar.close()
         learner, parent = result.learner, result.parent
         parent_steps, parent_wall_s = (0, 0.0) if parent is None else lineage(parent)
-        clean, _ = evaluate(learner.policy_agent, cfg.env, backend=cfg.backend, episodes=cfg.final_eval_episodes,
+        clean, _ = evaluate(learner.policy_agent, cfg.env, backend=cfg.backend, obs_layout=cfg.obs_layout,
+                            episodes=cfg.final_eval_episodes,
                             seed=cfg.seed + 424_242, device=cfg.device)
-        info = make_env(cfg.env, 1, cfg.backend).info()
+        info = make_env(cfg.env, 1, cfg.backend, obs_layout=cfg.obs_layout).info()
         tensors = protagonist_tensors(learner.policy_agent, learner.policy_mixer)
         victim = {"content_hash": sha256_bytes(encode_tensors(tensors)), "learner": cfg.learner.mixer}
         nested, linked = {}, {}
         for name, (adversary, adv_cfg) in result.adversaries.items():
             under, _ = evaluate(learner.policy_agent, cfg.env, backend=cfg.backend, attack=adv_cfg.attack, eps=cfg.eps,
-                                bounds=cfg.bounds, episodes=cfg.final_eval_episodes, seed=cfg.seed + 515_151, device=cfg.device,
+                                bounds=cfg.bounds, obs_layout=cfg.obs_layout, episodes=cfg.final_eval_episodes, seed=cfg.seed + 515_151, device=cfg.device,
                                 adversary=adversary)
             adv_manifest = adversary_manifest(adversary, adv_cfg, info, victim, cfg.eps, result.t_env, result.wall_s,
                                               under.win_rate, final_victim_return=under.mean_return,

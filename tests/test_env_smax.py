@@ -74,3 +74,46 @@ def test_unknown_map_and_backend():
         make_env("3m", 1, backend="gym")
     with pytest.raises(EnvError, match="SMAC3"):
         make_env("3m", 1, backend="sc2")
+
+
+def test_smac_layout_matches_hand_computed_smac_values_on_a_fixed_scene():
+    """SMAC's get_obs_agent on a 3m scene, computed by hand (module docstring of
+    robench.envs.smac_layout): map 32×32, marines' sight 9, attack range 5, health 45."""
+    from types import SimpleNamespace
+
+    import jax.numpy as jnp
+    import numpy as np
+
+    from robench.envs.smax import _kernels
+
+    layout = _kernels("3m", 1, "smac")._smac
+    assert layout.obs_dim == 30 and layout.type_bits == 0 and layout.shield_ally == 0
+    pos = [(10, 10), (12, 10), (0, 31.5), (14, 10), (10, 25), (11, 11)]  # allies 0-2, enemies 0-2
+    alive = [True, True, True, True, True, False]
+    health = [45, 45, 45, 22.5, 45, 0]
+    inner = SimpleNamespace(unit_positions=jnp.array(pos, jnp.float32), unit_alive=jnp.array(alive),
+                            unit_health=jnp.array(health, jnp.float32))
+    avail = np.zeros((3, 8), bool)
+    avail[:, :5] = True
+    avail[0, 5] = True  # agent 0 can shoot enemy 0 (distance 4 < 5)
+    obs = np.asarray(layout.observe(inner, jnp.asarray(avail)))
+    want0 = ([1, 1, 1, 1]  # north, south, east, west all inside the map
+             + [1, 4 / 9, 4 / 9, 0, 0.5] + [0] * 5 + [0] * 5  # enemy 0 in range; 1 beyond sight; 2 dead
+             + [1, 2 / 9, 2 / 9, 0, 1.0] + [0] * 5  # ally 1 visible; ally 2 beyond sight
+             + [1.0])
+    np.testing.assert_allclose(obs[0], want0, atol=1e-6)
+    assert obs[2, :4].tolist() == [0, 1, 1, 0]  # at (0, 31.5): no step north or west
+    inner.unit_alive = jnp.array([True, False, True, True, True, False])
+    obs = np.asarray(layout.observe(inner, jnp.asarray(avail)))
+    assert (obs[1] == 0).all() and (obs[0, 19:24] == 0).all()  # a dead ally sees nothing and is not seen
+
+
+def test_smac_layout_sizes_follow_smac_on_the_papers_maps():
+    from robench.envs import make_env
+
+    # SMAC's obs_shape: 3m 30, 8m 80, 3s_vs_3z 36 (shield slots for the stalkers and zealots), 2s3z 80 (type bits)
+    for name, dim in (("3m", 30), ("8m", 80), ("3s_vs_3z", 36), ("2s3z", 80)):
+        env = make_env(name, 2, obs_layout="smac")
+        obs = env.reset(0).obs
+        assert env.info().obs_dim == dim == obs.shape[-1] and env.info().obs_layout == "smac"
+        assert ((obs >= env.obs_low) & (obs <= env.obs_high)).all()

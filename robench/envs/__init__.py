@@ -58,11 +58,12 @@ def backend_of(map_name: str, backend: str | None = None) -> str:
 
 
 def make_env(map_name: str, batch_size: int, backend: str = DEFAULT_BACKEND,
-             device: str | torch.device = "cpu") -> BatchedEnv:
-    """Build ``batch_size`` lockstep copies of ``map_name`` on ``backend``."""
+             device: str | torch.device = "cpu", obs_layout: str | None = None) -> BatchedEnv:
+    """Build ``batch_size`` lockstep copies of ``map_name`` on ``backend`` with the observation
+    layout ``obs_layout`` (None = the backend's own)."""
     module = backend_module(backend)
     try:
-        return module.make(map_name, batch_size, device)
+        return module.make(map_name, batch_size, device, obs_layout)
     except KeyError as err:
         raise EnvError(err.args[0]) from None
 
@@ -77,6 +78,17 @@ def canonical_map(map_name: str, backend: str = DEFAULT_BACKEND) -> str:
 
 def map_names(backend: str = DEFAULT_BACKEND) -> list[str]:
     return backend_module(backend).map_names()
+
+
+DEFAULT_LAYOUTS = {"smax": "unit_list", "cav": "kinematics"}
+"""Each backend's own observation layout (what a manifest that predates the record used)."""
+LAYOUT_ALIASES = {"smax": "unit_list"}
+"""``--obs smax`` names SMAX's own layout."""
+
+
+def layout_of(env: dict) -> str:
+    """The observation layout of a manifest's ``env`` block (its backend's own when unrecorded)."""
+    return env.get("obs_layout") or DEFAULT_LAYOUTS.get(env.get("backend", DEFAULT_BACKEND), "unit_list")
 
 
 def paper_eps(map_name: str) -> float:

@@ -126,7 +126,7 @@ class CAVMergeEnv:
 
     def info(self) -> EnvInfo:
         return EnvInfo(n_agents=N_AGENTS, obs_dim=OBS_DIM, state_dim=N_AGENTS * OBS_DIM, n_actions=N_ACTIONS,
-                       episode_limit=LIMIT, map_name=self.map_name, backend="cav")
+                       episode_limit=LIMIT, map_name=self.map_name, backend="cav", obs_layout=LAYOUT)
 
     def _start(self) -> None:
         """The copies are built at the first ``reset`` (``info`` needs none): in this process with
@@ -199,5 +199,12 @@ class CAVMergeEnv:
             pass
 
 
-def make(map_name: str, batch_size: int, device: str | torch.device = "cpu") -> CAVMergeEnv:
+LAYOUT = "kinematics"
+"""highway-env's Kinematics observation: the backend's only layout."""
+
+
+def make(map_name: str, batch_size: int, device: str | torch.device = "cpu", obs_layout: str | None = None
+         ) -> CAVMergeEnv:
+    if obs_layout not in (None, LAYOUT):
+        raise KeyError(f"the CAV backend has one observation layout, {LAYOUT!r}, not {obs_layout!r}")
     return CAVMergeEnv(batch_size, device, map_name=map_name)

@@ -32,6 +32,9 @@ class EnvInfo:
     """Canonical map / scenario name."""
     backend: str
     """Backend registry name (``smax``, ``sc2``, ``cav``...)."""
+    obs_layout: str = "unit_list"
+    """The observation layout: SMAX's ``unit_list`` or SMAC's ``smac`` (``--obs``), CAV's
+    ``kinematics``; part of the env's identity (a checkpoint fits one layout)."""
 
 
 @dataclass

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from robench.envs.protocol import EnvInfo, Observation, StepResult
+from robench.envs.smac_layout import SmacLayout
 from robench.runtime import configure_jax
 
 configure_jax()
@@ -57,6 +58,8 @@ register_scenario(
     "3s_vs_3z",
     Scenario(jnp.array([STALKER] * 3 + [ZEALOT] * 3, dtype=jnp.uint8), 3, 3, False, False),
 )
+LAYOUTS = ("unit_list", "smac")
+"""Observation layouts: SMAX's unit list (its default), SMAC's (``robench.envs.smac_layout``)."""
 ALIASES = {"3s_3z": "3s_vs_3z"}
 """The paper calls SMAC's ``3s_vs_3z`` map ``3s_3z``."""
 
@@ -101,22 +104,26 @@ class _SmaxKernels:
     """The jitted reset/step of one (map, B): stateless, built once per process and shared by
     every :class:`SmaxEnv` of that shape (so repeated evaluations never retrace)."""
 
-    def __init__(self, map_name: str, batch_size: int):
+    def __init__(self, map_name: str, batch_size: int, obs_layout: str = "unit_list"):
         self.batch_size = batch_size
         self._env = HeuristicEnemySMAX(scenario=map_name_to_scenario(map_name))
         env = self._env
         self._n = env.num_allies
         self._agents = env.agents
-        self.bounds = _feature_bounds(env)
+        if obs_layout not in LAYOUTS:
+            raise KeyError(f"unknown SMAX observation layout {obs_layout!r}; known: {', '.join(LAYOUTS)}")
+        self._smac = SmacLayout(env) if obs_layout == "smac" else None
+        self.bounds = _feature_bounds(env) if self._smac is None else self._smac.bounds()
         self._state_div = jnp.asarray(_state_scale(env))
         self.info = EnvInfo(
             n_agents=self._n,
-            obs_dim=int(env.obs_size),
+            obs_dim=int(env.obs_size) if self._smac is None else self._smac.obs_dim,
             state_dim=int(env.state_size),
             n_actions=int(env.num_ally_actions),
             episode_limit=int(env.max_steps),
             map_name=map_name,
             backend="smax",
+            obs_layout=obs_layout,
         )
         # jit bound methods (not methods with a static ``self``) so calls take JAX's C++ fast path
         self.reset = jax.jit(self._reset_kernel)
@@ -124,10 +131,13 @@ class _SmaxKernels:
 
     def _observe(self, st):
         env = self._env
-        obs_d = env.get_obs(st)
-        obs = jnp.stack([obs_d[a] for a in self._agents])
         avail_d = env.get_avail_actions(st)
         avail = jnp.stack([avail_d[a] for a in self._agents]).astype(bool)
+        if self._smac is None:
+            obs_d = env.get_obs(st)
+            obs = jnp.stack([obs_d[a] for a in self._agents])
+        else:
+            obs = self._smac.observe(st.state, avail)
         # weapon cooldowns run below zero once ready; clip keeps the state in [-1, 1]
         state = jnp.clip(env.get_world_state(st) / self._state_div, -1.0, 1.0)
         return obs, state, avail
@@ -173,8 +183,8 @@ class _SmaxKernels:
 
 
 @functools.lru_cache(maxsize=None)
-def _kernels(map_name: str, batch_size: int) -> _SmaxKernels:
-    return _SmaxKernels(map_name, batch_size)
+def _kernels(map_name: str, batch_size: int, obs_layout: str = "unit_list") -> _SmaxKernels:
+    return _SmaxKernels(map_name, batch_size, obs_layout)
 
 
 class SmaxEnv:
@@ -183,11 +193,12 @@ class SmaxEnv:
     Compilation is paid once per (map, B) per process (and skipped across processes by JAX's
     persistent cache); each instance owns only its episode state."""
 
-    def __init__(self, map_name: str, batch_size: int, device: str | torch.device = "cpu"):
+    def __init__(self, map_name: str, batch_size: int, device: str | torch.device = "cpu",
+                 obs_layout: str = "unit_list"):
         self.map_name = canonical_map(map_name)
         self.batch_size = int(batch_size)
         self.device = torch.device(device)
-        self._k = _kernels(self.map_name, self.batch_size)
+        self._k = _kernels(self.map_name, self.batch_size, obs_layout)
         low, high = self._k.bounds
         self.obs_low = torch.from_numpy(low).to(self.device)
         self.obs_high = torch.from_numpy(high).to(self.device)
@@ -230,6 +241,6 @@ class SmaxEnv:
         )
 
 
-def make(map_name: str, batch_size: int, device: str | torch.device = "cpu") -> SmaxEnv:
-    """Registry entry point."""
-    return SmaxEnv(map_name, batch_size, device)
+def make(map_name: str, batch_size: int, device: str | torch.device = "cpu", obs_layout: str | None = None) -> SmaxEnv:
+    """Registry entry point (``obs_layout``: ``unit_list``, SMAX's own, or ``smac``)."""
+    return SmaxEnv(map_name, batch_size, device, obs_layout or LAYOUTS[0])

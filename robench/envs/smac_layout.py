@@ -1,0 +1,114 @@
+"""SMAC's observation layout computed from a SMAX state (``--obs smac``).
+
+StarCraft's SMAC (oxwhirl/smac, ``StarCraft2Env.get_obs_agent`` with its defaults:
+``obs_all_health``, ``obs_own_health``, no pathing grid, no terrain height, no time step, no
+last actions of allies) gives agent i, when alive, the concatenation of
+
+  * move flags [4]: north, south, east, west — whether a step of one unit in that direction
+    stays inside the map (SMAC's ``can_move`` on an open pathing grid:
+    north ``y + 1 < H``, south ``y > 0``, east ``x + 1 < W``, west ``x > 0``);
+  * per enemy e [5 + shield + type bits], zero unless e is alive and within the sight range r of
+    agent i: available_to_attack (the attack action's availability, i.e. in shooting range),
+    d/r, Δx/r, Δy/r, health/health_max, (shield / shield_max: zero, SMAX has no shields), (unit
+    type one-hot);
+  * per other ally j in increasing index [5 + shield + type bits]: visible (1), d/r, Δx/r, Δy/r,
+    health/health_max, (shield), (unit type);
+  * own [1 + shield + type bits]: health/health_max, (shield), (unit type);
+
+and all zeros when dead.  Shield slots exist where SMAC has them (Protoss units: stalkers,
+zealots), always 0 here; unit-type bits exist only on heterogeneous maps (SMAC's
+``unit_type_bits``: the number of distinct allied unit types when it exceeds one), so 3m's
+observation has 4 + 3·5 + 2·5 + 1 = 30 coordinates.  Sight and shooting ranges, health and the
+map size are SMAX's own (a unit's sight range is its type's).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+PROTOSS = ("stalker", "zealot")
+"""SMAX unit types that carry shields in StarCraft II (SMAC gives them a shield slot)."""
+MOVE, STOP, ATTACK = 4, 4, 5
+"""SMAX's ally actions: 0–3 moves, 4 stop, 5 + e attack enemy e."""
+
+
+class SmacLayout:
+    """Static sizes of the layout for one SMAX scenario, and the observation function."""
+
+    def __init__(self, env):
+        smax = env._env
+        self.n_allies, self.n_enemies = env.num_allies, env.num_enemies
+        self.width, self.height = float(smax.map_width), float(smax.map_height)
+        if smax.scenario is None or getattr(smax, "smacv2_unit_type_generation", False):
+            raise KeyError("the SMAC observation layout needs a map with fixed unit types (not a SMACv2 map)")
+        types = np.asarray(smax.scenario)
+        self.types = types
+        names = list(smax.unit_type_names)
+        ally_types = sorted(set(types[: self.n_allies].tolist()))
+        self.type_bits = len(ally_types) if len(ally_types) > 1 else 0
+        self.type_index = {t: k for k, t in enumerate(ally_types)}
+        self.shield_ally = int(any(names[t] in PROTOSS for t in types[: self.n_allies]))
+        self.shield_enemy = int(any(names[t] in PROTOSS for t in types[self.n_allies:]))
+        self.enemy_width = 5 + self.shield_enemy + self.type_bits
+        self.ally_width = 5 + self.shield_ally + self.type_bits
+        self.own_width = 1 + self.shield_ally + self.type_bits
+        self.obs_dim = 4 + self.n_enemies * self.enemy_width + (self.n_allies - 1) * self.ally_width + self.own_width
+        others = [[j for j in range(self.n_allies) if j != i] for i in range(self.n_allies)]
+        self.others = np.array(others, dtype=np.int32).reshape(self.n_allies, self.n_allies - 1)
+        onehot = np.zeros((len(types), self.type_bits), dtype=np.float32)
+        for u, t in enumerate(types):
+            if self.type_bits and t in self.type_index:
+                onehot[u, self.type_index[t]] = 1.0
+        self.type_onehot = onehot
+        self.health_max = np.asarray(smax.unit_type_health)[types].astype(np.float32)
+        self.sight = np.asarray(smax.unit_type_sight_ranges)[types[: self.n_allies]].astype(np.float32)
+
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per-feature [low, high]: relative positions in [−1, 1], everything else in [0, 1]."""
+        def block(width: int, signed: tuple[int, ...]) -> list[float]:
+            return [-1.0 if k in signed else 0.0 for k in range(width)]
+
+        low = ([0.0] * 4 + block(self.enemy_width, (2, 3)) * self.n_enemies
+               + block(self.ally_width, (2, 3)) * (self.n_allies - 1) + [0.0] * self.own_width)
+        low = np.array(low, dtype=np.float32)
+        return low, np.ones_like(low)
+
+    def observe(self, inner, avail):
+        """[N, D] SMAC observations of the allies from SMAX's inner state and the allies' [N, A]
+        available-action mask (JAX; traced inside the step kernel)."""
+        import jax.numpy as jnp
+
+        n, m = self.n_allies, self.n_enemies
+        pos, alive = inner.unit_positions, inner.unit_alive
+        health = inner.unit_health / jnp.asarray(self.health_max)
+        rel = pos[None, :, :] - pos[:n, None, :]  # [n, U, 2]: unit u relative to ally i
+        dist = jnp.linalg.norm(rel, axis=-1)
+        sight = jnp.asarray(self.sight)[:, None]
+        seen = (dist < sight) & alive[None, :]
+        me = alive[:n, None]
+        x, y = pos[:n, 0], pos[:n, 1]
+        move = jnp.stack([y + 1 < self.height, y > 0, x + 1 < self.width, x > 0], -1).astype(jnp.float32)
+        types = jnp.asarray(self.type_onehot)
+
+        def unit_block(first: jnp.ndarray, idx, shield: int) -> jnp.ndarray:
+            """[n, k, width] features of units ``idx`` [n, k] as seen by each ally."""
+            take = lambda a: jnp.take_along_axis(a, idx, axis=1)  # noqa: E731
+            d, rx, ry = take(dist), take(rel[..., 0]), take(rel[..., 1])
+            r = sight
+            parts = [first, d / r, rx / r, ry / r, health[idx]]
+            if shield:
+                parts.append(jnp.zeros_like(d))
+            feats = jnp.stack(parts, -1)
+            if self.type_bits:
+                feats = jnp.concatenate([feats, types[idx]], -1)
+            return jnp.where((take(seen) & me)[..., None], feats, 0.0)
+
+        enemy_idx = jnp.broadcast_to(jnp.arange(n, n + m), (n, m))
+        enemies = unit_block(avail[:, ATTACK:ATTACK + m].astype(jnp.float32), enemy_idx, self.shield_enemy)
+        ally_idx = jnp.asarray(self.others)
+        allies = unit_block(jnp.ones(ally_idx.shape, jnp.float32), ally_idx, self.shield_ally)
+        own = [health[:n, None]] + ([jnp.zeros((n, 1))] if self.shield_ally else [])
+        if self.type_bits:
+            own.append(types[:n])
+        own = jnp.concatenate(own, -1)
+        obs = jnp.concatenate([move, enemies.reshape(n, -1), allies.reshape(n, -1), own], -1)
+        return jnp.where(me, obs, 0.0)

@@ -1,0 +1,144 @@
+"""The threat model (bounds modes) and the training regime (share, warm-up, replay)."""
+import json
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from attacks import ATTACKS, make_attack
+from attacks.training import build
+from robench.envs import EnvInfo
+from robench.errors import RobenchError
+from robench.learners.agent import RNNAgent
+from robench.regime import Regime, attack_coins, regime_of, stored
+from robench.rollout import run_episodes
+from robench.threat import BOUNDS, ThreatModel, bounds_of, limits, resolve_bounds
+
+INFO = EnvInfo(n_agents=3, obs_dim=6, state_dim=4, n_actions=5, episode_limit=10, map_name="toy", backend="smax")
+
+
+def _inputs(seed, b=4, n=3, d=6, a=5):
+    """Observations on the edges of a per-feature range whose low end is 0 for half the
+    features (as SMAX's health and type bits): clipping to it would cut noise off."""
+    g = torch.Generator().manual_seed(seed)
+    low = -torch.rand(d, generator=g) * (torch.arange(d) % 2 == 0)
+    high = torch.clamp(low + 0.2 + torch.rand(d, generator=g), max=1.0)  # inside the box [-1, 1], as every env's
+    edge = torch.rand(b, n, d, generator=g) > 0.5
+    obs = torch.where(edge, low, high).expand(b, n, d).clone()
+    avail = torch.rand(b, n, a, generator=g) > 0.3
+    avail[..., 0] = True
+    return obs, avail, low, high
+
+
+def _attack(name, seed):
+    if ATTACKS[name].learned:
+        adv = build(name, INFO, seed)
+        adv.reset(4)
+        return make_attack(name, seed=seed, adversary=adv)
+    return make_attack(name, seed=seed)
+
+
+@pytest.mark.parametrize("bounds", BOUNDS)
+@pytest.mark.parametrize("name", sorted(ATTACKS))
+@settings(max_examples=8, deadline=None)
+@given(seed=st.integers(0, 100_000), eps=st.floats(0.01, 1.0))
+def test_every_attack_keeps_each_bounds_modes_invariant(name, bounds, seed, eps):
+    """‖ô − o‖∞ ≤ ε always, and ô ∈ K: the feature range, the box [−1, 1], or ℝ^D."""
+    torch.manual_seed(seed)
+    agent = RNNAgent(6, 3, 5, hidden=8)
+    obs, avail, feat_low, feat_high = _inputs(seed)
+    low, high = limits(bounds, feat_low, feat_high)
+    x = _attack(name, seed)(agent, obs, torch.randn(4, 3, 8), avail, eps, low, high, torch.randn(4, INFO.state_dim))
+    assert ((x - obs).abs() <= eps + 1e-6).all()
+    assert (x >= low - 1e-6).all() and (x <= high + 1e-6).all()
+    if bounds == "box":
+        assert (x.abs() <= 1 + 1e-6).all()
+
+
+def test_no_clipping_lets_noise_cross_a_feature_bound_that_features_clipping_keeps():
+    obs, avail, low, high = _inputs(3, b=64)
+    agent = RNNAgent(6, 3, 5, hidden=8)
+    attack = make_attack("random", seed=0)
+    clipped = attack(agent, obs, torch.zeros(64, 3, 8), avail, 0.2, *limits("features", low, high))
+    free = attack(agent, obs, torch.zeros(64, 3, 8), avail, 0.2, *limits("none", low, high))
+    assert (clipped >= low).all() and (clipped <= high).all()
+    outside = (free < low) | (free > high)
+    assert 0.3 < outside.float().mean() < 0.7  # obs on an edge: about half of the noise points outward
+
+
+def test_limits_of_each_mode():
+    low, high = torch.tensor([0.0, -1.0]), torch.tensor([1.0, 1.0])
+    assert torch.equal(limits("features", low, high)[0], low)
+    assert torch.equal(limits("box", low, high)[0], torch.tensor([-1.0, -1.0]))
+    lo, hi = limits("none", low, high)
+    assert torch.isinf(lo).all() and (lo < 0).all() and torch.isinf(hi).all() and (hi > 0).all()
+    with pytest.raises(RobenchError, match="bounds must be one of"):
+        limits("clip", low, high)
+
+
+def test_threat_model_record_and_presets():
+    tm = ThreatModel(eps=0.25, bounds="none", attacked_agents=(0, 2))
+    assert json.loads(json.dumps(tm.to_dict())) == {"eps": 0.25, "bounds": "none", "attacked_agents": [0, 2],
+                                                    "norm": "linf"}
+    assert tm.label() == "L∞ ε=0.25, bounds=none, M={0,2}"
+    assert resolve_bounds(None, "paper") == "none" and resolve_bounds("box", "paper") == "box"
+    assert bounds_of({}) == "features" and bounds_of({"threat": {"bounds": "box"}}) == "box"
+    with pytest.raises(RobenchError):
+        ThreatModel(eps=1.5)
+
+
+def test_regime_warmup_schedule_and_validation():
+    r = Regime(eps_warmup=0.5)
+    assert [r.warmup(p) for p in (0.0, 0.25, 0.5, 0.9)] == [0.0, 0.5, 1.0, 1.0]
+    assert Regime().warmup(0.0) == 1.0
+    assert Regime().with_overrides({"attack_prob": 0.5, "replay": None}) == Regime(attack_prob=0.5)
+    for bad in ({"attack_prob": 1.5}, {"replay": "both"}, {"attack_unit": "agent"}, {"eps_warmup": -0.1}):
+        with pytest.raises(RobenchError):
+            Regime(**bad)
+    with pytest.raises(RobenchError, match="no regime setting"):
+        Regime().with_overrides({"warmup": 0.1})
+    assert regime_of({}) == Regime() and regime_of({"regime": {"attack_prob": 0.5}}) == Regime(attack_prob=0.5)
+
+
+def test_attack_coins_hit_the_share_and_draw_nothing_at_one():
+    g = torch.Generator().manual_seed(0)
+    state = g.get_state()
+    assert attack_coins((7,), 1.0, g, torch.device("cpu")).all()
+    assert torch.equal(g.get_state(), state)
+    n = 20_000
+    share = attack_coins((n,), 0.3, g, torch.device("cpu")).float().mean().item()
+    assert abs(share - 0.3) < 4 * math.sqrt(0.3 * 0.7 / n)
+
+
+@pytest.mark.parametrize("unit", ["episode", "step"])
+def test_attack_prob_perturbs_the_stated_share_of_episodes_or_steps(env3m_factory, unit):
+    env = env3m_factory(64)
+    info = env.info()
+    agent = RNNAgent(info.obs_dim, info.n_agents, info.n_actions)
+    _, batch = run_episodes(env, agent, seed=1, attack=make_attack("random", seed=0), eps=0.2, explore=1.0,
+                            record=True, attack_prob=0.5, attack_unit=unit)
+    attacked, mask = batch.extras["attacked"], batch.mask
+    changed = (batch.obs[:, :-1] != batch.clean_obs[:, :-1]).any(-1).any(-1)  # [B, T]
+    assert torch.equal(changed & mask, attacked & mask)  # the record says which steps saw ô
+    per_episode = attacked.any(1).float()
+    if unit == "episode":
+        # one coin per episode: an episode is attacked at all its steps or at none
+        assert torch.equal(attacked & mask, per_episode.bool().unsqueeze(1) & mask)
+        share = per_episode.mean().item()
+        assert abs(share - 0.5) < 4 * math.sqrt(0.25 / 64)
+    else:
+        share = (attacked & mask).sum().item() / mask.sum().item()
+        assert abs(share - 0.5) < 4 * math.sqrt(0.25 / mask.sum().item())
+        assert (per_episode == 1).all()  # every episode of ≥ a few steps is attacked somewhere
+
+
+def test_replay_clean_stores_the_clean_stream(env3m_factory):
+    env = env3m_factory(4)
+    info = env.info()
+    agent = RNNAgent(info.obs_dim, info.n_agents, info.n_actions)
+    _, batch = run_episodes(env, agent, seed=1, attack=make_attack("random", seed=0), eps=0.2, record=True)
+    assert not torch.equal(batch.obs, batch.clean_obs)
+    assert stored(batch, "perturbed").obs is batch.obs
+    assert torch.equal(stored(batch, "clean").obs, batch.clean_obs)
