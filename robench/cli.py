@@ -210,6 +210,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--attacked-agents", type=_agent_list, default=None, metavar="I,J,…",
                    help="the attacked set M for every cell (default: every agent)")
     _add_threat_args(g)
+    g.add_argument("--no-reference", action="store_true",
+                   help="leave out the mask-only scripted reference row of each SMAX (env, learner) block")
     g.add_argument("--checkpoints", type=Path, default=Path("checkpoints"))
     g.add_argument("--adversaries", type=Path, default=None, help="adversary checkpoints for learned attacks")
     g.add_argument("--retrain-adversaries", action="store_true",
@@ -553,7 +555,8 @@ def cmd_grid(args: argparse.Namespace) -> int:
                     attacks=args.attacks, episodes=args.episodes, eval_seeds=args.eval_seeds,
                     checkpoints=args.checkpoints, adversaries=args.adversaries, results=args.results, jobs=args.jobs,
                     backend=args.backend, retrain_adversaries=args.retrain_adversaries,
-                    retrain_steps=args.retrain_steps, attacked_agents=args.attacked_agents, bounds=_bounds(args))
+                    retrain_steps=args.retrain_steps, attacked_agents=args.attacked_agents, bounds=_bounds(args),
+                    reference_rows=not args.no_reference)
     candidates = adversary_candidates(spec.adversaries)
     cells, missing = plan(spec, candidates)
     for (env, learner, attack), found in candidates.items():

@@ -58,8 +58,9 @@ class GridSpec:
     bounds: str = DEFAULT_BOUNDS
     """How every cell's attack keeps ô in range (``robench.threat``); part of the cell key unless
     ``features``, the convention of cells stored before the threat model was recorded."""
-    reference_rows: bool = True
-    """Add the mask-only scripted policy's row to every SMAX (env, learner) block."""
+    reference_rows: bool = False
+    """Add the mask-only scripted policy's row to every SMAX (env, learner) block (``robench grid``
+    does unless ``--no-reference``)."""
     results: Path = Path("results")
     jobs: int = 1
     backend: str = "loky"
@@ -112,11 +113,10 @@ def protocol_label(defense: str, obs_layout: str, steps: int, bounds: str, regim
 def current_protocol(defense: str, backend: str = "smax") -> str:
     """The protocol a run of ``defense`` gets today (``TrainConfig`` and ``Defense.REGIME`` defaults)."""
     from defenses import DEFENSES
-    from robench.envs import DEFAULT_LAYOUTS
-    from robench.train import TrainConfig
+    from robench.train import TRAIN_LAYOUTS, TrainConfig
 
     regime = DEFENSES[defense].REGIME.to_dict() if defense in DEFENSES else {}
-    layout = TrainConfig().obs_layout or DEFAULT_LAYOUTS.get(backend, "unit_list")
+    layout = TrainConfig().obs_layout or TRAIN_LAYOUTS.get(backend, "unit_list")
     return protocol_label(defense, layout, TrainConfig().steps, TrainConfig().bounds, regime)
 
 

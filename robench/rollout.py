@@ -22,6 +22,7 @@ class ObservationAdversary(Protocol):
     """What the rollout engine needs of an attack (``attacks.base.Attack`` implements it)."""
 
     hijacks: bool
+    learned: bool
 
     def reset(self, batch_size: int) -> None: ...
 
@@ -124,8 +125,16 @@ def run_episodes(env: BatchedEnv, agent: Agent, seed: int, *, attack: Observatio
     outcomes = Outcomes(won=res.won, episode_return=res.episode_return, crashed=res.crashed, length=length)
     if not record:
         return outcomes, None
-    # the observation after the last step closes every sequence (T+1 observations)
-    trace["obs"].append(cur.obs)
+    # the observation after the last step closes every sequence (T+1 observations); a time-out
+    # bootstraps from it, so it is perturbed like every other one (a learned adversary, whose
+    # every call is a recorded step of its own, is not asked again: it stays clean there)
+    final = cur.obs
+    if attack is not None and not getattr(attack, "learned", False) and not attack.hijacks:
+        if attack_unit == "step":
+            coin = attack_coins((b,), attack_prob, gen, device)
+        seen = attack(agent, cur.obs, hidden, cur.avail, eps, low, high, cur.state)
+        final = torch.where(coin.view(-1, 1, 1), seen, cur.obs) if attack_prob < 1.0 else seen
+    trace["obs"].append(final)
     trace["clean_obs"].append(cur.obs)
     trace["state"].append(cur.state)
     trace["avail"].append(cur.avail)

@@ -42,6 +42,10 @@ from robench.runtime import configure_torch, seed_everything
 from robench.threat import DEFAULT_BOUNDS, ThreatModel, check_bounds
 
 
+TRAIN_LAYOUTS = {"smax": "smac", "cav": "kinematics"}
+"""The observation layout a run trains on unless told otherwise (docs/threat-model.md)."""
+
+
 @dataclass
 class TrainConfig:
     """One protagonist training run."""
@@ -57,7 +61,8 @@ class TrainConfig:
     defense_options: dict[str, Option] = field(default_factory=dict)
     """Defense hyperparameters (``Defense.OPTIONS``), e.g. ATSA's κ and α."""
     obs_layout: str | None = None
-    """Observation layout (``smac`` or the backend's own when None; ``robench.envs.smac_layout``)."""
+    """Observation layout; None = the zoo's for the backend (``TRAIN_LAYOUTS``: SMAC's layout on
+    SMAX maps, ``robench.envs.smac_layout``; Kinematics on CAV)."""
     bounds: str = DEFAULT_BOUNDS
     """How the training adversary keeps ô in range: ``features`` | ``box`` | ``none`` (``robench.threat``)."""
     attack_prob: float | None = None
@@ -68,8 +73,9 @@ class TrainConfig:
     """Fraction of training over which ε ramps from 0; None = the defense's default."""
     replay: str | None = None
     """``perturbed`` | ``clean``: what replay stores; None = the defense's default."""
-    steps: int = 3_000_000
-    """Environment steps (one step = one joint action of one env copy); ~15 min on 2 cores."""
+    steps: int = 2_000_000
+    """Environment steps (one step = one joint action of one env copy); the zoo's budget
+    (docs/methods.md, *Evidence: the threat model*)."""
     seed: int = 0
     """Seed of everything (envs, init, exploration, sampling)."""
     n_envs: int = 32
@@ -82,7 +88,7 @@ class TrainConfig:
     """ε-greedy exploration after annealing (PyMARL: 0.05; measured: 0.01)."""
     explore_anneal_steps: int = 100_000
     """Env steps over which exploration decays linearly."""
-    eval_every: int = 25_000
+    eval_every: int = 50_000
     """Env steps between greedy evaluations on the training curve."""
     eval_episodes: int = 500
     """Episodes of each curve evaluation (one batch)."""
@@ -162,6 +168,7 @@ def train(cfg: TrainConfig, curve_path: Path | None = None,
     eps = paper_eps(cfg.env) if cfg.eps is None else cfg.eps
     cfg.eps = eps
     check_bounds(cfg.bounds)
+    cfg.obs_layout = cfg.obs_layout or TRAIN_LAYOUTS.get(cfg.backend)
     regime = resolve_regime(cfg)
     gen = seed_everything(cfg.seed)
     env = make_env(cfg.env, cfg.n_envs, cfg.backend, cfg.device, cfg.obs_layout)

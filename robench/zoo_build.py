@@ -34,12 +34,12 @@ from pathlib import Path
 from typing import Any
 
 from robench.checkpoint import CheckpointError, checkpoint_dirs, read_manifest
-from robench.envs import backend_of, canonical_map, paper_eps
+from robench.envs import backend_of, canonical_map, layout_of, paper_eps
 from robench.errors import RobenchError
 from robench.learners.learner import LearnerConfig
 from robench.regime import regime_of
 from robench.threat import LEGACY_BOUNDS
-from robench.train import TrainConfig, resolve_regime
+from robench.train import TRAIN_LAYOUTS, TrainConfig, resolve_regime
 from robench.zoo import checkpoint_name, pretrained_checkpoint
 
 LOCKS = ".locks"
@@ -125,7 +125,9 @@ def run_status(run: ZooRun, zoo: Path) -> str:
 
     cfg = run.config(zoo)
     resolved = DEFENSES[run.defense].resolve_options(cfg.defense_options, cfg.learner.mixer)
-    same = (_config_part(with_defaults(manifest.get("config", {}))) == _config_part(asdict(cfg))
+    recorded = {**with_defaults(manifest.get("config", {})), "obs_layout": layout_of(manifest["env"])}
+    wanted = {**asdict(cfg), "obs_layout": cfg.obs_layout or TRAIN_LAYOUTS.get(cfg.backend)}
+    same = (_config_part(recorded) == _config_part(wanted)
             and regime_of(manifest) == resolve_regime(cfg)
             and same_options(run.defense, manifest.get("defense_options_resolved") or {}, resolved))
     return "done" if same else "stale"

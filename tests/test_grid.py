@@ -94,7 +94,8 @@ def test_two_grids_on_one_store(tmp_path):
              for _ in range(2)]
     assert all(p.wait(timeout=600) == 0 for p in procs)
     cells = load_cells(tmp_path / "res")
-    assert len(cells) == 10 and cells.cell_id.is_unique
+    assert len(cells) == 10 + 1 and cells.cell_id.is_unique  # 2 × (none + 2 attacks × 2 ε) + the mask-only row
+    assert (cells.defense == "mask-only").sum() == 1
     for path in (tmp_path / "res" / "cells").glob("*.json"):
         json.loads(path.read_text())
 
@@ -306,3 +307,35 @@ def test_report_leaves_out_cells_of_a_replaced_adversary(tmp_path):
     })
     kept = current_cells(cells)
     assert kept.index.tolist() == [0, 2, 3]
+
+
+def test_mask_only_reference_row_spans_every_attack_column(tmp_path):
+    from robench.reporting import write_report
+
+    zoo = make_zoo(tmp_path / "zoo", n=1)
+    spec = GridSpec(eps=[0.25], attacks=["none", "random"], checkpoints=zoo, results=tmp_path / "res", episodes=8,
+                    reference_rows=True)
+    cells, _ = plan(spec)
+    assert [c.key["defense"] for c in cells].count("mask-only") == 1
+    run_grid(spec)
+    ref = load_cells(tmp_path / "res").query("defense == 'mask-only'").win_rate.item()
+    write_report(tmp_path / "res", tmp_path / "rep")
+    md = (tmp_path / "rep" / "table1_win_rate.md").read_text()
+    row = next(line for line in md.splitlines() if "Mask-only" in line)
+    assert row.count(f"{ref:.2f}") >= 3  # Natural, Random and the AVG's mean
+
+
+def test_report_refuses_to_mix_two_threat_models(tmp_path):
+    from robench.errors import RobenchError
+    from robench.reporting import write_report
+
+    zoo = make_zoo(tmp_path / "zoo", n=1)
+    for bounds in ("none", "features"):
+        run_grid(GridSpec(eps=[0.25], attacks=["none", "random"], checkpoints=zoo, results=tmp_path / "res",
+                          episodes=8, bounds=bounds))
+    metas = load_cells(tmp_path / "res")
+    assert sorted(metas[metas.attack == "random"].bounds) == ["features", "none"]
+    with pytest.raises(RobenchError, match="never mixes two"):
+        write_report(tmp_path / "res", tmp_path / "rep")
+    write_report(tmp_path / "res", tmp_path / "rep", bounds="features")
+    assert "bounds=features" in (tmp_path / "rep" / "table1_win_rate.md").read_text()

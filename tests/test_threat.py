@@ -142,3 +142,13 @@ def test_replay_clean_stores_the_clean_stream(env3m_factory):
     assert not torch.equal(batch.obs, batch.clean_obs)
     assert stored(batch, "perturbed").obs is batch.obs
     assert torch.equal(stored(batch, "clean").obs, batch.clean_obs)
+
+
+def test_the_closing_observation_is_perturbed_too(env3m_factory):
+    """A time-out bootstraps from the observation after the last step: it is perturbed like the others."""
+    env = env3m_factory(4)
+    info = env.info()
+    agent = RNNAgent(info.obs_dim, info.n_agents, info.n_actions)
+    _, batch = run_episodes(env, agent, seed=1, attack=make_attack("random", seed=0), eps=0.2, record=True)
+    last = batch.obs[:, -1] - batch.clean_obs[:, -1]
+    assert (last.abs() <= 0.2 + 1e-6).all() and (last != 0).any(-1).any(-1).all()
