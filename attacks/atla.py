@@ -1,4 +1,4 @@
-"""``atla``: a learned Gaussian observation adversary trained by MAPPO (METHODS.md, ATLA).
+"""``atla``: a learned Gaussian observation adversary trained by MAPPO (docs/methods.md, ATLA).
 
 The policy is ``attacks.mappo.GaussianMAPPO`` with D = obs_dim outputs, on the clean stream:
     u_i ~ N(μ(τ^clean_i), diag σ²)   (u = μ at evaluation),

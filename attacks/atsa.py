@@ -42,7 +42,7 @@ SDOR_VALUES = ("closed_form", "network")
 
 @dataclass
 class SDorConfig:
-    """SDor settings (METHODS.md defaults from FOP and the paper)."""
+    """SDor settings (docs/methods.md defaults from FOP and the paper)."""
 
     kappa: float = 0.005
     """Weight κ of the SDor-STor loss (Eqs. 14–15)."""

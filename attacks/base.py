@@ -1,6 +1,6 @@
 """The observation-adversary interface shared by every attack (and by defenses in training).
 
-Budget (DESIGN.md): for every attacked agent, ‖ô − o‖∞ ≤ ε and obs_low ≤ ô ≤ obs_high.
+Budget (docs/design.md): for every attacked agent, ‖ô − o‖∞ ≤ ε and obs_low ≤ ô ≤ obs_high.
 ``Attack.__call__`` enforces it for every subclass: whatever ``perturb`` proposes is passed
 through Proj(x) = clip(clip(x, o − ε, o + ε), obs_low, obs_high) and agents outside the
 attacked set M keep their clean observation.
@@ -61,7 +61,7 @@ def objective_grad(objective: Callable[[torch.Tensor], torch.Tensor]) -> Callabl
 def policy_input_grad(agent: Agent, obs: torch.Tensor, hidden: torch.Tensor, avail: torch.Tensor,
                       objective: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
     """∇_o objective(masked logits of Q(o) [B, N, A]) → [B, N, D], the recurrent state held fixed
-    (detached), as METHODS.md decides.  Agents share weights but not inputs, so a sum over agents
+    (detached), as docs/methods.md decides.  Agents share weights but not inputs, so a sum over agents
     yields each agent's own gradient in one pass."""
     o = obs.detach().requires_grad_(True)
     with torch.enable_grad(), input_grad_mode():

@@ -1,4 +1,4 @@
-"""Gradient attacks on the protagonist's own utilities (METHODS.md, Attacks).
+"""Gradient attacks on the protagonist's own utilities (docs/methods.md, Attacks).
 
 ``fgsm`` (Huang et al. 2017, untargeted): ô = Proj(o + ε·sign(∇_o CE(π_i(·|o), a*_i))),
 a*_i the clean greedy action: one step that makes the clean choice least likely.

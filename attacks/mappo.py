@@ -1,5 +1,5 @@
 """A parameter-shared Gaussian policy learned by MAPPO — the learner of ATLA and of PA-AD's
-"direction" director (METHODS.md).
+"direction" director (docs/methods.md).
 
 Policy (agent id appended, input the *clean* observation stream with a GRU state of its own —
 the protagonist's architecture with K outputs):
@@ -30,7 +30,7 @@ from robench.learners.learner import lambda_returns
 
 @dataclass
 class MAPPOConfig:
-    """MAPPO settings (METHODS.md defaults from ATLA's and MAPPO's code)."""
+    """MAPPO settings (docs/methods.md defaults from ATLA's and MAPPO's code)."""
 
     hidden: int = 64
     gamma: float = 0.99

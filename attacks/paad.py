@@ -1,4 +1,4 @@
-"""``paad``: a learned director over target actions + the targeted step (METHODS.md, PAAD).
+"""``paad``: a learned director over target actions + the targeted step (docs/methods.md, PAAD).
 
 Director: a value-decomposition Q-learner with the protagonist's own architecture
 (``robench.learners``: GRU agent, VDN/QMIX mixer, double-Q TD(λ)), whose action for agent i

@@ -16,7 +16,7 @@ rescales SMAX's team reward to SMAC's range, as ATSA's ``reward_scale``):
 a target network softly updated (τ = 0.005) after each step, RMSprop 2e-4, and ROMANCE's
 diversity term −(β/10)·mean_{i,s} KL(π̄(s) ‖ π_i(s)) (π̄ the detached population mean, β = 1.2)
 that pushes the members apart.  The original code writes exp(Q)/λ and masks by ``terminated``;
-we implement the intended exp(Q/λ) and learn from every valid step (METHODS.md).
+we implement the intended exp(Q/λ) and learn from every valid step (docs/methods.md).
 
 The K members share one replay of transitions (ROMANCE's ``one_buffer``) and are stored as one
 stacked network ``StackedMLP`` [K, ·, ·]: each episode of a batch is assigned one member

@@ -14,7 +14,7 @@ protagonist's learner, so the default is per learner: 1 with VDN, 2 with QMIX (m
 machine, 8 concurrent runs × 2 cores, first 274k steps: VDN with 2 steps took 1.97× NoAdv's wall
 time and with 1 step 1.42×; QMIX with 2 steps 1.36×).  Trained against a fixed victim (PR VDN, two
 seeds each), SDor left it 0.52 / 0.04 wins with 1 step and 0.01 / 0.31 with 2: the seeds differ far
-more than the step counts (README, ninth session).
+more than the step counts (docs/methods.md, *Adversary update counts*).
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """A defense = a recipe for the one protagonist training loop (``robench.train``).
 
-It fills these hooks (DESIGN.md, Defenses) and never owns a loop:
+It fills these hooks (docs/design.md, Defenses) and never owns a loop:
   * ``attack``        — the observation adversary of training rollouts; a learned one also
                          learns in ``after_rollout`` from the recorded batch (clean observations,
                          the protagonist's greedy actions, its own recorded targets);

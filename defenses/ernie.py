@@ -1,4 +1,4 @@
-"""ERNIE (Bukharin et al. 2023; abukharin3/ERNIE, as METHODS.md reads it): a Lipschitz-style
+"""ERNIE (Bukharin et al. 2023; abukharin3/ERNIE, as docs/methods.md reads it): a Lipschitz-style
 smoothness term on the protagonist's utilities,
 
     L = λ · mean_{i, t} ‖Q_i(o) − Q_i(õ)‖₂      (the L2 norm over actions, not squared; λ = 0.5)

@@ -1,4 +1,4 @@
-"""PR (policy regularisation; SA-DQN's hinge, chenhongge/SA_DQN, as METHODS.md reads it):
+"""PR (policy regularisation; SA-DQN's hinge, chenhongge/SA_DQN, as docs/methods.md reads it):
 
     L_adv = mean_{i, t} max( max_{a ≠ a*} Q_i(ô, a) − Q_i(ô, a*), −1 ),   a* = argmax_avail Q_i(o)
 

@@ -2,7 +2,7 @@
 on the protagonist's TD loss computed on the replay batch around every stored observation.
 
 * ``perturbed_q`` — Q on perturbed observations x of the stored sequences, batched over all
-  episodes, steps and agents at once.  ``recurrent="fixed"`` (default, METHODS.md's open
+  episodes, steps and agents at once.  ``recurrent="fixed"`` (default, docs/methods.md's open
   decision): each step t is re-evaluated from the context it started from in the clean unroll,
   held fixed and detached — ``Agent.step(x_t, context_t)`` on B·T rows, one batched call;
   ``recurrent="unroll"``: the perturbed sequence is unrolled through the GRU (x_t moves every

@@ -81,7 +81,10 @@ def _bounds(args: argparse.Namespace) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from robench import __version__
+
     p = OneLineParser(prog="robench", description=__doc__.splitlines()[0])
+    p.add_argument("--version", action="version", version=f"robench {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
     t = sub.add_parser("train", help="train a protagonist with a defense and write a checkpoint")
@@ -260,7 +263,50 @@ def build_parser() -> argparse.ArgumentParser:
                    help="training benchmark: a LearnerConfig setting (repeatable), as for train")
     b.add_argument("--save", type=Path, default=None, help="keep the training-benchmark checkpoints here")
     b.add_argument("--json", action="store_true")
+    _fill_help(p)
     return p
+
+
+COMMON_HELP = {
+    "defense": "defense recipe (robench list shows them): noadv, rn, fgsm, atla, paad, pr, pr-rep, ernie, rap, "
+               "romance-p, romance-s, atsa",
+    "seed": "seed of everything the command draws (envs, initialisation, exploration, attack noise)",
+    "device": "torch device (cpu, cuda)",
+    "checkpoint": "protagonist checkpoint directory",
+    "attack": "attack name (robench list shows them)",
+    "episodes": "episodes per evaluation cell (one batch)",
+    "maps": "maps of the zoo to plan",
+    "learners": "learners (vdn, qmix)",
+    "defenses": "defenses (all = every registered one)",
+    "seeds": "protagonist training seeds",
+    "zoo": "the zoo's directory",
+    "jobs": "parallel workers",
+    "victim": "the fixed protagonist checkpoint the adversary trains against",
+    "eps": "budget ε (default: the paper's for the map)",
+    "steps": "env steps",
+    "max_minutes": "wall-clock budget in minutes; stops early",
+    "force": "replace an existing output directory",
+    "quiet": "no progress bar",
+    "attacks": "attacks (columns of the grid)",
+    "eval_seeds": "evaluation seeds (each a cell of its own)",
+    "checkpoints": "directory of protagonist checkpoints",
+    "retrain_steps": "env steps of each retrained adversary",
+    "results": "the results store",
+    "out": "output directory",
+    "which": "which benchmark to run",
+    "json": "print one JSON object on stdout",
+}
+"""Help of the options that share their meaning across commands (``_fill_help``)."""
+
+
+def _fill_help(parser: argparse.ArgumentParser) -> None:
+    """Give every option without its own help text the common one for its name (recursively)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                _fill_help(sub)
+        elif not action.help and action.dest in COMMON_HELP:
+            action.help = COMMON_HELP[action.dest]
 
 
 def _learner_config(mixer: str, agent: str | None, pairs: list[str]) -> LearnerConfig:

@@ -1,6 +1,6 @@
 """Statistics on evaluation results: small pure functions on arrays (rliable style).
 
-Shapes are stated per function.  Conventions from the paper's tables (METHODS.md):
+Shapes are stated per function.  Conventions from the paper's tables (docs/methods.md):
 AVG over attack columns is mean ± *population* std (ddof = 0); significance is a one-sided
 Wilcoxon rank-sum test (``scipy.stats.ranksums``, alternative "greater") of a reference row
 against each other row, on a stated unit (per-attack cell values, per-episode outcomes, or

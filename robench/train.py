@@ -30,8 +30,8 @@ from attacks.base import Attack
 from attacks.training import AttackTrainConfig, adversary_round
 from defenses import DEFENSES, DefenseConfig
 from defenses.base import Option
-from robench.checkpoint import CheckpointError, load_protagonist
-from robench.envs import EnvInfo, canonical_map, make_env, paper_eps
+from robench.checkpoint import CheckpointError, load_protagonist, read_manifest
+from robench.envs import EnvInfo, canonical_map, layout_of, make_env, paper_eps
 from robench.errors import RobenchError
 from robench.evaluate import evaluate
 from robench.learners.buffer import ReplayBuffer
@@ -168,6 +168,8 @@ def train(cfg: TrainConfig, curve_path: Path | None = None,
     eps = paper_eps(cfg.env) if cfg.eps is None else cfg.eps
     cfg.eps = eps
     check_bounds(cfg.bounds)
+    if cfg.obs_layout is None and cfg.init_from is not None:  # a fine-tune keeps its parent's layout
+        cfg.obs_layout = layout_of(read_manifest(Path(cfg.init_from))["env"])
     cfg.obs_layout = cfg.obs_layout or TRAIN_LAYOUTS.get(cfg.backend)
     regime = resolve_regime(cfg)
     gen = seed_everything(cfg.seed)

@@ -339,3 +339,18 @@ def test_report_refuses_to_mix_two_threat_models(tmp_path):
         write_report(tmp_path / "res", tmp_path / "rep")
     write_report(tmp_path / "res", tmp_path / "rep", bounds="features")
     assert "bounds=features" in (tmp_path / "rep" / "table1_win_rate.md").read_text()
+
+
+def test_rows_of_two_protocols_never_share_a_row():
+    from robench.grid import current_protocol
+    from robench.reporting import split_protocols
+
+    old = ["obs=unit_list,steps=3000000,bounds=features", "obs=unit_list,steps=1000000,bounds=none"]
+    df = pd.DataFrame({"env": ["3m"] * 4, "learner": ["vdn"] * 4, "defense": ["fgsm", "fgsm", "fgsm", "mask-only"],
+                       "variant": [""] * 4, "backend": ["smax"] * 4,
+                       "protocol": [current_protocol("fgsm")] + old + ["scripted"]})
+    now, rest = split_protocols(df)
+    assert list(now.defense) == ["fgsm", "mask-only"]
+    earlier = rest[rest.defense == "fgsm"]
+    assert sorted(earlier.variant) == sorted(old)  # two earlier trainings: rows of their own
+    assert "mask-only" in set(rest.defense)  # the reference row of the other table too

@@ -23,7 +23,7 @@ BACKENDS: dict[str, str] = {
 DEFAULT_BACKEND = "smax"
 
 PAPER_EPS = {"3m": 0.25, "3s_vs_3z": 0.25, "3s_3z": 0.25, "8m": 0.10, "merge": 0.05, "merge_safe": 0.05}
-"""The paper's L∞ budget per map (DESIGN.md, Defaults from the paper); 0.25 elsewhere."""
+"""The paper's L∞ budget per map (docs/design.md, Defaults from the paper); 0.25 elsewhere."""
 
 
 class EnvError(RobenchError):

@@ -1,4 +1,4 @@
-"""The batched multi-agent environment protocol every backend implements (DESIGN.md).
+"""The batched multi-agent environment protocol every backend implements (docs/design.md).
 
 A backend holds ``B`` copies of one environment that advance in lockstep.  Every tensor
 has a leading batch dimension ``B``; per-agent tensors then have the agent dimension ``N``.

@@ -1,0 +1,60 @@
+"""The front door: README and docs/ describe the tool as it is."""
+import argparse
+import re
+from pathlib import Path
+
+import pytest
+
+from robench.cli import build_parser, main
+from robench.cli_docs import _commands, cli_markdown
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCES = [p for d in ("robench", "attacks", "defenses") for p in (ROOT / d).rglob("*.py")]
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def test_cli_reference_is_generated_from_the_parser():
+    assert (ROOT / "docs" / "cli.md").read_text() == cli_markdown(), \
+        "docs/cli.md is stale: python -m robench.cli_docs > docs/cli.md"
+
+
+def test_every_option_of_every_command_has_help():
+    missing = [(name, a.dest) for name, sub, _ in _commands(build_parser(), "robench") for a in sub._actions
+               if not isinstance(a, (argparse._HelpAction, argparse._SubParsersAction, argparse._VersionAction))
+               and not a.help]
+    assert not missing
+
+
+def test_readme_is_short_and_keeps_the_test_command_markers():
+    text = (ROOT / "README.md").read_text()
+    assert len(text.splitlines()) <= 200
+    assert "<!-- test-command -->" in text and "<!-- /test-command -->" in text
+
+
+def test_cited_files_exist_and_no_source_speaks_of_sessions():
+    cited = re.compile(r"\b((?:docs/[\w/.-]+\.md)|DESIGN\.md|METHODS\.md|CHANGELOG\.md)")
+    for path in SOURCES + DOCS:
+        text = path.read_text()
+        for name in cited.findall(text):
+            assert (ROOT / name).is_file(), f"{path.relative_to(ROOT)} cites {name}, which is not in the repository"
+        if path in SOURCES:
+            assert not re.search(r"\b(session|attempt)s?\b", text, re.I), f"{path.relative_to(ROOT)} speaks of sessions"
+
+
+def _commands_in_docs() -> list[list[str]]:
+    """The subcommand path of every ``robench …`` command written in README.md and docs/."""
+    names = {n.split()[1:][0] for n, _, _ in _commands(build_parser(), "robench")}
+    found = set()
+    for path in DOCS:
+        for words in re.findall(r"robench ((?:[a-z]+)(?: [a-z]+)?)", path.read_text()):
+            first, *rest = words.split()
+            if first in names:
+                found.add((first, *[w for w in rest if w in ("build", "status", "train")][:1]))
+    return sorted(list(c) for c in found)
+
+
+@pytest.mark.parametrize("command", _commands_in_docs(), ids=" ".join)
+def test_every_documented_command_exists(command, capsys):
+    with pytest.raises(SystemExit) as done:
+        main([*command, "--help"])
+    assert done.value.code == 0
