@@ -160,15 +160,15 @@ def render_table1(data: TableData, sig: pd.DataFrame, opts: TableOptions, eps_by
         table: dict[tuple[str, str], list[str]] = {}
         for lr in learners:
             sub = block[block.learner == lr]
-            grid = sub.pivot_table(index="defense", columns="attack", values="value")
+            grid = sub.pivot_table(index="defense", columns="attack", values="value").reindex(columns=attacks)
             avgs = {d: mean_std(grid.loc[d, attacks].to_numpy()) for d in grid.index if grid.loc[d, attacks].notna().all()}
-            col_best = {a: best(grid[a].dropna()) for a in attacks if a in grid}
+            col_best = {a: best(grid[a].dropna()) for a in attacks if grid[a].notna().any()}
             avg_best = best(m for m, _ in avgs.values()) if avgs else None
             starred = set(sig[(sig.env == env) & (sig.learner == lr) & (sig.p < opts.alpha)].defense)
             for d in defenses:
                 cells = []
                 for a in attacks:
-                    x = grid.loc[d, a] if d in grid.index and a in grid else np.nan
+                    x = grid.loc[d, a] if d in grid.index else np.nan
                     cells.append("--" if np.isnan(x) else (rf"\textbf{{{_fmt(x)}}}" if np.isclose(x, col_best[a])
                                                            else _fmt(x)))
                 if d in avgs:

@@ -8,15 +8,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from attacks import ATTACKS, make_attack
-from attacks.training import build
-from robench.envs import EnvInfo
 from robench.errors import RobenchError
 from robench.learners.agent import RNNAgent
 from robench.regime import Regime, attack_coins, regime_of, stored
 from robench.rollout import run_episodes
 from robench.threat import BOUNDS, ThreatModel, bounds_of, limits, resolve_bounds
+from test_attacks import INFO, _attack  # any registered attack, learned ones at random initialisation
 
-INFO = EnvInfo(n_agents=3, obs_dim=6, state_dim=4, n_actions=5, episode_limit=10, map_name="toy", backend="smax")
 
 
 def _inputs(seed, b=4, n=3, d=6, a=5):
@@ -30,14 +28,6 @@ def _inputs(seed, b=4, n=3, d=6, a=5):
     avail = torch.rand(b, n, a, generator=g) > 0.3
     avail[..., 0] = True
     return obs, avail, low, high
-
-
-def _attack(name, seed):
-    if ATTACKS[name].learned:
-        adv = build(name, INFO, seed)
-        adv.reset(4)
-        return make_attack(name, seed=seed, adversary=adv)
-    return make_attack(name, seed=seed)
 
 
 @pytest.mark.parametrize("bounds", BOUNDS)
