@@ -24,6 +24,8 @@ DEFENSE_LABELS = {"noadv": "NoAdv", "rn": "RN", "fgsm": "FGSM", "atla": "ATLA", 
                   "pr-rep": "PR-REP", "ernie": "ERNIE", "rap": "RAP", "romance-p": "ROMANCE-p",
                   "romance-s": "ROMANCE-s", "atsa": "ATSA", "mask-only": "Mask-only (scripted)"}
 LEARNER_LABELS = {"vdn": "VDN", "qmix": "QMIX"}
+REFERENCE_ROWS = {"mask-only"}
+"""Scripted reference rows (``robench.grid.MASK_ONLY``): shown, never tested against."""
 UNITS = ("attack", "episode", "seed")
 
 
@@ -118,6 +120,7 @@ def significance(data: TableData, opts: TableOptions, higher_is_better: bool = T
     """Per (env, learner): reference defense vs each other one; raw and Holm-adjusted p."""
     rows = []
     for (env, learner), group in data.values.groupby(["env", "learner"]):
+        group = group[~group.defense.isin(REFERENCE_ROWS)]  # a scripted reference is no defense to test
         avg = group.groupby("defense").value.mean()
         defenses = list(avg.index)
         ref = opts.reference if opts.reference in defenses else (avg.idxmax() if higher_is_better else avg.idxmin())
