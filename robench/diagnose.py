@@ -109,8 +109,9 @@ def diagnose(agent: Agent, map_name: str, backend: str = "smax", episodes: int =
     probe = RandomObservationProbe(env.obs_low, env.obs_high, gen)
     clean, batch = run_episodes(env, agent, seed=seed, attack=probe, record=True)
     assert batch is not None
-    mask = batch.mask.unsqueeze(-1) & torch.stack(probe.choices, 1)
-    changed = torch.stack(probe.changed, 1) & mask
+    steps = batch.mask.shape[1]  # the probe also saw the observation that closes the record: not a step
+    mask = batch.mask.unsqueeze(-1) & torch.stack(probe.choices[:steps], 1)
+    changed = torch.stack(probe.changed[:steps], 1) & mask
     blind, _ = run_episodes(env, agent, seed=seed,
                             attack=RandomObservationProbe(env.obs_low, env.obs_high, gen, replace=True))
     mask_only = None

@@ -142,3 +142,17 @@ def test_the_closing_observation_is_perturbed_too(env3m_factory):
     _, batch = run_episodes(env, agent, seed=1, attack=make_attack("random", seed=0), eps=0.2, record=True)
     last = batch.obs[:, -1] - batch.clean_obs[:, -1]
     assert (last.abs() <= 0.2 + 1e-6).all() and (last != 0).any(-1).any(-1).all()
+
+
+def test_diagnose_counts_each_agent_step_once_and_the_scripted_policy_ignores_observations():
+    from robench.diagnose import MaskOnlyPolicy, diagnose
+    from robench.envs import make_env
+
+    info = make_env("3m", 1).info()
+    torch.manual_seed(0)
+    d = diagnose(RNNAgent(info.obs_dim, info.n_agents, info.n_actions), "3m", episodes=16, seed=3)
+    assert 0.0 < d.changed_share <= 1.0 and d.agent_steps > 0 and d.mask_only_win_rate is not None
+    policy = MaskOnlyPolicy(info.obs_dim, info.n_agents, info.n_actions)
+    scripted = diagnose(policy, "3m", episodes=16, seed=3)
+    assert scripted.changed_share == 0.0  # constant utilities: no observation changes an action
+    assert scripted.clean_win_rate == scripted.blind_win_rate == scripted.mask_only_win_rate
