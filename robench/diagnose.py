@@ -123,11 +123,3 @@ def diagnose(agent: Agent, map_name: str, backend: str = "smax", episodes: int =
                      clean_win_rate=float(clean.won.float().mean()), blind_win_rate=float(blind.won.float().mean()),
                      mask_only_win_rate=mask_only, episodes=episodes)
 
-
-def mask_only_win_rate(map_name: str, episodes: int, seed: int, device: str | torch.device = "cpu"
-                       ) -> tuple[float, torch.Tensor]:
-    """The scripted mask-only policy's win rate over ``episodes`` SMAX episodes, and its per-episode wins."""
-    env = make_env(map_name, episodes, "smax", device)
-    info = env.info()
-    out, _ = run_episodes(env, MaskOnlyPolicy(info.obs_dim, info.n_agents, info.n_actions), seed=seed)
-    return float(out.won.float().mean()), out.won

@@ -12,7 +12,7 @@ from typing import Protocol
 
 import torch
 
-from robench.envs.protocol import BatchedEnv
+from robench.envs.protocol import BatchedEnv, Observation
 from robench.learners.agent import Agent, greedy
 from robench.learners.buffer import EpisodeBatch
 from robench.regime import attack_coins
@@ -95,14 +95,18 @@ def run_episodes(env: BatchedEnv, agent: Agent, seed: int, *, attack: Observatio
                                                              "attacked")}
     limit = env.info().episode_limit
     res = None
+
+    def perceive(cur: Observation, hidden: torch.Tensor, coin: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(ô of this step — o where its coin says clean —, the step's coin)."""
+        if attack_unit == "step":
+            coin = attack_coins((b,), attack_prob, gen, device)
+        seen = attack(agent, cur.obs, hidden, cur.avail, eps, low, high, cur.state)
+        return (torch.where(coin.view(-1, 1, 1), seen, cur.obs) if attack_prob < 1.0 else seen), coin
+
     for _ in range(limit):
         seen = cur.obs
         if attack is not None:
-            if attack_unit == "step":
-                coin = attack_coins((b,), attack_prob, gen, device)
-            seen = attack(agent, cur.obs, hidden, cur.avail, eps, low, high, cur.state)
-            if attack_prob < 1.0:
-                seen = torch.where(coin.view(-1, 1, 1), seen, cur.obs)
+            seen, coin = perceive(cur, hidden, coin)
         q, hidden = agent.step(seen, hidden)
         best = greedy(q, cur.avail)
         actions = epsilon_greedy(best, cur.avail, explore, gen)
@@ -130,10 +134,7 @@ def run_episodes(env: BatchedEnv, agent: Agent, seed: int, *, attack: Observatio
     # every call is a recorded step of its own, is not asked again: it stays clean there)
     final = cur.obs
     if attack is not None and not getattr(attack, "learned", False) and not attack.hijacks:
-        if attack_unit == "step":
-            coin = attack_coins((b,), attack_prob, gen, device)
-        seen = attack(agent, cur.obs, hidden, cur.avail, eps, low, high, cur.state)
-        final = torch.where(coin.view(-1, 1, 1), seen, cur.obs) if attack_prob < 1.0 else seen
+        final, _ = perceive(cur, hidden, coin)
     trace["obs"].append(final)
     trace["clean_obs"].append(cur.obs)
     trace["state"].append(cur.state)
