@@ -13,6 +13,9 @@
 (e) defenses — wall time of the one training loop under each registered defense at a fixed
     step budget on 3m, as a ratio to NoAdv's (NoAdv timed before and after, averaged), per learner:
     the "≤ 1.5× NoAdv" bar of the defense issues.
+(f) scaling — the cores: NoAdv VDN on 3m for ``--scaling-steps`` env steps as one process with
+    every core's torch thread, then as one 1-thread process per core side by side (what
+    ``zoo build --jobs auto`` does); the throughput ratio and each run's training profile.
 (b) train — wall-clock minutes and env steps for VDN and QMIX (default settings) on 3m to reach
     ≥ 95 % greedy win rate over 500 evaluation episodes, within ``--train-minutes``.
 """
@@ -241,6 +244,59 @@ def bench_defenses(learners: list[LearnerConfig], steps: int, defenses: list[str
     return figures
 
 
+def _timed_runs(threads: int, copies: int, steps: int, tmp: Path) -> list[dict]:
+    """``copies`` ``robench train`` processes side by side with ``threads`` torch threads each:
+    their manifests, each with the process's wall seconds (``bench_wall_s``) and of them all
+    (``bench_all_s``)."""
+    import json
+    import os
+    import subprocess
+
+    exe = str(Path(sys.executable).parent / "robench")
+    env = dict(os.environ, ROBENCH_TORCH_THREADS=str(threads))
+    start = time.perf_counter()
+    procs = [(subprocess.Popen([exe, "train", "--defense", "noadv", "--env", "3m", "--learner", "vdn",
+                                "--steps", str(steps), "--seed", str(i), "--eval-every", str(10 * steps),
+                                "--eval-episodes", "32", "--final-episodes", "32", "--quiet", "--force",
+                                "--out", str(tmp / f"t{threads}_{i}")], env=env, stdout=subprocess.DEVNULL),
+              time.perf_counter()) for i in range(copies)]
+    out = []
+    for i, (proc, began) in enumerate(procs):
+        if proc.wait() != 0:
+            raise RuntimeError(f"benchmark training run failed (exit {proc.returncode})")
+        manifest = json.loads((tmp / f"t{threads}_{i}" / "manifest.json").read_text())
+        manifest["bench_wall_s"] = time.perf_counter() - began
+        out.append(manifest)
+    for m in out:
+        m["bench_all_s"] = time.perf_counter() - start
+    return out
+
+
+def bench_scaling(steps: int) -> dict[str, float]:
+    """(f): the same training work as one process with all cores' threads and as one 1-thread
+    process per core side by side; throughput = env steps per wall second of all processes."""
+    import os
+    import tempfile
+
+    cores = os.cpu_count() or 1
+    figures: dict[str, float] = {"scaling_cores": cores, "scaling_steps": steps}
+    with tempfile.TemporaryDirectory() as tmp:
+        _timed_runs(1, 1, 2000, Path(tmp))  # warm-up: compilation cache, imports
+        for label, threads, copies in (("one", cores, 1), ("per_core", 1, cores)):
+            runs = _timed_runs(threads, copies, steps, Path(tmp))
+            total = runs[0]["bench_all_s"]
+            figures[f"scaling_{label}_wall_s"] = round(total, 1)
+            figures[f"scaling_{label}_steps_per_s"] = round(sum(m["steps"] for m in runs) / total, 1)
+            for part, seconds in runs[0]["profile"].items():
+                figures[f"scaling_{label}_profile_{part}_s"] = seconds
+    figures["scaling_throughput_ratio"] = round(figures["scaling_per_core_steps_per_s"]
+                                                / figures["scaling_one_steps_per_s"], 2)
+    _say(f"[scaling] {steps} steps of NoAdv VDN on 3m: one {cores}-thread process "
+         f"{figures['scaling_one_steps_per_s']} steps/s; {cores} 1-thread processes side by side "
+         f"{figures['scaling_per_core_steps_per_s']} steps/s in all → {figures['scaling_throughput_ratio']}×")
+    return figures
+
+
 def run_bench(args: argparse.Namespace, learners: list[LearnerConfig]) -> dict[str, float]:
     """The figures ``args.which`` asks for; ``learners`` are the training benchmark's runs."""
     figures: dict[str, float] = {}
@@ -254,6 +310,8 @@ def run_bench(args: argparse.Namespace, learners: list[LearnerConfig]) -> dict[s
         from defenses import DEFENSES
 
         figures.update(bench_defenses(learners, args.defense_steps, args.defenses or list(DEFENSES)))
+    if args.which in ("scaling", "all"):
+        figures.update(bench_scaling(args.scaling_steps))
     if args.which in ("train", "all"):
         for learner in learners:
             figures.update(bench_train(learner, args.train_minutes, args.save))

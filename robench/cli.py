@@ -31,6 +31,11 @@ def _unit_interval(text: str) -> float:
     return x
 
 
+def _jobs(text: str) -> int | str:
+    """``auto`` or a positive integer (``robench.runtime.plan_jobs``)."""
+    return "auto" if text == "auto" else _positive_int(text)
+
+
 def _positive_int(text: str) -> int:
     try:
         x = int(text)
@@ -160,7 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
         zp.add_argument("--zoo", type=Path, default=Path("checkpoints"))
     zb = z_sub.choices["build"]
     zb.add_argument("--backend", default="loky", help="joblib backend: loky, dask or ray")
-    zb.add_argument("--jobs", type=_positive_int, default=1)
+    zb.add_argument("--jobs", type=_jobs, default="auto",
+                    help="runs trained at once: auto (one per core, one torch thread each) or a count")
     zb.add_argument("--max-hours", type=float, default=None, help="start no run after this many hours")
     zb.add_argument("--retrain-stale", action="store_true", help="replace entries trained with another configuration")
     zb.add_argument("--dry-run", action="store_true", help="print the plan and exit")
@@ -247,7 +253,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--show", action="store_true", help="also print the Markdown Table 1 (and Table 2) on stdout")
 
     b = sub.add_parser("bench", help="performance benchmarks (evaluation throughput, training time)")
-    b.add_argument("--which", choices=["eval", "train", "grid", "cav", "defenses", "all"], default="eval")
+    b.add_argument("--which", choices=["eval", "train", "grid", "cav", "defenses", "scaling", "all"], default="eval")
+    b.add_argument("--scaling-steps", type=_positive_int, default=100_000,
+                   help="scaling benchmark: env steps of each training run")
     b.add_argument("--defense-steps", type=_positive_int, default=60_000, help="defenses benchmark: env steps per run")
     b.add_argument("--defenses", nargs="+", default=None, help="defenses benchmark: which (default: all registered)")
     b.add_argument("--jobs", type=_positive_int, default=2, help="grid benchmark: parallel workers")

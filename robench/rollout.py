@@ -7,6 +7,7 @@ as soon as every copy is done.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -65,7 +66,8 @@ def epsilon_greedy(act: torch.Tensor, avail: torch.Tensor, explore: float, gener
 def run_episodes(env: BatchedEnv, agent: Agent, seed: int, *, attack: ObservationAdversary | None = None,
                  eps: float = 0.0, explore: float = 0.0, generator: torch.Generator | None = None,
                  record: bool = False, limits: tuple[torch.Tensor, torch.Tensor] | None = None,
-                 attack_prob: float = 1.0, attack_unit: str = "episode") -> tuple[Outcomes, EpisodeBatch | None]:
+                 attack_prob: float = 1.0, attack_unit: str = "episode", clock: dict[str, float] | None = None,
+                 ) -> tuple[Outcomes, EpisodeBatch | None]:
     """Play ``env.batch_size`` episodes to the end; optionally record them for replay.
 
     The protagonist acts ε-greedily (``explore``) on ô = attack(o) (or o); an action attack
@@ -78,9 +80,12 @@ def run_episodes(env: BatchedEnv, agent: Agent, seed: int, *, attack: Observatio
     ``limits`` is the range K of ô (``robench.threat``; default the env's feature range).  With
     ``attack_prob`` p < 1 each episode (``attack_unit="episode"``) or each step of each episode
     (``"step"``) is perturbed with probability p and otherwise sees o (``robench.regime``);
-    ``extras["attacked"]`` [B, T] records which steps were."""
+    ``extras["attacked"]`` [B, T] records which steps were.  With ``clock`` the seconds spent
+    inside the env (reset and steps) are added to ``clock["env"]`` (the training profile)."""
     gen = generator if generator is not None else torch.Generator().manual_seed(seed)
+    started = time.perf_counter()
     cur = env.reset(seed)
+    in_env = time.perf_counter() - started
     b = env.batch_size
     device = cur.obs.device
     hidden = agent.init_hidden(b, device)
@@ -113,7 +118,9 @@ def run_episodes(env: BatchedEnv, agent: Agent, seed: int, *, attack: Observatio
         if attack is not None and attack.hijacks:
             actions = attack.override(q, actions, cur.avail, cur.state, active)
         hidden = agent.record_actions(hidden, actions)
+        started = time.perf_counter()
         res = env.step(actions)
+        in_env += time.perf_counter() - started
         length += active.long()
         if record:
             for k, v in (("obs", seen), ("clean_obs", cur.obs), ("state", cur.state), ("avail", cur.avail),
@@ -126,6 +133,8 @@ def run_episodes(env: BatchedEnv, agent: Agent, seed: int, *, attack: Observatio
         if not bool(active.any()):
             break
     assert res is not None
+    if clock is not None:
+        clock["env"] = clock.get("env", 0.0) + in_env
     outcomes = Outcomes(won=res.won, episode_return=res.episode_return, crashed=res.crashed, length=length)
     if not record:
         return outcomes, None

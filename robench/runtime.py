@@ -37,6 +37,30 @@ def configure_torch() -> None:
     torch.set_num_threads(torch_threads())
 
 
+def set_torch_threads(threads: int) -> None:
+    """Give this process (and every later ``configure_torch`` in it) ``threads`` torch threads."""
+    os.environ["ROBENCH_TORCH_THREADS"] = str(int(threads))
+    torch.set_num_threads(int(threads))
+
+
+def plan_jobs(jobs: int | str, cores: int | None = None) -> tuple[int, int]:
+    """(parallel jobs, torch threads per job) for ``jobs`` = a count or ``auto``.
+
+    ``auto`` = one job per core with one thread each: on the 2-core reference machine two
+    1-thread training processes side by side finish 1.4–1.9× the work of one 2-thread process
+    (docs/performance.md, ``robench bench --which scaling``).  A count J gets ⌊cores / J⌋
+    threads per job (at least one).  ``$ROBENCH_TORCH_THREADS``, when set, fixes the threads."""
+    cores = max(1, cores or os.cpu_count() or 1)
+    if jobs == "auto":
+        n = cores
+    elif int(jobs) >= 1:
+        n = int(jobs)
+    else:
+        raise ValueError(f"jobs must be a positive integer or 'auto', got {jobs!r}")
+    pinned = os.environ.get("ROBENCH_TORCH_THREADS")
+    return n, int(pinned) if pinned else max(1, cores // n)
+
+
 def configure_jax() -> None:
     """Force JAX onto the CPU with one compute thread and a persistent compilation cache.
 

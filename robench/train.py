@@ -10,6 +10,7 @@
             k × learner.train(sample(buffer), progress)   with defense.extra_losses    (loss hook)
         targets ← online every 200 episodes
         every ``eval_every`` steps: greedy clean evaluation → training curve
+    the seconds of each part (env, acting, learner, adversary, evaluation) → the manifest's ``profile``
 
 A defense never owns a loop; it only fills the hooks (``defenses.base.Defense``).  The regime
 (share p of perturbed episodes, warm-up w, what replay stores) is the loop's, with per-defense
@@ -125,6 +126,15 @@ class TrainResult:
     config: TrainConfig
     parent: dict | None = None
     """Manifest of the protagonist the run started from (``init_from``), or None."""
+    profile: dict[str, float] = field(default_factory=dict)
+    """Where the run's wall time went, in seconds (``PROFILE_PARTS``)."""
+
+
+PROFILE_PARTS = ("env", "acting", "learner", "adversary", "evaluation")
+"""The training profile: the env's reset and steps; acting (the protagonist's forward passes and
+the training attack inside the rollouts, and recording); the protagonist's gradient steps and
+replay; the co-trained adversary's learning (``after_rollout``, ATLA's adversary rounds); the
+curve's greedy evaluations.  Whatever is left (exploration schedule, bookkeeping) is ``other``."""
 
 
 CURVE_FIELDS = ["t_env", "episodes", "wall_s", "explore", "train_eps", "train_win_rate", "eval_win_rate",
@@ -205,7 +215,14 @@ def train(cfg: TrainConfig, curve_path: Path | None = None,
     next_eval = 0
     recent_wins: list[float] = []
     stats: dict[str, float] = {}
+    clock = dict.fromkeys(PROFILE_PARTS, 0.0)
     start = time.perf_counter()
+
+    def lap(part: str, since: float) -> float:
+        now = time.perf_counter()
+        clock[part] += now - since
+        return now
+
     try:
         while t_env < cfg.steps:
             frac = min(1.0, t_env / max(1, cfg.explore_anneal_steps))
@@ -213,19 +230,28 @@ def train(cfg: TrainConfig, curve_path: Path | None = None,
             progress_frac = t_env / cfg.steps
             train_eps = defense.budget(progress_frac) * regime.warmup(progress_frac)
             seed = cfg.seed * 1_000_003 + it
+            now = time.perf_counter()
             if defense.protagonist_frozen(t_env):
                 out, _ = adversary_round(env, learner.agent, defense.attack, train_eps, seed, gen, cfg.bounds)
+                now = lap("adversary", now)
             else:
+                in_env = clock["env"]
                 out, batch = run_episodes(env, learner.agent, seed=seed, attack=defense.attack, eps=train_eps,
                                           explore=explore, generator=gen, record=True, limits=limits,
-                                          attack_prob=regime.attack_prob, attack_unit=regime.attack_unit)
+                                          attack_prob=regime.attack_prob, attack_unit=regime.attack_unit,
+                                          clock=clock)
                 assert batch is not None
+                now = lap("acting", now)
+                clock["acting"] -= clock["env"] - in_env
                 buffer.insert(stored(batch, regime.replay))
+                now = lap("learner", now)
                 defense.after_rollout(batch, t_env)
+                now = lap("adversary", now)
                 if len(buffer) >= cfg.learner.batch_size:
                     for _ in range(cfg.updates_per_rollout):
                         stats = learner.train(buffer.sample(cfg.learner.batch_size, gen).to(cfg.device),
                                               progress=progress_frac, generator=gen)
+                    now = lap("learner", now)
             it += 1
             t_env += int(out.length.sum())
             episodes += env.batch_size
@@ -234,6 +260,7 @@ def train(cfg: TrainConfig, curve_path: Path | None = None,
             out_of_time = cfg.max_wall_s is not None and time.perf_counter() - start >= cfg.max_wall_s
             row = None
             if t_env >= next_eval or t_env >= cfg.steps or out_of_time:
+                now = time.perf_counter()
                 next_eval += cfg.eval_every
                 clean, _ = evaluate(learner.policy_agent, cfg.env, backend=cfg.backend, obs_layout=cfg.obs_layout,
                                     episodes=cfg.eval_episodes,
@@ -245,6 +272,7 @@ def train(cfg: TrainConfig, curve_path: Path | None = None,
                        "eval_return": ret, "eval_crash_rate": clean.crash_rate,
                        "td_loss": stats.get("td_loss", float("nan")), "grad_norm": stats.get("grad_norm", float("nan"))}
                 curve.append(row)
+                lap("evaluation", now)
                 if writer is not None:
                     writer.writerow(row)
                     fh.flush()
@@ -256,7 +284,10 @@ def train(cfg: TrainConfig, curve_path: Path | None = None,
     finally:
         if fh is not None:
             fh.close()
+    wall_s = time.perf_counter() - start
+    profile = {part: round(seconds, 2) for part, seconds in clock.items()}
+    profile["other"] = round(wall_s - sum(clock.values()), 2)
     return TrainResult(learner=learner, adversaries=defense.adversaries(), regime=regime,
                        resolved_options=defense.options,
                        t_env=t_env, episodes=episodes,
-                       wall_s=time.perf_counter() - start, curve=curve, config=cfg, parent=parent)
+                       wall_s=wall_s, curve=curve, config=cfg, parent=parent, profile=profile)

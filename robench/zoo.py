@@ -103,6 +103,7 @@ def train_and_save(cfg: TrainConfig, out: Path, overwrite: bool = False, show_pr
             "steps": result.t_env,
             "episodes": result.episodes,
             "wall_time_s": round(result.wall_s, 2),
+            "profile": result.profile,
             "clean_win_rate": clean.win_rate,
             "clean_return": clean.mean_return,
             "clean_crash_rate": clean.crash_rate,

@@ -158,9 +158,15 @@ def refresh_index(zoo: Path) -> None:
         write_index(zoo)
 
 
-def build_run(run: ZooRun, zoo: str, retrain_stale: bool = False, show_progress: bool = True) -> dict[str, Any]:
-    """Train ``run`` into the zoo unless it is done or another build holds it; returns a summary."""
+def build_run(run: ZooRun, zoo: str, retrain_stale: bool = False, show_progress: bool = True,
+              threads: int | None = None) -> dict[str, Any]:
+    """Train ``run`` into the zoo unless it is done or another build holds it, with ``threads``
+    torch threads (None = the process's setting); returns a summary."""
+    from robench.runtime import set_torch_threads
     from robench.zoo import train_and_save
+
+    if threads is not None:
+        set_torch_threads(threads)
 
     zoo_path = Path(zoo)
     out = run.path(zoo_path)
@@ -200,11 +206,15 @@ def projected_minutes(runs: list[ZooRun], zoo: Path) -> float:
     return total
 
 
-def build_zoo(runs: list[ZooRun], zoo: Path, backend: str = "loky", jobs: int = 1, max_hours: float | None = None,
-              retrain_stale: bool = False, show_progress: bool = True) -> list[dict[str, Any]]:
+def build_zoo(runs: list[ZooRun], zoo: Path, backend: str = "loky", jobs: int | str = "auto",
+              max_hours: float | None = None, retrain_stale: bool = False, show_progress: bool = True,
+              ) -> list[dict[str, Any]]:
     """Train every run that is not done (stale ones with ``retrain_stale``), in order, on the
-    joblib ``backend``; no run starts after ``max_hours``.  Prints overall progress."""
+    joblib ``backend`` with ``jobs`` parallel runs (``auto``: one per core, one torch thread
+    each — ``robench.runtime.plan_jobs``); no run starts after ``max_hours``.  Prints overall
+    progress and the jobs × threads it chose."""
     from robench.grid import _joblib_context
+    from robench.runtime import plan_jobs
 
     zoo = Path(zoo)
     todo = [r for r in runs if run_status(r, zoo) == "missing" or (retrain_stale and run_status(r, zoo) == "stale")]
@@ -224,20 +234,24 @@ def build_zoo(runs: list[ZooRun], zoo: Path, backend: str = "loky", jobs: int = 
 
     if not todo:
         return results
-    if jobs == 1 and backend == "loky":
+    n_jobs, threads = plan_jobs(jobs)
+    n_jobs = min(n_jobs, len(todo))
+    print(f"zoo: {len(todo)} runs to train, {n_jobs} at a time × {threads} torch thread{'s' * (threads > 1)} "
+          f"each (--jobs {jobs})", file=sys.stderr, flush=True)
+    if n_jobs == 1 and backend == "loky":
         for run in todo:
             if deadline is not None and time.time() >= deadline:
                 break
-            report(build_run(run, str(zoo), retrain_stale, show_progress))
+            report(build_run(run, str(zoo), retrain_stale, show_progress, threads))
         return results
     import joblib
 
     def task(run: ZooRun) -> dict[str, Any]:
         if deadline is not None and time.time() >= deadline:
             return {"run": run.label, "status": "skipped (max hours)"}
-        return build_run(run, str(zoo), retrain_stale, False)
+        return build_run(run, str(zoo), retrain_stale, False, threads)
 
-    with _joblib_context(backend, jobs):
+    with _joblib_context(backend, n_jobs):
         parallel = joblib.Parallel(return_as="list" if backend == "ray" else "generator_unordered")
         for summary in parallel(joblib.delayed(task)(r) for r in todo):
             report(summary)

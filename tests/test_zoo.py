@@ -30,8 +30,9 @@ def hashes(zoo: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory) -> dict[str, str]:
     zoo = tmp_path_factory.mktemp("ref") / "zoo"
-    res = build(zoo)
+    res = build(zoo)  # --jobs auto: one run per core
     assert res.returncode == 0, res.stderr
+    assert f"2 runs to train, {min(2, os.cpu_count())} at a time × 1 torch thread each (--jobs auto)" in res.stderr
     found = hashes(zoo)
     assert set(found) == {"vdn_noadv_s0", "vdn_rn_s0"}
     again = build(zoo)  # a second build over a finished zoo trains nothing
@@ -44,7 +45,7 @@ def reference(tmp_path_factory) -> dict[str, str]:
 def test_sigkilled_build_resumes_to_the_same_hashes_without_stray_files(reference, tmp_path):
     zoo = tmp_path / "zoo"
     env = dict(os.environ, ROBENCH_TORCH_THREADS="1")
-    proc = subprocess.Popen([ROBENCH, "zoo", "build", *TINY, "--zoo", str(zoo)], stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen([ROBENCH, "zoo", "build", *TINY, "--jobs", "1", "--zoo", str(zoo)], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, env=env, start_new_session=True)
     deadline = time.time() + 300
     while not (zoo / "3m" / "vdn_noadv_s0" / "manifest.json").is_file() and time.time() < deadline:
@@ -53,7 +54,7 @@ def test_sigkilled_build_resumes_to_the_same_hashes_without_stray_files(referenc
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not (zoo / "3m" / "vdn_rn_s0").exists()  # killed mid-run: no partial entry
-    res = build(zoo)
+    res = build(zoo, "--jobs", "1")
     assert res.returncode == 0, res.stderr
     assert "zoo: 1 runs trained" in res.stdout
     assert hashes(zoo) == reference
@@ -63,7 +64,7 @@ def test_sigkilled_build_resumes_to_the_same_hashes_without_stray_files(referenc
 def test_two_concurrent_builds_train_each_run_once(reference, tmp_path):
     zoo = tmp_path / "zoo"
     env = dict(os.environ, ROBENCH_TORCH_THREADS="1")
-    procs = [subprocess.Popen([ROBENCH, "zoo", "build", *TINY, "--zoo", str(zoo)], stdout=subprocess.PIPE,
+    procs = [subprocess.Popen([ROBENCH, "zoo", "build", *TINY, "--jobs", "1", "--zoo", str(zoo)], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True, env=env) for _ in range(2)]
     outs = [p.communicate(timeout=600) for p in procs]
     assert all(p.returncode == 0 for p in procs), outs
@@ -123,3 +124,16 @@ def test_a_defense_option_added_later_at_its_old_behaviour_keeps_finished_runs_d
     assert not same_options("pr", {**before, "mu": 0.2}, today)
     # PR-REP inherits PR's ADDED but does not declare reg_start: nothing is filled in for it
     assert same_options("pr-rep", DEFENSES["pr-rep"].resolve_options({}, "vdn"), DEFENSES["pr-rep"].resolve_options({}, "vdn"))
+
+
+def test_plan_jobs_one_job_per_core_with_one_thread(monkeypatch):
+    from robench.runtime import plan_jobs
+
+    monkeypatch.delenv("ROBENCH_TORCH_THREADS", raising=False)
+    assert plan_jobs("auto", cores=2) == (2, 1)
+    assert plan_jobs("auto", cores=16) == (16, 1)
+    assert plan_jobs(1, cores=2) == (1, 2) and plan_jobs(3, cores=16) == (3, 5) and plan_jobs(4, cores=2) == (4, 1)
+    monkeypatch.setenv("ROBENCH_TORCH_THREADS", "3")
+    assert plan_jobs(1, cores=2) == (1, 3)
+    with pytest.raises(ValueError):
+        plan_jobs(0)
