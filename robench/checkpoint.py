@@ -166,8 +166,10 @@ def protagonist_tensors(agent: Agent, mixer: torch.nn.Module) -> dict[str, torch
 
 
 def load_protagonist(path: Path, device: str | torch.device = "cpu", expect_env: EnvInfo | None = None,
-                     any_map: bool = False) -> tuple[Agent, torch.nn.Module, dict[str, Any]]:
-    """Rebuild the agent and mixer of a protagonist checkpoint, validated end to end.
+                     any_map: bool = False) -> tuple[Agent, torch.nn.Module | None, dict[str, Any]]:
+    """Rebuild the agent and mixer of a protagonist checkpoint, validated end to end.  The mixer
+    is None when the checkpoint holds no weights for a mixer that has some (an imported agent
+    whose mixer could not be carried over: ``robench.pymarl_import``).
 
     With ``expect_env`` the checkpoint's environment must be that one; ``any_map`` accepts another
     map of the same backend with the same sizes (a warm start across maps)."""
@@ -189,6 +191,10 @@ def load_protagonist(path: Path, device: str | torch.device = "cpu", expect_env:
     except KeyError as err:
         raise CheckpointError(f"{path}: {err.args[0]}") from None
     load_state(agent, tensors, "agent", path)
-    load_state(mixer, tensors, "mixer", path)
+    if any(True for _ in mixer.parameters()) and not any(k.startswith("mixer.") for k in tensors):
+        mixer = None
+    else:
+        load_state(mixer, tensors, "mixer", path)
+        mixer = mixer.to(device)
     agent.eval()
-    return agent.to(device), mixer.to(device), manifest
+    return agent.to(device), mixer, manifest

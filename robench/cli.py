@@ -172,6 +172,19 @@ def build_parser() -> argparse.ArgumentParser:
     zb.add_argument("--dry-run", action="store_true", help="print the plan and exit")
     zb.add_argument("--quiet", action="store_true", help="no per-run progress bar")
 
+    im = sub.add_parser("import", help="bring your own model: a trained team from another code base as a checkpoint")
+    im_sub = im.add_subparsers(dest="import_format", required=True, parser_class=OneLineParser)
+    ip = im_sub.add_parser("pymarl", help="a PyMARL / EPyMARL run directory (agent.th, mixer.th)")
+    ip.add_argument("run_dir", type=Path, help="the directory PyMARL saved the model in (agent.th, and mixer.th for QMIX)")
+    ip.add_argument("--env", required=True, help="the SMAC map it was trained on (3m, 8m, 3s_vs_3z, ...)")
+    ip.add_argument("--learner", required=True, choices=["vdn", "qmix"], help="the run's learner")
+    ip.add_argument("--backend", default="smax", help="the backend to evaluate it on (default smax)")
+    ip.add_argument("--defense", default="noadv", help="the defense it was trained with, as robench names it")
+    ip.add_argument("--out", type=Path, required=True, help="checkpoint directory to write")
+    ip.add_argument("--episodes", type=_positive_int, default=200,
+                    help="greedy episodes of the clean evaluation recorded in the manifest")
+    ip.add_argument("--force", action="store_true", help="replace an existing checkpoint directory")
+
     ix = sub.add_parser("index", help="rebuild the zoo's index.json from its manifests")
     ix.add_argument("--zoo", type=Path, default=Path("checkpoints"))
     ix.add_argument("--check", action="store_true", help="only check that index.json is up to date (exit 1 if not)")
@@ -499,6 +512,19 @@ def cmd_zoo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    from robench.pymarl_import import import_pymarl
+
+    manifest = import_pymarl(args.run_dir, args.env, args.learner, args.out, backend=args.backend,
+                             defense=args.defense, overwrite=args.force, episodes=args.episodes)
+    origin = manifest["origin"]
+    print(f"wrote {args.out}  {args.learner} agent (hidden {manifest['config']['learner']['hidden']}, last action "
+          f"{'in' if manifest['config']['learner']['last_action'] else 'not in'} the input), mixer {origin['mixer']}; "
+          f"clean win rate {manifest['clean_win_rate']:.3f} over {manifest['clean_eval_episodes']} episodes on "
+          f"{manifest['env']['map_name']}/{manifest['env']['backend']}")
+    return 0
+
+
 def cmd_index(args: argparse.Namespace) -> int:
     from robench.index import stale_entries, write_index
 
@@ -647,7 +673,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"diagnose": cmd_diagnose, "train": cmd_train, "eval": cmd_eval, "list": cmd_list, "bench": cmd_bench, "grid": cmd_grid,
-            "report": cmd_report, "attack": cmd_attack, "index": cmd_index, "zoo": cmd_zoo}
+            "report": cmd_report, "attack": cmd_attack, "index": cmd_index, "zoo": cmd_zoo,
+            "import": cmd_import}
 
 
 def main(argv: list[str] | None = None) -> int:

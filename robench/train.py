@@ -147,6 +147,9 @@ def start_from(learner: QLearner, path: Path, info: EnvInfo) -> dict:
     e.g. ``merge`` without the safety supervisor, then ``merge_safe``).  One clear error when its
     backend, sizes, mixer or agent network are not the run's."""
     agent, mixer, manifest = load_protagonist(path, expect_env=info, any_map=True)
+    if mixer is None:
+        raise CheckpointError(f"{path} holds no mixer weights ({manifest.get('origin', {}).get('mixer', 'none')}): "
+                              f"it evaluates and is attacked, but cannot start a run")
     recorded = manifest.get("config", {}).get("learner", {})
     keys = ("agent", "hidden", "last_action")  # what fixes the agent network's shape, with the mixer
     mine = {"mixer": learner.cfg.mixer, **{k: getattr(learner.cfg, k) for k in keys}}

@@ -29,6 +29,18 @@ PROTOSS = ("stalker", "zealot")
 """SMAX unit types that carry shields in StarCraft II (SMAC gives them a shield slot)."""
 MOVE, STOP, ATTACK = 4, 4, 5
 """SMAX's ally actions: 0–3 moves, 4 stop, 5 + e attack enemy e."""
+SMAC_MOVES = {"north": 2, "south": 3, "east": 4, "west": 5}
+SMAC_STOP, SMAC_ATTACK = 1, 6
+"""StarCraft's SMAC actions: 0 no-op (dead agents only), 1 stop, 2–5 north, south, east, west,
+6 + e attack enemy e."""
+
+
+def smac_action_order(n_actions: int) -> list[int]:
+    """For each of SMAX's ``n_actions`` ally actions, the index of the same action in SMAC's
+    action space: SMAX moves 0–3 are north, east, south, west (JaxMARL's
+    ``_decode_movement_action``: unit vectors (0, 1), (1, 0), (0, −1), (−1, 0)), 4 stop, 5 + e attack e."""
+    moves = [SMAC_MOVES[d] for d in ("north", "east", "south", "west")]
+    return moves + [SMAC_STOP] + [SMAC_ATTACK + e for e in range(n_actions - ATTACK)]
 
 
 class SmacLayout:
