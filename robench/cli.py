@@ -150,7 +150,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_threat_args(e)
     e.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
-    sub.add_parser("list", help="registered environments, learners, defenses and attacks")
+    ls = sub.add_parser("list", help="registered environments, learners, defenses and attacks; the zoo in brief")
+    ls.add_argument("--zoo", type=Path, default=Path("checkpoints"), help="the zoo to summarise")
+    ls.add_argument("--checkpoints", action="store_true",
+                    help="one line per protagonist (map, learner, defense, seed, steps, clean score, protocol)")
 
     z = sub.add_parser("zoo", help="grow the model zoo (resumable, lock-protected) or show its status")
     z_sub = z.add_subparsers(dest="zoo_command", required=True, parser_class=OneLineParser)
@@ -441,9 +444,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(res.to_dict()))
     else:
-        print(f"{args.checkpoint}: attack {res.attack} ε={res.eps:g} bounds={res.bounds}  win rate {res.win_rate:.3f} "
-              f"[95% CI {res.ci_low:.3f}, {res.ci_high:.3f}]  mean return {res.mean_return:.3f} ± "
-              f"{res.std_return:.3f}  crash rate {res.crash_rate:.3f}  ({res.episodes} episodes)")
+        from robench.envs import declares
+
+        shown = [f"mean return {res.mean_return:.3f} ± {res.std_return:.3f}"]
+        if declares(env["backend"], "win_rate"):
+            shown.insert(0, f"win rate {res.win_rate:.3f} [95% CI {res.ci_low:.3f}, {res.ci_high:.3f}]")
+        if declares(env["backend"], "crash_rate"):
+            shown.append(f"crash rate {res.crash_rate:.3f}")
+        print(f"{args.checkpoint}: attack {res.attack} ε={res.eps:g} bounds={res.bounds}  {'  '.join(shown)}  "
+              f"({res.episodes} episodes)")
     return 0
 
 
@@ -467,7 +476,6 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
 
 def cmd_list(args: argparse.Namespace) -> int:
     from attacks import ATTACKS
-    from robench.checkpoint import checkpoint_dirs
     from defenses import DEFENSES
     from robench.envs import BACKENDS, map_names
     from robench.learners.agent import AGENTS
@@ -483,10 +491,45 @@ def cmd_list(args: argparse.Namespace) -> int:
                             for k, v in cls.OPTIONS.items())
         print(f"  {name}" + (f": {options}" if options else ""))
     print(f"attacks: {', '.join(ATTACKS)}")
-    zoo = Path("checkpoints")
-    found = checkpoint_dirs(zoo) if zoo.is_dir() else []
-    print(f"checkpoints ({zoo}): {', '.join(str(p) for p in found) or 'none'}")
+    print(zoo_summary(args.zoo, args.checkpoints))
     return 0
+
+
+def zoo_summary(zoo: Path, each: bool) -> str:
+    """The zoo in a few lines: protagonists and adversaries per map; with ``each`` a table of the
+    protagonists (the clean score is the backend's headline metric)."""
+    from robench.checkpoint import CheckpointError, checkpoint_dirs, read_manifest
+    from robench.envs import declares, layout_of
+
+    manifests = []
+    for directory in checkpoint_dirs(zoo) if Path(zoo).is_dir() else []:
+        try:
+            manifests.append((directory, read_manifest(directory)))
+        except CheckpointError:
+            continue
+    if not manifests:
+        return f"zoo ({zoo}): no checkpoints"
+    per_map: dict[str, list[int]] = {}
+    for _, m in manifests:
+        per_map.setdefault(m["env"]["map_name"], [0, 0])[m["kind"] != "protagonist"] += 1
+    counts = "; ".join(f"{name} {p} protagonist{'s' * (p != 1)}, {a} adversar{'ies' if a != 1 else 'y'}"
+                       for name, (p, a) in sorted(per_map.items()))
+    lines = [f"zoo ({zoo}): {counts}"]
+    if not each:
+        lines.append(f"  (robench list --checkpoints: one line per protagonist; {zoo}/index.json: every entry)")
+        return "\n".join(lines)
+    lines.append(f"  {'map':<10} {'learner':<7} {'defense':<18} {'seed':>4} {'steps':>9}  {'clean':>12}  protocol")
+    for directory, m in manifests:
+        if m["kind"] != "protagonist":
+            continue
+        backend = m["env"]["backend"]
+        clean = (f"win {m['clean_win_rate']:.2f}" if declares(backend, "win_rate")
+                 else f"return {m.get('clean_return', float('nan')):.1f}")
+        threat = m.get("threat", {}).get("bounds", "features")
+        variant = directory.name.split("_", 1)[1].rsplit("_s", 1)[0] if "_" in directory.name else m["defense"]
+        lines.append(f"  {m['env']['map_name']:<10} {m['learner']:<7} {variant:<18} {m.get('seed', '-')!s:>4} "
+                     f"{m.get('steps', 0):>9}  {clean:>12}  {layout_of(m['env'])}, bounds {threat}")
+    return "\n".join(lines)
 
 
 def cmd_zoo(args: argparse.Namespace) -> int:
@@ -542,14 +585,18 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 
 def _outcome(backend: str, win_rate: float, mean_return: float, crash_rate: float) -> str:
-    """An evaluation's outcome as printed: return and crash rate on CAV (no wins), else win rate."""
-    if backend == "cav":
-        return f"return {mean_return:.2f}, crash rate {crash_rate:.3f}"
-    return f"win rate {win_rate:.3f}"
+    """An evaluation's outcome as printed: the metrics the backend declares (``BACKEND_METRICS``)."""
+    from robench.envs import declares
+
+    if declares(backend, "win_rate"):
+        return f"win rate {win_rate:.3f}"
+    return f"return {mean_return:.2f}, crash rate {crash_rate:.3f}"
 
 
 def cmd_attack(args: argparse.Namespace) -> int:
     from tqdm import tqdm
+
+    from robench.envs import declares
 
     from attacks.atsa import SDOR_VALUES
     from attacks.training import LEARNED, PAAD_DIRECTORS, REPLAY_LEARNED, AttackTrainConfig, train_adversary
@@ -583,10 +630,10 @@ def cmd_attack(args: argparse.Namespace) -> int:
 
     def progress(t_env: int, row: dict | None) -> None:
         bar.update(min(t_env, cfg.steps) - bar.n)
-        if row and manifest["env"]["backend"] == "cav":
-            bar.set_postfix(victim_return=f"{row['victim_return']:.1f}", victim_crash=f"{row['victim_crash_rate']:.2f}")
-        elif row:
+        if row and declares(manifest["env"]["backend"], "win_rate"):
             bar.set_postfix(victim_win=f"{row['victim_win_rate']:.2f}")
+        elif row:
+            bar.set_postfix(victim_return=f"{row['victim_return']:.1f}", victim_crash=f"{row['victim_crash_rate']:.2f}")
 
     adv = train_adversary(cfg, victim, manifest, out, progress, overwrite=args.force)
     bar.close()

@@ -19,6 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from robench.envs import declares  # noqa: E402
 from robench.report import ATTACK_LABELS, DEFENSE_LABELS, LEARNER_LABELS, _label, _ordered  # noqa: E402
 
 
@@ -35,7 +36,8 @@ def _metric(g: pd.DataFrame, metric: str | None) -> str:
     """The plotted cell column: ``metric`` if given, else win rate (SMAX) or mean return (CAV)."""
     if metric is not None:
         return metric
-    return "mean_return" if "backend" in g and (g.backend == "cav").all() else "win_rate"
+    wins = g.backend.map(lambda b: declares(b, "win_rate")) if "backend" in g else pd.Series([True])
+    return "win_rate" if wins.any() else "mean_return"
 
 
 def eps_sweep(cells: pd.DataFrame, out: Path, metric: str | None = None) -> list[Path]:
@@ -151,11 +153,11 @@ def training_curves(checkpoints: Path, out: Path) -> list[Path]:
     victim's win rate (SMAX) or return (CAV) vs env steps.  One figure per kind and backend."""
     import json
 
-    metrics = {("protagonist", "smax"): ("eval_win_rate", "greedy clean win rate", "training_curves"),
-               ("protagonist", "cav"): ("eval_return", "greedy clean return", "training_curves_cav"),
-               ("adversary", "smax"): ("victim_win_rate", "victim win rate under the adversary", "adversary_curves"),
-               ("adversary", "cav"): ("victim_return", "victim return under the adversary",
-                                      "adversary_curves_cav")}
+    metrics = {("protagonist", "wins"): ("eval_win_rate", "greedy clean win rate", "training_curves"),
+               ("protagonist", "returns"): ("eval_return", "greedy clean return", "training_curves_cav"),
+               ("adversary", "wins"): ("victim_win_rate", "victim win rate under the adversary", "adversary_curves"),
+               ("adversary", "returns"): ("victim_return", "victim return under the adversary",
+                                          "adversary_curves_cav")}
     curves: dict[tuple[str, str], list[tuple[str, pd.DataFrame]]] = {k: [] for k in metrics}
     for path in sorted(Path(checkpoints).glob("**/train_curve.csv")):
         manifest = json.loads((path.parent / "manifest.json").read_text())
@@ -163,7 +165,7 @@ def training_curves(checkpoints: Path, out: Path) -> list[Path]:
         label = f"{manifest['env']['map_name']} {manifest.get('victim_learner', manifest['learner'])} {name}"
         if manifest["kind"] == "adversary":
             label += f" ε={manifest['eps']:g}"
-        key = (manifest["kind"], "cav" if manifest["env"].get("backend") == "cav" else "smax")
+        key = (manifest["kind"], "wins" if declares(manifest["env"].get("backend", "smax"), "win_rate") else "returns")
         curves[key].append((f"{label} s{manifest.get('seed')}", pd.read_csv(path)))
     written = []
     for key, runs in curves.items():

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from robench.checkpoint import CheckpointError, read_manifest
-from robench.envs import PAPER_EPS
+from robench.envs import PAPER_EPS, declares
 from robench.errors import RobenchError
 from robench.grid import MASK_ONLY, current_protocol, protocol_of
 from robench.threat import DEFAULT_BOUNDS
@@ -142,6 +142,14 @@ def split_protocols(raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return raw[current], pd.concat([others, raw[scripted]], ignore_index=True)
 
 
+def with_metric(cells: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """The rows whose backend declares ``metric`` (``robench.envs.BACKEND_METRICS``); all rows of a
+    table without a backend column (an external CSV) when the metric is the win rate."""
+    if "backend" not in cells.columns:
+        return cells if metric == "win_rate" else cells.iloc[:0]
+    return cells[cells.backend.map(lambda b: declares(b, metric)).astype(bool)]
+
+
 def broadcast_reference(selected: pd.DataFrame) -> pd.DataFrame:
     """The mask-only scripted row's clean cell copied into every attack column of its (env,
     learner) block: the policy ignores observations, so no observation attack changes it."""
@@ -193,7 +201,7 @@ def write_report(results: Path, out: Path, checkpoints: Path | None = None, refe
         selected = broadcast_reference(select_table_cells(cells, eps_by_env))
         cells = cells[cells.defense != MASK_ONLY]
     written = []
-    won = selected[selected.backend != "cav"] if "backend" in selected.columns else selected  # CAV: no wins
+    won = with_metric(selected, "win_rate")
     if "win_rate" in won.columns and not won.empty and won.win_rate.notna().any():
         data = aggregate(won, "win_rate", unit, episodes)
         sig = significance(data, opts)
@@ -202,7 +210,7 @@ def write_report(results: Path, out: Path, checkpoints: Path | None = None, refe
                     _write(out, "significance.csv", sig.to_csv(index=False))]
     if others is not None and (others.defense != MASK_ONLY).any():
         legacy = broadcast_reference(select_table_cells(variant_rows(others), table_eps(variant_rows(others), PAPER_EPS)))
-        legacy = legacy[legacy.backend != "cav"] if "backend" in legacy.columns else legacy
+        legacy = with_metric(legacy, "win_rate")
         if not legacy.empty and legacy.win_rate.notna().any():
             data = aggregate(legacy, "win_rate", "attack")
             note = opts.note + " Rows trained under other protocols than today's (labelled with theirs)."
@@ -210,7 +218,7 @@ def write_report(results: Path, out: Path, checkpoints: Path | None = None, refe
                                     table_eps(variant_rows(others), PAPER_EPS))
             written += [_write(out, "table1_other_protocols.tex", tex), _write(out, "table1_other_protocols.md", md)]
     if "crash_rate" in selected.columns and (from_csv is not None and "mean_return" in selected.columns
-                                             or (selected.get("backend") == "cav").any()):
+                                             or not with_metric(selected, "crash_rate").empty):
         tex, md = render_table2(selected, opts.note)
         written += [_write(out, "table2_reward_cr.tex", tex), _write(out, "table2_reward_cr.md", md)]
     if from_csv is None:

@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from attacks.training import adversary_manifest
 from robench.checkpoint import encode_tensors, protagonist_tensors, save_checkpoint, sha256_bytes
-from robench.envs import make_env
+from robench.envs import declares, make_env
 from robench.evaluate import evaluate
 from robench.learners.learner import LearnerConfig
 from robench.threat import ThreatModel
@@ -59,13 +59,15 @@ def train_and_save(cfg: TrainConfig, out: Path, overwrite: bool = False, show_pr
                smoothing=0.05)
     last_eval: dict[str, str] = {}
 
+    wins = declares(cfg.backend, "win_rate")
+
     def progress(t_env: int, episodes: int, recent_win: float, row: dict | None) -> None:
-        if row is not None and cfg.backend == "cav":
+        if row is not None and not wins:
             last_eval.update(eval_return=f"{row['eval_return']:.1f}", eval_crash=f"{row['eval_crash_rate']:.2f}")
         elif row is not None:
             last_eval["eval_win"] = f"{row['eval_win_rate']:.2f}"
         bar.update(min(t_env, cfg.steps) - bar.n)
-        won = {} if cfg.backend == "cav" else {"train_win": f"{recent_win:.2f}"}
+        won = {"train_win": f"{recent_win:.2f}"} if wins else {}
         bar.set_postfix(episodes=episodes, **won, **last_eval, refresh=False)
 
     with tempfile.TemporaryDirectory(prefix="robench-train-") as tmp:

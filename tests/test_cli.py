@@ -68,6 +68,10 @@ def test_list_names_the_registries():
     assert res.returncode == 0
     for word in ("3m", "8m", "3s_vs_3z", "vdn", "qmix", "noadv", "fgsm", "random"):
         assert word in res.stdout
+    assert "zoo (checkpoints): 3m " in res.stdout and "checkpoints/3m/" not in res.stdout  # counts, not 70 paths
+    table = run("list", "--checkpoints").stdout.splitlines()
+    assert any(line.split()[:4] == ["3m", "vdn", "noadv", "0"] and "win " in line for line in table)
+    assert "zoo (nowhere): no checkpoints" in run("list", "--zoo", "nowhere").stdout
 
 
 def test_train_then_eval_is_reproducible(tmp_path):
@@ -101,6 +105,12 @@ def test_train_then_eval_is_reproducible(tmp_path):
     (out / "model.safetensors").write_bytes(bytes(blob))
     bad = run("eval", str(out), "--episodes", "4")
     assert bad.returncode == 2 and "content hash mismatch" in bad.stderr
+
+
+def test_eval_prints_the_metrics_the_env_declares():
+    res = run("eval", "checkpoints/3m/vdn_noadv_s0", "--episodes", "8")
+    assert res.returncode == 0, res.stderr
+    assert "win rate" in res.stdout and "mean return" in res.stdout and "crash rate" not in res.stdout  # SMAC: no crashes
 
 
 def test_train_mlp_agent_with_learner_options_then_eval(tmp_path):

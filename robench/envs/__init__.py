@@ -22,6 +22,20 @@ BACKENDS: dict[str, str] = {
 
 DEFAULT_BACKEND = "smax"
 
+BACKEND_METRICS: dict[str, tuple[str, ...]] = {
+    "smax": ("win_rate", "mean_return"),
+    "sc2": ("win_rate", "mean_return"),
+    "cav": ("mean_return", "crash_rate"),
+}
+"""The episode outcomes each backend declares, headline first: SMAC-like maps are won or lost
+(``won``), CAV episodes have no winner but can end in a crash (``crashed``).  Commands print,
+tabulate and plot only these."""
+
+
+def declares(backend: str, metric: str) -> bool:
+    """Whether ``backend``'s episodes have ``metric`` (``BACKEND_METRICS``; unknown: SMAC-like)."""
+    return metric in BACKEND_METRICS.get(backend, BACKEND_METRICS[DEFAULT_BACKEND])
+
 PAPER_EPS = {"3m": 0.25, "3s_vs_3z": 0.25, "3s_3z": 0.25, "8m": 0.10, "merge": 0.05, "merge_safe": 0.05}
 """The paper's L∞ budget per map (docs/design.md, Defaults from the paper); 0.25 elsewhere."""
 
