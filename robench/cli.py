@@ -267,6 +267,15 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--bounds", choices=BOUNDS, default=None,
                    help="the threat model to report (required when the results hold several)")
     r.add_argument("--show", action="store_true", help="also print the Markdown Table 1 (and Table 2) on stdout")
+    r.add_argument("--format", action="append", default=[], choices=["marl-eval"],
+                   help="also export the results in this format (repeatable): marl-eval writes marl_eval.json")
+
+    pg = sub.add_parser("pages", help="docs/results/: one result page per map from a report, and the README's table")
+    pg.add_argument("--report", type=Path, default=Path("reports/smax_protocol"), help="a robench report directory")
+    pg.add_argument("--out", type=Path, default=Path("docs/results"), help="where the pages go")
+    pg.add_argument("--paper", type=Path, default=Path("reports/paper_table1.csv"), help="the paper's Table 1 (CSV)")
+    pg.add_argument("--readme", type=Path, default=None,
+                    help="also refresh this README's results block from the report's Table 1")
 
     b = sub.add_parser("bench", help="performance benchmarks (evaluation throughput, training time)")
     b.add_argument("--which", choices=["eval", "train", "grid", "cav", "defenses", "scaling", "all"], default="eval")
@@ -568,6 +577,15 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pages(args: argparse.Namespace) -> int:
+    from robench.pages import write_pages
+
+    command = f"robench pages --report {args.report} --out {args.out}" + (f" --readme {args.readme}" if args.readme else "")
+    for path in write_pages(args.report, args.out, args.paper, args.readme, command):
+        print(path)
+    return 0
+
+
 def cmd_index(args: argparse.Namespace) -> int:
     from robench.index import stale_entries, write_index
 
@@ -709,7 +727,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from robench.reporting import write_report
 
     written = write_report(args.results, args.out, args.checkpoints, args.reference, args.unit, args.from_csv,
-                           bounds=args.bounds)
+                           bounds=args.bounds, formats=tuple(args.format))
     for path in written:
         print(path)
     if args.show:
@@ -721,7 +739,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 COMMANDS = {"diagnose": cmd_diagnose, "train": cmd_train, "eval": cmd_eval, "list": cmd_list, "bench": cmd_bench, "grid": cmd_grid,
             "report": cmd_report, "attack": cmd_attack, "index": cmd_index, "zoo": cmd_zoo,
-            "import": cmd_import}
+            "import": cmd_import, "pages": cmd_pages}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,7 +6,14 @@
   (κ, α, …) that takes ≥ 2 values among its rows, grouped bars of the metric per attack, one bar
   per value; rows without the option count at the defense's declared default.
 * training curves: every checkpoint's ``train_curve.csv`` — protagonists' greedy clean win rate and
-  adversaries' victim win rate, each against env steps.
+  adversaries' victim win rate, each against env steps, one panel per (map, learner).
+* robustness profile: per (env, learner), the share of (attack, ε) cells in which a defense's score
+  exceeds τ, over τ (``robench.stats.robustness_profile``), with a 95 % stratified-bootstrap band
+  over training seeds where a row has ≥ 2.
+* clean-vs-robust trade-off: per (env, learner), clean score against the worst case over the
+  attacked cells, one point per training seed.
+
+Every defense keeps one colour in every figure (``defense_colour``); legends sit outside the data.
 """
 from __future__ import annotations
 
@@ -21,6 +28,24 @@ import pandas as pd  # noqa: E402
 
 from robench.envs import declares  # noqa: E402
 from robench.report import ATTACK_LABELS, DEFENSE_LABELS, LEARNER_LABELS, _label, _ordered  # noqa: E402
+
+
+PALETTE = list(plt.get_cmap("tab10").colors) + ["#1b1b6b", "#b8860b", "#7fbf7f", "#ff9896"]
+"""14 distinguishable colours: the registry's defenses take them in ``DEFENSE_LABELS`` order."""
+
+
+def defense_colour(name: str):
+    """The colour of a defense (its variant suffix ignored) in every figure; the scripted reference is black."""
+    base = name.split("[")[0]
+    if base == "mask-only":
+        return "black"
+    order = [d for d in DEFENSE_LABELS if d != "mask-only"]
+    index = order.index(base) if base in order else len(order) + sum(map(ord, base)) % (len(PALETTE) - len(order))
+    return PALETTE[index]
+
+
+def _legend_outside(ax, **kwargs) -> None:
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, frameon=False, **kwargs)
 
 
 def _save(fig, out: Path, name: str) -> list[Path]:
@@ -55,12 +80,12 @@ def eps_sweep(cells: pd.DataFrame, out: Path, metric: str | None = None) -> list
                 xs, ys = list(sub.index), list(sub.values)
                 if not np.isnan(clean):
                     xs, ys = [0.0] + xs, [clean] + ys
-                ax.plot(xs, ys, marker="o", ms=3, label=_label(DEFENSE_LABELS, d))
+                ax.plot(xs, ys, marker="o", ms=3, label=_label(DEFENSE_LABELS, d), color=defense_colour(d))
             ax.set_title(_label(ATTACK_LABELS, attack))
             ax.set_xlabel("ε")
             ax.grid(alpha=0.3)
         axes[0][0].set_ylabel(column.replace("_", " "))
-        axes[0][-1].legend(fontsize=7)
+        _legend_outside(axes[0][-1])
         fig.suptitle(f"{env} · {_label(LEARNER_LABELS, lr)}", y=1.06)
         written += _save(fig, out, f"eps_sweep_{env}_{lr}")
     return written
@@ -80,10 +105,10 @@ def attack_strength(cells: pd.DataFrame, out: Path, eps_by_env: dict[str, float]
             vals = [g[(g.defense == d) & (g.attack == a)][column].mean() for d in defenses]
             ax.bar(np.arange(len(defenses)) + i * width, vals, width, label=_label(ATTACK_LABELS, a))
         ax.set_xticks(np.arange(len(defenses)) + width * (len(attacks) - 1) / 2,
-                      [_label(DEFENSE_LABELS, d) for d in defenses])
+                      [_label(DEFENSE_LABELS, d) for d in defenses], rotation=35, ha="right", fontsize=7)
         ax.set_ylabel(column.replace("_", " "))
         ax.set_title(f"{env} · {_label(LEARNER_LABELS, lr)} · ε={eps_by_env[env]:g}")
-        ax.legend(fontsize=7)
+        _legend_outside(ax)
         written += _save(fig, out, f"attack_strength_{env}_{lr}")
     return written
 
@@ -158,7 +183,7 @@ def training_curves(checkpoints: Path, out: Path) -> list[Path]:
                ("adversary", "wins"): ("victim_win_rate", "victim win rate under the adversary", "adversary_curves"),
                ("adversary", "returns"): ("victim_return", "victim return under the adversary",
                                           "adversary_curves_cav")}
-    curves: dict[tuple[str, str], list[tuple[str, pd.DataFrame]]] = {k: [] for k in metrics}
+    curves: dict[tuple[str, str], list[tuple[tuple[str, str], str, str, pd.DataFrame]]] = {k: [] for k in metrics}
     for path in sorted(Path(checkpoints).glob("**/train_curve.csv")):
         manifest = json.loads((path.parent / "manifest.json").read_text())
         name = manifest.get("defense") if manifest["kind"] == "protagonist" else manifest.get("attack")
@@ -166,19 +191,98 @@ def training_curves(checkpoints: Path, out: Path) -> list[Path]:
         if manifest["kind"] == "adversary":
             label += f" ε={manifest['eps']:g}"
         key = (manifest["kind"], "wins" if declares(manifest["env"].get("backend", "smax"), "win_rate") else "returns")
-        curves[key].append((f"{label} s{manifest.get('seed')}", pd.read_csv(path)))
+        panel = (manifest["env"]["map_name"], manifest.get("victim_learner", manifest["learner"]))
+        curves[key].append((panel, f"{path.parent.name}", name or "", pd.read_csv(path)))
     written = []
     for key, runs in curves.items():
         column, ylabel, filename = metrics[key]
-        runs = [(label, df) for label, df in runs if column in df]
+        runs = [r for r in runs if column in r[3]]
         if not runs:
             continue
-        fig, ax = plt.subplots(figsize=(5, 3))
-        for label, df in runs:
-            ax.plot(df.t_env, df[column], label=label)
-        ax.set_xlabel("env steps")
-        ax.set_ylabel(ylabel)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        panels = sorted({r[0] for r in runs})
+        fig, axes = plt.subplots(len(panels), 1, figsize=(6.5, 2.6 * len(panels)), squeeze=False, sharex=True)
+        for ax, panel in zip(axes[:, 0], panels):
+            mine = sorted((r for r in runs if r[0] == panel), key=lambda r: r[1])
+            styles = ["-", "--", ":", "-."]
+            seen: dict[str, int] = {}
+            for _, label, name, df in mine:
+                k = seen[name] = seen.get(name, -1) + 1  # variants of one defense: same colour, other dash
+                ax.plot(df.t_env, df[column], label=label, color=defense_colour(name), ls=styles[k % len(styles)], lw=1.2)
+            ax.set_title(f"{panel[0]} · {_label(LEARNER_LABELS, panel[1])}", fontsize=9)
+            ax.set_ylabel(ylabel, fontsize=8)
+            ax.grid(alpha=0.3)
+            _legend_outside(ax, ncol=1 + len(mine) // 14)
+        axes[-1, 0].set_xlabel("env steps")
         written += _save(fig, out, filename)
+    return written
+
+
+def _panels(matrix) -> dict[tuple[str, str], list[tuple[str, str, str]]]:
+    by: dict[tuple[str, str], list[tuple[str, str, str]]] = {}
+    for row in matrix.rows():
+        by.setdefault((row[0], row[1]), []).append(row)
+    return by
+
+
+def robustness_profiles(matrix, out: Path, reps: int = 1000) -> list[Path]:
+    """One figure per (env, learner): F(τ) per defense (``robench.stats.robustness_profile``)."""
+    from robench.stats import robustness_profile, stratified_bootstrap_ci
+
+    taus = np.linspace(0.0, 1.0, 101) if matrix.metric.endswith("_rate") else None
+    written = []
+    for (env, lr), rows in _panels(matrix).items():
+        fig, ax = plt.subplots(figsize=(5.2, 3.2))
+        span = taus
+        if span is None:
+            values = np.concatenate([matrix.attacked(r)[0].ravel() for r in rows])
+            span = np.linspace(values.min(), values.max(), 101) if values.size else np.linspace(0, 1, 101)
+        for row in sorted(rows, key=lambda r: list(DEFENSE_LABELS).index(r[2].split("[")[0])
+                          if r[2].split("[")[0] in DEFENSE_LABELS else 99):
+            x, _ = matrix.attacked(row)
+            if not x.size:
+                continue
+            colour = defense_colour(row[2])
+            ax.plot(span, robustness_profile(x, span), color=colour, lw=1.5,
+                    label=f"{_label(DEFENSE_LABELS, row[2])} (n={x.shape[0]})")
+            if x.shape[0] >= 2:
+                band = np.array([stratified_bootstrap_ci(x, lambda s, t=t: float(robustness_profile(s, [t])[0]), reps)
+                                 for t in span])
+                ax.fill_between(span, band[:, 0], band[:, 1], color=colour, alpha=0.15, lw=0)
+        ax.set_xlabel(f"τ ({matrix.metric.replace('_', ' ')})")
+        ax.set_ylabel("share of (attack, ε) cells > τ")
+        ax.set_ylim(-0.02, 1.02)
+        ax.grid(alpha=0.3)
+        ax.set_title(f"Robustness profile · {env} · {_label(LEARNER_LABELS, lr)} · bounds {matrix.bounds}", fontsize=9)
+        _legend_outside(ax)
+        written += _save(fig, out, f"robustness_profile_{env}_{lr}")
+    return written
+
+
+def tradeoff(matrix, out: Path) -> list[Path]:
+    """One figure per (env, learner): clean score vs worst case over the attacked cells, per seed."""
+    written = []
+    for (env, lr), rows in _panels(matrix).items():
+        fig, ax = plt.subplots(figsize=(4.6, 3.4))
+        for row in rows:
+            x, _ = matrix.attacked(row)
+            clean = matrix.clean(row)
+            if not x.size or clean.empty:
+                continue
+            seeds = matrix.seeds(row)
+            wide = matrix.tidy[(matrix.tidy.env == env) & (matrix.tidy.learner == lr) & (matrix.tidy.defense == row[2])]
+            worst = (wide[wide.attack != "none"].pivot_table(index="seed", columns=["attack", "eps"], values="value")
+                     .dropna(axis=1).min(axis=1))
+            both = [s for s in seeds if s in clean.index and s in worst.index]
+            ax.scatter(clean[both], worst[both], color=defense_colour(row[2]), s=28, edgecolor="white", lw=0.5,
+                       label=f"{_label(DEFENSE_LABELS, row[2])} ({len(both)} seed{'s' * (len(both) != 1)})")
+        ax.set_xlabel(f"clean {matrix.metric.replace('_', ' ')}")
+        ax.set_ylabel("worst case over attacks and ε")
+        if matrix.metric.endswith("_rate"):
+            ax.set_xlim(-0.02, 1.02)
+            ax.set_ylim(-0.02, 1.02)
+            ax.plot([0, 1], [0, 1], color="grey", lw=0.6, ls=":")
+        ax.grid(alpha=0.3)
+        ax.set_title(f"Clean vs robust · {env} · {_label(LEARNER_LABELS, lr)} · bounds {matrix.bounds}", fontsize=9)
+        _legend_outside(ax)
+        written += _save(fig, out, f"tradeoff_{env}_{lr}")
     return written

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from robench.stats import eps_auc, holm, mean_std, ranksum_greater, worst_case
+from robench.stats import eps_auc, holm, mean_std, ranksum_greater, t_interval, worst_case
 
 ATTACK_LABELS = {"none": "Natural", "random": "Random", "fgsm": "FGSM", "pgd": "PGD", "atla": "ATLA",
                  "paad": "PAAD", "atsa": "ATSA", "romance": "ROMANCE (actions)", "romance-s": "ROMANCE-s",
@@ -95,11 +95,15 @@ class TableData:
 
 
 def aggregate(cells: pd.DataFrame, metric: str, unit: str, episodes: pd.DataFrame | None = None) -> TableData:
-    """Mean of ``metric`` over seeds per (env, learner, defense, attack); samples for the test."""
+    """Mean of ``metric`` over training seeds per (env, learner, defense, attack), with the number of
+    seeds and the half-width of the 95 % t-interval over them (NaN with one seed); samples for the test."""
     if unit not in UNITS:
         raise ValueError(f"unknown test unit {unit!r}; known: {', '.join(UNITS)}")
     keys = ["env", "learner", "defense"]
-    values = cells.groupby(keys + ["attack"], as_index=False)[metric].mean().rename(columns={metric: "value"})
+    per_seed = cells.groupby(keys + ["attack", "seed"], as_index=False)[metric].mean()
+    values = per_seed.groupby(keys + ["attack"], as_index=False).agg(
+        value=(metric, "mean"), n_seeds=(metric, "size"),
+        half=(metric, lambda x: np.nan if len(x) < 2 else (t_interval(x.to_numpy())[1] - x.mean())))
     samples: dict[tuple[str, str, str], np.ndarray] = {}
     for key, group in values.groupby(keys):
         if unit == "attack":
@@ -138,6 +142,17 @@ def _fmt(x: float) -> str:
     return f"{x:.2f}"
 
 
+def seed_note(values: pd.DataFrame) -> str:
+    """The caption's sentence on training seeds (the unit of the cell intervals)."""
+    n = values.n_seeds if "n_seeds" in values.columns else pd.Series([1])
+    if n.max() < 2:
+        return "One training seed per row: no seed interval exists, each cell is one run."
+    low, high = int(n.min()), int(n.max())
+    span = f"{low}" if low == high else f"{low}–{high}"
+    return (f"Cell ±: half-width of the 95 % t-interval of the mean over {span} training seeds (unit: training "
+            f"seed; a cell without ± has one seed).")
+
+
 def render_table1(data: TableData, sig: pd.DataFrame, opts: TableOptions, eps_by_env: dict[str, float],
                   caption_metric: str = "win rate", higher_is_better: bool = True) -> tuple[str, str]:
     """(LaTeX, Markdown) of a Table-1-style table."""
@@ -164,6 +179,8 @@ def render_table1(data: TableData, sig: pd.DataFrame, opts: TableOptions, eps_by
         for lr in learners:
             sub = block[block.learner == lr]
             grid = sub.pivot_table(index="defense", columns="attack", values="value").reindex(columns=attacks)
+            halves = sub.pivot_table(index="defense", columns="attack", values="half", dropna=False).reindex(
+                columns=attacks)
             avgs = {d: mean_std(grid.loc[d, attacks].to_numpy()) for d in grid.index if grid.loc[d, attacks].notna().all()}
             col_best = {a: best(grid[a].dropna()) for a in attacks if grid[a].notna().any()}
             avg_best = best(m for m, _ in avgs.values()) if avgs else None
@@ -172,8 +189,9 @@ def render_table1(data: TableData, sig: pd.DataFrame, opts: TableOptions, eps_by
                 cells = []
                 for a in attacks:
                     x = grid.loc[d, a] if d in grid.index else np.nan
-                    cells.append("--" if np.isnan(x) else (rf"\textbf{{{_fmt(x)}}}" if np.isclose(x, col_best[a])
-                                                           else _fmt(x)))
+                    h = halves.loc[d, a] if d in halves.index else np.nan
+                    text = _fmt(x) + (rf"$\pm${_fmt(h)}" if not np.isnan(h) else "")
+                    cells.append("--" if np.isnan(x) else (rf"\textbf{{{text}}}" if np.isclose(x, col_best[a]) else text))
                 if d in avgs:
                     m, s = avgs[d]
                     text = rf"{_fmt(m)}$\pm${_fmt(s)}"
@@ -191,7 +209,7 @@ def render_table1(data: TableData, sig: pd.DataFrame, opts: TableOptions, eps_by
     caption = (f"{caption_metric.capitalize()} per attack (columns) of protagonists trained by each defense (rows); "
                f"{eps_text}. AVG: mean ± population std over the attack columns. Bold: best per column. "
                f"*: one-sided Wilcoxon rank-sum test, reference {refs} better at p < {opts.alpha} "
-               f"(test unit: {data.unit}).") + (f" {opts.note}" if opts.note else "")
+               f"(test unit: {data.unit}). {seed_note(v)}") + (f" {opts.note}" if opts.note else "")
     tex_caption = tex_escape(caption).replace("±", r"$\pm$").replace("ε", r"$\epsilon$").replace("L∞", r"$L_\infty$")
     tex += [r"\bottomrule", r"\end{tabular}", rf"\caption{{{tex_caption}}}", r"\end{table}"]
     md.append("")

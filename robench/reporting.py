@@ -165,8 +165,39 @@ def broadcast_reference(selected: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([selected] + copies, ignore_index=True)
 
 
+def seed_statistics(cells: pd.DataFrame, out: Path, bounds: str, reference: str | None,
+                    formats: tuple[str, ...] = (), results: Path | None = None,
+                    checkpoints: Path | None = None) -> list[Path]:
+    """The score matrix of each headline metric (``scores.csv``, tidy), its seed-level summary
+    (``seed_summary.csv``: intervals over training seeds, IQM, worst case, probability of
+    improvement), robustness-profile and trade-off figures, and the requested exports."""
+    from robench.figures import robustness_profiles, tradeoff
+    from robench.scores import score_matrix, seed_summary
+
+    written, tidy, summaries = [], [], []
+    cells = cells.assign(bounds=bounds)
+    for metric in ("win_rate", "mean_return"):
+        rows = with_metric(cells, "win_rate")
+        rows = rows if metric == "win_rate" else cells.drop(rows.index)
+        if rows.empty:
+            continue
+        matrix = score_matrix(rows, metric)
+        tidy.append(matrix.tidy.assign(metric=metric, bounds=bounds))
+        summaries.append(seed_summary(matrix, reference).assign(metric=metric, bounds=bounds))
+        written += robustness_profiles(matrix, out / "figures") + tradeoff(matrix, out / "figures")
+    if tidy:
+        written.append(_write(out, "scores.csv", pd.concat(tidy).to_csv(index=False)))
+        written.append(_write(out, "seed_summary.csv", pd.concat(summaries).to_csv(index=False)))
+    if "marl-eval" in formats:
+        from robench.marl_eval import marl_eval_json
+
+        written.append(_write(out, "marl_eval.json", marl_eval_json(cells, results, checkpoints)))
+    return written
+
+
 def write_report(results: Path, out: Path, checkpoints: Path | None = None, reference: str | None = "atsa",
-                 unit: str = "attack", from_csv: Path | None = None, bounds: str | None = None) -> list[Path]:
+                 unit: str = "attack", from_csv: Path | None = None, bounds: str | None = None,
+                 formats: tuple[str, ...] = ()) -> list[Path]:
     """Write tables (LaTeX + Markdown), significance and robustness CSVs and figures; return paths.
 
     Every table holds one threat model (``bounds``; required when the store holds several) and
@@ -223,6 +254,7 @@ def write_report(results: Path, out: Path, checkpoints: Path | None = None, refe
         written += [_write(out, "table2_reward_cr.tex", tex), _write(out, "table2_reward_cr.md", md)]
     if from_csv is None:
         written.append(_write(out, "robustness.csv", robustness_summary(cells).to_csv(index=False)))
+        written += seed_statistics(cells, out, bounds, reference, formats, results, checkpoints)
         written.append(_write(out, "adversaries.md", adversary_table(raw)))
         figs = out / "figures"
         written += eps_sweep(cells, figs) + attack_strength(cells, figs, eps_by_env)

@@ -58,3 +58,24 @@ def test_every_documented_command_exists(command, capsys):
     with pytest.raises(SystemExit) as done:
         main([*command, "--help"])
     assert done.value.code == 0
+
+
+def test_result_pages_and_the_readme_table_are_generated_from_the_committed_report(tmp_path):
+    from robench.pages import MARKERS, write_pages
+
+    report = Path("reports/smax_protocol")
+    command = "robench pages --report reports/smax_protocol --out docs/results --readme README.md"
+    readme = tmp_path / "README.md"
+    readme.write_text((ROOT / "README.md").read_text())
+    import os
+
+    here = os.getcwd()
+    os.chdir(ROOT)
+    try:
+        written = write_pages(report, tmp_path / "results", ROOT / "reports" / "paper_table1.csv", readme, command)
+    finally:
+        os.chdir(here)
+    assert readme not in written, "README's results table is stale: " + command
+    for page in (tmp_path / "results").glob("*.md"):
+        assert page.read_text() == (ROOT / "docs" / "results" / page.name).read_text(), f"stale page: {command}"
+    assert MARKERS[0] in readme.read_text()
