@@ -490,9 +490,13 @@ def cmd_list(args: argparse.Namespace) -> int:
     from robench.learners.agent import AGENTS
     from robench.learners.mixers import MIXERS
 
+    from robench.envs import EnvError
+
     for backend in BACKENDS:
-        print(f"env backend {backend}: {', '.join(map_names(backend))}")
-    print("env backend sc2: optional (StarCraft II + StarCraft's SMAC, not installed)")
+        try:
+            print(f"env backend {backend}: {', '.join(map_names(backend))}")
+        except EnvError as err:
+            print(f"env backend {backend}: not usable on this machine — {err}")
     print(f"learners: {', '.join(MIXERS)}; agent networks: {', '.join(AGENTS)}")
     print("defenses:")
     for name, cls in DEFENSES.items():

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from attacks.base import Attack
-from robench.envs import make_env
+from robench.envs import declares, make_env
 from robench.learners.agent import Agent, greedy
 from robench.rollout import run_episodes
 
@@ -115,7 +115,7 @@ def diagnose(agent: Agent, map_name: str, backend: str = "smax", episodes: int =
     blind, _ = run_episodes(env, agent, seed=seed,
                             attack=RandomObservationProbe(env.obs_low, env.obs_high, gen, replace=True))
     mask_only = None
-    if backend == "smax":
+    if declares(backend, "win_rate"):  # SMAC-like: the rule reads SMAC's action mask
         info = env.info()
         scripted, _ = run_episodes(env, MaskOnlyPolicy(info.obs_dim, info.n_agents, info.n_actions), seed=seed)
         mask_only = float(scripted.won.float().mean())

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 import torch
 
 from attacks import Attack, make_attack
-from robench.envs import EnvInfo, make_env
+from robench.envs import EnvInfo, make_env, max_copies
 from robench.errors import RobenchError
 from robench.learners.agent import Agent
 from robench.rollout import Outcomes, run_episodes
@@ -80,7 +80,7 @@ def evaluate(agent: Agent, map_name: str, *, backend: str = "smax", attack: str 
              obs_layout: str | None = None) -> tuple[EvalResult, Outcomes]:
     """Evaluate ``agent`` for ``episodes`` episodes under ``attack`` at budget ``eps``.
 
-    ``batch_size`` < ``episodes`` splits the cell into sequential batches (the one-at-a-time
+    ``batch_size`` < ``episodes`` (or the backend's ``max_copies``) splits the cell into sequential batches (the one-at-a-time
     evaluator of ``robench bench`` is ``batch_size=1``); seeds differ per batch.  Learned
     attacks take their loaded ``adversary`` (its director is fixed; its gradient step uses
     ``agent``, so it transfers to any protagonist of the same environment).  ``attacked_agents``
@@ -90,6 +90,7 @@ def evaluate(agent: Agent, map_name: str, *, backend: str = "smax", attack: str 
     if episodes <= 0:
         raise ValueError("episodes must be positive")
     bs = episodes if batch_size is None else min(batch_size, episodes)
+    bs = min(bs, max_copies(backend) or bs)
     threat = ThreatModel(eps=float(eps), bounds=bounds,
                          attacked_agents=None if attacked_agents is None else tuple(attacked_agents))
     env = make_env(map_name, bs, backend, device, obs_layout)

@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterable
 import pandas as pd
 
 from robench.checkpoint import checkpoint_dirs, read_manifest
-from robench.envs import layout_of, paper_eps
+from robench.envs import declares, layout_of, paper_eps
 from robench.errors import RobenchError
 from robench.learners.learner import LearnerConfig
 from robench.regime import regime_of
@@ -233,11 +233,11 @@ def reference_cells(spec: GridSpec, blocks: list[tuple[str, str, str]]) -> list[
 
     cells = []
     for env, backend, learner in blocks:
-        if backend != "smax":
+        if not declares(backend, "win_rate"):  # SMAC-like maps only: the rule reads SMAC's action mask
             continue
         for eval_seed in spec.eval_seeds:
             key = {"scripted": MASK_ONLY, "env": env, "learner": learner, "attack": "none", "eps": 0.0,
-                   "episodes": spec.episodes, "eval_seed": eval_seed}
+                   "episodes": spec.episodes, "eval_seed": eval_seed, **({} if backend == "smax" else {"backend": backend})}
             meta = {**key, "backend": backend, "defense": MASK_ONLY, "variant": "", "seed": 0,
                     "protocol": "scripted", "adversary": None, "retrain": None, "checkpoint_hash": None,
                     "adversary_hash": None}
@@ -258,7 +258,7 @@ def run_cell(cell: Cell, results: str) -> dict[str, Any]:
         start = time.perf_counter()
         scripted = cell.key.get("scripted") == MASK_ONLY
         if scripted:
-            agent, manifest = mask_only_agent(cell.key["env"]), None
+            agent, manifest = mask_only_agent(cell.key["env"], cell.key["backend"]), None
         else:
             agent, _, manifest = load_protagonist(Path(cell.checkpoint))
         if not scripted and manifest["content_hash"] != cell.key["checkpoint_hash"]:
@@ -290,12 +290,12 @@ def run_cell(cell: Cell, results: str) -> dict[str, Any]:
         return meta
 
 
-def mask_only_agent(map_name: str):
-    """The mask-only scripted policy sized for ``map_name`` (SMAX)."""
+def mask_only_agent(map_name: str, backend: str = "smax"):
+    """The mask-only scripted policy sized for ``map_name`` on ``backend``."""
     from robench.diagnose import MaskOnlyPolicy
     from robench.envs import make_env
 
-    info = make_env(map_name, 1).info()
+    info = make_env(map_name, 1, backend).info()
     return MaskOnlyPolicy(info.obs_dim, info.n_agents, info.n_actions)
 
 

@@ -32,7 +32,7 @@ from attacks.training import AttackTrainConfig, adversary_round
 from defenses import DEFENSES, DefenseConfig
 from defenses.base import Option
 from robench.checkpoint import CheckpointError, load_protagonist, read_manifest
-from robench.envs import EnvInfo, canonical_map, layout_of, make_env, paper_eps
+from robench.envs import EnvInfo, canonical_map, layout_of, make_env, max_copies, paper_eps
 from robench.errors import RobenchError
 from robench.evaluate import evaluate
 from robench.learners.buffer import ReplayBuffer
@@ -80,7 +80,8 @@ class TrainConfig:
     seed: int = 0
     """Seed of everything (envs, init, exploration, sampling)."""
     n_envs: int = 32
-    """B, environment copies collected in lockstep per iteration (PyMARL: 8; measured: 32)."""
+    """B, environment copies collected in lockstep per iteration (PyMARL: 8; measured: 32); at most the
+    backend's ``robench.envs.MAX_COPIES`` (sc2: 8 StarCraft II games)."""
     updates_per_rollout: int = 12
     """Gradient steps after each batch of B episodes (measured: 12 per 32 episodes)."""
     explore_start: float = 1.0
@@ -184,6 +185,7 @@ def train(cfg: TrainConfig, curve_path: Path | None = None,
     if cfg.obs_layout is None and cfg.init_from is not None:  # a fine-tune keeps its parent's layout
         cfg.obs_layout = layout_of(read_manifest(Path(cfg.init_from))["env"])
     cfg.obs_layout = cfg.obs_layout or TRAIN_LAYOUTS.get(cfg.backend)
+    cfg.n_envs = min(cfg.n_envs, max_copies(cfg.backend) or cfg.n_envs)
     regime = resolve_regime(cfg)
     gen = seed_everything(cfg.seed)
     env = make_env(cfg.env, cfg.n_envs, cfg.backend, cfg.device, cfg.obs_layout)

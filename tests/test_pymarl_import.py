@@ -151,3 +151,17 @@ def test_an_agent_only_import_cannot_start_a_run(run_dir, tmp_path):
                           "--init-from", str(out), "--learner-opt", "last_action=true", "--out", str(tmp_path / "t"),
                           "--quiet"], capture_output=True, text=True, timeout=300)
     assert res.returncode == 2 and "holds no mixer weights" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+
+
+def test_on_the_sc2_backend_the_mixer_comes_too(run_dir, tmp_path, monkeypatch):
+    from robench.pymarl_import import import_pymarl
+
+    monkeypatch.setenv("ROBENCH_SC2_ENV", "sc2_standin:StandInStarCraft2Env")  # SMAC's sizes: state 48
+    monkeypatch.setenv("ROBENCH_SC2_WORKERS", "0")
+    manifest = import_pymarl(run_dir, "3m", "qmix", tmp_path / "ck", backend="sc2", episodes=2)
+    assert manifest["origin"]["mixer"] == "imported" and manifest["env"]["backend"] == "sc2"
+    _, mixer, _ = load_protagonist(tmp_path / "ck")
+    theirs = PymarlQMixer(STATE_SMAC)
+    theirs.load_state_dict(torch.load(run_dir / "mixer.th", weights_only=True))
+    qs, states = torch.randn(5, N), torch.randn(5, STATE_SMAC)
+    assert torch.allclose(mixer(qs, states), theirs(qs, states), atol=1e-6, rtol=0)

@@ -7,7 +7,6 @@ that a missing optional dependency only matters when that backend is asked for.
 from __future__ import annotations
 
 import importlib
-import importlib.util
 
 import torch
 
@@ -17,6 +16,7 @@ from robench.errors import RobenchError
 BACKENDS: dict[str, str] = {
     "smax": "robench.envs.smax",
     "cav": "robench.envs.cav",
+    "sc2": "robench.envs.sc2",
 }
 """Backend name → module path."""
 
@@ -32,6 +32,16 @@ BACKEND_METRICS: dict[str, tuple[str, ...]] = {
 tabulate and plot only these."""
 
 
+MAX_COPIES: dict[str, int] = {"sc2": 8}
+"""Backends whose copies are heavyweight processes (a StarCraft II game each): at most this many
+copies in lockstep; evaluations of more episodes run in sequential batches."""
+
+
+def max_copies(backend: str) -> int | None:
+    """The most lockstep copies ``backend`` runs at once (None: no limit)."""
+    return MAX_COPIES.get(backend)
+
+
 def declares(backend: str, metric: str) -> bool:
     """Whether ``backend``'s episodes have ``metric`` (``BACKEND_METRICS``; unknown: SMAC-like)."""
     return metric in BACKEND_METRICS.get(backend, BACKEND_METRICS[DEFAULT_BACKEND])
@@ -44,19 +54,7 @@ class EnvError(RobenchError):
     """An unknown backend or map, or a backend whose dependency is missing."""
 
 
-def _sc2_message() -> str:
-    """Why the ``sc2`` backend cannot start here, in one line."""
-    spec = importlib.util.find_spec("smac")
-    if spec is not None and importlib.util.find_spec("smac.env") is None:
-        return ("the installed 'smac' package is SMAC3 (hyperparameter optimisation), not StarCraft's SMAC; "
-                "install StarCraft II and 'pip install git+https://github.com/oxwhirl/smac' for backend sc2")
-    return ("backend 'sc2' needs StarCraft II and StarCraft's SMAC (github.com/oxwhirl/smac; PyPI's 'smac' is "
-            "SMAC3, a different project); it is not part of this robench release — use backend 'smax'")
-
-
 def backend_module(backend: str):
-    if backend == "sc2":
-        raise EnvError(_sc2_message())
     if backend not in BACKENDS:
         raise EnvError(f"unknown backend {backend!r}; known: {', '.join(BACKENDS)}")
     return importlib.import_module(BACKENDS[backend])

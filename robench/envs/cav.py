@@ -19,14 +19,11 @@ number of workers.  ``workers = 0`` steps the copies in this process; the defaul
 """
 from __future__ import annotations
 
-import multiprocessing as mp
-from typing import Any
-
 import numpy as np
 import torch
 
-from robench.envs import EnvError
 from robench.envs.protocol import EnvInfo, Observation, StepResult
+from robench.envs.workers import CopyPool
 from robench.runtime import cav_workers
 
 MAPS = {"merge": {}, "merge_safe": {"safety_supervisor": True}}
@@ -88,25 +85,6 @@ def _flatten(obs: tuple) -> np.ndarray:
     return np.clip(flat, LOW, HIGH)
 
 
-def _worker(conn, map_name: str, indices: list[int]) -> None:
-    """Serve ``reset`` / ``step`` for some copies; an exception goes back as one message."""
-    try:
-        copies = _Copies(map_name, indices)
-    except Exception as err:  # e.g. highway-env missing: reported at the first call
-        copies, failure = None, f"{type(err).__name__}: {err}"
-    while True:
-        cmd, arg = conn.recv()
-        if cmd == "close":
-            conn.close()
-            return
-        try:
-            if copies is None:
-                raise RuntimeError(failure)
-            conn.send(("ok", getattr(copies, cmd)(arg)))
-        except Exception as err:
-            conn.send(("error", f"{type(err).__name__}: {err}"))
-
-
 class CAVMergeEnv:
     """B lockstep copies of the merge scenario (``robench.envs.protocol.BatchedEnv``)."""
 
@@ -117,10 +95,7 @@ class CAVMergeEnv:
         self.device = torch.device(device)
         self.obs_low = torch.from_numpy(LOW).to(self.device)
         self.obs_high = torch.from_numpy(HIGH).to(self.device)
-        self.workers = min(cav_workers() if workers is None else workers, batch_size)
-        self._local: _Copies | None = None
-        self._pipes: list[Any] = []
-        self._procs: list[Any] = []
+        self._pool = CopyPool(_Copies, (self.map_name,), batch_size, cav_workers() if workers is None else workers, "CAV")
         self._return = np.zeros(batch_size, np.float32)
         self._avail = torch.ones(batch_size, N_AGENTS, N_ACTIONS, dtype=torch.bool, device=self.device)
 
@@ -128,49 +103,17 @@ class CAVMergeEnv:
         return EnvInfo(n_agents=N_AGENTS, obs_dim=OBS_DIM, state_dim=N_AGENTS * OBS_DIM, n_actions=N_ACTIONS,
                        episode_limit=LIMIT, map_name=self.map_name, backend="cav", obs_layout=LAYOUT)
 
-    def _start(self) -> None:
-        """The copies are built at the first ``reset`` (``info`` needs none): in this process with
-        ``workers = 0``, else in spawned worker processes (no fork of a process holding JAX or
-        torch thread pools)."""
-        shards = [[int(k) for k in part] for part in np.array_split(np.arange(self.batch_size), max(1, self.workers))]
-        if self.workers == 0:
-            self._local = _Copies(self.map_name, shards[0])
-            return
-        ctx = mp.get_context("spawn")
-        for part in shards:
-            parent, child = ctx.Pipe()
-            proc = ctx.Process(target=_worker, args=(child, self.map_name, part), daemon=True)
-            proc.start()
-            self._pipes.append(parent)
-            self._procs.append(proc)
-
-    def _call(self, cmd: str, arg: Any, split: list[np.ndarray] | None = None) -> dict[str, np.ndarray]:
-        if self._local is None and not self._pipes:
-            self._start()
-        if self._local is not None:
-            return getattr(self._local, cmd)(arg)
-        for i, pipe in enumerate(self._pipes):
-            pipe.send((cmd, arg if split is None else split[i]))
-        replies = [pipe.recv() for pipe in self._pipes]
-        errors = [body for status, body in replies if status == "error"]
-        if errors:
-            raise EnvError(f"CAV worker failed: {errors[0]}")
-        parts = [body for _, body in replies]
-        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-
     def _observation(self, obs: np.ndarray) -> dict[str, torch.Tensor]:
         t = torch.from_numpy(obs).to(self.device)
         return {"obs": t, "state": t.reshape(self.batch_size, -1), "avail": self._avail}
 
     def reset(self, seed: int) -> Observation:
-        out = self._call("reset", seed)
+        out = self._pool.call("reset", seed)
         self._return[:] = 0
         return Observation(**self._observation(out["obs"]))
 
     def step(self, actions: torch.Tensor) -> StepResult:
-        acts = actions.detach().cpu().numpy()
-        split = None if self._local is not None else np.array_split(acts, max(1, len(self._pipes)))
-        out = self._call("step", acts, split)
+        out = self._pool.call("step", actions.detach().cpu().numpy(), per_copy=True)
         self._return += out["reward"]
         dev = self.device
         return StepResult(**self._observation(out["obs"]), reward=torch.from_numpy(out["reward"]).to(dev),
@@ -180,17 +123,8 @@ class CAVMergeEnv:
                           episode_return=torch.from_numpy(self._return.copy()).to(dev))
 
     def close(self) -> None:
-        """Stop the workers (terminated if they do not exit within a second)."""
-        for pipe in self._pipes:
-            try:
-                pipe.send(("close", None))
-            except (OSError, BrokenPipeError):
-                pass
-        for proc in self._procs:
-            proc.join(timeout=1)
-            if proc.is_alive():
-                proc.terminate()
-        self._pipes, self._procs = [], []
+        """Stop the workers (``robench.envs.workers.CopyPool``)."""
+        self._pool.close()
 
     def __del__(self) -> None:
         try:

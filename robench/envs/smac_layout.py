@@ -43,6 +43,18 @@ def smac_action_order(n_actions: int) -> list[int]:
     return moves + [SMAC_STOP] + [SMAC_ATTACK + e for e in range(n_actions - ATTACK)]
 
 
+def smac_bounds(n_enemies: int, enemy_width: int, n_others: int, ally_width: int, own_width: int,
+                move_width: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature [low, high] of SMAC's observation: relative positions (the 3rd and 4th entry of
+    each enemy and ally block) in [−1, 1], everything else in [0, 1]."""
+    def block(width: int) -> list[float]:
+        return [-1.0 if k in (2, 3) else 0.0 for k in range(width)]
+
+    low = np.array([0.0] * move_width + block(enemy_width) * n_enemies + block(ally_width) * n_others
+                   + [0.0] * own_width, dtype=np.float32)
+    return low, np.ones_like(low)
+
+
 class SmacLayout:
     """Static sizes of the layout for one SMAX scenario, and the observation function."""
 
@@ -75,14 +87,8 @@ class SmacLayout:
         self.sight = np.asarray(smax.unit_type_sight_ranges)[types[: self.n_allies]].astype(np.float32)
 
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
-        """Per-feature [low, high]: relative positions in [−1, 1], everything else in [0, 1]."""
-        def block(width: int, signed: tuple[int, ...]) -> list[float]:
-            return [-1.0 if k in signed else 0.0 for k in range(width)]
-
-        low = ([0.0] * 4 + block(self.enemy_width, (2, 3)) * self.n_enemies
-               + block(self.ally_width, (2, 3)) * (self.n_allies - 1) + [0.0] * self.own_width)
-        low = np.array(low, dtype=np.float32)
-        return low, np.ones_like(low)
+        """Per-feature [low, high] of the layout (``smac_bounds``)."""
+        return smac_bounds(self.n_enemies, self.enemy_width, self.n_allies - 1, self.ally_width, self.own_width)
 
     def observe(self, inner, avail):
         """[N, D] SMAC observations of the allies from SMAX's inner state and the allies' [N, A]
