@@ -9,6 +9,8 @@ It fills these hooks (docs/design.md, Defenses) and never owns a loop:
   * ``budget(progress)`` — the schedule: training ε at progress ∈ [0, 1] (ramps, sawtooths);
   * ``protagonist_frozen(t_env)`` — phases in which the protagonist neither explores, stores
                          nor learns and the adversary trains against it (ATLA's alternation);
+  * ``adversary_round(env, agent, eps, seed, generator)`` — what such a phase does: one round
+                         of the adversary's own training against the fixed greedy protagonist;
   * ``adversaries()`` — the co-trained adversaries to write as zoo entries of their own;
   * ``REGIME``        — the defaults of its training regime (``robench.regime``: the share of
                          perturbed episodes, the ε warm-up, what replay stores), which the loop
@@ -31,9 +33,9 @@ from robench.envs.protocol import EnvInfo
 from robench.errors import RobenchError
 from robench.learners.buffer import EpisodeBatch
 from robench.learners.learner import ExtraLoss, QLearner
+from robench.options import Option, parse_pairs
 from robench.regime import Regime
 
-Option = float | int | bool | str
 
 
 @dataclass
@@ -56,23 +58,6 @@ class DefenseConfig:
     ``bounds=none``); regularisers' inner maximisation clips to it."""
     obs_high: torch.Tensor | None = None
     """[D] highest value of ô under the run's threat model."""
-
-
-def parse_option(name: str, default: Option | None, text: str) -> Option:
-    """``text`` converted to the type of ``default`` (None defaults take a float)."""
-    try:
-        if isinstance(default, bool):
-            if text.lower() not in ("true", "false", "1", "0"):
-                raise ValueError
-            return text.lower() in ("true", "1")
-        if isinstance(default, str):
-            return text
-        if isinstance(default, int):
-            return int(text)
-        return float(text)
-    except ValueError:
-        kind = "a float" if default is None else f"a {type(default).__name__}"
-        raise RobenchError(f"option {name} expects {kind}, got {text!r}") from None
 
 
 class Defense:
@@ -133,13 +118,8 @@ class Defense:
 
     @classmethod
     def parse_options(cls, pairs: list[str]) -> dict[str, Option]:
-        """``KEY=VALUE`` strings → typed options (checked by ``resolve_options``)."""
-        options: dict[str, Option] = {}
-        for pair in pairs:
-            key, sep, value = (part.strip() for part in pair.partition("="))
-            if not sep or not key or not value:
-                raise RobenchError(f"--defense-opt expects KEY=VALUE, got {pair!r}")
-            options[key] = parse_option(key, cls.OPTIONS.get(key), value) if key in cls.OPTIONS else value
+        """``KEY=VALUE`` strings → typed options (``robench.options``; checked by ``resolve_options``)."""
+        options = parse_pairs(pairs, "--defense-opt", cls.OPTIONS, unknown="keep")
         cls.resolve_options(options)
         return options
 
@@ -156,6 +136,11 @@ class Defense:
     def protagonist_frozen(self, t_env: int) -> bool:
         """True in phases where only the adversary trains (never, by default)."""
         return False
+
+    def adversary_round(self, env, agent, eps: float, seed: int, generator: torch.Generator):
+        """One round of an adversary-only phase (``protagonist_frozen``): returns the round's
+        ``Outcomes``.  Only defenses with such phases implement it."""
+        raise NotImplementedError(f"defense {self.name!r} has no adversary-only phase")
 
     def after_rollout(self, batch: EpisodeBatch, t_env: int) -> dict[str, float]:
         """Called with every recorded protagonist batch; co-trained adversaries update here."""

@@ -11,7 +11,7 @@ loaded and evaluated exactly like a freshly trained one.
 from __future__ import annotations
 
 from attacks.base import Attack
-from attacks.training import AttackTrainConfig, build
+from attacks.training import AttackTrainConfig, adversary_round, build
 from defenses.base import Defense
 from robench.learners.buffer import EpisodeBatch
 
@@ -31,6 +31,12 @@ class CoTrainedDefense(Defense):
         return AttackTrainConfig(attack=self.attack_name, eps=self.cfg.eps, steps=self.cfg.steps, bounds=self.cfg.bounds,
                                  seed=self.adversary_seed, director_mixer=self.learner.cfg.mixer,
                                  director_agent=self.learner.cfg.agent)
+
+    def adversary_round(self, env, agent, eps: float, seed: int, generator):
+        """The step of ``robench attack train`` (``attacks.training.adversary_round``): B episodes of
+        the greedy protagonist on the exploring adversary's ô, then one adversary update."""
+        out, _ = adversary_round(env, agent, self.attack, eps, seed, generator, self.cfg.bounds)
+        return out
 
     def build_attack(self) -> Attack:
         self.adversary_config = self.attack_config()

@@ -152,7 +152,7 @@ def bench_grid(checkpoint: Path, episodes: int, jobs: int) -> dict[str, float]:
 def bench_cav(episodes: int) -> dict[str, float]:
     """(d): the CAV backend's stepping rates and the random policy's outcomes, for ``merge`` and for
     ``merge_safe`` (the safety supervisor's cost and effect); highway-env's own cost per step."""
-    from robench.envs.cav import MAPS, CAVMergeEnv, _Copies
+    from robench.envs.cav import MAPS, CAVMergeEnv, MergeCopies
 
     figures: dict[str, float] = {}
     for map_name in MAPS:
@@ -180,7 +180,7 @@ def bench_cav(episodes: int) -> dict[str, float]:
              f"{figures[f'{map_name}_env_steps_per_s_b8_w2']}; random policy over {episodes} episodes: crash rate "
              f"{figures[f'{map_name}_random_crash_rate']}, mean return {figures[f'{map_name}_random_mean_return']}")
     figures["cav_random_episodes"] = episodes
-    raw = _Copies("merge", [0]).envs[0]
+    raw = MergeCopies("merge", [0]).envs[0]
     raw.reset(seed=0)
     start, n = time.perf_counter(), 0
     while n < 40:

@@ -347,7 +347,6 @@ def _learner_config(mixer: str, agent: str | None, pairs: list[str]) -> LearnerC
     each value converted to its field's type (``mixer`` and ``agent`` have their own flags)."""
     from dataclasses import fields
 
-    from defenses.base import parse_option
     from robench.learners.agent import AGENTS
     from robench.learners.learner import OPTIMIZERS, LearnerConfig
     from robench.learners.mixers import MIXERS
@@ -358,12 +357,9 @@ def _learner_config(mixer: str, agent: str | None, pairs: list[str]) -> LearnerC
 
     defaults = {f.name: getattr(LearnerConfig(), f.name) for f in fields(LearnerConfig)
                 if f.name not in ("mixer", "agent")}
-    options: dict[str, object] = {}
-    for pair in pairs:
-        key, sep, value = (part.strip() for part in pair.partition("="))
-        if not sep or key not in defaults:
-            raise UsageError(f"--learner-opt expects KEY=VALUE with KEY one of {', '.join(defaults)}; got {pair!r}")
-        options[key] = parse_option(key, defaults[key], value)  # typed by the field's default, as defense options
+    from robench.options import parse_pairs
+
+    options = parse_pairs(pairs, "--learner-opt", defaults)  # typed by the field's default, as defense options
     if "optimizer" in options:
         _check_choice("optimizer", str(options["optimizer"]), OPTIMIZERS)
     if not 0.0 <= float(options.get("policy_ema", 0.0)) < 1.0:

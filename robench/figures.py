@@ -27,7 +27,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from robench.envs import declares  # noqa: E402
-from robench.report import ATTACK_LABELS, DEFENSE_LABELS, LEARNER_LABELS, _label, _ordered  # noqa: E402
+from robench.report import ATTACK_LABELS, DEFENSE_LABELS, LEARNER_LABELS, label, ordered  # noqa: E402
 
 
 PALETTE = list(plt.get_cmap("tab10").colors) + ["#1b1b6b", "#b8860b", "#7fbf7f", "#ff9896"]
@@ -69,24 +69,24 @@ def eps_sweep(cells: pd.DataFrame, out: Path, metric: str | None = None) -> list
     written = []
     for (env, lr), g in cells.groupby(["env", "learner"]):
         column = _metric(g, metric)
-        attacks = [a for a in _ordered(g.attack, list(ATTACK_LABELS)) if a != "none"]
+        attacks = [a for a in ordered(g.attack, list(ATTACK_LABELS)) if a != "none"]
         if not attacks:
             continue
         fig, axes = plt.subplots(1, len(attacks), figsize=(3.2 * len(attacks), 2.8), sharey=True, squeeze=False)
         for ax, attack in zip(axes[0], attacks):
-            for d in _ordered(g.defense, list(DEFENSE_LABELS)):
+            for d in ordered(g.defense, list(DEFENSE_LABELS)):
                 sub = g[(g.defense == d) & (g.attack == attack)].groupby("eps")[column].mean()
                 clean = g[(g.defense == d) & (g.attack == "none")][column].mean()
                 xs, ys = list(sub.index), list(sub.values)
                 if not np.isnan(clean):
                     xs, ys = [0.0] + xs, [clean] + ys
-                ax.plot(xs, ys, marker="o", ms=3, label=_label(DEFENSE_LABELS, d), color=defense_colour(d))
-            ax.set_title(_label(ATTACK_LABELS, attack))
+                ax.plot(xs, ys, marker="o", ms=3, label=label(DEFENSE_LABELS, d), color=defense_colour(d))
+            ax.set_title(label(ATTACK_LABELS, attack))
             ax.set_xlabel("ε")
             ax.grid(alpha=0.3)
         axes[0][0].set_ylabel(column.replace("_", " "))
         _legend_outside(axes[0][-1])
-        fig.suptitle(f"{env} · {_label(LEARNER_LABELS, lr)}", y=1.06)
+        fig.suptitle(f"{env} · {label(LEARNER_LABELS, lr)}", y=1.06)
         written += _save(fig, out, f"eps_sweep_{env}_{lr}")
     return written
 
@@ -97,17 +97,17 @@ def attack_strength(cells: pd.DataFrame, out: Path, eps_by_env: dict[str, float]
     for (env, lr), g in cells.groupby(["env", "learner"]):
         column = _metric(g, metric)
         g = g[(g.attack == "none") | np.isclose(g.eps, eps_by_env[env])]
-        attacks = _ordered(g.attack, list(ATTACK_LABELS))
-        defenses = _ordered(g.defense, list(DEFENSE_LABELS))
+        attacks = ordered(g.attack, list(ATTACK_LABELS))
+        defenses = ordered(g.defense, list(DEFENSE_LABELS))
         width = 0.8 / max(1, len(attacks))
         fig, ax = plt.subplots(figsize=(1.2 + 1.1 * len(defenses), 2.8))
         for i, a in enumerate(attacks):
             vals = [g[(g.defense == d) & (g.attack == a)][column].mean() for d in defenses]
-            ax.bar(np.arange(len(defenses)) + i * width, vals, width, label=_label(ATTACK_LABELS, a))
+            ax.bar(np.arange(len(defenses)) + i * width, vals, width, label=label(ATTACK_LABELS, a))
         ax.set_xticks(np.arange(len(defenses)) + width * (len(attacks) - 1) / 2,
-                      [_label(DEFENSE_LABELS, d) for d in defenses], rotation=35, ha="right", fontsize=7)
+                      [label(DEFENSE_LABELS, d) for d in defenses], rotation=35, ha="right", fontsize=7)
         ax.set_ylabel(column.replace("_", " "))
-        ax.set_title(f"{env} · {_label(LEARNER_LABELS, lr)} · ε={eps_by_env[env]:g}")
+        ax.set_title(f"{env} · {label(LEARNER_LABELS, lr)} · ε={eps_by_env[env]:g}")
         _legend_outside(ax)
         written += _save(fig, out, f"attack_strength_{env}_{lr}")
     return written
@@ -152,7 +152,7 @@ def ablation_bars(cells: pd.DataFrame, out: Path, eps_by_env: dict[str, float],
             levels = sorted(values.dropna().unique())
             if len(levels) < 2:
                 continue
-            attacks = _ordered(g.attack, list(ATTACK_LABELS))
+            attacks = ordered(g.attack, list(ATTACK_LABELS))
             name = PARAM_LABELS.get(param, param)
             width = 0.8 / len(levels)
             fig, ax = plt.subplots(figsize=(1.2 + 1.1 * len(attacks), 2.8))
@@ -161,12 +161,12 @@ def ablation_bars(cells: pd.DataFrame, out: Path, eps_by_env: dict[str, float],
                 vals = [sub[sub.attack == a][column].mean() for a in attacks]
                 ax.bar(np.arange(len(attacks)) + i * width, vals, width, label=f"{name} = {level:g}")
             ax.set_xticks(np.arange(len(attacks)) + width * (len(levels) - 1) / 2,
-                          [_label(ATTACK_LABELS, a) for a in attacks])
+                          [label(ATTACK_LABELS, a) for a in attacks])
             ax.set_ylabel(column.replace("_", " "))
             if column.endswith("_rate"):
                 ax.set_ylim(0, 1)
-            row = _label(DEFENSE_LABELS, defense) + (f" [{other}]" if other else "")
-            ax.set_title(f"{env} · {_label(LEARNER_LABELS, lr)} · {row} · ablation of {name}")
+            row = label(DEFENSE_LABELS, defense) + (f" [{other}]" if other else "")
+            ax.set_title(f"{env} · {label(LEARNER_LABELS, lr)} · {row} · ablation of {name}")
             ax.legend(fontsize=7)
             suffix = f"_{other.replace('=', '-')}" if other else ""
             written += _save(fig, out, f"ablation_{param}_{env}_{lr}_{defense}{suffix}")
@@ -187,12 +187,10 @@ def training_curves(checkpoints: Path, out: Path) -> list[Path]:
     for path in sorted(Path(checkpoints).glob("**/train_curve.csv")):
         manifest = json.loads((path.parent / "manifest.json").read_text())
         name = manifest.get("defense") if manifest["kind"] == "protagonist" else manifest.get("attack")
-        label = f"{manifest['env']['map_name']} {manifest.get('victim_learner', manifest['learner'])} {name}"
-        if manifest["kind"] == "adversary":
-            label += f" ε={manifest['eps']:g}"
+        tag = path.parent.name + (f" ε={manifest['eps']:g}" if manifest["kind"] == "adversary" else "")
         key = (manifest["kind"], "wins" if declares(manifest["env"].get("backend", "smax"), "win_rate") else "returns")
         panel = (manifest["env"]["map_name"], manifest.get("victim_learner", manifest["learner"]))
-        curves[key].append((panel, f"{path.parent.name}", name or "", pd.read_csv(path)))
+        curves[key].append((panel, tag, name or "", pd.read_csv(path)))
     written = []
     for key, runs in curves.items():
         column, ylabel, filename = metrics[key]
@@ -205,10 +203,10 @@ def training_curves(checkpoints: Path, out: Path) -> list[Path]:
             mine = sorted((r for r in runs if r[0] == panel), key=lambda r: r[1])
             styles = ["-", "--", ":", "-."]
             seen: dict[str, int] = {}
-            for _, label, name, df in mine:
+            for _, tag, name, df in mine:
                 k = seen[name] = seen.get(name, -1) + 1  # variants of one defense: same colour, other dash
-                ax.plot(df.t_env, df[column], label=label, color=defense_colour(name), ls=styles[k % len(styles)], lw=1.2)
-            ax.set_title(f"{panel[0]} · {_label(LEARNER_LABELS, panel[1])}", fontsize=9)
+                ax.plot(df.t_env, df[column], label=tag, color=defense_colour(name), ls=styles[k % len(styles)], lw=1.2)
+            ax.set_title(f"{panel[0]} · {label(LEARNER_LABELS, panel[1])}", fontsize=9)
             ax.set_ylabel(ylabel, fontsize=8)
             ax.grid(alpha=0.3)
             _legend_outside(ax, ncol=1 + len(mine) // 14)
@@ -243,7 +241,7 @@ def robustness_profiles(matrix, out: Path, reps: int = 1000) -> list[Path]:
                 continue
             colour = defense_colour(row[2])
             ax.plot(span, robustness_profile(x, span), color=colour, lw=1.5,
-                    label=f"{_label(DEFENSE_LABELS, row[2])} (n={x.shape[0]})")
+                    label=f"{label(DEFENSE_LABELS, row[2])} (n={x.shape[0]})")
             if x.shape[0] >= 2:
                 band = np.array([stratified_bootstrap_ci(x, lambda s, t=t: float(robustness_profile(s, [t])[0]), reps)
                                  for t in span])
@@ -252,7 +250,7 @@ def robustness_profiles(matrix, out: Path, reps: int = 1000) -> list[Path]:
         ax.set_ylabel("share of (attack, ε) cells > τ")
         ax.set_ylim(-0.02, 1.02)
         ax.grid(alpha=0.3)
-        ax.set_title(f"Robustness profile · {env} · {_label(LEARNER_LABELS, lr)} · bounds {matrix.bounds}", fontsize=9)
+        ax.set_title(f"Robustness profile · {env} · {label(LEARNER_LABELS, lr)} · bounds {matrix.bounds}", fontsize=9)
         _legend_outside(ax)
         written += _save(fig, out, f"robustness_profile_{env}_{lr}")
     return written
@@ -274,7 +272,7 @@ def tradeoff(matrix, out: Path) -> list[Path]:
                      .dropna(axis=1).min(axis=1))
             both = [s for s in seeds if s in clean.index and s in worst.index]
             ax.scatter(clean[both], worst[both], color=defense_colour(row[2]), s=28, edgecolor="white", lw=0.5,
-                       label=f"{_label(DEFENSE_LABELS, row[2])} ({len(both)} seed{'s' * (len(both) != 1)})")
+                       label=f"{label(DEFENSE_LABELS, row[2])} ({len(both)} seed{'s' * (len(both) != 1)})")
         ax.set_xlabel(f"clean {matrix.metric.replace('_', ' ')}")
         ax.set_ylabel("worst case over attacks and ε")
         if matrix.metric.endswith("_rate"):
@@ -282,7 +280,7 @@ def tradeoff(matrix, out: Path) -> list[Path]:
             ax.set_ylim(-0.02, 1.02)
             ax.plot([0, 1], [0, 1], color="grey", lw=0.6, ls=":")
         ax.grid(alpha=0.3)
-        ax.set_title(f"Clean vs robust · {env} · {_label(LEARNER_LABELS, lr)} · bounds {matrix.bounds}", fontsize=9)
+        ax.set_title(f"Clean vs robust · {env} · {label(LEARNER_LABELS, lr)} · bounds {matrix.bounds}", fontsize=9)
         _legend_outside(ax)
         written += _save(fig, out, f"tradeoff_{env}_{lr}")
     return written

@@ -315,7 +315,7 @@ def retrained_adversary(store, spec: dict[str, Any], victim, victim_manifest: di
     return out
 
 
-def _joblib_context(backend: str, jobs: int):
+def joblib_context(backend: str, jobs: int):
     import joblib
 
     if backend == "loky":
@@ -376,7 +376,7 @@ def _run_parallel(cells: list[Cell], results: str, backend: str, jobs: int) -> I
         return
     import joblib
 
-    with _joblib_context(backend, jobs):
+    with joblib_context(backend, jobs):
         # ray's joblib backend cannot stream results: it returns them all at the end
         parallel = joblib.Parallel(return_as="list" if backend == "ray" else "generator_unordered")
         yield from parallel(joblib.delayed(run_cell)(c, results) for c in cells)

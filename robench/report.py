@@ -40,7 +40,7 @@ class TableOptions:
     """Appended to every caption (the threat model of the table)."""
 
 
-def _label(table: dict[str, str], key: str) -> str:
+def label(table: dict[str, str], key: str) -> str:
     """Display name; a variant row ``name[k=v]`` keeps its variant: ``Name [k=v]``."""
     base, bracket, variant = key.partition("[")
     return table.get(key, table.get(base, base) + (f" [{variant}" if bracket else ""))
@@ -59,7 +59,7 @@ def variant_rows(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def _ordered(values, preferred: list[str]) -> list[str]:
+def ordered(values, preferred: list[str]) -> list[str]:
     values = list(dict.fromkeys(values))
     return [v for v in preferred if v in values] + sorted(v for v in values if v not in preferred)
 
@@ -157,20 +157,20 @@ def render_table1(data: TableData, sig: pd.DataFrame, opts: TableOptions, eps_by
                   caption_metric: str = "win rate", higher_is_better: bool = True) -> tuple[str, str]:
     """(LaTeX, Markdown) of a Table-1-style table."""
     v = data.values
-    envs = _ordered(v.env, ["3m", "3s_vs_3z", "8m", "merge", "merge_safe"])
-    learners = _ordered(v.learner, ["vdn", "qmix"])
-    attacks = _ordered(v.attack, list(ATTACK_LABELS))
-    defenses = _ordered(v.defense, list(DEFENSE_LABELS))
+    envs = ordered(v.env, ["3m", "3s_vs_3z", "8m", "merge", "merge_safe"])
+    learners = ordered(v.learner, ["vdn", "qmix"])
+    attacks = ordered(v.attack, list(ATTACK_LABELS))
+    defenses = ordered(v.defense, list(DEFENSE_LABELS))
     ncol = len(attacks) + 1
     spec = "ll" + ("c" * ncol) * len(learners)
-    head_blocks = " & ".join(rf"\multicolumn{{{ncol}}}{{c}}{{{tex_escape(_label(LEARNER_LABELS, lr))}}}" for lr in learners)
+    head_blocks = " & ".join(rf"\multicolumn{{{ncol}}}{{c}}{{{tex_escape(label(LEARNER_LABELS, lr))}}}" for lr in learners)
     rules = " ".join(rf"\cmidrule(lr){{{3 + i * ncol}-{2 + (i + 1) * ncol}}}" for i in range(len(learners)))
-    col_names = [_label(ATTACK_LABELS, a) for a in attacks] + ["AVG"]
+    col_names = [label(ATTACK_LABELS, a) for a in attacks] + ["AVG"]
     best = max if higher_is_better else min
     tex = [r"\begin{table}[t]", r"\centering", r"\small", rf"\begin{{tabular}}{{{spec}}}", r"\toprule",
            rf" & & {head_blocks} \\", rules,
            " & ".join(["Env", "Defense"] + [tex_escape(c) for c in col_names] * len(learners)) + r" \\"]
-    md_head = ["Env", "Defense"] + [f"{_label(LEARNER_LABELS, lr)} {c}" for lr in learners for c in col_names]
+    md_head = ["Env", "Defense"] + [f"{label(LEARNER_LABELS, lr)} {c}" for lr in learners for c in col_names]
     md = ["| " + " | ".join(md_head) + " |", "|" + "---|" * len(md_head)]
     for env in envs:
         tex.append(r"\midrule")
@@ -201,7 +201,7 @@ def render_table1(data: TableData, sig: pd.DataFrame, opts: TableOptions, eps_by
                     cells.append("--")
                 table[(d, lr)] = cells
         for i, d in enumerate(d for d in defenses if any(c != "--" for lr in learners for c in table[(d, lr)])):
-            row = [env if i == 0 else "", _label(DEFENSE_LABELS, d)] + [c for lr in learners for c in table[(d, lr)]]
+            row = [env if i == 0 else "", label(DEFENSE_LABELS, d)] + [c for lr in learners for c in table[(d, lr)]]
             tex.append(" & ".join(tex_escape(x) for x in row[:2]) + " & " + " & ".join(row[2:]) + r" \\")
             md.append("| " + " | ".join(row[:2] + [_tex_to_md(x) for x in row[2:]]) + " |")
     refs = ", ".join(sorted(set(sig.reference))) or "n/a"
@@ -248,14 +248,14 @@ def render_table2(cells: pd.DataFrame, note: str = "") -> tuple[str, str]:
     if "std_return" not in cells:  # an external table (``--from-csv``) may give means only
         cells = cells.assign(std_return=np.nan)
     v = cells.groupby(keys)[["mean_return", "std_return", "crash_rate"]].apply(pooled_return).reset_index()
-    attacks = _ordered(v.attack, list(ATTACK_LABELS))
+    attacks = ordered(v.attack, list(ATTACK_LABELS))
     spec = "lll" + "cc" * (len(attacks) + 1)
     head = " & ".join(rf"\multicolumn{{2}}{{c}}{{{tex_escape(c)}}}"
-                      for c in [_label(ATTACK_LABELS, a) for a in attacks] + ["AVG"])
+                      for c in [label(ATTACK_LABELS, a) for a in attacks] + ["AVG"])
     tex = [r"\begin{table}[t]", r"\centering", r"\small", rf"\begin{{tabular}}{{{spec}}}", r"\toprule",
            rf" & & & {head} \\", "Env & Learner & Defense & " + " & ".join(["Reward", "CR"] * (len(attacks) + 1))
            + r" \\", r"\midrule"]
-    md = ["| Env | Learner | Defense | " + " | ".join(f"{c} {m}" for c in [_label(ATTACK_LABELS, a) for a in attacks]
+    md = ["| Env | Learner | Defense | " + " | ".join(f"{c} {m}" for c in [label(ATTACK_LABELS, a) for a in attacks]
                                                   + ["AVG"] for m in ("Reward", "CR")) + " |",
           "|" + "---|" * (3 + 2 * (len(attacks) + 1))]
     for (env, lr), block in v.groupby(["env", "learner"]):
@@ -264,7 +264,7 @@ def render_table2(cells: pd.DataFrame, note: str = "") -> tuple[str, str]:
         crash = block.pivot_table(index="defense", columns="attack", values="crash_rate")
         full = [d for d in reward.index if reward.loc[d].reindex(attacks).notna().all()]
         avg = {d: (mean_std(reward.loc[d, attacks].to_numpy()), mean_std(crash.loc[d, attacks].to_numpy())) for d in full}
-        for d in _ordered(block.defense, list(DEFENSE_LABELS)):
+        for d in ordered(block.defense, list(DEFENSE_LABELS)):
             vals = []
             for a in attacks:
                 if a not in reward or np.isnan(reward.loc[d, a]):
@@ -279,7 +279,7 @@ def render_table2(cells: pd.DataFrame, note: str = "") -> tuple[str, str]:
                 vals += [rf"{rm:.2f}$\pm${rs:.2f}", rf"{cm:.2f}$\pm${cs:.2f}"]
             else:
                 vals += ["--", "--"]
-            names = [env, _label(LEARNER_LABELS, lr), _label(DEFENSE_LABELS, d)]
+            names = [env, label(LEARNER_LABELS, lr), label(DEFENSE_LABELS, d)]
             tex.append(" & ".join([tex_escape(x) for x in names] + vals) + r" \\")
             md.append("| " + " | ".join(names + [_tex_to_md(x) for x in vals]) + " |")
     caption = ("Mean episode return ± episode std (Reward) and crash rate (CR) per attack (columns) of protagonists "

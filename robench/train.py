@@ -3,7 +3,7 @@
     repeat until ``steps`` env steps:
         ε_t     ← defense.budget(progress) · min(1, progress / w)  (schedule hook, ε warm-up w)
         if defense.protagonist_frozen(t_env):                      (phase hook, ATLA)
-            adversary_round(B envs, greedy protagonist, defense.attack at ε_t)   — adversary learns
+            defense.adversary_round(B envs, greedy protagonist, ε_t)   — the adversary learns
         else:
             batch   ← run_episodes(B envs, ε-greedy, attack = defense.attack at ε_t on a share p)   (adversary hook)
             buffer  ← buffer ∪ batch (õ or o);   defense.after_rollout(batch)   (co-trained adversary learns)
@@ -23,14 +23,15 @@ from __future__ import annotations
 
 import csv
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
+from typing import Any
+
 from attacks.base import Attack
-from attacks.training import AttackTrainConfig, adversary_round
 from defenses import DEFENSES, DefenseConfig
-from defenses.base import Option
+from robench.options import Option
 from robench.checkpoint import CheckpointError, load_protagonist, read_manifest
 from robench.envs import EnvInfo, canonical_map, layout_of, make_env, max_copies, paper_eps
 from robench.errors import RobenchError
@@ -114,10 +115,11 @@ class TrainConfig:
 @dataclass
 class TrainResult:
     learner: QLearner
-    adversaries: dict[str, tuple[Attack, AttackTrainConfig]]
+    adversaries: dict[str, tuple[Attack, Any]]
+    """The co-trained adversaries (``Defense.adversaries``) with their attack-training configs,
+    saved as zoo entries of their own."""
     regime: Regime
     """The training regime as used (the defense's defaults with the config's overrides)."""
-    """The co-trained adversaries (``Defense.adversaries``), saved as zoo entries of their own."""
     resolved_options: dict[str, Option | None]
     """Every defense option as used (defaults included)."""
     t_env: int
@@ -169,23 +171,32 @@ def resolve_regime(cfg: TrainConfig) -> Regime:
     return DEFENSES[cfg.defense].REGIME.with_overrides(overrides)
 
 
+def resolve_config(cfg: TrainConfig) -> TrainConfig:
+    """A copy of ``cfg`` with every default resolved (``cfg`` itself is left as it is): the
+    canonical map name, the paper's ε, the observation layout (a fine-tune keeps its parent's,
+    else ``TRAIN_LAYOUTS``), and at most the backend's ``max_copies`` env copies."""
+    check_bounds(cfg.bounds)
+    env = canonical_map(cfg.env, cfg.backend)
+    layout = cfg.obs_layout
+    if layout is None and cfg.init_from is not None:
+        layout = layout_of(read_manifest(Path(cfg.init_from))["env"])
+    return replace(cfg, env=env, eps=paper_eps(env) if cfg.eps is None else cfg.eps,
+                   obs_layout=layout or TRAIN_LAYOUTS.get(cfg.backend),
+                   n_envs=min(cfg.n_envs, max_copies(cfg.backend) or cfg.n_envs))
+
+
 def train(cfg: TrainConfig, curve_path: Path | None = None,
           progress: Callable[[int, int, float, dict[str, float] | None], None] | None = None) -> TrainResult:
-    """Train a protagonist with ``cfg.defense``; optionally stream the curve to CSV.
+    """Train a protagonist with ``cfg.defense``; optionally stream the curve to CSV.  The result's
+    ``config`` is the resolved configuration (``resolve_config``); ``cfg`` is not changed.
 
     ``progress(t_env, episodes, recent_train_win_rate, curve_row_or_None)`` is called after
     every iteration (the CLI's progress bar)."""
     if cfg.defense not in DEFENSES:
         raise KeyError(f"unknown defense {cfg.defense!r}; known: {', '.join(DEFENSES)}")
     configure_torch()
-    cfg.env = canonical_map(cfg.env, cfg.backend)
-    eps = paper_eps(cfg.env) if cfg.eps is None else cfg.eps
-    cfg.eps = eps
-    check_bounds(cfg.bounds)
-    if cfg.obs_layout is None and cfg.init_from is not None:  # a fine-tune keeps its parent's layout
-        cfg.obs_layout = layout_of(read_manifest(Path(cfg.init_from))["env"])
-    cfg.obs_layout = cfg.obs_layout or TRAIN_LAYOUTS.get(cfg.backend)
-    cfg.n_envs = min(cfg.n_envs, max_copies(cfg.backend) or cfg.n_envs)
+    cfg = resolve_config(cfg)
+    eps = cfg.eps
     regime = resolve_regime(cfg)
     gen = seed_everything(cfg.seed)
     env = make_env(cfg.env, cfg.n_envs, cfg.backend, cfg.device, cfg.obs_layout)
@@ -237,7 +248,7 @@ def train(cfg: TrainConfig, curve_path: Path | None = None,
             seed = cfg.seed * 1_000_003 + it
             now = time.perf_counter()
             if defense.protagonist_frozen(t_env):
-                out, _ = adversary_round(env, learner.agent, defense.attack, train_eps, seed, gen, cfg.bounds)
+                out = defense.adversary_round(env, learner.agent, train_eps, seed, gen)
                 now = lap("adversary", now)
             else:
                 in_env = clock["env"]

@@ -76,7 +76,7 @@ def train_and_save(cfg: TrainConfig, out: Path, overwrite: bool = False, show_pr
             result = train(cfg, curve_path=curve_path, progress=progress)
         finally:
             bar.close()
-        learner, parent = result.learner, result.parent
+        learner, parent, cfg = result.learner, result.parent, result.config
         parent_steps, parent_wall_s = (0, 0.0) if parent is None else lineage(parent)
         clean, _ = evaluate(learner.policy_agent, cfg.env, backend=cfg.backend, obs_layout=cfg.obs_layout,
                             episodes=cfg.final_eval_episodes,

@@ -213,7 +213,7 @@ def build_zoo(runs: list[ZooRun], zoo: Path, backend: str = "loky", jobs: int | 
     joblib ``backend`` with ``jobs`` parallel runs (``auto``: one per core, one torch thread
     each — ``robench.runtime.plan_jobs``); no run starts after ``max_hours``.  Prints overall
     progress and the jobs × threads it chose."""
-    from robench.grid import _joblib_context
+    from robench.grid import joblib_context
     from robench.runtime import plan_jobs
 
     zoo = Path(zoo)
@@ -251,7 +251,7 @@ def build_zoo(runs: list[ZooRun], zoo: Path, backend: str = "loky", jobs: int | 
             return {"run": run.label, "status": "skipped (max hours)"}
         return build_run(run, str(zoo), retrain_stale, False, threads)
 
-    with _joblib_context(backend, n_jobs):
+    with joblib_context(backend, n_jobs):
         parallel = joblib.Parallel(return_as="list" if backend == "ray" else "generator_unordered")
         for summary in parallel(joblib.delayed(task)(r) for r in todo):
             report(summary)

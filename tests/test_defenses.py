@@ -58,6 +58,10 @@ def test_every_defense_trains_end_to_end_and_writes_its_adversaries(defense, tmp
         if adv_manifest["attack"] == "paad":  # App. H.2: the director has the protagonist's architecture
             assert adv_manifest["config"]["director_mixer"] == "qmix"
     assert len(linked) == {"rap": 4}.get(defense, len(linked))
+    # behaviour pinned: the same tiny run gives the hashes recorded in tests/golden (one torch thread)
+    golden = json.loads((Path(__file__).parent / "golden" / "defense_hashes.json").read_text())[defense]
+    assert manifest["content_hash"] == golden["protagonist"] and linked == golden["adversaries"], \
+        f"{defense}: the tiny run's weights changed (a change to the method or its random stream)"
 
 
 def test_same_seed_same_checkpoint_hash(tmp_path):

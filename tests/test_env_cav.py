@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from attacks import ATTACKS, make_attack
 from attacks.training import LEARNED, build
 from robench.envs import backend_of, make_env, paper_eps
-from robench.envs.cav import HIGH, LOW, CAVMergeEnv, _Copies
+from robench.envs.cav import HIGH, LOW, CAVMergeEnv, MergeCopies
 from robench.envs.cav_merge import (MAIN_SLOTS, MERGE_LANE, RAMP_SLOTS, SUPERVISOR_FRAMES, ChenMergeEnv,
                                     agent_reward, headway_cost, merging_cost)
 from robench.learners.agent import RNNAgent
@@ -39,7 +39,7 @@ def test_array_kinematics_equals_highway_envs_stock_observation():
     import numpy as np
     from highway_env.envs.common.observation import KinematicObservation
 
-    copies = _Copies("merge", [0, 1])
+    copies = MergeCopies("merge", [0, 1])
     copies.reset(5)
     rng = np.random.default_rng(0)
     compared = 0
@@ -60,7 +60,7 @@ def test_array_kinematics_equals_highway_envs_stock_observation():
 
 
 def test_spawn_rule():
-    copies = _Copies("merge", list(range(12)))
+    copies = MergeCopies("merge", list(range(12)))
     copies.reset(3)
     hdv_counts = set()
     for env in copies.envs:

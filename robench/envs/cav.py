@@ -45,7 +45,7 @@ def canonical_map(name: str) -> str:
     return name
 
 
-class _Copies:
+class MergeCopies:
     """Some copies of the merge env, stepped one after the other (in a worker or in-process)."""
 
     def __init__(self, map_name: str, indices: list[int]):
@@ -95,7 +95,7 @@ class CAVMergeEnv:
         self.device = torch.device(device)
         self.obs_low = torch.from_numpy(LOW).to(self.device)
         self.obs_high = torch.from_numpy(HIGH).to(self.device)
-        self._pool = CopyPool(_Copies, (self.map_name,), batch_size, cav_workers() if workers is None else workers, "CAV")
+        self._pool = CopyPool(MergeCopies, (self.map_name,), batch_size, cav_workers() if workers is None else workers, "CAV")
         self._return = np.zeros(batch_size, np.float32)
         self._avail = torch.ones(batch_size, N_AGENTS, N_ACTIONS, dtype=torch.bool, device=self.device)
 

@@ -91,7 +91,7 @@ def canonical_map(name: str) -> str:
     return name
 
 
-class _Games:
+class Games:
     """Some copies of the game, stepped one after the other (in a worker or in-process)."""
 
     def __init__(self, map_name: str, indices: list[int]):
@@ -153,7 +153,7 @@ class SC2Env:
                              episode_limit=env_info["episode_limit"], map_name=self.map_name, backend="sc2",
                              obs_layout=LAYOUT)
         self.obs_low, self.obs_high = torch.from_numpy(low).to(self.device), torch.from_numpy(high).to(self.device)
-        self._pool = CopyPool(_Games, (self.map_name,), batch_size, workers() if n_workers is None else n_workers,
+        self._pool = CopyPool(Games, (self.map_name,), batch_size, workers() if n_workers is None else n_workers,
                               "StarCraft II")
         self._alive = np.ones((batch_size, self._info.n_agents), dtype=bool)
         self._return = np.zeros(batch_size, np.float32)
