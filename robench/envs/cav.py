@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from robench.envs.protocol import EnvInfo, Observation, StepResult
-from robench.envs.workers import CopyPool
+from robench.envs.workers import CopyPool, PooledEnv
 from robench.runtime import cav_workers
 
 MAPS = {"merge": {}, "merge_safe": {"safety_supervisor": True}}
@@ -85,7 +85,7 @@ def _flatten(obs: tuple) -> np.ndarray:
     return np.clip(flat, LOW, HIGH)
 
 
-class CAVMergeEnv:
+class CAVMergeEnv(PooledEnv):
     """B lockstep copies of the merge scenario (``robench.envs.protocol.BatchedEnv``)."""
 
     def __init__(self, batch_size: int, device: str | torch.device = "cpu", workers: int | None = None,
@@ -121,16 +121,6 @@ class CAVMergeEnv:
                           won=torch.zeros(self.batch_size, dtype=torch.bool, device=dev),
                           crashed=torch.from_numpy(out["crashed"]).to(dev),
                           episode_return=torch.from_numpy(self._return.copy()).to(dev))
-
-    def close(self) -> None:
-        """Stop the workers (``robench.envs.workers.CopyPool``)."""
-        self._pool.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except (OSError, AttributeError):
-            pass
 
 
 LAYOUT = "kinematics"

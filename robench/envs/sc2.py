@@ -32,7 +32,7 @@ import torch
 
 from robench.envs.protocol import EnvInfo, Observation, StepResult
 from robench.envs.smac_layout import STOP, smac_action_order, smac_bounds
-from robench.envs.workers import CopyPool
+from robench.envs.workers import CopyPool, PooledEnv
 
 DEFAULT_CLASS = "smac.env:StarCraft2Env"
 LAYOUT = "smac"
@@ -131,7 +131,7 @@ class Games:
             env.close()
 
 
-class SC2Env:
+class SC2Env(PooledEnv):
     """B lockstep copies of a SMAC map (``robench.envs.protocol.BatchedEnv``)."""
 
     def __init__(self, map_name: str, batch_size: int, device: str | torch.device = "cpu", n_workers: int | None = None):
@@ -186,15 +186,6 @@ class SC2Env:
         return StepResult(**self._observation(out), reward=t(out["reward"]), done=done,
                           terminated=done & ~t(out["timeout"]), won=t(out["won"]),
                           crashed=torch.zeros_like(done), episode_return=t(self._return.copy()))
-
-    def close(self) -> None:
-        self._pool.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except (OSError, AttributeError):
-            pass
 
 
 def make(map_name: str, batch_size: int, device: str | torch.device = "cpu", obs_layout: str | None = None) -> SC2Env:

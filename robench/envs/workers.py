@@ -92,3 +92,19 @@ class CopyPool:
         self._pipes, self._procs = [], []
         if self.local is not None and hasattr(self.local, "close"):
             self.local.close()
+
+
+class PooledEnv:
+    """Base of the batched envs that step their copies through a ``CopyPool`` (``self._pool``)."""
+
+    _pool: CopyPool
+
+    def close(self) -> None:
+        """Stop the workers (terminated if they do not exit within a second)."""
+        self._pool.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except (OSError, AttributeError):
+            pass
