@@ -542,7 +542,7 @@ def zoo_summary(zoo: Path, each: bool) -> str:
 
 
 def cmd_zoo(args: argparse.Namespace) -> int:
-    from robench.grid import JOBLIB_BACKENDS
+    from robench.parallel import JOBLIB_BACKENDS
     from robench.learners.mixers import MIXERS
     from robench.zoo_build import build_zoo, check_defenses, plan_runs, projected_minutes, run_status, zoo_status
 
@@ -680,7 +680,8 @@ def cmd_grid(args: argparse.Namespace) -> int:
     from defenses import DEFENSES
     from robench.envs import backend_of, canonical_map
     from robench.epsilon import parse_eps
-    from robench.grid import JOBLIB_BACKENDS, GridSpec, adversary_candidates, plan, run_grid
+    from robench.grid import GridSpec, adversary_candidates, plan, run_grid
+    from robench.parallel import JOBLIB_BACKENDS
     from robench.learners.mixers import MIXERS
     from robench.store import ResultStore
 

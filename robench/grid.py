@@ -9,11 +9,10 @@ one cell per checkpoint at ε = 0; every other attack gets one cell per ε.
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 import pandas as pd
 
@@ -21,11 +20,10 @@ from robench.checkpoint import checkpoint_dirs, read_manifest
 from robench.envs import declares, layout_of, paper_eps
 from robench.errors import RobenchError
 from robench.learners.learner import LearnerConfig
+from robench.locks import sweep_orphans
+from robench.parallel import dispatch
 from robench.regime import regime_of
 from robench.threat import DEFAULT_BOUNDS, LEGACY_BOUNDS, ThreatModel, bounds_of
-
-JOBLIB_BACKENDS = ("loky", "dask", "ray")
-
 
 class GridError(RobenchError):
     """Bad grid request (unknown names, nothing to evaluate, unavailable backend)."""
@@ -308,39 +306,10 @@ def retrained_adversary(store, spec: dict[str, Any], victim, victim_manifest: di
     out = store.root / "adversaries" / aid
     with store.lock(aid):
         if not (out / "manifest.json").is_file():
-            for orphan in out.parent.glob(f".{aid}.tmp-*"):  # left by a killed trainer (we hold the lock)
-                shutil.rmtree(orphan, ignore_errors=True)
+            sweep_orphans(out.parent, aid)  # left by a killed trainer (we hold the lock)
             cfg = AttackTrainConfig(attack=spec["attack"], eps=spec["eps"], steps=spec["steps"], seed=spec["seed"])
             train_adversary(cfg, victim, victim_manifest, out, overwrite=True)
     return out
-
-
-def joblib_context(backend: str, jobs: int):
-    import joblib
-
-    if backend == "loky":
-        return joblib.parallel_config(backend="loky", n_jobs=jobs)
-    if backend == "dask":
-        try:
-            from dask.distributed import Client, get_client
-        except ImportError:
-            raise GridError("backend dask needs dask[distributed]: pip install 'robench[dask]'") from None
-        try:
-            get_client()
-        except ValueError:  # no client yet: a local cluster of `jobs` single-threaded workers
-            Client(n_workers=jobs, threads_per_worker=1, processes=True)
-        return joblib.parallel_config(backend="dask", n_jobs=jobs)
-    if backend == "ray":
-        try:
-            import ray
-            from ray.util.joblib import register_ray
-        except ImportError:
-            raise GridError("backend ray needs ray: pip install 'robench[ray]'") from None
-        register_ray()
-        if not ray.is_initialized():
-            ray.init(num_cpus=jobs, include_dashboard=False, log_to_driver=False)
-        return joblib.parallel_config(backend="ray", n_jobs=jobs)
-    raise GridError(f"unknown joblib backend {backend!r}; known: {', '.join(JOBLIB_BACKENDS)}")
 
 
 def run_grid(spec: GridSpec, on_cell: Callable[[dict[str, Any]], None] | None = None,
@@ -363,20 +332,10 @@ def run_grid(spec: GridSpec, on_cell: Callable[[dict[str, Any]], None] | None = 
     if todo:
         if spec.jobs > 1:
             os.environ.setdefault("ROBENCH_TORCH_THREADS", "1")  # inherited by the workers
-        for meta in _run_parallel(todo, str(spec.results), spec.backend, spec.jobs):
+        for meta in dispatch(run_cell, todo, spec.backend, spec.jobs, str(spec.results)):
             metas.append(meta)
             if on_cell:
                 on_cell(meta)
     return metas
 
 
-def _run_parallel(cells: list[Cell], results: str, backend: str, jobs: int) -> Iterable[dict[str, Any]]:
-    if jobs == 1 and backend == "loky":
-        yield from (run_cell(c, results) for c in cells)
-        return
-    import joblib
-
-    with joblib_context(backend, jobs):
-        # ray's joblib backend cannot stream results: it returns them all at the end
-        parallel = joblib.Parallel(return_as="list" if backend == "ray" else "generator_unordered")
-        yield from parallel(joblib.delayed(run_cell)(c, results) for c in cells)

@@ -11,11 +11,10 @@ own zoo).
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from robench.atomic import atomic_write_text
 from robench.checkpoint import checkpoint_dirs, read_manifest
 from robench.errors import RobenchError
 from robench.grid import variant_of
@@ -64,14 +63,7 @@ def write_index(root: Path) -> tuple[Path, int]:
     """Rebuild ``root/index.json`` (temporary file + rename: never half-written)."""
     index = build_index(root)
     path = Path(root) / INDEX
-    fd, tmp = tempfile.mkstemp(prefix=f".{INDEX}.", dir=root)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(json.dumps(index, indent=1, sort_keys=True) + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, json.dumps(index, indent=1, sort_keys=True) + "\n")
     return path, len(index["checkpoints"])
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from robench.atomic import atomic_write_text
 from robench.envs import PAPER_EPS
 from robench.errors import RobenchError
 from robench.report import ATTACK_LABELS, DEFENSE_LABELS, LEARNER_LABELS, label, ordered
@@ -101,7 +102,7 @@ def refresh_readme(readme: Path, table: Path) -> bool:
         raise RobenchError(f"{readme} has no {MARKERS[0]} … {MARKERS[1]} block")
     new = text[: start + len(MARKERS[0])] + "\n" + table.read_text().strip() + "\n" + text[end:]
     if new != text:
-        readme.write_text(new)
+        atomic_write_text(readme, new)
     return new != text
 
 
@@ -118,7 +119,7 @@ def write_pages(report: Path, out: Path, paper: Path, readme: Path | None, comma
     written = []
     for env in sorted(scores.env.unique()):
         path = out / f"{env}.md"
-        path.write_text(map_page(env, scores, summary, paper_table, report, command))
+        atomic_write_text(path, map_page(env, scores, summary, paper_table, report, command))
         written.append(path)
     if readme is not None and refresh_readme(readme, report / "table1_win_rate.md"):
         written.append(readme)

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from robench.atomic import atomic_write_text
 from robench.checkpoint import CheckpointError, read_manifest
 from robench.envs import PAPER_EPS, declares
 from robench.errors import RobenchError
@@ -33,11 +34,7 @@ class ReportError(RobenchError):
 
 def _write(out: Path, name: str, text: str) -> Path:
     out.mkdir(parents=True, exist_ok=True)
-    path = out / name
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
-    return path
+    return atomic_write_text(out / name, text)
 
 
 def _from_csv(path: Path) -> pd.DataFrame:

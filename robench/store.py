@@ -14,15 +14,15 @@ temporary orphaned by a SIGKILL is removed when the cell is next written (under 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
 import pandas as pd
+
+from robench.atomic import atomic_write
+from robench.locks import file_lock, sweep_orphans
 
 PROTOCOL = "robench-eval/1"
 """Version of the evaluation protocol; part of every cell id."""
@@ -34,19 +34,6 @@ def cell_id(key: dict[str, Any]) -> str:
     """SHA-256 (first 20 hex digits) of the canonical JSON of the cell key plus the protocol."""
     blob = json.dumps({**key, "protocol": PROTOCOL}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
-
-
-def _atomic_write(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
 
 class ResultStore:
     """A directory of finished cells."""
@@ -68,22 +55,17 @@ class ResultStore:
     @contextlib.contextmanager
     def lock(self, cid: str) -> Iterator[None]:
         """Exclusive advisory lock on one cell (blocks while another process holds it)."""
-        with open(self.root / "locks" / f"{cid}.lock", "w") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+        with file_lock(self.root / "locks" / f"{cid}.lock"):
+            yield
 
     def write(self, cid: str, meta: dict[str, Any], episodes: pd.DataFrame) -> None:
         """Store a finished cell: episodes first, then the JSON that marks it finished.
 
         Call with the cell's lock held: temporaries of this cell left by a killed writer are
         removed first (no live process can own them while we hold the lock)."""
-        for orphan in (self.root / "cells").glob(f".{cid}.*"):
-            orphan.unlink(missing_ok=True)
-        _atomic_write(self._episodes(cid), lambda tmp: episodes[EPISODE_COLUMNS].to_parquet(tmp, index=False))
-        _atomic_write(self._meta(cid), lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=1, sort_keys=True)))
+        sweep_orphans(self.root / "cells", cid)
+        atomic_write(self._episodes(cid), lambda tmp: episodes[EPISODE_COLUMNS].to_parquet(tmp, index=False))
+        atomic_write(self._meta(cid), lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=1, sort_keys=True)))
 
     def read_meta(self, cid: str) -> dict[str, Any]:
         return json.loads(self._meta(cid).read_text())

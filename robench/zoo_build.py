@@ -22,13 +22,9 @@ then defenses (registry order, or as given), then learners — the paper's 3m ro
 """
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
-import shutil
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +33,8 @@ from robench.checkpoint import CheckpointError, checkpoint_dirs, read_manifest
 from robench.envs import backend_of, canonical_map, layout_of, paper_eps
 from robench.errors import RobenchError
 from robench.learners.learner import LearnerConfig
+from robench.locks import file_lock, sweep_orphans
+from robench.parallel import dispatch
 from robench.regime import regime_of
 from robench.threat import LEGACY_BOUNDS
 from robench.train import TRAIN_LAYOUTS, TrainConfig, resolve_regime
@@ -133,28 +131,11 @@ def run_status(run: ZooRun, zoo: Path) -> str:
     return "done" if same else "stale"
 
 
-@contextlib.contextmanager
-def try_lock(path: Path) -> Iterator[bool]:
-    """Non-blocking exclusive advisory lock: yields False when another process holds it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 def refresh_index(zoo: Path) -> None:
     """Rebuild ``index.json`` under the zoo's index lock (builds finishing together serialise)."""
     from robench.index import write_index
 
-    with open(Path(zoo) / LOCKS / "index.lock", "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
+    with file_lock(Path(zoo) / LOCKS / "index.lock"):
         write_index(zoo)
 
 
@@ -170,14 +151,13 @@ def build_run(run: ZooRun, zoo: str, retrain_stale: bool = False, show_progress:
 
     zoo_path = Path(zoo)
     out = run.path(zoo_path)
-    with try_lock(zoo_path / LOCKS / f"{run.map}__{out.name}.lock") as mine:
+    with file_lock(zoo_path / LOCKS / f"{run.map}__{out.name}.lock", blocking=False) as mine:
         if not mine:
             return {"run": run.label, "status": "busy"}
         status = run_status(run, zoo_path)
         if status == "done" or (status == "stale" and not retrain_stale):
             return {"run": run.label, "status": status}
-        for orphan in out.parent.glob(f".{out.name}.tmp-*"):  # left by a killed build (we hold the lock)
-            shutil.rmtree(orphan, ignore_errors=True)
+        sweep_orphans(out.parent, out.name)  # left by a killed build (we hold the lock)
         cfg = run.config(zoo_path)
         if cfg.init_from is not None and not (Path(cfg.init_from) / "manifest.json").is_file():
             return {"run": run.label, "status": f"blocked (needs {cfg.init_from}: build its noadv run first)"}
@@ -213,7 +193,6 @@ def build_zoo(runs: list[ZooRun], zoo: Path, backend: str = "loky", jobs: int | 
     joblib ``backend`` with ``jobs`` parallel runs (``auto``: one per core, one torch thread
     each — ``robench.runtime.plan_jobs``); no run starts after ``max_hours``.  Prints overall
     progress and the jobs × threads it chose."""
-    from robench.grid import joblib_context
     from robench.runtime import plan_jobs
 
     zoo = Path(zoo)
@@ -238,23 +217,13 @@ def build_zoo(runs: list[ZooRun], zoo: Path, backend: str = "loky", jobs: int | 
     n_jobs = min(n_jobs, len(todo))
     print(f"zoo: {len(todo)} runs to train, {n_jobs} at a time × {threads} torch thread{'s' * (threads > 1)} "
           f"each (--jobs {jobs})", file=sys.stderr, flush=True)
-    if n_jobs == 1 and backend == "loky":
-        for run in todo:
-            if deadline is not None and time.time() >= deadline:
-                break
-            report(build_run(run, str(zoo), retrain_stale, show_progress, threads))
-        return results
-    import joblib
-
     def task(run: ZooRun) -> dict[str, Any]:
         if deadline is not None and time.time() >= deadline:
             return {"run": run.label, "status": "skipped (max hours)"}
-        return build_run(run, str(zoo), retrain_stale, False, threads)
+        return build_run(run, str(zoo), retrain_stale, show_progress and n_jobs == 1, threads)
 
-    with joblib_context(backend, n_jobs):
-        parallel = joblib.Parallel(return_as="list" if backend == "ray" else "generator_unordered")
-        for summary in parallel(joblib.delayed(task)(r) for r in todo):
-            report(summary)
+    for summary in dispatch(task, todo, backend, n_jobs):
+        report(summary)
     return results
 
 
