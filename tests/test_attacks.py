@@ -82,6 +82,31 @@ def test_fgsm_lowers_the_clean_actions_probability_on_a_linear_agent():
     assert (p_adv <= p_clean + 1e-7).float().mean() > 0.95
 
 
+def test_pgd_ascends_the_clean_actions_cross_entropy_further_than_fgsm():
+    """CE(π(·|ô), a*) summed over agents: PGD's ten projected steps from a random start reach a
+    higher loss than FGSM's one step, and both more than the clean observation (a PGD that
+    returned ``obs``, or stopped at its random start, would fail)."""
+    import torch.nn.functional as F
+
+    torch.manual_seed(1)
+    agent = RNNAgent(6, 3, 5, hidden=32)
+    obs, avail, low, high = _inputs(5, b=128)
+    low, high = low - 10, high + 10
+    h = torch.zeros(128, 3, 32)
+    q, _ = agent.step(obs, h)
+    a_star = masked_logits(q, avail).argmax(-1)
+
+    def ce(x):
+        qx, _ = agent.step(x, h)
+        return float(F.cross_entropy(masked_logits(qx, avail).reshape(-1, 5), a_star.reshape(-1), reduction="sum"))
+
+    eps = 0.3
+    fgsm, pgd = make_attack("fgsm")(agent, obs, h, avail, eps, low, high), make_attack("pgd", seed=0)(
+        agent, obs, h, avail, eps, low, high)
+    assert ce(pgd) >= ce(fgsm) > ce(obs)
+    assert (pgd - obs).abs().max() <= eps + 1e-6
+
+
 def test_unknown_attack():
     with pytest.raises(KeyError, match="unknown attack"):
         make_attack("carlini")

@@ -58,6 +58,9 @@ def test_every_defense_trains_end_to_end_and_writes_its_adversaries(defense, tmp
         if adv_manifest["attack"] == "paad":  # App. H.2: the director has the protagonist's architecture
             assert adv_manifest["config"]["director_mixer"] == "qmix"
     assert len(linked) == {"rap": 4}.get(defense, len(linked))
+    curve = (tmp_path / "run" / "train_curve.csv").read_text().splitlines()
+    td = float(curve[-1].split(",")[curve[0].split(",").index("td_loss")])
+    assert td == td, "the protagonist never took a gradient step"  # not NaN: the learner trained
     # behaviour pinned: the same tiny run gives the hashes recorded in tests/golden (one torch thread)
     golden = json.loads((Path(__file__).parent / "golden" / "defense_hashes.json").read_text())[defense]
     assert manifest["content_hash"] == golden["protagonist"] and linked == golden["adversaries"], \
@@ -264,3 +267,31 @@ def test_co_trained_director_targets_the_greedy_not_the_exploring_action(env3m_f
     director = adv.director_batch(batch)
     assert torch.equal(director.extras["taken"], batch.extras["greedy_actions"])
     assert not torch.equal(batch.extras["greedy_actions"][batch.mask], batch.actions[batch.mask])  # it explored
+
+
+@pytest.mark.parametrize("defense", [d for d, cls in DEFENSES.items() if cls.attack_name != "none"])
+def test_every_attacking_defense_perturbs_its_training_observations_within_eps(defense):
+    """The training adversary of each defense that attacks its rollouts really moves ô (or, for an
+    action hijack, takes over actions), never beyond ε (a defense whose attack did nothing would
+    pass the smoke test)."""
+    from robench.envs import make_env
+    from robench.learners.learner import QLearner
+    from defenses.base import DefenseConfig
+    from robench.rollout import run_episodes
+    from robench.threat import ThreatModel
+
+    env = make_env("3m", 8, obs_layout="smac")
+    info = env.info()
+    learner = QLearner(LearnerConfig(), info.obs_dim, info.n_agents, info.n_actions, info.state_dim)
+    low, high = ThreatModel(eps=0.25, bounds="none").limits(env.obs_low, env.obs_high)
+    d = DEFENSES[defense](DefenseConfig(eps=0.25, seed=0, steps=1000, bounds="none", obs_low=low, obs_high=high),
+                          learner, info)
+    _, batch = run_episodes(env, learner.agent, seed=0, attack=d.attack, eps=0.25, record=True, limits=(low, high),
+                            generator=torch.Generator().manual_seed(0))
+    moved = (batch.obs - batch.clean_obs).abs()
+    assert float(moved.max()) <= 0.25 + 1e-5
+    if d.attack.hijacks:  # ROMANCE's attackers take over actions, not observations (no exploration here)
+        hijacked = batch.actions != batch.extras["greedy_actions"]
+        assert bool(hijacked[batch.mask].any()), f"{defense}'s attackers never took over an action"
+    else:
+        assert float(moved[:, :-1][batch.mask].max()) > 0.0, f"{defense}'s training adversary left every observation clean"

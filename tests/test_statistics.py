@@ -166,3 +166,24 @@ def test_report_over_two_seeds_exports_marl_eval_and_draws_the_figures(tmp_path)
     assert "| VDN | NoAdv | 2 |" in page and "## Where this measurement differs from the paper's" in page
     noadv = summary[summary.defense == "noadv"].iloc[0]
     assert f"{noadv.clean:.2f} [{noadv.clean_low:.2f}, {noadv.clean_high:.2f}]" in page
+
+
+def test_significance_stars_the_rows_the_reference_beats():
+    vals = {("noadv", 0, a): 0.9 for a in ("none", "fgsm", "pgd", "random")}
+    vals.update({("rn", 0, a): v for a, v in (("none", 0.2), ("fgsm", 0.1), ("pgd", 0.15), ("random", 0.05))})
+    data = aggregate(_cells(vals), "win_rate", "attack")
+    sig = significance(data, TableOptions(reference="noadv"))
+    row = sig.set_index("defense").loc["rn"]
+    # 4 vs 4 fully separated: rank sum of the reference W = 26, E = 18, sd = √(4·4·9/12) = √12 → z = 8/√12
+    assert row.p == pytest.approx(scipy.stats.norm.sf(8 / np.sqrt(12)), rel=1e-6)
+
+    def starred(md: str) -> set[str]:  # the AVG cell carries a star (bold adds an even number of *)
+        cells = [[c.strip() for c in line.split("|")[1:-1]] for line in md.splitlines() if line.startswith("| ")]
+        return {c[1] for c in cells[1:] if c[-1].count("*") % 2 == 1}
+
+    _, md = render_table1(data, sig, TableOptions(reference="noadv"), {"3m": 0.25})
+    assert starred(md) == {"RN"}
+    sig_rev = significance(data, TableOptions(reference="rn"))
+    assert sig_rev.set_index("defense").loc["noadv"].p > 0.5
+    _, md = render_table1(data, sig_rev, TableOptions(reference="rn"), {"3m": 0.25})
+    assert starred(md) == set()
