@@ -79,3 +79,26 @@ def test_result_pages_and_the_readme_table_are_generated_from_the_committed_repo
     for page in (tmp_path / "results").glob("*.md"):
         assert page.read_text() == (ROOT / "docs" / "results" / page.name).read_text(), f"stale page: {command}"
     assert MARKERS[0] in readme.read_text()
+
+
+def test_the_one_option_defense_of_design_md_trains_and_records_its_option(tmp_path, monkeypatch):
+    text = (ROOT / "docs" / "design.md").read_text()
+    block = text.split("<!-- defense-example -->")[1].split("<!-- /defense-example -->")[0]
+    code = block.split("```python")[1].split("```")[0]
+    namespace: dict = {}
+    exec(compile(code, "docs/design.md", "exec"), namespace)
+    import defenses
+    from robench.learners.learner import LearnerConfig
+    from robench.train import TrainConfig
+    from robench.zoo import train_and_save
+
+    cls = namespace["FGSMRamp"]
+    monkeypatch.setitem(defenses.DEFENSES, "fgsm-ramp", cls)  # the registry line
+    cfg = TrainConfig(env="3m", defense="fgsm-ramp", steps=300, n_envs=4, updates_per_rollout=1, eval_every=10_000,
+                      eval_episodes=4, final_eval_episodes=4, defense_options=cls.parse_options(["ramp=0.25"]),
+                      learner=LearnerConfig(batch_size=4, buffer_size=16))
+    manifest = train_and_save(cfg, tmp_path / "run", show_progress=False)
+    assert manifest["defense"] == "fgsm-ramp" and manifest["defense_options_resolved"] == {"ramp": 0.25}
+    assert manifest["regime"]["attack_prob"] == 0.5
+    with pytest.raises(Exception, match="must lie in"):
+        cls.parse_options(["ramp=2"])
