@@ -100,7 +100,7 @@ def bench_train(learner: LearnerConfig, minutes: float, save_dir: Path | None) -
     import tempfile
 
     from robench.train import TrainConfig
-    from robench.zoo import CURVE_FILE, checkpoint_name, learner_tag, train_and_save
+    from robench.runs import CURVE_FILE, checkpoint_name, learner_tag, train_and_save
 
     cfg = TrainConfig(env="3m", steps=10**9, eval_every=25_000, eval_episodes=500, stop_win_rate=TARGET_WIN_RATE,
                       max_wall_s=minutes * 60, learner=learner)
@@ -221,7 +221,7 @@ def bench_defenses(learners: list[LearnerConfig], steps: int, defenses: list[str
     then that of its own steps (the pretraining is the NoAdv run's cost)."""
     from defenses import DEFENSES
     from robench.train import TrainConfig, train
-    from robench.zoo import pretrained_checkpoint
+    from robench.runs import pretrained_checkpoint
 
     def seconds(defense: str, learner: LearnerConfig) -> float:
         cfg = TrainConfig(env="3m", defense=defense, steps=steps, eval_every=10 * steps, eval_episodes=32,

@@ -397,7 +397,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             setattr(cfg, attr, val)
     if args.max_minutes is not None:
         cfg.max_wall_s = args.max_minutes * 60
-    from robench.zoo import checkpoint_name, pretrained_checkpoint, train_and_save
+    from robench.runs import checkpoint_name, pretrained_checkpoint, train_and_save
 
     if args.init_from is not None:
         cfg.init_from = str(args.init_from)
@@ -544,7 +544,7 @@ def zoo_summary(zoo: Path, each: bool) -> str:
 def cmd_zoo(args: argparse.Namespace) -> int:
     from robench.parallel import JOBLIB_BACKENDS
     from robench.learners.mixers import MIXERS
-    from robench.zoo_build import build_zoo, check_defenses, plan_runs, projected_minutes, run_status, zoo_status
+    from robench.zoo import build_zoo, check_defenses, plan_runs, projected_minutes, run_status, zoo_status
 
     for lr in args.learners:
         _check_choice("learner", lr, MIXERS)
@@ -725,7 +725,7 @@ def cmd_grid(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from robench.reporting import write_report
+    from robench.report import write_report
 
     written = write_report(args.results, args.out, args.checkpoints, args.reference, args.unit, args.from_csv,
                            bounds=args.bounds, formats=tuple(args.format))

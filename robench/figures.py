@@ -27,7 +27,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from robench.envs import declares  # noqa: E402
-from robench.report import ATTACK_LABELS, DEFENSE_LABELS, LEARNER_LABELS, label, ordered  # noqa: E402
+from robench.tables import ATTACK_LABELS, DEFENSE_LABELS, LEARNER_LABELS, label, ordered  # noqa: E402
 
 
 PALETTE = list(plt.get_cmap("tab10").colors) + ["#1b1b6b", "#b8860b", "#7fbf7f", "#ff9896"]

@@ -89,7 +89,7 @@ def protocol_of(manifest: dict[str, Any]) -> str:
     """The training protocol of a protagonist as a row label: its budget, and for a defense that
     perturbs in training the ``bounds`` of its adversary and the regime of its rollouts
     (``steps=1000000,bounds=none,attack_prob=0.5,…``).  Rows of different protocols never share
-    a table (``robench.reporting``)."""
+    a table (``robench.report``)."""
     steps = int(manifest.get("config", {}).get("steps", manifest.get("steps", 0)))
     return protocol_label(manifest.get("defense", ""), layout_of(manifest["env"]), steps, bounds_of(manifest),
                           regime_of(manifest).to_dict())

@@ -17,7 +17,7 @@ import pandas as pd
 from robench.atomic import atomic_write_text
 from robench.envs import PAPER_EPS
 from robench.errors import RobenchError
-from robench.report import ATTACK_LABELS, DEFENSE_LABELS, LEARNER_LABELS, label, ordered
+from robench.tables import ATTACK_LABELS, DEFENSE_LABELS, LEARNER_LABELS, label, ordered
 
 MARKERS = ("<!-- results-table -->", "<!-- /results-table -->")
 

@@ -1,124 +1,247 @@
-"""Training runs that end in a checkpoint directory (the model zoo's entries).
+"""``robench zoo build`` / ``zoo status``: grow the model zoo run by run, never half-written.
 
-``train_and_save`` = ``robench.train.train`` + a progress bar + a final clean evaluation
-(``final_eval_episodes`` greedy episodes, one batch) + an atomic checkpoint write holding the
-weights, the manifest and the training curve (``train_curve.csv``).  A defense's co-trained
-adversaries become adversary checkpoints of their own, written *inside* the protagonist's
-directory (``<run>/adv_<attack>/``) in the same atomic rename, each with ``co_trained_by`` and
-the protagonist's hash as its victim, and listed (name → hash) in the protagonist's manifest;
-each records the protagonist's final win rate under it at the training ε.
+A *run* is one (map, learner, defense, seed) protagonist with every other setting at its
+default (``TrainConfig``, the defense's ``OPTIONS``) unless the build overrides ``steps``.  Its
+entry is ``<zoo>/<map>/<learner>_<defense>_s<seed>`` (``zoo.checkpoint_name``), with any
+co-trained adversaries inside it.  Planning compares each run's *resolved* configuration with
+the manifest already in the zoo:
+
+  * done    — a manifest with the same resolved configuration (training settings and every
+              defense option, defaults included): never retrained;
+  * stale   — a manifest whose configuration differs (e.g. other steps): retrained only with
+              ``--retrain-stale`` (the old entry is replaced in one rename);
+  * missing — no entry: trained (a fine-tuning defense, ROMANCE-p, once its NoAdv run of the
+              same map, learner and seed is in the zoo; until then the run reports "blocked").
+
+Each run is a task on the grid's joblib backends (loky locally, an existing dask or ray
+cluster), holds an advisory lock ``<zoo>/.locks/<map>__<name>.lock`` while it trains (a second
+build skips a run another build holds and never trains it twice), writes its checkpoint with
+one atomic rename (``checkpoint.save_checkpoint``), removes temporaries a killed build left,
+and regenerates ``<zoo>/index.json`` under the index lock.  Order: maps as given (3m first),
+then defenses (registry order, or as given), then learners — the paper's 3m rows complete first.
 """
 from __future__ import annotations
 
+import json
 import sys
-import tempfile
-from dataclasses import asdict, replace
+import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
-from attacks.training import adversary_manifest
-from robench.checkpoint import encode_tensors, protagonist_tensors, save_checkpoint, sha256_bytes
-from robench.envs import declares, make_env
-from robench.evaluate import evaluate
+from robench.checkpoint import CheckpointError, checkpoint_dirs, read_manifest
+from robench.envs import backend_of, canonical_map, layout_of, paper_eps
+from robench.errors import RobenchError
 from robench.learners.learner import LearnerConfig
-from robench.threat import ThreatModel
-from robench.train import TrainConfig, train
+from robench.locks import file_lock, sweep_orphans
+from robench.parallel import dispatch
+from robench.regime import regime_of
+from robench.threat import LEGACY_BOUNDS
+from robench.train import TRAIN_LAYOUTS, TrainConfig, resolve_regime
+from robench.runs import checkpoint_name, pretrained_checkpoint
 
-CURVE_FILE = "train_curve.csv"
-
-
-def learner_tag(learner: LearnerConfig) -> str:
-    """``vdn`` / ``qmix``, with ``_<agent>`` for a non-default agent network (``vdn_mlp``): the
-    learner part of zoo directory names and of the training benchmark's figure keys."""
-    return learner.mixer if learner.agent == LearnerConfig.agent else f"{learner.mixer}_{learner.agent}"
-
-
-def checkpoint_name(cfg: TrainConfig) -> str:
-    """The zoo directory name of a training run: ``<learner tag>_<defense>_s<seed>``."""
-    return f"{learner_tag(cfg.learner)}_{cfg.defense}_s{cfg.seed}"
+LOCKS = ".locks"
+DEFAULT_RUN_MINUTES = 20.0
+"""Projected 2-core minutes of a run of a defense with no finished run in the zoo yet."""
 
 
-def pretrained_checkpoint(cfg: TrainConfig, root: Path) -> Path:
-    """Where a fine-tuning defense (ROMANCE-p) starts from: the zoo entry of the NoAdv run of the
-    same map, learner, agent network and seed under ``root``."""
-    return Path(root) / cfg.env / checkpoint_name(replace(cfg, defense="noadv", defense_options={}))
+@dataclass(frozen=True)
+class ZooRun:
+    map: str
+    learner: str
+    defense: str
+    seed: int
+    steps: int | None = None
+    """Override of ``TrainConfig.steps`` (None = the default)."""
+
+    def config(self, zoo: Path | None = None) -> TrainConfig:
+        """The run's TrainConfig; a defense that fine-tunes (ROMANCE-p) starts from the zoo's NoAdv
+        run of the same map, learner and seed (planned before it, so trained first)."""
+        from defenses import DEFENSES
+
+        cfg = TrainConfig(env=self.map, backend=backend_of(self.map), defense=self.defense, seed=self.seed,
+                          eps=paper_eps(self.map), learner=LearnerConfig(mixer=self.learner))
+        if self.steps is not None:
+            cfg.steps = self.steps
+        if zoo is not None and self.defense in DEFENSES and DEFENSES[self.defense].PRETRAINED:
+            cfg.init_from = str(pretrained_checkpoint(cfg, zoo))
+        return cfg
+
+    def path(self, zoo: Path) -> Path:
+        return Path(zoo) / self.map / checkpoint_name(self.config())
+
+    @property
+    def label(self) -> str:
+        return f"{self.map}/{self.learner}/{self.defense}/s{self.seed}"
 
 
-def lineage(manifest: dict[str, Any]) -> tuple[int, float]:
-    """(env steps, training wall seconds) of a protagonist and of every run it started from
-    (``init_from``, recursively); a manifest written before lineage was recorded gives its own."""
-    return (int(manifest.get("lineage_steps", manifest["steps"])),
-            float(manifest.get("lineage_wall_time_s", manifest["wall_time_s"])))
+def plan_runs(maps: list[str], learners: list[str], defenses: list[str], seeds: list[int],
+              steps: int | None = None) -> list[ZooRun]:
+    """Every run of the build, in build order: maps, then defenses, then learners, then seeds (a
+    defense's VDN and QMIX rows of the first map are done before the next defense starts)."""
+    return [ZooRun(canonical_map(m, backend_of(m)), lr, d, s, steps) for m in maps for d in defenses for lr in learners for s in seeds]
 
 
-def train_and_save(cfg: TrainConfig, out: Path, overwrite: bool = False, show_progress: bool = True) -> dict[str, Any]:
-    """Train with ``cfg`` and write the checkpoint to ``out``; return its manifest."""
-    bar = tqdm(total=cfg.steps, unit="step", disable=not show_progress, file=sys.stderr, dynamic_ncols=True,
-               smoothing=0.05)
-    last_eval: dict[str, str] = {}
+def _comparable(config: dict[str, Any]) -> str:
+    return json.dumps(config, sort_keys=True, default=str)
 
-    wins = declares(cfg.backend, "win_rate")
 
-    def progress(t_env: int, episodes: int, recent_win: float, row: dict | None) -> None:
-        if row is not None and not wins:
-            last_eval.update(eval_return=f"{row['eval_return']:.1f}", eval_crash=f"{row['eval_crash_rate']:.2f}")
-        elif row is not None:
-            last_eval["eval_win"] = f"{row['eval_win_rate']:.2f}"
-        bar.update(min(t_env, cfg.steps) - bar.n)
-        won = {"train_win": f"{recent_win:.2f}"} if wins else {}
-        bar.set_postfix(episodes=episodes, **won, **last_eval, refresh=False)
+def with_defaults(config: dict[str, Any]) -> dict[str, Any]:
+    """A recorded TrainConfig completed with today's defaults for the fields it predates (a field
+    added later, at its default, must not turn every finished run stale)."""
+    learner = {**asdict(LearnerConfig()), **config.get("learner", {})}
+    return {**asdict(TrainConfig()), "bounds": LEGACY_BOUNDS, **config, "learner": learner}
 
-    with tempfile.TemporaryDirectory(prefix="robench-train-") as tmp:
-        curve_path = Path(tmp) / CURVE_FILE
+
+REGIME_FIELDS = ("attack_prob", "attack_unit", "eps_warmup", "replay")
+"""TrainConfig's regime overrides: compared through the resolved regime, not as written."""
+
+
+def _config_part(config: dict[str, Any]) -> str:
+    return _comparable({k: v for k, v in config.items() if k not in REGIME_FIELDS})
+
+
+def same_options(defense: str, recorded: dict[str, Any], resolved: dict[str, Any]) -> bool:
+    """Whether a manifest's resolved defense options equal today's, reading an option the
+    manifest predates at the defense's behaviour-preserving value (``Defense.ADDED``)."""
+    from defenses import DEFENSES
+
+    added = {key: value for key, value in DEFENSES[defense].ADDED.items() if key in resolved}
+    return _comparable({**added, **recorded}) == _comparable(resolved)
+
+
+def run_status(run: ZooRun, zoo: Path) -> str:
+    """``done``, ``stale`` or ``missing`` (an unreadable entry counts as stale)."""
+    path = run.path(zoo)
+    if not (path / "manifest.json").is_file():
+        return "missing"
+    try:
+        manifest = read_manifest(path)
+    except CheckpointError:
+        return "stale"
+    from defenses import DEFENSES
+
+    cfg = run.config(zoo)
+    resolved = DEFENSES[run.defense].resolve_options(cfg.defense_options, cfg.learner.mixer)
+    recorded = {**with_defaults(manifest.get("config", {})), "obs_layout": layout_of(manifest["env"])}
+    wanted = {**asdict(cfg), "obs_layout": cfg.obs_layout or TRAIN_LAYOUTS.get(cfg.backend)}
+    same = (_config_part(recorded) == _config_part(wanted)
+            and regime_of(manifest) == resolve_regime(cfg)
+            and same_options(run.defense, manifest.get("defense_options_resolved") or {}, resolved))
+    return "done" if same else "stale"
+
+
+def refresh_index(zoo: Path) -> None:
+    """Rebuild ``index.json`` under the zoo's index lock (builds finishing together serialise)."""
+    from robench.index import write_index
+
+    with file_lock(Path(zoo) / LOCKS / "index.lock"):
+        write_index(zoo)
+
+
+def build_run(run: ZooRun, zoo: str, retrain_stale: bool = False, show_progress: bool = True,
+              threads: int | None = None) -> dict[str, Any]:
+    """Train ``run`` into the zoo unless it is done or another build holds it, with ``threads``
+    torch threads (None = the process's setting); returns a summary."""
+    from robench.runtime import set_torch_threads
+    from robench.runs import train_and_save
+
+    if threads is not None:
+        set_torch_threads(threads)
+
+    zoo_path = Path(zoo)
+    out = run.path(zoo_path)
+    with file_lock(zoo_path / LOCKS / f"{run.map}__{out.name}.lock", blocking=False) as mine:
+        if not mine:
+            return {"run": run.label, "status": "busy"}
+        status = run_status(run, zoo_path)
+        if status == "done" or (status == "stale" and not retrain_stale):
+            return {"run": run.label, "status": status}
+        sweep_orphans(out.parent, out.name)  # left by a killed build (we hold the lock)
+        cfg = run.config(zoo_path)
+        if cfg.init_from is not None and not (Path(cfg.init_from) / "manifest.json").is_file():
+            return {"run": run.label, "status": f"blocked (needs {cfg.init_from}: build its noadv run first)"}
+        manifest = train_and_save(cfg, out, overwrite=True, show_progress=show_progress)
+        refresh_index(zoo_path)
+        return {"run": run.label, "status": "trained", "wall_time_s": manifest["wall_time_s"],
+                "clean_win_rate": manifest["clean_win_rate"]}
+
+
+def projected_minutes(runs: list[ZooRun], zoo: Path) -> float:
+    """2-core minutes still to train ``runs``: each run at the mean wall time of the zoo's
+    finished runs of its defense (``DEFAULT_RUN_MINUTES`` with none), scaled to its steps."""
+    walls: dict[str, list[float]] = {}
+    for directory in checkpoint_dirs(zoo):
         try:
-            result = train(cfg, curve_path=curve_path, progress=progress)
-        finally:
-            bar.close()
-        learner, parent, cfg = result.learner, result.parent, result.config
-        parent_steps, parent_wall_s = (0, 0.0) if parent is None else lineage(parent)
-        clean, _ = evaluate(learner.policy_agent, cfg.env, backend=cfg.backend, obs_layout=cfg.obs_layout,
-                            episodes=cfg.final_eval_episodes,
-                            seed=cfg.seed + 424_242, device=cfg.device)
-        info = make_env(cfg.env, 1, cfg.backend, obs_layout=cfg.obs_layout).info()
-        tensors = protagonist_tensors(learner.policy_agent, learner.policy_mixer)
-        victim = {"content_hash": sha256_bytes(encode_tensors(tensors)), "learner": cfg.learner.mixer}
-        nested, linked = {}, {}
-        for name, (adversary, adv_cfg) in result.adversaries.items():
-            under, _ = evaluate(learner.policy_agent, cfg.env, backend=cfg.backend, attack=adv_cfg.attack, eps=cfg.eps,
-                                bounds=cfg.bounds, obs_layout=cfg.obs_layout, episodes=cfg.final_eval_episodes, seed=cfg.seed + 515_151, device=cfg.device,
-                                adversary=adversary)
-            adv_manifest = adversary_manifest(adversary, adv_cfg, info, victim, cfg.eps, result.t_env, result.wall_s,
-                                              under.win_rate, final_victim_return=under.mean_return,
-                                              final_victim_crash_rate=under.crash_rate, co_trained_by=cfg.defense,
-                                              co_trained_variant=cfg.defense_options)
-            nested[name] = Path(tmp) / name
-            linked[name] = save_checkpoint(nested[name], adversary.state_dict(), adv_manifest)["content_hash"]
-        manifest = {
-            "kind": "protagonist",
-            "env": asdict(info),
-            "learner": cfg.learner.mixer,
-            "defense": cfg.defense,
-            "eps": cfg.eps,
-            "seed": cfg.seed,
-            "steps": result.t_env,
-            "episodes": result.episodes,
-            "wall_time_s": round(result.wall_s, 2),
-            "profile": result.profile,
-            "clean_win_rate": clean.win_rate,
-            "clean_return": clean.mean_return,
-            "clean_crash_rate": clean.crash_rate,
-            "clean_eval_episodes": clean.episodes,
-            "defense_options_resolved": result.resolved_options,
-            "threat": ThreatModel(eps=cfg.eps, bounds=cfg.bounds).to_dict(),
-            "regime": result.regime.to_dict(),
-            "co_trained_adversaries": linked,
-            "init_from_hash": None if parent is None else parent["content_hash"],
-            "init_from_map": None if parent is None else parent["env"]["map_name"],
-            "lineage_steps": result.t_env + parent_steps,
-            "lineage_wall_time_s": round(result.wall_s + parent_wall_s, 2),
-            "config": asdict(cfg),
-        }
-        return save_checkpoint(out, tensors, manifest, extra_files={CURVE_FILE: curve_path}, overwrite=overwrite,
-                               nested=nested)
+            m = read_manifest(directory)
+        except CheckpointError:  # an entry replaced while we scan
+            continue
+        if m["kind"] == "protagonist" and m.get("steps"):
+            walls.setdefault(m.get("defense"), []).append(m["wall_time_s"] / 60 / m["steps"])
+    total = 0.0
+    for run in runs:
+        steps = run.config().steps
+        per_step = walls.get(run.defense)
+        total += steps * sum(per_step) / len(per_step) if per_step else DEFAULT_RUN_MINUTES * steps / 3_000_000
+    return total
+
+
+def build_zoo(runs: list[ZooRun], zoo: Path, backend: str = "loky", jobs: int | str = "auto",
+              max_hours: float | None = None, retrain_stale: bool = False, show_progress: bool = True,
+              ) -> list[dict[str, Any]]:
+    """Train every run that is not done (stale ones with ``retrain_stale``), in order, on the
+    joblib ``backend`` with ``jobs`` parallel runs (``auto``: one per core, one torch thread
+    each — ``robench.runtime.plan_jobs``); no run starts after ``max_hours``.  Prints overall
+    progress and the jobs × threads it chose."""
+    from robench.runtime import plan_jobs
+
+    zoo = Path(zoo)
+    todo = [r for r in runs if run_status(r, zoo) == "missing" or (retrain_stale and run_status(r, zoo) == "stale")]
+    start = time.perf_counter()
+    deadline = None if max_hours is None else time.time() + max_hours * 3600
+    results: list[dict[str, Any]] = []
+
+    def report(summary: dict[str, Any]) -> None:
+        results.append(summary)
+        elapsed = (time.perf_counter() - start) / 60
+        left = [r for r in todo if run_status(r, zoo) != "done"]
+        print(f"zoo: {summary['run']} {summary['status']}"
+              + (f" (clean {summary['clean_win_rate']:.3f}, {summary['wall_time_s'] / 60:.1f} min)"
+                 if summary["status"] == "trained" else "")
+              + f" | {len(todo) - len(left)}/{len(todo)} done, {elapsed:.1f} min elapsed, "
+              f"≈{projected_minutes(left, zoo):.0f} min projected left", file=sys.stderr, flush=True)
+
+    if not todo:
+        return results
+    n_jobs, threads = plan_jobs(jobs)
+    n_jobs = min(n_jobs, len(todo))
+    print(f"zoo: {len(todo)} runs to train, {n_jobs} at a time × {threads} torch thread{'s' * (threads > 1)} "
+          f"each (--jobs {jobs})", file=sys.stderr, flush=True)
+    def task(run: ZooRun) -> dict[str, Any]:
+        if deadline is not None and time.time() >= deadline:
+            return {"run": run.label, "status": "skipped (max hours)"}
+        return build_run(run, str(zoo), retrain_stale, show_progress and n_jobs == 1, threads)
+
+    for summary in dispatch(task, todo, backend, n_jobs):
+        report(summary)
+    return results
+
+
+def zoo_status(runs: list[ZooRun], zoo: Path) -> dict[str, list[str]]:
+    """Run labels by status (done / stale / missing)."""
+    out: dict[str, list[str]] = {"done": [], "stale": [], "missing": []}
+    for run in runs:
+        out[run_status(run, zoo)].append(run.label)
+    return out
+
+
+def check_defenses(defenses: list[str]) -> list[str]:
+    """``all`` → every registered defense; unknown names are one-line errors."""
+    from defenses import DEFENSES
+
+    if defenses == ["all"]:
+        return list(DEFENSES)
+    unknown = [d for d in defenses if d not in DEFENSES]
+    if unknown:
+        raise RobenchError(f"unknown defense {unknown[0]!r}; known: all, {', '.join(DEFENSES)}")
+    return defenses

@@ -19,7 +19,7 @@ from robench.learners.agent import RNNAgent
 from robench.learners.buffer import EpisodeBatch
 from robench.learners.learner import LearnerConfig
 from robench.train import TrainConfig, train
-from robench.zoo import pretrained_checkpoint, train_and_save
+from robench.runs import pretrained_checkpoint, train_and_save
 
 INFO = EnvInfo(n_agents=3, obs_dim=6, state_dim=4, n_actions=5, episode_limit=10, map_name="toy", backend="none")
 

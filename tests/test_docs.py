@@ -90,7 +90,7 @@ def test_the_one_option_defense_of_design_md_trains_and_records_its_option(tmp_p
     import defenses
     from robench.learners.learner import LearnerConfig
     from robench.train import TrainConfig
-    from robench.zoo import train_and_save
+    from robench.runs import train_and_save
 
     cls = namespace["FGSMRamp"]
     monkeypatch.setitem(defenses.DEFENSES, "fgsm-ramp", cls)  # the registry line

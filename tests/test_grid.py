@@ -272,7 +272,7 @@ def test_learned_columns_use_the_adversary_co_trained_by_that_defense(tmp_path):
 def test_report_leaves_out_cells_of_a_replaced_checkpoint(tmp_path):
     """A zoo entry retrained in place (new content hash at the same path) must not share its row
     with the cells of the run it replaced."""
-    from robench.reporting import current_cells
+    from robench.report import current_cells
 
     zoo = make_zoo(tmp_path / "zoo", n=1)
     spec = GridSpec(eps=[0.25], attacks=["none"], checkpoints=zoo, results=tmp_path / "res", episodes=4)
@@ -295,7 +295,7 @@ def test_report_leaves_out_cells_of_a_replaced_checkpoint(tmp_path):
 def test_report_leaves_out_cells_of_a_replaced_adversary(tmp_path):
     """A co-trained adversary replaced in place (its run retrained) must not share a learned column
     with the cells it served before; cells without an adversary, or whose adversary is gone, stay."""
-    from robench.reporting import current_cells
+    from robench.report import current_cells
 
     zoo = make_zoo(tmp_path / "zoo", n=1)
     protagonist = zoo / "vdn_0"
@@ -310,7 +310,7 @@ def test_report_leaves_out_cells_of_a_replaced_adversary(tmp_path):
 
 
 def test_mask_only_reference_row_spans_every_attack_column(tmp_path):
-    from robench.reporting import write_report
+    from robench.report import write_report
 
     zoo = make_zoo(tmp_path / "zoo", n=1)
     spec = GridSpec(eps=[0.25], attacks=["none", "random"], checkpoints=zoo, results=tmp_path / "res", episodes=8,
@@ -327,7 +327,7 @@ def test_mask_only_reference_row_spans_every_attack_column(tmp_path):
 
 def test_report_refuses_to_mix_two_threat_models(tmp_path):
     from robench.errors import RobenchError
-    from robench.reporting import write_report
+    from robench.report import write_report
 
     zoo = make_zoo(tmp_path / "zoo", n=1)
     for bounds in ("none", "features"):
@@ -343,7 +343,7 @@ def test_report_refuses_to_mix_two_threat_models(tmp_path):
 
 def test_rows_of_two_protocols_never_share_a_row():
     from robench.grid import current_protocol
-    from robench.reporting import split_protocols
+    from robench.report import split_protocols
 
     old = ["obs=unit_list,steps=3000000,bounds=features", "obs=unit_list,steps=1000000,bounds=none"]
     df = pd.DataFrame({"env": ["3m"] * 4, "learner": ["vdn"] * 4, "defense": ["fgsm", "fgsm", "fgsm", "mask-only"],

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from robench.report import render_table2, tex_escape
+from robench.tables import render_table2, tex_escape
 
 ROBENCH = str(Path(sys.executable).parent / "robench")
 

@@ -21,7 +21,7 @@ from robench.errors import RobenchError
 from robench.grid import GridSpec, run_grid
 from robench.learners.agent import RNNAgent
 from robench.learners.mixers import make_mixer
-from robench.report import TableOptions, aggregate, render_table1, significance
+from robench.tables import TableOptions, aggregate, render_table1, significance
 from robench.scores import score_matrix, seed_summary
 from robench.stats import (iqm, probability_of_improvement, robustness_profile, stratified_bootstrap_ci,
                            t_interval)

@@ -92,7 +92,7 @@ def test_zoo_status_and_bad_names(tmp_path):
 
 
 def test_a_fine_tuning_defense_starts_from_the_zoos_noadv_run_planned_before_it(tmp_path):
-    from robench.zoo_build import plan_runs
+    from robench.zoo import plan_runs
 
     runs = plan_runs(["3m"], ["qmix"], ["noadv", "romance-p"], [1], steps=5000)
     noadv, romance = runs
@@ -105,7 +105,7 @@ def test_a_config_field_added_later_at_its_default_keeps_finished_runs_done():
     from dataclasses import asdict
 
     from robench.train import TrainConfig
-    from robench.zoo_build import with_defaults
+    from robench.zoo import with_defaults
 
     old = asdict(TrainConfig(steps=1234))
     del old["init_from"], old["learner"]["lr"]  # a manifest written before these fields existed
@@ -115,7 +115,7 @@ def test_a_config_field_added_later_at_its_default_keeps_finished_runs_done():
 
 def test_a_defense_option_added_later_at_its_old_behaviour_keeps_finished_runs_done():
     from defenses import DEFENSES
-    from robench.zoo_build import same_options
+    from robench.zoo import same_options
 
     today = DEFENSES["pr"].resolve_options({}, "vdn")
     before = {key: value for key, value in today.items() if key != "reg_start"}  # a manifest predating reg_start

@@ -1,0 +1,124 @@
+"""Training runs that end in a checkpoint directory (the model zoo's entries).
+
+``train_and_save`` = ``robench.train.train`` + a progress bar + a final clean evaluation
+(``final_eval_episodes`` greedy episodes, one batch) + an atomic checkpoint write holding the
+weights, the manifest and the training curve (``train_curve.csv``).  A defense's co-trained
+adversaries become adversary checkpoints of their own, written *inside* the protagonist's
+directory (``<run>/adv_<attack>/``) in the same atomic rename, each with ``co_trained_by`` and
+the protagonist's hash as its victim, and listed (name → hash) in the protagonist's manifest;
+each records the protagonist's final win rate under it at the training ε.
+"""
+from __future__ import annotations
+
+import sys
+import tempfile
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from attacks.training import adversary_manifest
+from robench.checkpoint import encode_tensors, protagonist_tensors, save_checkpoint, sha256_bytes
+from robench.envs import declares, make_env
+from robench.evaluate import evaluate
+from robench.learners.learner import LearnerConfig
+from robench.threat import ThreatModel
+from robench.train import TrainConfig, train
+
+CURVE_FILE = "train_curve.csv"
+
+
+def learner_tag(learner: LearnerConfig) -> str:
+    """``vdn`` / ``qmix``, with ``_<agent>`` for a non-default agent network (``vdn_mlp``): the
+    learner part of zoo directory names and of the training benchmark's figure keys."""
+    return learner.mixer if learner.agent == LearnerConfig.agent else f"{learner.mixer}_{learner.agent}"
+
+
+def checkpoint_name(cfg: TrainConfig) -> str:
+    """The zoo directory name of a training run: ``<learner tag>_<defense>_s<seed>``."""
+    return f"{learner_tag(cfg.learner)}_{cfg.defense}_s{cfg.seed}"
+
+
+def pretrained_checkpoint(cfg: TrainConfig, root: Path) -> Path:
+    """Where a fine-tuning defense (ROMANCE-p) starts from: the zoo entry of the NoAdv run of the
+    same map, learner, agent network and seed under ``root``."""
+    return Path(root) / cfg.env / checkpoint_name(replace(cfg, defense="noadv", defense_options={}))
+
+
+def lineage(manifest: dict[str, Any]) -> tuple[int, float]:
+    """(env steps, training wall seconds) of a protagonist and of every run it started from
+    (``init_from``, recursively); a manifest written before lineage was recorded gives its own."""
+    return (int(manifest.get("lineage_steps", manifest["steps"])),
+            float(manifest.get("lineage_wall_time_s", manifest["wall_time_s"])))
+
+
+def train_and_save(cfg: TrainConfig, out: Path, overwrite: bool = False, show_progress: bool = True) -> dict[str, Any]:
+    """Train with ``cfg`` and write the checkpoint to ``out``; return its manifest."""
+    bar = tqdm(total=cfg.steps, unit="step", disable=not show_progress, file=sys.stderr, dynamic_ncols=True,
+               smoothing=0.05)
+    last_eval: dict[str, str] = {}
+
+    wins = declares(cfg.backend, "win_rate")
+
+    def progress(t_env: int, episodes: int, recent_win: float, row: dict | None) -> None:
+        if row is not None and not wins:
+            last_eval.update(eval_return=f"{row['eval_return']:.1f}", eval_crash=f"{row['eval_crash_rate']:.2f}")
+        elif row is not None:
+            last_eval["eval_win"] = f"{row['eval_win_rate']:.2f}"
+        bar.update(min(t_env, cfg.steps) - bar.n)
+        won = {"train_win": f"{recent_win:.2f}"} if wins else {}
+        bar.set_postfix(episodes=episodes, **won, **last_eval, refresh=False)
+
+    with tempfile.TemporaryDirectory(prefix="robench-train-") as tmp:
+        curve_path = Path(tmp) / CURVE_FILE
+        try:
+            result = train(cfg, curve_path=curve_path, progress=progress)
+        finally:
+            bar.close()
+        learner, parent, cfg = result.learner, result.parent, result.config
+        parent_steps, parent_wall_s = (0, 0.0) if parent is None else lineage(parent)
+        clean, _ = evaluate(learner.policy_agent, cfg.env, backend=cfg.backend, obs_layout=cfg.obs_layout,
+                            episodes=cfg.final_eval_episodes,
+                            seed=cfg.seed + 424_242, device=cfg.device)
+        info = make_env(cfg.env, 1, cfg.backend, obs_layout=cfg.obs_layout).info()
+        tensors = protagonist_tensors(learner.policy_agent, learner.policy_mixer)
+        victim = {"content_hash": sha256_bytes(encode_tensors(tensors)), "learner": cfg.learner.mixer}
+        nested, linked = {}, {}
+        for name, (adversary, adv_cfg) in result.adversaries.items():
+            under, _ = evaluate(learner.policy_agent, cfg.env, backend=cfg.backend, attack=adv_cfg.attack, eps=cfg.eps,
+                                bounds=cfg.bounds, obs_layout=cfg.obs_layout, episodes=cfg.final_eval_episodes, seed=cfg.seed + 515_151, device=cfg.device,
+                                adversary=adversary)
+            adv_manifest = adversary_manifest(adversary, adv_cfg, info, victim, cfg.eps, result.t_env, result.wall_s,
+                                              under.win_rate, final_victim_return=under.mean_return,
+                                              final_victim_crash_rate=under.crash_rate, co_trained_by=cfg.defense,
+                                              co_trained_variant=cfg.defense_options)
+            nested[name] = Path(tmp) / name
+            linked[name] = save_checkpoint(nested[name], adversary.state_dict(), adv_manifest)["content_hash"]
+        manifest = {
+            "kind": "protagonist",
+            "env": asdict(info),
+            "learner": cfg.learner.mixer,
+            "defense": cfg.defense,
+            "eps": cfg.eps,
+            "seed": cfg.seed,
+            "steps": result.t_env,
+            "episodes": result.episodes,
+            "wall_time_s": round(result.wall_s, 2),
+            "profile": result.profile,
+            "clean_win_rate": clean.win_rate,
+            "clean_return": clean.mean_return,
+            "clean_crash_rate": clean.crash_rate,
+            "clean_eval_episodes": clean.episodes,
+            "defense_options_resolved": result.resolved_options,
+            "threat": ThreatModel(eps=cfg.eps, bounds=cfg.bounds).to_dict(),
+            "regime": result.regime.to_dict(),
+            "co_trained_adversaries": linked,
+            "init_from_hash": None if parent is None else parent["content_hash"],
+            "init_from_map": None if parent is None else parent["env"]["map_name"],
+            "lineage_steps": result.t_env + parent_steps,
+            "lineage_wall_time_s": round(result.wall_s + parent_wall_s, 2),
+            "config": asdict(cfg),
+        }
+        return save_checkpoint(out, tensors, manifest, extra_files={CURVE_FILE: curve_path}, overwrite=overwrite,
+                               nested=nested)
