@@ -1,0 +1,37 @@
+"""``robench diagnose``: is a protagonist's robustness vacuous? observation dependence, ."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from robench.cli.common import positive_int
+
+
+def add_parser(sub) -> None:
+    """The ``robench diagnose`` parser."""
+    dg = sub.add_parser("diagnose", help="is a protagonist's robustness vacuous? observation dependence, "
+                                         "blind play and the mask-only reference")
+    dg.add_argument("checkpoint", type=Path, help="protagonist checkpoint directory")
+    dg.add_argument("--episodes", type=positive_int, default=500, help="episodes of each measurement (one batch)")
+    dg.add_argument("--seed", type=int, default=0, help="seed of the episodes and of the random observations")
+    dg.add_argument("--device", default="cpu", help="torch device")
+    dg.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+
+def run(args: argparse.Namespace) -> int:
+    from robench.checkpoint import load_protagonist
+    from robench.envs import layout_of
+    from robench.diagnose import diagnose
+
+    agent, _, manifest = load_protagonist(args.checkpoint, args.device)
+    env = manifest["env"]
+    d = diagnose(agent, env["map_name"], env["backend"], args.episodes, args.seed, args.device, layout_of(env))
+    if args.json:
+        print(json.dumps(d.to_dict()))
+        return 0
+    ref = "" if d.mask_only_win_rate is None else f"  mask-only scripted policy {d.mask_only_win_rate:.3f}"
+    print(f"{args.checkpoint}: greedy action changed by a random observation at {d.changed_share:.1%} of "
+          f"{d.agent_steps} agent-steps; win rate clean {d.clean_win_rate:.3f}, blind (random observations) "
+          f"{d.blind_win_rate:.3f}{ref}  ({d.episodes} episodes)")
+    return 0
