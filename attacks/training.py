@@ -25,6 +25,7 @@ from robench.checkpoint import CheckpointError, env_info_from_manifest, read_man
 from robench.envs import BatchedEnv, EnvInfo, make_env, paper_eps
 from robench.learners.agent import Agent
 from robench.learners.learner import LearnerConfig
+from robench.manifest import learner_config
 from robench.rollout import Outcomes, run_episodes
 from robench.runtime import configure_torch, seed_everything
 from robench.threat import DEFAULT_BOUNDS, ThreatModel, limits
@@ -118,8 +119,7 @@ def build(name: str, info: EnvInfo, seed: int, device: str = "cpu", options: Att
 
 def victim_architecture(cfg: AttackTrainConfig, victim_manifest: dict[str, Any]) -> AttackTrainConfig:
     """``cfg`` with PAAD's director given the victim's mixer and agent network (App. H.2)."""
-    learner = victim_manifest.get("config", {}).get("learner", {})
-    return replace(cfg, director_mixer=victim_manifest["learner"], director_agent=learner.get("agent", "rnn"))
+    return replace(cfg, director_mixer=victim_manifest["learner"], director_agent=learner_config(victim_manifest).agent)
 
 
 def adversary_round(env: BatchedEnv, victim: Agent, adversary: Adversary, eps: float, seed: int,

@@ -29,6 +29,7 @@ from robench.envs import EnvInfo
 from robench.errors import RobenchError
 from robench.learners.agent import Agent, make_agent
 from robench.learners.mixers import make_mixer
+from robench.manifest import learner_config
 
 FORMAT = "robench-checkpoint/1"
 MANIFEST = "manifest.json"
@@ -183,10 +184,10 @@ def load_protagonist(path: Path, device: str | torch.device = "cpu", expect_env:
         raise CheckpointError(f"{path} was trained on {info.map_name}/{info.backend} with sizes that do not "
                               f"match the requested environment {expect_env.map_name}/{expect_env.backend}")
     tensors = read_tensors(path, manifest)
-    learner_cfg = manifest.get("config", {}).get("learner", {})
     try:
-        agent = make_agent(learner_cfg.get("agent", "rnn"), info.obs_dim, info.n_agents, info.n_actions,
-                           int(learner_cfg.get("hidden", 64)), bool(learner_cfg.get("last_action", False)))
+        learner_cfg = learner_config(manifest)
+        agent = make_agent(learner_cfg.agent, info.obs_dim, info.n_agents, info.n_actions, int(learner_cfg.hidden),
+                           bool(learner_cfg.last_action))
         mixer = make_mixer(manifest["learner"], info.n_agents, info.state_dim)
     except KeyError as err:
         raise CheckpointError(f"{path}: {err.args[0]}") from None

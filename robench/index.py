@@ -18,6 +18,7 @@ from robench.atomic import atomic_write_text
 from robench.checkpoint import checkpoint_dirs, read_manifest
 from robench.errors import RobenchError
 from robench.grid import variant_of
+from robench.manifest import learner_config
 
 INDEX = "index.json"
 FORMAT = "robench-zoo-index/1"
@@ -39,9 +40,8 @@ def entry(root: Path, directory: Path, manifest: dict[str, Any]) -> dict[str, An
         "content_hash": manifest["content_hash"],
     }
     if manifest["kind"] == "protagonist":
-        learner_cfg = manifest.get("config", {}).get("learner", {})
         row.update(defense=manifest.get("defense"), variant=variant_of(manifest),
-                   agent=learner_cfg.get("agent", "rnn"), clean_win_rate=manifest.get("clean_win_rate"),
+                   agent=learner_config(manifest).agent, clean_win_rate=manifest.get("clean_win_rate"),
                    init_from_map=manifest.get("init_from_map"),
                    lineage_wall_time_s=manifest.get("lineage_wall_time_s", manifest.get("wall_time_s")))
     else:

@@ -38,6 +38,7 @@ from robench.errors import RobenchError
 from robench.evaluate import evaluate
 from robench.learners.buffer import ReplayBuffer
 from robench.learners.learner import LearnerConfig, QLearner
+from robench.manifest import agent_shape, learner_config
 from robench.rollout import run_episodes
 from robench.regime import Regime, stored
 from robench.runtime import configure_torch, seed_everything
@@ -153,10 +154,7 @@ def start_from(learner: QLearner, path: Path, info: EnvInfo) -> dict:
     if mixer is None:
         raise CheckpointError(f"{path} holds no mixer weights ({manifest.get('origin', {}).get('mixer', 'none')}): "
                               f"it evaluates and is attacked, but cannot start a run")
-    recorded = manifest.get("config", {}).get("learner", {})
-    keys = ("agent", "hidden", "last_action")  # what fixes the agent network's shape, with the mixer
-    mine = {"mixer": learner.cfg.mixer, **{k: getattr(learner.cfg, k) for k in keys}}
-    got = {"mixer": manifest["learner"], **{k: recorded.get(k, getattr(LearnerConfig, k)) for k in keys}}
+    mine, got = agent_shape(learner.cfg), agent_shape(learner_config(manifest))
     if got != mine:
         show = [" ".join(f"{k}={v}" for k, v in d.items()) for d in (got, mine)]
         raise CheckpointError(f"{path} is a {show[0]} protagonist; this run trains {show[1]}")
