@@ -205,3 +205,33 @@ def test_merge_through_every_command(tmp_path):
     assert "CR" in table and "ATSA" in table and "FGSM" in table
     assert (tmp_path / "rep" / "figures" / "training_curves_cav.png").exists()
     assert (tmp_path / "rep" / "figures" / "adversary_curves_cav.png").exists()
+
+
+def test_a_run_file_and_a_manifest_reproduce_the_run(tmp_path, capsys):
+    from robench.cli import main
+
+    flags = ["train", "--defense", "rn", "--steps", "600", "--n-envs", "4", "--eval-every", "1000", "--eval-episodes",
+             "4", "--final-episodes", "4", "--learner-opt", "batch_size=4", "--quiet"]
+    assert main(flags + ["--print-config"]) == 0
+    run_file = tmp_path / "run.toml"
+    run_file.write_text(capsys.readouterr().out)
+    assert 'defense = "rn"' in run_file.read_text() and "batch_size = 4" in run_file.read_text()
+    assert main(["train", "--config", str(run_file), "--print-config"]) == 0
+    assert capsys.readouterr().out == run_file.read_text()  # the file round-trips
+    res = run(*flags, "--out", str(tmp_path / "a"))
+    assert res.returncode == 0, res.stderr
+    res = run("train", "--config", str(run_file), "--out", str(tmp_path / "b"), "--quiet")
+    assert res.returncode == 0, res.stderr
+    res = run("train", "--config", str(tmp_path / "a" / "manifest.json"), "--out", str(tmp_path / "c"), "--quiet")
+    assert res.returncode == 0, res.stderr
+    hashes = {json.loads((tmp_path / d / "manifest.json").read_text())["content_hash"] for d in "abc"}
+    assert len(hashes) == 1  # flags, the run file and the manifest train the same weights
+    bad = run("train", "--config", str(run_file), "--seed", "3")
+    assert bad.returncode == 2 and "with --config the file sets the run: drop --seed" in bad.stderr
+    text = run_file.read_text()
+    run_file.write_text("warp = 9\n" + text)
+    bad = run("train", "--config", str(run_file))
+    assert bad.returncode == 2 and "unknown setting warp" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+    run_file.write_text(text + "sigma = 2.0\n")  # in [defense_options]: RN has none
+    bad = run("train", "--config", str(run_file))
+    assert bad.returncode == 2 and "defense 'rn' has no option sigma" in bad.stderr

@@ -13,6 +13,11 @@ from robench.cli.common import (
 def add_parser(sub) -> None:
     """The ``robench train`` parser."""
     t = sub.add_parser("train", help="train a protagonist with a defense and write a checkpoint")
+    t.add_argument("--config", type=Path, default=None,
+                   help="the whole run from a file: a TOML run file (--print-config writes one) or a checkpoint's "
+                        "manifest.json / directory (reproduces that run); only --out, --force, --quiet and --device "
+                        "may be given beside it")
+    t.add_argument("--print-config", action="store_true", help="print the run's configuration as TOML and exit")
     t.add_argument("--defense", default="noadv")
     t.add_argument("--defense-opt", action="append", default=[], metavar="KEY=VALUE",
                    help="a defense hyperparameter (repeatable), e.g. kappa=0.01; see `robench list`")
@@ -58,7 +63,57 @@ def add_parser(sub) -> None:
     t.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+BESIDE_CONFIG = {"config", "out", "force", "quiet", "device", "print_config", "command"}
+"""The options that may accompany ``--config`` (they choose where and how, not what, to train)."""
+
+
 def run(args: argparse.Namespace) -> int:
+    from defenses import DEFENSES
+    from robench.runs import checkpoint_name, pretrained_checkpoint, train_and_save
+
+    cfg = configured(args) if args.config is not None else from_flags(args)
+    if args.print_config:
+        from robench.run_config import to_toml
+
+        print(to_toml(cfg), end="")
+        return 0
+    if cfg.init_from is None and DEFENSES[cfg.defense].PRETRAINED:
+        noadv = pretrained_checkpoint(cfg, Path("checkpoints"))
+        if not (noadv / "manifest.json").is_file():
+            raise UsageError(f"defense {cfg.defense} fine-tunes a trained protagonist and {noadv} does not exist: "
+                             f"train it first (robench train --defense noadv --env {cfg.env} --learner "
+                             f"{cfg.learner.mixer}) or pass --init-from")
+        cfg.init_from = str(noadv)
+
+    out = args.out or Path("checkpoints") / cfg.env / checkpoint_name(cfg)
+    if out.exists() and not args.force:
+        raise UsageError(f"{out} already exists (pass --force to replace it)")
+
+    manifest = train_and_save(cfg, out, overwrite=args.force, show_progress=not args.quiet)
+    outcome = "clean " + outcome_text(cfg.backend, manifest["clean_win_rate"], manifest["clean_return"],
+                                      manifest["clean_crash_rate"])
+    print(f"wrote {out}  {outcome} over {manifest['clean_eval_episodes']} episodes, {manifest['steps']} env steps "
+          f"in {manifest['wall_time_s'] / 60:.1f} min")
+    return 0
+
+
+def configured(args: argparse.Namespace):
+    """The ``TrainConfig`` of ``--config`` (with ``--device``); any other option given is an error."""
+    from robench.cli import build_parser
+    from robench.run_config import load_config
+
+    train_parser = build_parser()._subparsers._group_actions[0].choices["train"]
+    given = [a.option_strings[0] for a in train_parser._actions
+             if a.dest in vars(args) and a.dest not in BESIDE_CONFIG and getattr(args, a.dest) != a.default]
+    if given:
+        raise UsageError(f"with --config the file sets the run: drop {', '.join(given)}")
+    cfg = load_config(args.config)
+    cfg.device = args.device
+    return cfg
+
+
+def from_flags(args: argparse.Namespace):
+    """The ``TrainConfig`` the flags describe."""
     from defenses import DEFENSES
     from robench.envs import backend_of, canonical_map
     from robench.envs import LAYOUT_ALIASES
@@ -81,25 +136,6 @@ def run(args: argparse.Namespace) -> int:
             setattr(cfg, attr, val)
     if args.max_minutes is not None:
         cfg.max_wall_s = args.max_minutes * 60
-    from robench.runs import checkpoint_name, pretrained_checkpoint, train_and_save
-
     if args.init_from is not None:
         cfg.init_from = str(args.init_from)
-    elif DEFENSES[args.defense].PRETRAINED:
-        noadv = pretrained_checkpoint(cfg, Path("checkpoints"))
-        if not (noadv / "manifest.json").is_file():
-            raise UsageError(f"defense {args.defense} fine-tunes a trained protagonist and {noadv} does not exist: "
-                             f"train it first (robench train --defense noadv --env {map_name} --learner "
-                             f"{args.learner}) or pass --init-from")
-        cfg.init_from = str(noadv)
-
-    out = args.out or Path("checkpoints") / map_name / checkpoint_name(cfg)
-    if out.exists() and not args.force:
-        raise UsageError(f"{out} already exists (pass --force to replace it)")
-
-    manifest = train_and_save(cfg, out, overwrite=args.force, show_progress=not args.quiet)
-    outcome = "clean " + outcome_text(backend, manifest["clean_win_rate"], manifest["clean_return"],
-                                  manifest["clean_crash_rate"])
-    print(f"wrote {out}  {outcome} over {manifest['clean_eval_episodes']} episodes, {manifest['steps']} env steps "
-          f"in {manifest['wall_time_s'] / 60:.1f} min")
-    return 0
+    return cfg

@@ -30,7 +30,10 @@ import jax.numpy as jnp  # noqa: E402
 def _discard_stdout():
     """Point file descriptor 1 at /dev/null for a while: jaxmarl prints import chatter
     (bypassing ``sys.stdout`` redirection) that must not reach ``--json`` output or turn a
-    one-line error into three."""
+    one-line error into three.  jaxmarl's import also rebinds ``sys.stdout`` / ``sys.stderr`` to
+    the interpreter's originals (its mabrax module), undoing any redirection the caller holds:
+    the objects in place before are put back."""
+    streams = sys.stdout, sys.stderr
     sys.stdout.flush()
     saved = os.dup(1)
     null = os.open(os.devnull, os.O_WRONLY)
@@ -42,6 +45,7 @@ def _discard_stdout():
         os.dup2(saved, 1)
         os.close(saved)
         os.close(null)
+        sys.stdout, sys.stderr = streams
 
 
 with _discard_stdout():

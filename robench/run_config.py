@@ -1,0 +1,66 @@
+"""A training run's whole configuration as one file: ``robench train --print-config`` writes it as
+TOML, ``robench train --config FILE`` reads it back — a TOML run file, or a checkpoint's
+``manifest.json``, whose ``config`` is the ``TrainConfig`` it was trained with (so a zoo entry is
+reproducible from its manifest alone).  Unset (None) settings are left out of the TOML and read
+back as None; an unknown key is one error line."""
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import asdict, fields
+from pathlib import Path
+from typing import Any
+
+from robench.errors import RobenchError
+from robench.learners.learner import LearnerConfig
+from robench.train import TrainConfig
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return json.dumps(str(value), ensure_ascii=False)  # a TOML basic string
+
+
+def to_toml(cfg: TrainConfig) -> str:
+    """``cfg`` as TOML: the scalars, then ``[learner]`` and ``[defense_options]``."""
+    data = asdict(cfg)
+    learner, options = data.pop("learner"), data.pop("defense_options")
+    lines = [f"{k} = {_toml_value(v)}" for k, v in data.items() if v is not None]
+    for table, values in (("learner", learner), ("defense_options", options)):
+        lines += ["", f"[{table}]"] + [f"{k} = {_toml_value(v)}" for k, v in values.items() if v is not None]
+    return "\n".join(lines) + "\n"
+
+
+def from_dict(data: dict[str, Any], where: str) -> TrainConfig:
+    """A ``TrainConfig`` from its dict form (``asdict``), every key checked."""
+    known = {f.name for f in fields(TrainConfig)}
+    unknown = sorted(set(data) - known)
+    learner = dict(data.get("learner", {}))
+    unknown += sorted(f"learner.{k}" for k in set(learner) - {f.name for f in fields(LearnerConfig)})
+    if unknown:
+        raise RobenchError(f"{where}: unknown setting {', '.join(unknown)}")
+    from defenses import DEFENSES
+
+    cfg = TrainConfig(**{**data, "learner": LearnerConfig(**learner),
+                         "defense_options": dict(data.get("defense_options", {}))})
+    if cfg.defense not in DEFENSES:
+        raise RobenchError(f"{where}: unknown defense {cfg.defense!r}; known: {', '.join(DEFENSES)}")
+    DEFENSES[cfg.defense].resolve_options(cfg.defense_options, cfg.learner.mixer)
+    return cfg
+
+
+def load_config(path: Path) -> TrainConfig:
+    """The run configuration in ``path``: TOML, or a checkpoint manifest (JSON) with its ``config``."""
+    path = Path(path)
+    try:
+        if path.suffix == ".json" or path.is_dir():
+            manifest = json.loads((path / "manifest.json" if path.is_dir() else path).read_text())
+            if "config" not in manifest:
+                raise RobenchError(f"{path} records no training configuration")
+            return from_dict(manifest["config"], str(path))
+        return from_dict(tomllib.loads(path.read_text()), str(path))
+    except (OSError, tomllib.TOMLDecodeError, json.JSONDecodeError, TypeError) as err:
+        raise RobenchError(f"cannot read a run configuration from {path}: {err}") from None
