@@ -147,8 +147,8 @@ def test_report_over_two_seeds_exports_marl_eval_and_draws_the_figures(tmp_path)
     assert "over 2 training seeds (unit: training seed" in md
     summary = pd.read_csv(rep / "seed_summary.csv")
     assert set(summary.n_seeds) == {2} and summary.clean_low.notna().all()
-    for name in ("robustness_profile_3m_vdn", "tradeoff_3m_vdn"):
-        assert (rep / "figures" / f"{name}.png").stat().st_size > 5000
+    for name in ("robustness_profile_3m_vdn", "tradeoff_3m_vdn", "eps_sweep_3m_vdn", "attack_strength_3m_vdn"):
+        assert (rep / "figures" / f"{name}.png").stat().st_size > 5000  # every figure of the report renders
     data = json.loads((rep / "marl_eval.json").read_text())
     cells, episodes = load_cells(tmp_path / "res"), load_episodes(tmp_path / "res")
     cells = cells[cells.defense != "mask-only"]
@@ -187,3 +187,21 @@ def test_significance_stars_the_rows_the_reference_beats():
     assert sig_rev.set_index("defense").loc["noadv"].p > 0.5
     _, md = render_table1(data, sig_rev, TableOptions(reference="rn"), {"3m": 0.25})
     assert starred(md) == set()
+
+
+def test_training_curves_are_also_tensorboard_events(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from robench.learners.learner import LearnerConfig
+    from robench.runs import TENSORBOARD_DIR, train_and_save
+    from robench.train import TrainConfig
+
+    cfg = TrainConfig(env="3m", defense="noadv", steps=600, n_envs=4, updates_per_rollout=1, eval_every=300,
+                      eval_episodes=4, final_eval_episodes=4, learner=LearnerConfig(batch_size=4, buffer_size=16))
+    train_and_save(cfg, tmp_path / "run", show_progress=False)
+    curve = pd.read_csv(tmp_path / "run" / "train_curve.csv")
+    events = EventAccumulator(str(tmp_path / "run" / TENSORBOARD_DIR))
+    events.Reload()
+    got = events.Scalars("curve/eval_win_rate")
+    assert [e.step for e in got] == curve.t_env.tolist()
+    assert [e.value for e in got] == pytest.approx(curve.eval_win_rate.tolist())
