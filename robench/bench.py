@@ -219,16 +219,13 @@ def bench_defenses(learners: list[LearnerConfig], steps: int, defenses: list[str
     """(e): seconds of ``train`` per defense and its ratio to NoAdv's, same steps and seed.  A defense
     that fine-tunes (ROMANCE-p) starts from the shipped 3m NoAdv run of its learner; the ratio is
     then that of its own steps (the pretraining is the NoAdv run's cost)."""
-    from defenses import DEFENSES
     from robench.train import TrainConfig, train
-    from robench.runs import pretrained_checkpoint
+    from robench.runs import pretrained_start
 
     def seconds(defense: str, learner: LearnerConfig) -> float:
         cfg = TrainConfig(env="3m", defense=defense, steps=steps, eval_every=10 * steps, eval_episodes=32,
                           learner=learner)
-        if DEFENSES[defense].PRETRAINED:
-            cfg.init_from = str(pretrained_checkpoint(cfg, DEFAULT_CHECKPOINT.parents[1]))
-        return train(cfg).wall_s
+        return train(pretrained_start(cfg, DEFAULT_CHECKPOINT.parents[1])).wall_s
 
     figures: dict[str, float] = {}
     for learner in learners:

@@ -46,6 +46,17 @@ def pretrained_checkpoint(cfg: TrainConfig, root: Path) -> Path:
     return Path(root) / cfg.env / checkpoint_name(replace(cfg, defense="noadv", defense_options={}))
 
 
+def pretrained_start(cfg: TrainConfig, root: Path) -> TrainConfig:
+    """``cfg`` starting from ``pretrained_checkpoint`` under ``root`` when its defense fine-tunes a
+    trained protagonist (``Defense.PRETRAINED``) and no ``init_from`` is set; else ``cfg`` as it is.
+    The one place that rule is applied (the CLI, the zoo build and the benchmarks call it)."""
+    from defenses import DEFENSES
+
+    if cfg.init_from is not None or cfg.defense not in DEFENSES or not DEFENSES[cfg.defense].PRETRAINED:
+        return cfg
+    return replace(cfg, init_from=str(pretrained_checkpoint(cfg, root)))
+
+
 def lineage(manifest: dict[str, Any]) -> tuple[int, float]:
     """(env steps, training wall seconds) of a protagonist and of every run it started from
     (``init_from``, recursively); a manifest written before lineage was recorded gives its own."""

@@ -215,7 +215,6 @@ def train(cfg: TrainConfig, curve_path: Path | None = None,
         raise RobenchError(f"defense {cfg.defense!r} fine-tunes a trained protagonist: give init_from "
                            f"(--init-from CHECKPOINT, a NoAdv run of {cfg.env} with {cfg.learner.mixer})")
     explore_start = cfg.explore_start if cfg.init_from is None else cfg.explore_resume
-    learner.extra_losses = list(defense.extra_losses)
     buffer = ReplayBuffer(cfg.learner.buffer_size, info.episode_limit, info.n_agents, info.obs_dim,
                           info.state_dim, info.n_actions)
     curve: list[dict[str, float]] = []
@@ -264,7 +263,8 @@ def train(cfg: TrainConfig, curve_path: Path | None = None,
                 if len(buffer) >= cfg.learner.batch_size:
                     for _ in range(cfg.updates_per_rollout):
                         stats = learner.train(buffer.sample(cfg.learner.batch_size, gen).to(cfg.device),
-                                              progress=progress_frac, generator=gen)
+                                              progress=progress_frac, generator=gen,
+                                              extra_losses=defense.extra_losses)
                     now = lap("learner", now)
             it += 1
             t_env += int(out.length.sum())

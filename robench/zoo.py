@@ -38,7 +38,7 @@ from robench.parallel import dispatch
 from robench.regime import regime_of
 from robench.threat import LEGACY_BOUNDS
 from robench.train import TRAIN_LAYOUTS, TrainConfig, resolve_regime
-from robench.runs import checkpoint_name, pretrained_checkpoint
+from robench.runs import checkpoint_name, pretrained_start
 
 LOCKS = ".locks"
 DEFAULT_RUN_MINUTES = 20.0
@@ -57,15 +57,11 @@ class ZooRun:
     def config(self, zoo: Path | None = None) -> TrainConfig:
         """The run's TrainConfig; a defense that fine-tunes (ROMANCE-p) starts from the zoo's NoAdv
         run of the same map, learner and seed (planned before it, so trained first)."""
-        from defenses import DEFENSES
-
         cfg = TrainConfig(env=self.map, backend=backend_of(self.map), defense=self.defense, seed=self.seed,
                           eps=paper_eps(self.map), learner=LearnerConfig(mixer=self.learner))
         if self.steps is not None:
             cfg.steps = self.steps
-        if zoo is not None and self.defense in DEFENSES and DEFENSES[self.defense].PRETRAINED:
-            cfg.init_from = str(pretrained_checkpoint(cfg, zoo))
-        return cfg
+        return cfg if zoo is None else pretrained_start(cfg, zoo)
 
     def path(self, zoo: Path) -> Path:
         return Path(zoo) / self.map / checkpoint_name(self.config())

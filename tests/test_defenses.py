@@ -19,7 +19,7 @@ from robench.learners.agent import RNNAgent
 from robench.learners.buffer import EpisodeBatch
 from robench.learners.learner import LearnerConfig
 from robench.train import TrainConfig, train
-from robench.runs import pretrained_checkpoint, train_and_save
+from robench.runs import pretrained_start, train_and_save
 
 INFO = EnvInfo(n_agents=3, obs_dim=6, state_dim=4, n_actions=5, episode_limit=10, map_name="toy", backend="none")
 
@@ -32,9 +32,7 @@ def tiny(defense: str, mixer: str = "vdn", **options) -> TrainConfig:
     cfg = TrainConfig(env="3m", defense=defense, steps=400, n_envs=8, updates_per_rollout=1, eval_every=10_000,
                       eval_episodes=8, final_eval_episodes=8, defense_options=options,
                       learner=LearnerConfig(mixer=mixer, batch_size=4, buffer_size=64))
-    if DEFENSES[defense].PRETRAINED:
-        cfg.init_from = str(pretrained_checkpoint(cfg, ZOO))
-    return cfg
+    return pretrained_start(cfg, ZOO)
 
 
 @pytest.mark.parametrize("defense", list(DEFENSES))

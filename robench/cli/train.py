@@ -69,7 +69,7 @@ BESIDE_CONFIG = {"config", "out", "force", "quiet", "device", "print_config", "c
 
 def run(args: argparse.Namespace) -> int:
     from defenses import DEFENSES
-    from robench.runs import checkpoint_name, pretrained_checkpoint, train_and_save
+    from robench.runs import checkpoint_name, pretrained_start, train_and_save
 
     cfg = configured(args) if args.config is not None else from_flags(args)
     if args.print_config:
@@ -78,12 +78,11 @@ def run(args: argparse.Namespace) -> int:
         print(to_toml(cfg), end="")
         return 0
     if cfg.init_from is None and DEFENSES[cfg.defense].PRETRAINED:
-        noadv = pretrained_checkpoint(cfg, Path("checkpoints"))
-        if not (noadv / "manifest.json").is_file():
-            raise UsageError(f"defense {cfg.defense} fine-tunes a trained protagonist and {noadv} does not exist: "
-                             f"train it first (robench train --defense noadv --env {cfg.env} --learner "
+        cfg = pretrained_start(cfg, Path("checkpoints"))
+        if not (Path(cfg.init_from) / "manifest.json").is_file():
+            raise UsageError(f"defense {cfg.defense} fine-tunes a trained protagonist and {cfg.init_from} does not "
+                             f"exist: train it first (robench train --defense noadv --env {cfg.env} --learner "
                              f"{cfg.learner.mixer}) or pass --init-from")
-        cfg.init_from = str(noadv)
 
     out = args.out or Path("checkpoints") / cfg.env / checkpoint_name(cfg)
     if out.exists() and not args.force:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 from torch import nn
@@ -128,7 +128,6 @@ class QLearner:
             self.optimiser = torch.optim.Adam(self.params, lr=cfg.lr)
         else:
             raise KeyError(f"unknown optimizer {cfg.optimizer!r}; known: {', '.join(OPTIMIZERS)}")
-        self.extra_losses: list[ExtraLoss] = []
         self._episodes_at_last_target = 0
         self._ema = cfg.policy_ema > 0
         self.policy_agent = copy.deepcopy(self.agent) if self._ema else self.agent
@@ -136,9 +135,10 @@ class QLearner:
         self.policy_mixer = copy.deepcopy(self.mixer) if self._ema else self.mixer
         self._ema_pairs = (list(self.policy_agent.parameters()) + list(self.policy_mixer.parameters()), self.params)
 
-    def train(self, batch: EpisodeBatch, progress: float = 0.0,
-              generator: torch.Generator | None = None) -> dict[str, float]:
-        """One gradient step on ``batch`` at training ``progress``; returns scalar diagnostics."""
+    def train(self, batch: EpisodeBatch, progress: float = 0.0, generator: torch.Generator | None = None,
+              extra_losses: Sequence[ExtraLoss] = ()) -> dict[str, float]:
+        """One gradient step on ``batch`` at training ``progress`` on the TD loss plus the
+        ``extra_losses`` the loop hands over (a defense's terms); returns scalar diagnostics."""
         cfg = self.cfg
         q, context = self.agent.unroll_with_context(batch.obs, batch.actions)  # [B, T+1, N, A]
         chosen = q[:, :-1].gather(-1, batch.actions.unsqueeze(-1)).squeeze(-1)  # [B, T, N]
@@ -155,7 +155,7 @@ class QLearner:
         stats = {"td_loss": loss.item()}
         ctx = LossContext(self, batch, q, context.detach(), progress,
                           generator if generator is not None else torch.Generator().manual_seed(0))
-        for extra in self.extra_losses:
+        for extra in extra_losses:
             term = extra(ctx)
             loss = loss + term
             stats[getattr(extra, "__name__", "extra")] = term.item()
