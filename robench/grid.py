@@ -68,7 +68,9 @@ class GridSpec:
 class Cell:
     cid: str
     checkpoint: str
-    key: dict[str, Any] = field(hash=False, compare=False)
+    meta: dict[str, Any] = field(hash=False, compare=False)
+    """What the cell records beside its results: its hashed key and the row's labels (defense,
+    variant, protocol, seed, ...)."""
 
 
 def variant_of(manifest: dict[str, Any]) -> str:
@@ -213,9 +215,9 @@ def plan(spec: GridSpec, candidates: dict[tuple[str, str, str], list[tuple[Path,
                             "seed": manifest.get("seed"), "threat": threat.to_dict(),
                             "protocol": protocol_of(manifest), "obs_layout": layout_of(manifest["env"]),
                             "adversary": str(adversary[0]) if adversary else None, **key}
-                    cells.append(Cell(cid=cell_id(key), checkpoint=str(path), key=meta))
+                    cells.append(Cell(cid=cell_id(key), checkpoint=str(path), meta=meta))
     if spec.reference_rows:
-        cells += reference_cells(spec, sorted({(c.key["env"], c.key["backend"], c.key["learner"]) for c in cells}))
+        cells += reference_cells(spec, sorted({(c.meta["env"], c.meta["backend"], c.meta["learner"]) for c in cells}))
     return cells, missing
 
 
@@ -239,7 +241,7 @@ def reference_cells(spec: GridSpec, blocks: list[tuple[str, str, str]]) -> list[
             meta = {**key, "backend": backend, "defense": MASK_ONLY, "variant": "", "seed": 0,
                     "protocol": "scripted", "adversary": None, "retrain": None, "checkpoint_hash": None,
                     "adversary_hash": None}
-            cells.append(Cell(cid=cell_id(key), checkpoint=f"scripted:{MASK_ONLY}", key=meta))
+            cells.append(Cell(cid=cell_id(key), checkpoint=f"scripted:{MASK_ONLY}", meta=meta))
     return cells
 
 
@@ -254,14 +256,14 @@ def run_cell(cell: Cell, results: str) -> dict[str, Any]:
         if store.done(cell.cid):
             return store.read_meta(cell.cid)
         start = time.perf_counter()
-        scripted = cell.key.get("scripted") == MASK_ONLY
+        scripted = cell.meta.get("scripted") == MASK_ONLY
         if scripted:
-            agent, manifest = mask_only_agent(cell.key["env"], cell.key["backend"]), None
+            agent, manifest = mask_only_agent(cell.meta["env"], cell.meta["backend"]), None
         else:
             agent, _, manifest = load_protagonist(Path(cell.checkpoint))
-        if not scripted and manifest["content_hash"] != cell.key["checkpoint_hash"]:
+        if not scripted and manifest["content_hash"] != cell.meta["checkpoint_hash"]:
             raise GridError(f"{cell.checkpoint} changed since the grid was planned")
-        k = cell.key
+        k = cell.meta
         adversary = None
         if k["retrain"] is not None:
             k = {**k, "adversary": str(retrained_adversary(store, k["retrain"], agent, manifest))}

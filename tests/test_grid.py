@@ -41,7 +41,7 @@ def test_plan_is_deterministic_and_content_addressed(tmp_path):
     assert len(cells) == 2 * (1 + 2 * 2)
     assert [c.cid for c in cells] == [c.cid for c in plan(spec)[0]]
     assert len({c.cid for c in cells}) == len(cells)
-    assert plan(GridSpec(eps=[0.05], checkpoints=zoo, defenses=["rn"], episodes=8))[0][0].key["defense"] == "rn"
+    assert plan(GridSpec(eps=[0.05], checkpoints=zoo, defenses=["rn"], episodes=8))[0][0].meta["defense"] == "rn"
 
 
 def test_finished_cells_are_not_recomputed_and_records_load(tmp_path):
@@ -120,7 +120,7 @@ def test_report_table_and_figures(tmp_path):
 def test_learned_column_without_adversary_is_reported_missing(tmp_path):
     zoo = make_zoo(tmp_path / "zoo")
     cells, missing = plan(GridSpec(eps=[0.25], attacks=["none", "paad"], checkpoints=zoo, episodes=8))
-    assert len(cells) == 2 and {c.key["attack"] for c in cells} == {"none"}
+    assert len(cells) == 2 and {c.meta["attack"] for c in cells} == {"none"}
     assert len(missing) == 2 and {m["attack"] for m in missing} == {"paad"}
 
 
@@ -172,7 +172,7 @@ def test_retrained_adversary_is_trained_once_per_row_and_recorded(tmp_path):
     adversaries = list((tmp_path / "res" / "adversaries").glob("*/manifest.json"))
     assert len(adversaries) == 1  # one adversary serves both ε cells of the row
     assert {m["adversary"] for m in metas} == {str(adversaries[0].parent)}
-    assert json.loads(adversaries[0].read_text())["victim"] == cells[0].key["checkpoint_hash"]
+    assert json.loads(adversaries[0].read_text())["victim"] == cells[0].meta["checkpoint_hash"]
 
 
 def test_defense_variants_stay_apart_and_get_an_ablation_figure(tmp_path):
@@ -316,7 +316,7 @@ def test_mask_only_reference_row_spans_every_attack_column(tmp_path):
     spec = GridSpec(eps=[0.25], attacks=["none", "random"], checkpoints=zoo, results=tmp_path / "res", episodes=8,
                     reference_rows=True)
     cells, _ = plan(spec)
-    assert [c.key["defense"] for c in cells].count("mask-only") == 1
+    assert [c.meta["defense"] for c in cells].count("mask-only") == 1
     run_grid(spec)
     ref = load_cells(tmp_path / "res").query("defense == 'mask-only'").win_rate.item()
     write_report(tmp_path / "res", tmp_path / "rep")
