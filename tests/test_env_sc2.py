@@ -133,20 +133,42 @@ def test_every_attack_keeps_its_budget_on_the_sc2_layout(standin):
     for bounds in ("none", "box", "features"):
         low, high = ThreatModel(eps=eps, bounds=bounds).limits(env.obs_low, env.obs_high)
         for name, cls in ATTACKS.items():
-            if cls.learned or cls.hijacks:
+            if cls.hijacks:  # an action attack: no observation to bound
                 continue
-            attack = make_attack(name, seed=0)
+            if cls.learned:  # at random initialisation, sized for the sc2 env
+                from attacks.training import build
+
+                adversary = build(name, info, 0)
+                adversary.reset(4)
+                attack = make_attack(name, seed=0, adversary=adversary)
+            else:
+                attack = make_attack(name, seed=0)
             attack.reset(4)
             seen = attack(agent, cur.obs, agent.init_hidden(4), cur.avail, eps, low, high, cur.state)
             assert (seen - cur.obs).abs().max() <= eps + 1e-6, (name, bounds)
             assert bool(((seen >= low - 1e-6) & (seen <= high + 1e-6)).all()), (name, bounds)
 
 
-def test_without_the_game_one_line_names_what_is_missing(monkeypatch):
+def test_without_the_game_one_line_names_what_is_missing(monkeypatch, tmp_path):
+    import importlib.util
+
+    from robench.envs import sc2
+
     monkeypatch.delenv("ROBENCH_SC2_ENV", raising=False)
     with pytest.raises(EnvError) as err:
         make_env("3m", 1, backend="sc2")
     assert "pip install git+https://github.com/oxwhirl/smac" in str(err.value) and "\n" not in str(err.value)
+    real = importlib.util.find_spec
+    # PyPI's smac (SMAC3): a package "smac" without "smac.env"
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: object() if name == "smac" else
+                        (None if name == "smac.env" else real(name)))
+    assert sc2.missing().startswith("the installed 'smac' package is SMAC3")
+    # StarCraft's SMAC present, the game absent
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: object() if name.startswith("smac") else real(name))
+    monkeypatch.setenv("SC2PATH", str(tmp_path / "no-game"))
+    assert sc2.missing().startswith(f"StarCraft II is not at {tmp_path / 'no-game'} (SC2PATH)")
+    (tmp_path / "no-game").mkdir()
+    assert sc2.missing() is None
 
 
 def test_train_eval_grid_report_end_to_end_on_the_standin(tmp_path):
