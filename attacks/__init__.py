@@ -34,7 +34,7 @@ ATTACKS: dict[str, type[Attack]] = {
 
 
 def make_attack(name: str, seed: int = 0, attacked_agents: torch.Tensor | None = None,
-                adversary: Attack | None = None) -> Attack:
+                adversary: Attack | None = None, features: torch.Tensor | None = None) -> Attack:
     """Instantiate the attack registered as ``name`` with its own seeded generator.
 
     Learned attacks are not built from scratch here: pass the loaded ``adversary``
@@ -45,10 +45,11 @@ def make_attack(name: str, seed: int = 0, attacked_agents: torch.Tensor | None =
         if adversary is None or adversary.name != name:
             raise KeyError(f"attack {name!r} is learned: it needs an adversary checkpoint of that attack")
         adversary.generator = torch.Generator().manual_seed(seed)
-        adversary.attacked_agents = attacked_agents
+        adversary.attacked_agents, adversary.features = attacked_agents, features
         adversary.training = False
         return adversary
-    return ATTACKS[name](generator=torch.Generator().manual_seed(seed), attacked_agents=attacked_agents)
+    return ATTACKS[name](generator=torch.Generator().manual_seed(seed), attacked_agents=attacked_agents,
+                         features=features)
 
 
 __all__ = ["ATTACKS", "Attack", "make_attack", "project"]

@@ -104,9 +104,11 @@ class Attack:
     """True for action attacks (``attacks.hijack``): the rollout then calls :meth:`override`
     between the protagonist's action choice and ``env.step``."""
 
-    def __init__(self, generator: torch.Generator | None = None, attacked_agents: torch.Tensor | None = None):
+    def __init__(self, generator: torch.Generator | None = None, attacked_agents: torch.Tensor | None = None,
+                 features: torch.Tensor | None = None):
         self.generator = generator if generator is not None else torch.Generator().manual_seed(0)
         self.attacked_agents = attacked_agents  # [N] bool, None = all agents (M)
+        self.features = features  # [D] bool: the coordinates it may touch, None = all
         self.state: torch.Tensor | None = None
         """The global state [B, S] of the step being perturbed (set by ``__call__``; ROMANCE-s reads it)."""
 
@@ -139,4 +141,6 @@ class Attack:
         x = project(self.perturb(agent, obs, hidden, avail, eps, low, high).detach(), obs, eps, low, high)
         if self.attacked_agents is not None:
             x = torch.where(self.attacked_agents.view(1, -1, 1), x, obs)
+        if self.features is not None:
+            x = torch.where(self.features.to(x.device).view(1, 1, -1), x, obs)
         return x

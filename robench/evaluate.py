@@ -17,7 +17,7 @@ from robench.envs import EnvInfo, make_env, max_copies
 from robench.errors import RobenchError
 from robench.learners.agent import Agent
 from robench.rollout import Outcomes, run_episodes
-from robench.threat import DEFAULT_BOUNDS, ThreatModel
+from robench.threat import DEFAULT_BOUNDS, ThreatModel, feature_mask
 
 
 @dataclass
@@ -39,12 +39,15 @@ class EvalResult:
     """The attacked set M (agent indices); None = every agent."""
     bounds: str = DEFAULT_BOUNDS
     """How ô was kept in range (``robench.threat``)."""
+    features: list[int] | None = None
+    """The coordinates the attack could touch; None = all."""
 
     @property
     def threat(self) -> ThreatModel:
         """The cell's threat model."""
         m = None if self.attacked_agents is None else tuple(self.attacked_agents)
-        return ThreatModel(eps=self.eps, bounds=self.bounds, attacked_agents=m)
+        f = None if self.features is None else tuple(self.features)
+        return ThreatModel(eps=self.eps, bounds=self.bounds, attacked_agents=m, features=f)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -62,7 +65,7 @@ def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, flo
 
 
 def summarise(out: Outcomes, attack: str, eps: float, seed: int, attacked_agents: list[int] | None = None,
-              bounds: str = DEFAULT_BOUNDS) -> EvalResult:
+              bounds: str = DEFAULT_BOUNDS, features: list[int] | None = None) -> EvalResult:
     n = int(out.won.numel())
     wins = int(out.won.sum())
     lo, hi = wilson_interval(wins, n)
@@ -70,14 +73,14 @@ def summarise(out: Outcomes, attack: str, eps: float, seed: int, attacked_agents
     return EvalResult(win_rate=wins / n, ci_low=lo, ci_high=hi, mean_return=float(ret.mean()),
                       std_return=float(ret.std(unbiased=False)), crash_rate=float(out.crashed.float().mean()),
                       mean_length=float(out.length.double().mean()), episodes=n, attack=attack, eps=float(eps),
-                      seed=seed, attacked_agents=attacked_agents, bounds=bounds)
+                      seed=seed, attacked_agents=attacked_agents, bounds=bounds, features=features)
 
 
 def evaluate(agent: Agent, map_name: str, *, backend: str = "smax", attack: str = "none", eps: float = 0.0,
              episodes: int = 500, seed: int = 0, device: str | torch.device = "cpu",
              batch_size: int | None = None, adversary: Attack | None = None,
              attacked_agents: list[int] | None = None, bounds: str = DEFAULT_BOUNDS,
-             obs_layout: str | None = None) -> tuple[EvalResult, Outcomes]:
+             obs_layout: str | None = None, features: list[int] | None = None) -> tuple[EvalResult, Outcomes]:
     """Evaluate ``agent`` for ``episodes`` episodes under ``attack`` at budget ``eps``.
 
     ``batch_size`` < ``episodes`` (or the backend's ``max_copies``) splits the cell into sequential batches (the one-at-a-time
@@ -85,26 +88,29 @@ def evaluate(agent: Agent, map_name: str, *, backend: str = "smax", attack: str 
     attacks take their loaded ``adversary`` (its director is fixed; its gradient step uses
     ``agent``, so it transfers to any protagonist of the same environment).  ``attacked_agents``
     is the attacked set M (the others keep their clean observations); None = all agents; ``bounds``
-    the range of ô (``robench.threat``): together with ε they are the cell's threat model;
+    the range of ô (``robench.threat``), ``features`` the coordinates the attack may touch (None =
+    all; the others keep their clean values): together with ε they are the cell's threat model;
     ``obs_layout`` the env's observation layout (None = the backend's own)."""
     if episodes <= 0:
         raise ValueError("episodes must be positive")
     bs = episodes if batch_size is None else min(batch_size, episodes)
     bs = min(bs, max_copies(backend) or bs)
     threat = ThreatModel(eps=float(eps), bounds=bounds,
-                         attacked_agents=None if attacked_agents is None else tuple(attacked_agents))
+                         attacked_agents=None if attacked_agents is None else tuple(attacked_agents),
+                         features=None if features is None else tuple(features))
     env = make_env(map_name, bs, backend, device, obs_layout)
     check_fits(agent, env.info())
     limits = threat.limits(env.obs_low, env.obs_high)
     adversary = make_attack(attack, seed=seed, adversary=adversary,
-                            attacked_agents=attacked_mask(attacked_agents, env.info().n_agents))
+                            attacked_agents=attacked_mask(attacked_agents, env.info().n_agents),
+                            features=feature_mask(threat.features, env.info().obs_dim))
     parts = []
     for start in range(0, episodes, bs):
         out, _ = run_episodes(env, agent, seed=seed * 7_919 + start, attack=adversary, eps=eps, limits=limits)
         parts.append(out)
     merged = Outcomes(*(torch.cat([getattr(p, f) for p in parts])[:episodes]
                         for f in ("won", "episode_return", "crashed", "length")))
-    return summarise(merged, attack, eps, seed, attacked_agents, bounds), merged
+    return summarise(merged, attack, eps, seed, attacked_agents, bounds, features), merged
 
 
 def check_fits(agent: Agent, info: EnvInfo) -> None:

@@ -52,6 +52,8 @@ class GridSpec:
     retrain_steps: int = 100_000
     """Env steps of each retrained adversary."""
     attacked_agents: list[int] | None = None
+    features: list[int] | None = None
+    """The observation coordinates the attacks may touch (None = all)."""
     """The attacked set M of every cell (None = all agents; part of the cell key only when set)."""
     bounds: str = DEFAULT_BOUNDS
     """How every cell's attack keeps ô in range (``robench.threat``); part of the cell key unless
@@ -208,8 +210,11 @@ def plan(spec: GridSpec, candidates: dict[tuple[str, str, str], list[tuple[Path,
                         key["attacked_agents"] = spec.attacked_agents
                     if spec.bounds != LEGACY_BOUNDS and attack != "none":  # so do the stored features cells
                         key["bounds"] = spec.bounds
+                    if spec.features is not None and attack != "none":
+                        key["features"] = list(spec.features)
                     m = None if attack == "none" or spec.attacked_agents is None else tuple(spec.attacked_agents)
-                    threat = ThreatModel(eps=float(eps), bounds=spec.bounds, attacked_agents=m)
+                    f = None if attack == "none" or spec.features is None else tuple(spec.features)
+                    threat = ThreatModel(eps=float(eps), bounds=spec.bounds, attacked_agents=m, features=f)
                     meta = {"env": env, "backend": manifest["env"]["backend"], "learner": learner,
                             "defense": manifest.get("defense"), "variant": variant,
                             "seed": manifest.get("seed"), "threat": threat.to_dict(),
@@ -275,6 +280,7 @@ def run_cell(cell: Cell, results: str) -> dict[str, Any]:
         res, out = evaluate(agent, k["env"], backend=k["backend"], attack=k["attack"], eps=k["eps"],
                             episodes=k["episodes"], seed=k["eval_seed"], adversary=adversary,
                             attacked_agents=k.get("attacked_agents"), bounds=k.get("threat", {}).get("bounds", "none"),
+                            features=k.get("features"),
                             obs_layout=k.get("obs_layout"))
         episodes = pd.DataFrame({"episode": range(res.episodes), "won": out.won.numpy(),
                                  "return": out.episode_return.numpy(), "crashed": out.crashed.numpy(),

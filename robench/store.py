@@ -78,7 +78,8 @@ def load_cells(results: Path) -> pd.DataFrame:
     """One row per finished cell: key columns (env, learner, defense, variant, seed, attack, eps,
     eval_seed, episodes, attacked_agents, checkpoint, adversary) and summary metrics (win_rate,
     mean_return, std_return, crash_rate, ...).  ``variant`` holds the defense's and the learner's
-    non-default settings; ``attacked_agents`` the attacked set M (None = every agent); ``bounds`` how
+    non-default settings; ``attacked_agents`` the attacked set M (None = every agent); ``features``
+    the coordinates the attack could touch (None = all); ``bounds`` how
     the cell's attack kept ô in range (``robench.threat``; ``features`` for cells stored before it
     was recorded)."""
     from robench.threat import LEGACY_BOUNDS
@@ -86,7 +87,7 @@ def load_cells(results: Path) -> pd.DataFrame:
     store = ResultStore(results)
     rows = []
     for cid in store.cell_ids():
-        meta = {"variant": "", "attacked_agents": None, **store.read_meta(cid)}
+        meta = {"variant": "", "attacked_agents": None, "features": None, **store.read_meta(cid)}
         meta["bounds"] = meta.get("bounds") or (meta.get("threat") or {}).get("bounds", LEGACY_BOUNDS)
         rows.append(meta)
     return pd.DataFrame(rows)
@@ -104,5 +105,6 @@ def load_episodes(results: Path) -> pd.DataFrame:
         for k in ("cell_id", "env", "learner", "defense", "variant", "seed", "attack", "eps", "eval_seed"):
             df[k] = meta.get(k, "")
         df["attacked_agents"] = pd.Series([meta.get("attacked_agents")] * len(df), dtype=object)
+        df["features"] = pd.Series([meta.get("features")] * len(df), dtype=object)
         frames.append(df)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=EPISODE_COLUMNS)

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from robench.stats import eps_auc, holm, mean_std, ranksum_greater, t_interval, worst_case
+from robench.threat import feature_spec
 
 ATTACK_LABELS = {"none": "Natural", "random": "Random", "fgsm": "FGSM", "pgd": "PGD", "atla": "ATLA",
                  "paad": "PAAD", "atsa": "ATSA", "romance": "ROMANCE (actions)", "romance-s": "ROMANCE-s",
@@ -49,13 +50,17 @@ def label(table: dict[str, str], key: str) -> str:
 def variant_rows(df: pd.DataFrame) -> pd.DataFrame:
     """Rows of one defense trained with different hyperparameters stay apart in the tables:
     ``defense`` becomes ``defense[variant]`` where the cell has a non-empty ``variant``; likewise
-    columns of an attack on a subset M of the agents become ``attack[M=i,j]``."""
+    columns of an attack on a subset M of the agents become ``attack[M=i,j]``, and of an attack
+    restricted to some observation coordinates ``attack[features=0:4]``."""
     if "variant" in df.columns:
         v = df.variant.fillna("").astype(str)
         df = df.assign(defense=np.where(v != "", df.defense.astype(str) + "[" + v + "]", df.defense))
     if "attacked_agents" in df.columns:
         m = df.attacked_agents.map(lambda a: ",".join(map(str, a)) if isinstance(a, (list, tuple, np.ndarray)) else "")
         df = df.assign(attack=np.where(m != "", df.attack.astype(str) + "[M=" + m + "]", df.attack))
+    if "features" in df.columns:
+        f = df.features.map(lambda a: feature_spec(tuple(a)) if isinstance(a, (list, tuple, np.ndarray)) else "")
+        df = df.assign(attack=np.where(f != "", df.attack.astype(str) + "[features=" + f + "]", df.attack))
     return df
 
 

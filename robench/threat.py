@@ -49,6 +49,9 @@ class ThreatModel:
     """``features`` | ``box`` | ``none``."""
     attacked_agents: tuple[int, ...] | None = None
     """The attacked set M (agent indices); None = every agent."""
+    features: tuple[int, ...] | None = None
+    """The observation coordinates an attack may touch (indices); None = every coordinate.  The
+    others keep their clean values."""
     norm: str = "linf"
     """Only L∞ is implemented."""
 
@@ -64,12 +67,14 @@ class ThreatModel:
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["attacked_agents"] = None if self.attacked_agents is None else list(self.attacked_agents)
+        out["features"] = None if self.features is None else list(self.features)
         return out
 
     def label(self) -> str:
         """A short caption: ``L∞ ε=0.25, bounds=none`` (``, M={0}`` for a subset)."""
         m = "" if self.attacked_agents is None else f", M={{{','.join(map(str, self.attacked_agents))}}}"
-        return f"L∞ ε={self.eps:g}, bounds={self.bounds}{m}"
+        f = "" if self.features is None else f", features={feature_spec(self.features)}"
+        return f"L∞ ε={self.eps:g}, bounds={self.bounds}{m}{f}"
 
 
 def check_bounds(bounds: str) -> str:
@@ -103,3 +108,45 @@ def bounds_of(record: dict[str, Any]) -> str:
     """The bounds a manifest or cell key was made under (``features`` when it predates the record)."""
     threat = record.get("threat") or {}
     return threat.get("bounds", LEGACY_BOUNDS)
+
+
+def parse_features(text: str) -> tuple[int, ...]:
+    """``"0:4,10,20:25"`` (Python-style half-open ranges and single indices) → sorted indices."""
+    out: set[int] = set()
+    try:
+        for part in filter(None, (x.strip() for x in text.split(","))):
+            if ":" in part:
+                lo, hi = (int(v) for v in part.split(":", 1))
+                if hi <= lo:
+                    raise ValueError
+                out.update(range(lo, hi))
+            else:
+                out.add(int(part))
+    except ValueError:
+        raise RobenchError(f"features must be indices and ranges like 0:4,10 (non-empty, increasing), got {text!r}") from None
+    if not out or min(out) < 0:
+        raise RobenchError(f"features must be non-negative indices, got {text!r}")
+    return tuple(sorted(out))
+
+
+def feature_spec(features: tuple[int, ...]) -> str:
+    """The shortest ``parse_features`` text of ``features`` (runs as ``a:b``)."""
+    runs, start = [], None
+    for i, f in enumerate(features):
+        if start is None:
+            start = f
+        if i + 1 == len(features) or features[i + 1] != f + 1:
+            runs.append(str(start) if f == start else f"{start}:{f + 1}")
+            start = None
+    return ",".join(runs)
+
+
+def feature_mask(features: tuple[int, ...] | None, obs_dim: int) -> torch.Tensor | None:
+    """The touchable coordinates as a [D] bool mask (None = all); an index ≥ D is an error."""
+    if features is None:
+        return None
+    if max(features) >= obs_dim:
+        raise RobenchError(f"features {feature_spec(features)} reach past the observation's {obs_dim} coordinates")
+    mask = torch.zeros(obs_dim, dtype=torch.bool)
+    mask[list(features)] = True
+    return mask

@@ -47,6 +47,55 @@ def test_every_attack_keeps_each_bounds_modes_invariant(name, bounds, seed, eps)
         assert (x.abs() <= 1 + 1e-6).all()
 
 
+@pytest.mark.parametrize("name", sorted(ATTACKS))
+@settings(max_examples=6, deadline=None)
+@given(seed=st.integers(0, 100_000), touched=st.sets(st.integers(0, 5), min_size=1, max_size=5))
+def test_every_attack_leaves_the_coordinates_it_may_not_touch_clean(name, seed, touched):
+    """With ``features`` (the threat model's touchable coordinates) the others of ô equal o."""
+    from robench.threat import feature_mask
+
+    torch.manual_seed(seed)
+    agent = RNNAgent(6, 3, 5, hidden=8)
+    obs, avail, _, _ = _inputs(seed)
+    attack = _attack(name, seed)
+    attack.features = feature_mask(tuple(sorted(touched)), 6)
+    low, high = limits("none", obs[0, 0] * 0 - 1, obs[0, 0] * 0 + 1)
+    x = attack(agent, obs, torch.randn(4, 3, 8), avail, 0.3, low, high, torch.randn(4, INFO.state_dim))
+    frozen = [i for i in range(6) if i not in touched]
+    assert torch.equal(x[..., frozen], obs[..., frozen])
+    assert ((x - obs).abs() <= 0.3 + 1e-6).all()
+
+
+def test_feature_specs_parse_print_and_check_their_range():
+    from robench.threat import feature_mask, feature_spec, parse_features
+
+    assert parse_features("0:4,10, 12:14") == (0, 1, 2, 3, 10, 12, 13)
+    assert feature_spec((0, 1, 2, 3, 10, 12, 13)) == "0:4,10,12:14"
+    for bad in ("4:3", "a", "", "-1"):
+        with pytest.raises(RobenchError):
+            parse_features(bad)
+    with pytest.raises(RobenchError, match="reach past"):
+        feature_mask((0, 30), 30)
+    assert ThreatModel(eps=0.1, features=(0, 1)).label() == "L∞ ε=0.1, bounds=none, features=0:2"
+
+
+def test_a_features_grid_keeps_its_own_cells_and_columns(tmp_path):
+    from robench.grid import GridSpec, plan
+    from robench.tables import variant_rows
+    from test_grid import make_zoo
+
+    zoo = make_zoo(tmp_path / "zoo", n=1)
+    full, _ = plan(GridSpec(eps=[0.25], attacks=["fgsm"], checkpoints=zoo, episodes=4))
+    part, _ = plan(GridSpec(eps=[0.25], attacks=["fgsm"], checkpoints=zoo, episodes=4, features=[0, 1, 2, 3]))
+    assert {c.cid for c in full}.isdisjoint({c.cid for c in part})
+    fgsm = next(c for c in part if c.meta["attack"] == "fgsm")
+    assert fgsm.meta["threat"]["features"] == [0, 1, 2, 3]
+    import pandas as pd
+
+    rows = variant_rows(pd.DataFrame([{"attack": "fgsm", "features": [0, 1, 2, 3], "defense": "noadv", "variant": ""}]))
+    assert rows.attack.tolist() == ["fgsm[features=0:4]"]
+
+
 def test_no_clipping_lets_noise_cross_a_feature_bound_that_features_clipping_keeps():
     obs, avail, low, high = _inputs(3, b=64)
     agent = RNNAgent(6, 3, 5, hidden=8)

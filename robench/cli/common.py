@@ -50,6 +50,17 @@ def agent_list(text: str) -> list[int]:
     return agents
 
 
+def features_arg(text: str) -> list[int]:
+    """``--features 0:4,10`` → the indices (``robench.threat.parse_features``)."""
+    from robench.errors import RobenchError
+    from robench.threat import parse_features
+
+    try:
+        return list(parse_features(text))
+    except RobenchError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def check_choice(kind: str, name: str, known) -> None:
     if name not in known:
         raise UsageError(f"unknown {kind} {name!r}; known: {', '.join(sorted(known))}")

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from robench.cli.common import (
+    features_arg,
     UsageError, add_threat_args, agent_list, check_choice, positive_int, threat_bounds, unit_interval
 )
 
@@ -20,6 +21,8 @@ def add_parser(sub) -> None:
     e.add_argument("--episodes", type=positive_int, default=500)
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--device", default="cpu")
+    e.add_argument("--features", type=features_arg, default=None, metavar="SPEC",
+                    help="the observation coordinates an attack may touch, e.g. 0:4,10 (default: all)")
     e.add_argument("--attacked-agents", type=agent_list, default=None, metavar="I,J,…",
                    help="the attacked set M (agent indices; default: every agent)")
     add_threat_args(e)
@@ -50,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         eps = 0.0
     res, _ = evaluate(agent, env["map_name"], backend=env["backend"], attack=args.attack, eps=eps,
                       episodes=args.episodes, seed=args.seed, device=args.device, adversary=adversary,
-                      attacked_agents=args.attacked_agents, bounds=threat_bounds(args), obs_layout=layout_of(env))
+                      attacked_agents=args.attacked_agents, features=args.features, bounds=threat_bounds(args), obs_layout=layout_of(env))
     if args.json:
         print(json.dumps(res.to_dict()))
     else:

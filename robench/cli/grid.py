@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from robench.cli.common import (
+    features_arg,
     UsageError, add_threat_args, agent_list, check_choice, positive_int, threat_bounds
 )
 
@@ -21,6 +22,8 @@ def add_parser(sub) -> None:
     g.add_argument("--episodes", type=positive_int, default=500)
     g.add_argument("--seeds", nargs="+", type=int, default=None, help="protagonist training seeds (default all)")
     g.add_argument("--eval-seeds", nargs="+", type=int, default=[0])
+    g.add_argument("--features", type=features_arg, default=None, metavar="SPEC",
+                    help="the observation coordinates an attack may touch, e.g. 0:4,10 (default: all)")
     g.add_argument("--attacked-agents", type=agent_list, default=None, metavar="I,J,…",
                    help="the attacked set M for every cell (default: every agent)")
     add_threat_args(g)
@@ -65,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
                     attacks=args.attacks, episodes=args.episodes, eval_seeds=args.eval_seeds,
                     checkpoints=args.checkpoints, adversaries=args.adversaries, results=args.results, jobs=args.jobs,
                     backend=args.backend, retrain_adversaries=args.retrain_adversaries,
-                    retrain_steps=args.retrain_steps, attacked_agents=args.attacked_agents, bounds=threat_bounds(args),
+                    retrain_steps=args.retrain_steps, attacked_agents=args.attacked_agents, features=args.features, bounds=threat_bounds(args),
                     reference_rows=not args.no_reference)
     candidates = adversary_candidates(spec.adversaries)
     cells, missing = plan(spec, candidates)
