@@ -17,7 +17,7 @@ from typing import Any, Callable
 import pandas as pd
 
 from robench.checkpoint import checkpoint_dirs, read_manifest
-from robench.envs import declares, layout_of, paper_eps
+from robench.envs import DEFAULT_BACKEND, declares, layout_of, paper_eps
 from robench.errors import RobenchError
 from robench.learners.learner import LearnerConfig
 from robench.locks import sweep_orphans
@@ -242,7 +242,7 @@ def reference_cells(spec: GridSpec, blocks: list[tuple[str, str, str]]) -> list[
             continue
         for eval_seed in spec.eval_seeds:
             key = {"scripted": MASK_ONLY, "env": env, "learner": learner, "attack": "none", "eps": 0.0,
-                   "episodes": spec.episodes, "eval_seed": eval_seed, **({} if backend == "smax" else {"backend": backend})}
+                   "episodes": spec.episodes, "eval_seed": eval_seed, **({} if backend == DEFAULT_BACKEND else {"backend": backend})}
             meta = {**key, "backend": backend, "defense": MASK_ONLY, "variant": "", "seed": 0,
                     "protocol": "scripted", "adversary": None, "retrain": None, "checkpoint_hash": None,
                     "adversary_hash": None}

@@ -120,7 +120,8 @@ def test_limits_of_each_mode():
 def test_threat_model_record_and_presets():
     tm = ThreatModel(eps=0.25, bounds="none", attacked_agents=(0, 2))
     assert json.loads(json.dumps(tm.to_dict())) == {"eps": 0.25, "bounds": "none", "attacked_agents": [0, 2],
-                                                    "norm": "linf"}
+                                                    "features": None, "norm": "linf"}
+    assert ThreatModel(eps=0.1, features=(0, 3)).to_dict()["features"] == [0, 3]
     assert tm.label() == "L∞ ε=0.25, bounds=none, M={0,2}"
     assert resolve_bounds(None, "paper") == "none" and resolve_bounds("box", "paper") == "box"
     assert bounds_of({}) == "features" and bounds_of({"threat": {"bounds": "box"}}) == "box"
