@@ -242,7 +242,9 @@ def reference_cells(spec: GridSpec, blocks: list[tuple[str, str, str]]) -> list[
             continue
         for eval_seed in spec.eval_seeds:
             key = {"scripted": MASK_ONLY, "env": env, "learner": learner, "attack": "none", "eps": 0.0,
-                   "episodes": spec.episodes, "eval_seed": eval_seed, **({} if backend == DEFAULT_BACKEND else {"backend": backend})}
+                   "episodes": spec.episodes, "eval_seed": eval_seed}
+            if backend != DEFAULT_BACKEND:  # the default backend's reference cells keep the ids they had
+                key["backend"] = backend
             meta = {**key, "backend": backend, "defense": MASK_ONLY, "variant": "", "seed": 0,
                     "protocol": "scripted", "adversary": None, "retrain": None, "checkpoint_hash": None,
                     "adversary_hash": None}

@@ -98,8 +98,8 @@ def train_and_save(cfg: TrainConfig, out: Path, overwrite: bool = False, show_pr
         nested, linked = {}, {}
         for name, (adversary, adv_cfg) in result.adversaries.items():
             under, _ = evaluate(learner.policy_agent, cfg.env, backend=cfg.backend, attack=adv_cfg.attack, eps=cfg.eps,
-                                bounds=cfg.bounds, obs_layout=cfg.obs_layout, episodes=cfg.final_eval_episodes, seed=cfg.seed + 515_151, device=cfg.device,
-                                adversary=adversary)
+                                bounds=cfg.bounds, obs_layout=cfg.obs_layout, episodes=cfg.final_eval_episodes,
+                                seed=cfg.seed + 515_151, device=cfg.device, adversary=adversary)
             adv_manifest = adversary_manifest(adversary, adv_cfg, info, victim, cfg.eps, result.t_env, result.wall_s,
                                               under.win_rate, final_victim_return=under.mean_return,
                                               final_victim_crash_rate=under.crash_rate, co_trained_by=cfg.defense,

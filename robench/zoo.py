@@ -75,7 +75,8 @@ def plan_runs(maps: list[str], learners: list[str], defenses: list[str], seeds: 
               steps: int | None = None) -> list[ZooRun]:
     """Every run of the build, in build order: maps, then defenses, then learners, then seeds (a
     defense's VDN and QMIX rows of the first map are done before the next defense starts)."""
-    return [ZooRun(canonical_map(m, backend_of(m)), lr, d, s, steps) for m in maps for d in defenses for lr in learners for s in seeds]
+    return [ZooRun(canonical_map(m, backend_of(m)), lr, d, s, steps)
+            for m in maps for d in defenses for lr in learners for s in seeds]
 
 
 def _comparable(config: dict[str, Any]) -> str:

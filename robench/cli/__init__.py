@@ -12,7 +12,8 @@ import sys
 from robench.cli import train, evaluate, listing, zoo, imports, index, attack, grid, diagnose, report, pages, bench
 from robench.cli.common import EXIT_USAGE, OneLineParser, UsageError, fill_help
 
-COMMANDS = {"train": train, "eval": evaluate, "list": listing, "zoo": zoo, "import": imports, "index": index, "attack": attack, "grid": grid, "diagnose": diagnose, "report": report, "pages": pages, "bench": bench}
+COMMANDS = {"train": train, "eval": evaluate, "list": listing, "zoo": zoo, "import": imports, "index": index,
+            "attack": attack, "grid": grid, "diagnose": diagnose, "report": report, "pages": pages, "bench": bench}
 """Command name → its module (``add_parser(sub)``, ``run(args)``), in the order ``--help`` lists them."""
 
 

@@ -53,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
         eps = 0.0
     res, _ = evaluate(agent, env["map_name"], backend=env["backend"], attack=args.attack, eps=eps,
                       episodes=args.episodes, seed=args.seed, device=args.device, adversary=adversary,
-                      attacked_agents=args.attacked_agents, features=args.features, bounds=threat_bounds(args), obs_layout=layout_of(env))
+                      attacked_agents=args.attacked_agents, features=args.features, bounds=threat_bounds(args),
+                      obs_layout=layout_of(env))
     if args.json:
         print(json.dumps(res.to_dict()))
     else:
