@@ -21,17 +21,15 @@ actions inside ``run_episodes``; a run may start from a trained protagonist (``i
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable
-
-from typing import Any
+from typing import Any, Callable, Iterator
 
 from attacks.base import Attack
 from defenses import DEFENSES, DefenseConfig
-from robench.options import Option
 from robench.checkpoint import CheckpointError, load_protagonist, read_manifest
 from robench.envs import EnvInfo, canonical_map, layout_of, make_env, max_copies, paper_eps
 from robench.errors import RobenchError
@@ -39,6 +37,7 @@ from robench.evaluate import evaluate
 from robench.learners.buffer import ReplayBuffer
 from robench.learners.learner import LearnerConfig, QLearner
 from robench.manifest import agent_shape, learner_config
+from robench.options import Option
 from robench.rollout import run_episodes
 from robench.regime import Regime, stored
 from robench.runtime import configure_torch, seed_everything
@@ -231,10 +230,11 @@ def train(cfg: TrainConfig, curve_path: Path | None = None,
     clock = dict.fromkeys(PROFILE_PARTS, 0.0)
     start = time.perf_counter()
 
-    def lap(part: str, since: float) -> float:
-        now = time.perf_counter()
-        clock[part] += now - since
-        return now
+    @contextlib.contextmanager
+    def timed(part: str) -> Iterator[None]:
+        since = time.perf_counter()
+        yield
+        clock[part] += time.perf_counter() - since
 
     try:
         while t_env < cfg.steps:
@@ -243,29 +243,28 @@ def train(cfg: TrainConfig, curve_path: Path | None = None,
             progress_frac = t_env / cfg.steps
             train_eps = defense.budget(progress_frac) * regime.warmup(progress_frac)
             seed = cfg.seed * 1_000_003 + it
-            now = time.perf_counter()
             if defense.protagonist_frozen(t_env):
-                out = defense.adversary_round(env, learner.agent, train_eps, seed, gen)
-                now = lap("adversary", now)
+                with timed("adversary"):
+                    out = defense.adversary_round(env, learner.agent, train_eps, seed, gen)
             else:
                 in_env = clock["env"]
-                out, batch = run_episodes(env, learner.agent, seed=seed, attack=defense.attack, eps=train_eps,
-                                          explore=explore, generator=gen, record=True, limits=limits,
-                                          attack_prob=regime.attack_prob, attack_unit=regime.attack_unit,
-                                          clock=clock)
+                with timed("acting"):
+                    out, batch = run_episodes(env, learner.agent, seed=seed, attack=defense.attack, eps=train_eps,
+                                              explore=explore, generator=gen, record=True, limits=limits,
+                                              attack_prob=regime.attack_prob, attack_unit=regime.attack_unit,
+                                              clock=clock)
+                clock["acting"] -= clock["env"] - in_env  # the env's own seconds are counted apart
                 assert batch is not None
-                now = lap("acting", now)
-                clock["acting"] -= clock["env"] - in_env
-                buffer.insert(stored(batch, regime.replay))
-                now = lap("learner", now)
-                defense.after_rollout(batch, t_env)
-                now = lap("adversary", now)
-                if len(buffer) >= cfg.learner.batch_size:
-                    for _ in range(cfg.updates_per_rollout):
-                        stats = learner.train(buffer.sample(cfg.learner.batch_size, gen).to(cfg.device),
-                                              progress=progress_frac, generator=gen,
-                                              extra_losses=defense.extra_losses)
-                    now = lap("learner", now)
+                with timed("learner"):
+                    buffer.insert(stored(batch, regime.replay))
+                with timed("adversary"):
+                    defense.after_rollout(batch, t_env)
+                with timed("learner"):
+                    if len(buffer) >= cfg.learner.batch_size:
+                        for _ in range(cfg.updates_per_rollout):
+                            stats = learner.train(buffer.sample(cfg.learner.batch_size, gen).to(cfg.device),
+                                                  progress=progress_frac, generator=gen,
+                                                  extra_losses=defense.extra_losses)
             it += 1
             t_env += int(out.length.sum())
             episodes += env.batch_size
@@ -274,11 +273,10 @@ def train(cfg: TrainConfig, curve_path: Path | None = None,
             out_of_time = cfg.max_wall_s is not None and time.perf_counter() - start >= cfg.max_wall_s
             row = None
             if t_env >= next_eval or t_env >= cfg.steps or out_of_time:
-                now = time.perf_counter()
                 next_eval += cfg.eval_every
-                clean, _ = evaluate(learner.policy_agent, cfg.env, backend=cfg.backend, obs_layout=cfg.obs_layout,
-                                    episodes=cfg.eval_episodes,
-                                    seed=10_000_019 + t_env, device=cfg.device)
+                with timed("evaluation"):
+                    clean, _ = evaluate(learner.policy_agent, cfg.env, backend=cfg.backend, obs_layout=cfg.obs_layout,
+                                        episodes=cfg.eval_episodes, seed=10_000_019 + t_env, device=cfg.device)
                 win, ret = clean.win_rate, clean.mean_return
                 row = {"t_env": t_env, "episodes": episodes, "wall_s": round(time.perf_counter() - start, 2),
                        "explore": round(explore, 4), "train_eps": train_eps,
@@ -286,7 +284,6 @@ def train(cfg: TrainConfig, curve_path: Path | None = None,
                        "eval_return": ret, "eval_crash_rate": clean.crash_rate,
                        "td_loss": stats.get("td_loss", float("nan")), "grad_norm": stats.get("grad_norm", float("nan"))}
                 curve.append(row)
-                lap("evaluation", now)
                 if writer is not None:
                     writer.writerow(row)
                     fh.flush()
