@@ -242,10 +242,9 @@ def robustness_profiles(matrix, out: Path, reps: int = 1000) -> list[Path]:
             colour = defense_colour(row[2])
             ax.plot(span, robustness_profile(x, span), color=colour, lw=1.5,
                     label=f"{label(DEFENSE_LABELS, row[2])} (n={x.shape[0]})")
-            if x.shape[0] >= 2:
-                band = np.array([stratified_bootstrap_ci(x, lambda s, t=t: float(robustness_profile(s, [t])[0]), reps)
-                                 for t in span])
-                ax.fill_between(span, band[:, 0], band[:, 1], color=colour, alpha=0.15, lw=0)
+            if x.shape[0] >= 2:  # one bootstrap for the whole curve
+                low, high = stratified_bootstrap_ci(x, lambda s: robustness_profile(s, span), reps)
+                ax.fill_between(span, low, high, color=colour, alpha=0.15, lw=0)
         ax.set_xlabel(f"τ ({matrix.metric.replace('_', ' ')})")
         ax.set_ylabel("share of (attack, ε) cells > τ")
         ax.set_ylim(-0.02, 1.02)
@@ -262,15 +261,11 @@ def tradeoff(matrix, out: Path) -> list[Path]:
     for (env, lr), rows in _panels(matrix).items():
         fig, ax = plt.subplots(figsize=(4.6, 3.4))
         for row in rows:
-            x, _ = matrix.attacked(row)
-            clean = matrix.clean(row)
-            if not x.size or clean.empty:
+            wide, clean = matrix.attacked_frame(row), matrix.clean(row)
+            if wide.empty or clean.empty:
                 continue
-            seeds = matrix.seeds(row)
-            wide = matrix.tidy[(matrix.tidy.env == env) & (matrix.tidy.learner == lr) & (matrix.tidy.defense == row[2])]
-            worst = (wide[wide.attack != "none"].pivot_table(index="seed", columns=["attack", "eps"], values="value")
-                     .dropna(axis=1).min(axis=1))
-            both = [s for s in seeds if s in clean.index and s in worst.index]
+            worst = wide.min(axis=1)  # per seed
+            both = [s for s in matrix.seeds(row) if s in clean.index and s in worst.index]
             ax.scatter(clean[both], worst[both], color=defense_colour(row[2]), s=28, edgecolor="white", lw=0.5,
                        label=f"{label(DEFENSE_LABELS, row[2])} ({len(both)} seed{'s' * (len(both) != 1)})")
         ax.set_xlabel(f"clean {matrix.metric.replace('_', ' ')}")

@@ -38,11 +38,14 @@ class ScoreMatrix:
         t = self.tidy
         return t[(t.env == row[0]) & (t.learner == row[1]) & (t.defense == row[2])]
 
-    def attacked(self, row: tuple[str, str, str]) -> tuple[np.ndarray, list[tuple[str, float]]]:
-        """(X [n seeds, m cells], the cells as (attack, ε)) over the attacked cells every seed has."""
+    def attacked_frame(self, row: tuple[str, str, str]) -> pd.DataFrame:
+        """Seeds (index) × the attacked (attack, ε) cells every seed has (columns)."""
         g = self._of(row)
-        g = g[g.attack != CLEAN]
-        wide = g.pivot_table(index="seed", columns=["attack", "eps"], values="value").dropna(axis=1)
+        return g[g.attack != CLEAN].pivot_table(index="seed", columns=["attack", "eps"], values="value").dropna(axis=1)
+
+    def attacked(self, row: tuple[str, str, str]) -> tuple[np.ndarray, list[tuple[str, float]]]:
+        """(X [n seeds, m cells], the cells as (attack, ε)): ``attacked_frame`` as an array."""
+        wide = self.attacked_frame(row)
         return wide.to_numpy(), [(a, float(e)) for a, e in wide.columns]
 
     def clean(self, row: tuple[str, str, str]) -> pd.Series:

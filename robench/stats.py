@@ -16,7 +16,7 @@ resampling is written here); small n also gets the t-interval.
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 from rliable import metrics as rly
@@ -86,11 +86,12 @@ def probability_of_improvement(x: np.ndarray, y: np.ndarray) -> float:
     return float(rly.probability_of_improvement(np.asarray(x, dtype=float), np.asarray(y, dtype=float)))
 
 
-def stratified_bootstrap_ci(scores: np.ndarray, statistic: Callable[[np.ndarray], float], reps: int = 2000,
-                            alpha: float = 0.05, seed: int = 0) -> tuple[float, float] | None:
+def stratified_bootstrap_ci(scores: np.ndarray, statistic: Callable[[np.ndarray], Any], reps: int = 2000,
+                            alpha: float = 0.05, seed: int = 0) -> tuple[Any, Any] | None:
     """Percentile (1 − α) interval of ``statistic`` over ``reps`` stratified bootstrap replicates of
     X [n, m]: each replicate draws n seeds with replacement *within every task* independently.
-    None when n < 2 (one seed: no seed interval exists)."""
+    A statistic returning an array [k] (a whole profile) gets one interval per entry, as two
+    arrays, from the same replicates.  None when n < 2 (one seed: no seed interval exists)."""
     x = np.asarray(scores, dtype=float)
     n, m = x.shape
     if n < 2:
@@ -98,7 +99,8 @@ def stratified_bootstrap_ci(scores: np.ndarray, statistic: Callable[[np.ndarray]
     rng = np.random.default_rng(seed)
     rows = rng.integers(0, n, size=(reps, n, m))
     replicates = np.array([statistic(np.take_along_axis(x, r, axis=0)) for r in rows])
-    return float(np.quantile(replicates, alpha / 2)), float(np.quantile(replicates, 1 - alpha / 2))
+    low, high = np.quantile(replicates, alpha / 2, axis=0), np.quantile(replicates, 1 - alpha / 2, axis=0)
+    return (float(low), float(high)) if replicates.ndim == 1 else (low, high)
 
 
 def t_interval(x: np.ndarray, alpha: float = 0.05) -> tuple[float, float] | None:

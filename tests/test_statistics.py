@@ -205,3 +205,13 @@ def test_training_curves_are_also_tensorboard_events(tmp_path):
     got = events.Scalars("curve/eval_win_rate")
     assert [e.step for e in got] == curve.t_env.tolist()
     assert [e.value for e in got] == pytest.approx(curve.eval_win_rate.tolist())
+
+
+def test_a_vector_statistic_gets_one_interval_per_entry_from_the_same_replicates():
+    x = np.array([[0.1, 0.5, 0.9], [0.3, 0.5, 0.7], [0.2, 0.6, 0.8]])
+    taus = np.array([0.0, 0.4, 0.55, 1.0])
+    low, high = stratified_bootstrap_ci(x, lambda s: robustness_profile(s, taus), reps=300, seed=2)
+    for k, t in enumerate(taus):  # the same seed draws the same replicates: each entry's scalar interval
+        assert (low[k], high[k]) == pytest.approx(stratified_bootstrap_ci(
+            x, lambda s, t=t: float(robustness_profile(s, [t])[0]), reps=300, seed=2))
+    assert low[0] == high[0] == 1.0 and low[-1] == high[-1] == 0.0
