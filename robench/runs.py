@@ -131,7 +131,7 @@ def train_and_save(cfg: TrainConfig, out: Path, overwrite: bool = False, show_pr
             "lineage_wall_time_s": round(result.wall_s + parent_wall_s, 2),
             "config": asdict(cfg),
         }
-        events = tensorboard_events(curve_path, Path(tmp) / TENSORBOARD_DIR)
+        events = tensorboard_events(result.curve, Path(tmp) / TENSORBOARD_DIR)
         if events is not None:
             nested[TENSORBOARD_DIR] = events
         return save_checkpoint(out, tensors, manifest, extra_files={CURVE_FILE: curve_path}, overwrite=overwrite,
@@ -142,23 +142,20 @@ TENSORBOARD_DIR = "tensorboard"
 """Where a checkpoint keeps its training curve as TensorBoard events (with the ``tensorboard`` extra)."""
 
 
-def tensorboard_events(curve_csv: Path, out: Path) -> Path | None:
-    """The training curve as TensorBoard scalars under ``out`` (``curve/<column>`` against env
-    steps), or None when TensorBoard is not installed (``pip install 'robench[tensorboard]'``)."""
+def tensorboard_events(curve: list[dict[str, float]], out: Path) -> Path | None:
+    """The training curve's rows (``TrainResult.curve``, as written to ``train_curve.csv``) as
+    TensorBoard scalars under ``out`` (``curve/<column>`` against env steps), or None when
+    TensorBoard is not installed (``pip install 'robench[tensorboard]'``)."""
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:
         return None
-    import csv
     import math
 
-    with open(curve_csv, newline="") as fh:
-        rows = list(csv.DictReader(fh))
     writer = SummaryWriter(log_dir=str(out))
-    for row in rows:
-        step = int(float(row["t_env"]))
+    for row in curve:
         for key, value in row.items():
-            if key != "t_env" and value not in ("", None) and math.isfinite(float(value)):
-                writer.add_scalar(f"curve/{key}", float(value), step)
+            if key != "t_env" and math.isfinite(float(value)):
+                writer.add_scalar(f"curve/{key}", float(value), int(row["t_env"]))
     writer.close()
     return out
