@@ -98,12 +98,13 @@ def run(args: argparse.Namespace) -> int:
 
 def configured(args: argparse.Namespace):
     """The ``TrainConfig`` of ``--config`` (with ``--device``); any other option given is an error."""
-    from robench.cli import build_parser
     from robench.run_config import load_config
 
-    train_parser = build_parser()._subparsers._group_actions[0].choices["train"]
-    given = [a.option_strings[0] for a in train_parser._actions
-             if a.dest in vars(args) and a.dest not in BESIDE_CONFIG and getattr(args, a.dest) != a.default]
+    sub = argparse.ArgumentParser().add_subparsers()
+    add_parser(sub)  # this command's parser alone: its defaults
+    defaults = vars(sub.choices["train"].parse_args([]))
+    given = ["--" + dest.replace("_", "-") for dest, value in vars(args).items()
+             if dest in defaults and dest not in BESIDE_CONFIG and value != defaults[dest]]
     if given:
         raise UsageError(f"with --config the file sets the run: drop {', '.join(given)}")
     cfg = load_config(args.config)
