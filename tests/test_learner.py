@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from robench.learners.buffer import EpisodeBatch, ReplayBuffer
@@ -68,6 +69,22 @@ def test_training_reduces_td_loss_on_a_fixed_batch():
         for _ in range(60):
             last = learner.train(batch)["td_loss"]
         assert last < 0.5 * first, (mixer, first, last)
+
+
+def test_reward_scale_multiplies_the_reward_in_the_target_only():
+    from dataclasses import replace
+
+    def first_step(scale: float, reward_factor: float) -> dict[str, float]:
+        torch.manual_seed(0)
+        learner = QLearner(LearnerConfig(hidden=16, reward_scale=scale), obs_dim=6, n_agents=3, n_actions=5,
+                           state_dim=4)
+        batch = _random_batch()
+        return learner.train(replace(batch, reward=batch.reward * reward_factor))
+
+    scaled, by_hand, plain = first_step(10.0, 1.0), first_step(1.0, 10.0), first_step(1.0, 1.0)
+    assert scaled["td_loss"] == pytest.approx(by_hand["td_loss"], rel=1e-6)
+    assert scaled["q_taken"] == pytest.approx(plain["q_taken"], rel=1e-6)  # Q itself is untouched
+    assert scaled["td_loss"] != pytest.approx(plain["td_loss"], rel=1e-3)
 
 
 def test_target_update_period():

@@ -3,10 +3,11 @@
 Loss on a batch of episodes, masked to real steps:
     L = mean_t (Q_tot(τ_t, a_t, s_t) − y_t)² + Σ_k extra_k
 with Q_tot the mixer applied to the chosen per-agent utilities, and the λ-return target
-    y_t = r_t + γ (1 − term_t) [(1 − λ) Q̄_tot(t+1) + λ y_{t+1}],
+    y_t = c r_t + γ (1 − term_t) [(1 − λ) Q̄_tot(t+1) + λ y_{t+1}],
 where Q̄_tot(t+1) is the *target* mixer on target utilities at the online network's greedy
-available action (double Q).  λ = 0 gives the one-step target of PyMARL; past the last step
-of a time-out episode the recursion bootstraps from Q̄_tot alone.  Target networks are hard
+available action (double Q) and c = ``reward_scale`` (1 = the env's own reward).  λ = 0 gives
+the one-step target of PyMARL; past the last step of a time-out episode the recursion
+bootstraps from Q̄_tot alone.  Target networks are hard
 copies refreshed every ``target_update_episodes`` episodes.
 
 With ``policy_ema`` = β > 0 the greedy policy that is evaluated and saved is the Polyak average
@@ -42,6 +43,11 @@ class LearnerConfig:
     """Feed each agent its own previous action (PyMARL's ``obs_last_action``)."""
     gamma: float = 0.99
     """Discount factor γ."""
+    reward_scale: float = 1.0
+    """Factor c on the team reward in the TD target, y built from c·r_t. SMAC scales a map's
+    return to at most 20 (``reward_scale_rate``); SMAX's is at most 2 (health removed, summed over
+    enemies and divided by their count, plus a win bonus of 1), so c = 10 puts a SMAX protagonist
+    on SMAC's scale, the one PR's μ and ERNIE's λ were tuned against."""
     td_lambda: float = 0.6
     """λ of the TD(λ) target (0 = one-step PyMARL target; 0.6 = PyMARL2's tuned value)."""
     optimizer: str = "rmsprop"
@@ -148,7 +154,7 @@ class QLearner:
             pick = greedy(q.detach() if cfg.double_q else tq, batch.avail)  # [B, T+1, N]
             t_chosen = tq.gather(-1, pick.unsqueeze(-1)).squeeze(-1)
             t_tot = self.target_mixer(t_chosen, batch.state)
-            y = lambda_returns(batch.reward, batch.terminated, batch.mask, t_tot, cfg.gamma, cfg.td_lambda)
+            y = lambda_returns(cfg.reward_scale * batch.reward, batch.terminated, batch.mask, t_tot, cfg.gamma, cfg.td_lambda)
         m = batch.mask.float()
         td = (q_tot - y) * m
         loss = td.pow(2).sum() / m.sum()
