@@ -10,15 +10,33 @@ the PPO ratio is unchanged by it (the tanh Jacobian cancels between π and π_ol
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from attacks.mappo import GaussianPolicyAttack, MAPPOConfig
 from robench.envs.protocol import EnvInfo
 from robench.learners.agent import Agent
+from robench.method_config import MethodConfig
+
+
+@dataclass(frozen=True)
+class ATLAConfig(MethodConfig):
+    """ATLA's settings (its MAPPO learner's are ``attacks.mappo.MAPPOConfig``'s defaults)."""
+
+    squash: bool = False
+    """δ = ε·tanh(u) instead of ε·clip(u, −1, 1)."""
 
 
 class ATLA(GaussianPolicyAttack):
     name = "atla"
+    Config = ATLAConfig
+
+    @classmethod
+    def build(cls, info: EnvInfo, cfg: ATLAConfig, generator: torch.Generator, device: str | torch.device = "cpu",
+              steps: int = 200_000) -> "ATLA":
+        """MAPPO's learning rate decays to 0 over the ``steps`` the adversary trains for."""
+        return cls(info, generator, cfg=MAPPOConfig(anneal_steps=steps), device=device, squash=cfg.squash)
 
     def __init__(self, info: EnvInfo, generator: torch.Generator | None = None,
                  attacked_agents: torch.Tensor | None = None, cfg: MAPPOConfig | None = None,

@@ -35,16 +35,17 @@ from robench.envs.protocol import EnvInfo
 from robench.learners.agent import RNNAgent, masked_logits
 from robench.learners.buffer import EpisodeBatch, ReplayBuffer
 from robench.learners.learner import lambda_returns
+from robench.method_config import MethodConfig, setting
 
 SDOR_VALUES = ("closed_form", "network")
 """How SDor gets its per-agent soft values V_i."""
 
 
-@dataclass
-class SDorConfig:
+@dataclass(frozen=True)
+class SDorConfig(MethodConfig):
     """SDor settings (docs/methods.md defaults from FOP and the paper)."""
 
-    kappa: float = 0.005
+    kappa: float = setting(0.005, low=0.0)
     """Weight κ of the SDor-STor loss (Eqs. 14–15)."""
     alpha: float | None = None
     """Fixed temperature α; None = FOP's schedule max(0.05, 0.5 − t/2·10⁵)."""
@@ -56,12 +57,15 @@ class SDorConfig:
     batch_size: int = 32
     buffer_size: int = 2000
     target_update_episodes: int = 200
-    updates_per_batch: int = 4
+    updates_per_batch: int = setting(4, low=1)
+    """Gradient steps of SDor per recorded batch of episodes."""
     heads: int = 4
-    value: str = "closed_form"
-    """Per-agent soft values V_i: one of ``SDOR_VALUES``, ``closed_form`` (FOP) or ``network`` (Eq. 9)."""
-    reward_scale: float = 10.0
-    """SDor's reward r̂ = −scale·r (``AttackTrainConfig.reward_scale``: SMAX → SMAC's scale)."""
+    value: str = setting("closed_form", choices=SDOR_VALUES)
+    """Per-agent soft values V_i: ``closed_form`` (FOP) or ``network`` (Eq. 9)."""
+    reward_scale: float = setting(10.0, low=1e-9)
+    """SDor's reward r̂ = −scale·r.  SMAX's episode return is at most 2 where SMAC's is normalised
+    to 20; FOP's α schedule and the paper's κ were tuned on SMAC's scale, so SDor sees SMAX
+    rewards ×10 (the protagonist's own rewards are unchanged)."""
 
 
 class FOPMixer(nn.Module):
@@ -103,6 +107,13 @@ def sample_targets(logits: torch.Tensor, generator: torch.Generator) -> torch.Te
 class ATSA(DirectorAttack):
     name = "atsa"
     director_kind = "fop"
+    Config = SDorConfig
+    replay = True
+
+    @classmethod
+    def build(cls, info: EnvInfo, cfg: SDorConfig, generator: torch.Generator, device: str | torch.device = "cpu",
+              steps: int = 200_000) -> "ATSA":
+        return cls(info, generator=generator, cfg=cfg, device=device)
 
     def __init__(self, info: EnvInfo, generator: torch.Generator | None = None,
                  attacked_agents: torch.Tensor | None = None, cfg: SDorConfig | None = None,

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 
+from robench.envs.protocol import EnvInfo
 from robench.learners.agent import Agent, greedy, masked_logits
+from robench.method_config import MethodConfig
 
 
 def project(x: torch.Tensor, obs: torch.Tensor, eps: float, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
@@ -103,6 +106,10 @@ class Attack:
     hijacks = False
     """True for action attacks (``attacks.hijack``): the rollout then calls :meth:`override`
     between the protagonist's action choice and ``env.step``."""
+    Config: ClassVar[type[MethodConfig]] = MethodConfig
+    """A learned attack's typed settings (``robench.method_config``; ``--attack-opt KEY=VALUE``)."""
+    replay: ClassVar[bool] = False
+    """True for learned attacks that learn from a replay buffer (their ``updates_per_batch``)."""
 
     def __init__(self, generator: torch.Generator | None = None, attacked_agents: torch.Tensor | None = None,
                  features: torch.Tensor | None = None):
@@ -111,6 +118,13 @@ class Attack:
         self.features = features  # [D] bool: the coordinates it may touch, None = all
         self.state: torch.Tensor | None = None
         """The global state [B, S] of the step being perturbed (set by ``__call__``; ROMANCE-s reads it)."""
+
+    @classmethod
+    def build(cls, info: EnvInfo, cfg: MethodConfig, generator: torch.Generator, device: str | torch.device = "cpu",
+              steps: int = 200_000) -> "Attack":
+        """A fresh learned adversary for maps of ``info`` with settings ``cfg`` (``steps``: the
+        env steps it will train for, which schedules such as MAPPO's lr decay span)."""
+        raise NotImplementedError(f"attack {cls.name!r} is not learned")
 
     def reset(self, batch_size: int) -> None:
         """Start of a new batch of episodes."""

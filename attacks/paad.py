@@ -14,22 +14,59 @@ one signed step that moves the victim's softmax policy along d (``targeted.direc
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+
 import torch
 
 from attacks.director import DirectorAttack
-from attacks.mappo import GaussianPolicyAttack
+from attacks.mappo import GaussianPolicyAttack, MAPPOConfig
 from attacks.targeted import direction_step
 from robench.checkpoint import load_modules, module_tensors
 from robench.envs.protocol import EnvInfo
 from robench.learners.agent import Agent
 from robench.learners.buffer import EpisodeBatch, ReplayBuffer
 from robench.learners.learner import LearnerConfig, QLearner
+from robench.method_config import MethodConfig, setting
 from robench.rollout import explore_actions
+
+PAAD_DIRECTORS = ("target", "direction")
+"""PAAD's director: the target-action Q-learner (``PAAD``) or the original PA-AD direction policy
+(``PAADDirection``)."""
+
+
+@dataclass(frozen=True)
+class PAADConfig(MethodConfig):
+    """PAAD's settings."""
+
+    director: str = setting("target", choices=PAAD_DIRECTORS)
+    """``target`` (target-action Q-learner) or ``direction`` (original PA-AD)."""
+    updates_per_batch: int = setting(4, low=1)
+    """Gradient steps of the target director per recorded batch of episodes (the direction policy
+    takes one MAPPO update and ignores it)."""
+    director_mixer: str = setting("vdn", choices=("vdn", "qmix"))
+    """The target director's mixer: the victim's (App. H.2, ``for_victim``)."""
+    director_agent: str = "rnn"
+    """The target director's agent network: the victim's."""
+
+    def for_victim(self, learner: LearnerConfig) -> "PAADConfig":
+        """The director takes the victim's architecture (App. H.2: the protagonist's)."""
+        return replace(self, director_mixer=learner.mixer, director_agent=learner.agent)
 
 
 class PAAD(DirectorAttack):
     name = "paad"
     director_kind = "vdn"
+    Config = PAADConfig
+    replay = True
+
+    @classmethod
+    def build(cls, info: EnvInfo, cfg: PAADConfig, generator: torch.Generator, device: str | torch.device = "cpu",
+              steps: int = 200_000) -> "PAAD | PAADDirection":
+        """The configured director; the direction policy's MAPPO lr decays over ``steps``."""
+        if cfg.director == "direction":
+            return PAADDirection(info, generator, cfg=MAPPOConfig(anneal_steps=steps), device=device)
+        return cls(info, generator, device=device, updates_per_batch=cfg.updates_per_batch,
+                   learner=LearnerConfig(mixer=cfg.director_mixer, agent=cfg.director_agent))
 
     def __init__(self, info: EnvInfo, generator: torch.Generator | None = None,
                  attacked_agents: torch.Tensor | None = None, learner: LearnerConfig | None = None,

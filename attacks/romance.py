@@ -40,19 +40,20 @@ from robench.checkpoint import CheckpointError
 from robench.envs.protocol import EnvInfo
 from robench.learners.agent import Agent
 from robench.learners.buffer import EpisodeBatch
+from robench.method_config import MethodConfig, setting
 
 
-@dataclass
-class RomanceConfig:
+@dataclass(frozen=True)
+class RomanceConfig(MethodConfig):
     """ROMANCE attacker settings (defaults: zzq-bot/ROMANCE ``config/default.yaml``)."""
 
-    members: int = 4
+    members: int = setting(4, low=1)
     """K attackers in the population (``pop_size``)."""
-    attack_num: int = 6
+    attack_num: int = setting(6, low=1)
     """Hijacks per episode."""
-    penalty: float = 0.5
+    penalty: float = setting(0.5, low=0.0)
     """w: attacker reward penalty per hijack."""
-    reward_scale: float = 10.0
+    reward_scale: float = setting(10.0, low=0.0)
     """c_r: r̂ uses −c_r·r (SMAX team returns are ≈ 1/10 of SMAC's)."""
     delta: float = 0.05
     """Prior mass δ of the hijack options."""
@@ -60,7 +61,7 @@ class RomanceConfig:
     """Soft-Q temperature λ."""
     smoothing: float = 0.02
     """b: floor of every option's probability."""
-    diversity: float = 1.2
+    diversity: float = setting(1.2, low=0.0)
     """β of the diversity term (weight β/10)."""
     hidden: int = 64
     gamma: float = 0.99
@@ -71,7 +72,7 @@ class RomanceConfig:
     """Transitions per member per gradient step (ROMANCE: 10 episodes)."""
     buffer_size: int = 50_000
     """Transitions in the shared replay (ROMANCE: 1000 episodes)."""
-    updates_per_batch: int = 3
+    updates_per_batch: int = setting(3, low=1)
     """Gradient steps per ``learn`` (ROMANCE: 3 attacker steps per generation)."""
     diversity_states: int = 64
     """States on which the diversity term compares the members."""
@@ -130,6 +131,13 @@ class Romance(HijackAttack):
     name = "romance"
     learned = True
     director_kind = "soft_q"
+    Config = RomanceConfig
+    replay = True
+
+    @classmethod
+    def build(cls, info: EnvInfo, cfg: RomanceConfig, generator: torch.Generator, device: str | torch.device = "cpu",
+              steps: int = 200_000) -> "Romance":
+        return cls(info, generator=generator, cfg=cfg, device=device)
 
     def __init__(self, info: EnvInfo, generator: torch.Generator | None = None,
                  cfg: RomanceConfig | None = None, device: str | torch.device = "cpu"):

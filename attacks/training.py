@@ -16,29 +16,24 @@ from typing import Any
 
 import torch
 
-from attacks.atla import ATLA
-from attacks.atsa import ATSA, SDorConfig
-from attacks.mappo import MAPPOConfig
-from attacks.paad import PAAD, PAADDirection
-from attacks.romance import Romance, RomanceConfig, RomanceSteered
+from attacks import ATTACKS, Attack
 from robench.checkpoint import CheckpointError, env_info_from_manifest, read_manifest, read_tensors, save_checkpoint
 from robench.envs import BatchedEnv, EnvInfo, make_env, paper_eps
 from robench.learners.agent import Agent
-from robench.learners.learner import LearnerConfig
 from robench.manifest import learner_config
+from robench.method_config import MethodConfig, make
 from robench.rollout import Outcomes, run_episodes
 from robench.runtime import configure_torch, seed_everything
 from robench.threat import DEFAULT_BOUNDS, ThreatModel, limits
 
-LEARNED = {"atla": ATLA, "paad": PAAD, "atsa": ATSA, "romance": Romance, "romance-s": RomanceSteered}
-"""Learned attacks: name → class (each with ``learn``, ``state_dict``, ``load_state_dict``)."""
-REPLAY_LEARNED = ("paad", "atsa", "romance", "romance-s")
-"""Learned attacks that learn from a replay buffer: ``AttackTrainConfig.updates_per_batch`` sets their gradient steps."""
+LEARNED: dict[str, type[Attack]] = {name: cls for name, cls in ATTACKS.items() if cls.learned}
+"""The learned attacks of the registry (each with ``Config``, ``build``, ``learn``, ``state_dict``)."""
 
 
 @dataclass
 class AttackTrainConfig:
-    """One adversary training run against a fixed victim."""
+    """One adversary training run against a fixed victim: the run's settings, and the attack's own
+    (``options``, an instance of ``LEARNED[attack].Config``)."""
 
     attack: str = "paad"
     eps: float | None = None
@@ -53,76 +48,47 @@ class AttackTrainConfig:
     device: str = "cpu"
     bounds: str = DEFAULT_BOUNDS
     """How ô is kept in range while the adversary trains (``robench.threat``)."""
-    kappa: float = 0.005
-    """ATSA: weight κ of the SDor-STor loss."""
-    alpha: float | None = None
-    """ATSA: fixed temperature (None = FOP's schedule)."""
-    value: str = "closed_form"
-    """ATSA: per-agent soft values in closed form (FOP) or a ``network`` trained by Eq. 9."""
-    director: str = "target"
-    """PAAD: ``target`` (target-action director) or ``direction`` (original PA-AD)."""
-    squash: bool = False
-    """ATLA: δ = ε·tanh(u) instead of ε·clip(u, −1, 1)."""
-    reward_scale: float = 10.0
-    """ATSA: SDor learns from r̂ = −scale·r.  SMAX's episode return is at most ≈ 2 where SMAC's is
-    normalised to 20; FOP's α schedule and the paper's κ were tuned on SMAC's scale, so SDor sees
-    SMAX rewards ×10 (the protagonist's own rewards are unchanged)."""
-    director_mixer: str = "vdn"
-    """PAAD: the director's mixer — the victim's (App. H.2: the protagonist's architecture)."""
-    director_agent: str = "rnn"
-    """PAAD: the director's agent network — the victim's."""
-    updates_per_batch: int = 4
-    """``REPLAY_LEARNED`` (PAAD, ATSA, ROMANCE): gradient steps of the director (attackers) per recorded batch
-    of episodes; PAAD's ``direction`` director is a MAPPO policy and ignores it."""
-    members: int = 4
-    """ROMANCE: attackers in the population (each episode is attacked by one)."""
-    attack_num: int = 6
-    """ROMANCE: hijacks per episode."""
-    penalty: float = 0.5
-    """ROMANCE: attacker reward penalty per hijack."""
-    diversity: float = 1.2
-    """ROMANCE: β of the attackers' diversity term."""
+    options: MethodConfig | None = None
+    """The attack's own settings (None = its ``Config``'s defaults)."""
+
+    def __post_init__(self) -> None:
+        if self.attack not in LEARNED:
+            raise KeyError(f"unknown learned attack {self.attack!r}; known: {', '.join(LEARNED)}")
+        kind = LEARNED[self.attack].Config
+        if self.options is None:
+            self.options = kind()
+        elif not isinstance(self.options, kind):
+            raise TypeError(f"{self.attack} takes {kind.__name__} options, not {type(self.options).__name__}")
 
 
-Adversary = ATLA | PAAD | PAADDirection | ATSA | Romance | RomanceSteered
-PAAD_DIRECTORS = {"target": PAAD, "direction": PAADDirection}
-"""PAAD's director: the target-action Q-learner (default) or the original PA-AD direction policy."""
-
-
-def build(name: str, info: EnvInfo, seed: int, device: str = "cpu", options: AttackTrainConfig | None = None) -> Adversary:
-    """A fresh learned adversary ``name``, configured by ``options`` (κ, α, value, reward scale of
-    ATSA; the director and its architecture of PAAD; ROMANCE's population size, budget, penalty
-    and diversity weight; ``steps`` sets the learning-rate decay of the MAPPO policies)."""
-    if name not in LEARNED:
-        raise KeyError(f"unknown learned attack {name!r}; known: {', '.join(LEARNED)}")
-    opt = options or AttackTrainConfig(attack=name)
-    gen = torch.Generator().manual_seed(seed)
-    mappo = MAPPOConfig(anneal_steps=opt.steps)
-    if name == "atsa":
-        sdor = SDorConfig(kappa=opt.kappa, alpha=opt.alpha, value=opt.value, reward_scale=opt.reward_scale,
-                          updates_per_batch=opt.updates_per_batch)
-        return ATSA(info, generator=gen, cfg=sdor, device=device)
-    if name in ("romance", "romance-s"):
-        return LEARNED[name](info, generator=gen, device=device,
-                       cfg=RomanceConfig(members=opt.members, attack_num=opt.attack_num, penalty=opt.penalty,
-                                         reward_scale=opt.reward_scale, diversity=opt.diversity,
-                                         updates_per_batch=opt.updates_per_batch))
-    if name == "atla":
-        return ATLA(info, generator=gen, cfg=mappo, device=device, squash=opt.squash)
-    if opt.director not in PAAD_DIRECTORS:
-        raise KeyError(f"unknown PAAD director {opt.director!r}; known: {', '.join(PAAD_DIRECTORS)}")
-    if opt.director == "direction":
-        return PAADDirection(info, generator=gen, cfg=mappo, device=device)
-    return PAAD(info, generator=gen, device=device, updates_per_batch=opt.updates_per_batch,
-                learner=LearnerConfig(mixer=opt.director_mixer, agent=opt.director_agent))
+def build(name: str, info: EnvInfo, seed: int, device: str = "cpu", options: AttackTrainConfig | None = None) -> Attack:
+    """A fresh learned adversary ``name``, configured by ``options.options`` (its class's
+    ``Config``); ``options.steps`` spans the schedules of the MAPPO policies (lr decay)."""
+    run = options or AttackTrainConfig(attack=name)
+    return LEARNED[name].build(info, run.options, torch.Generator().manual_seed(seed), device, run.steps)
 
 
 def victim_architecture(cfg: AttackTrainConfig, victim_manifest: dict[str, Any]) -> AttackTrainConfig:
-    """``cfg`` with PAAD's director given the victim's mixer and agent network (App. H.2)."""
-    return replace(cfg, director_mixer=victim_manifest["learner"], director_agent=learner_config(victim_manifest).agent)
+    """``cfg`` with the attack's settings fitted to the victim (``for_victim``: PAAD's director
+    takes the victim's mixer and agent network, App. H.2)."""
+    return replace(cfg, options=cfg.options.for_victim(learner_config(victim_manifest)))
 
 
-def adversary_round(env: BatchedEnv, victim: Agent, adversary: Adversary, eps: float, seed: int,
+def attack_train_config(manifest: dict[str, Any]) -> AttackTrainConfig:
+    """The ``AttackTrainConfig`` an adversary manifest records.  Manifests written before attacks
+    owned their settings hold them flat beside the run's; their keys are read by name."""
+    config = dict(manifest.get("config", {}))
+    kind = LEARNED[manifest["attack"]].Config
+    recorded = config.pop("options", None)
+    if recorded is None:
+        recorded = config
+    known = kind.defaults()
+    options = make(kind, {k: v for k, v in recorded.items() if k in known}, f"attack {manifest['attack']!r}")
+    run = {f.name for f in fields(AttackTrainConfig)} - {"attack", "options"}
+    return AttackTrainConfig(attack=manifest["attack"], options=options, **{k: v for k, v in config.items() if k in run})
+
+
+def adversary_round(env: BatchedEnv, victim: Agent, adversary: Attack, eps: float, seed: int,
                     generator: torch.Generator, bounds: str = DEFAULT_BOUNDS) -> tuple[Outcomes, dict[str, float]]:
     """One adversary-training round against a fixed victim: B episodes in which the greedy victim
     acts on the exploring adversary's ô, then one ``learn`` on that batch.  The step of
@@ -135,7 +101,7 @@ def adversary_round(env: BatchedEnv, victim: Agent, adversary: Adversary, eps: f
     return out, stats
 
 
-def adversary_manifest(adversary: Adversary, cfg: AttackTrainConfig, info: EnvInfo, victim_manifest: dict[str, Any],
+def adversary_manifest(adversary: Attack, cfg: AttackTrainConfig, info: EnvInfo, victim_manifest: dict[str, Any],
                        eps: float, t_env: int, wall_s: float, final_victim_win_rate: float,
                        **provenance: Any) -> dict[str, Any]:
     """The manifest of an adversary checkpoint (``provenance``: e.g. ``co_trained_by``, the victim's
@@ -200,7 +166,7 @@ def train_adversary(cfg: AttackTrainConfig, victim: Agent, victim_manifest: dict
                                overwrite=overwrite)
 
 
-def load_adversary(path: Path, info: EnvInfo, device: str = "cpu", seed: int = 0) -> Adversary:
+def load_adversary(path: Path, info: EnvInfo, device: str = "cpu", seed: int = 0) -> Attack:
     """Rebuild a learned adversary from its checkpoint (validated, hash-checked)."""
     manifest = read_manifest(path)
     if manifest["kind"] != "adversary":
@@ -208,10 +174,7 @@ def load_adversary(path: Path, info: EnvInfo, device: str = "cpu", seed: int = 0
     theirs = env_info_from_manifest(manifest)
     if (theirs.n_agents, theirs.obs_dim, theirs.n_actions) != (info.n_agents, info.obs_dim, info.n_actions):
         raise CheckpointError(f"{path} was trained on {theirs.map_name}, not {info.map_name}")
-    known = {f.name for f in fields(AttackTrainConfig)}
-    options = AttackTrainConfig(**{k: v for k, v in manifest.get("config", {}).items() if k in known})
-    options.attack = manifest["attack"]
-    adversary = build(manifest["attack"], info, seed, device, options)
+    adversary = build(manifest["attack"], info, seed, device, attack_train_config(manifest))
     try:
         adversary.load_state_dict(read_tensors(path, manifest))
     except CheckpointError as err:

@@ -9,23 +9,34 @@ alternate (both count towards the run's step budget):
 The original code's phase is 2,048 steps; ``squash`` = δ = ε·tanh(u)."""
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
+from attacks.atla import ATLAConfig
 from attacks.training import AttackTrainConfig
 from defenses.cotrained import CoTrainedDefense
 from robench.learners.buffer import EpisodeBatch
+from robench.method_config import MethodConfig, setting
+
+
+@dataclass(frozen=True)
+class ATLATrainingConfig(MethodConfig):
+    phase_steps: int = setting(2048, low=1)
+    """Env steps of each phase (protagonist, then adversary, alternating)."""
+    squash: bool = False
+    """The adversary's δ = ε·tanh(u) instead of ε·clip(u, −1, 1)."""
 
 
 class ATLATraining(CoTrainedDefense):
     name = "atla"
     attack_name = "atla"
-    OPTIONS = {"phase_steps": 2048, "squash": False}
-    BOUNDS = {"phase_steps": (1, None)}
+    Config = ATLATrainingConfig
+
+    def attack_options(self) -> ATLAConfig:
+        return ATLAConfig(squash=self.config.squash)
 
     def attack_config(self) -> AttackTrainConfig:
         # MAPPO's lr decays over the adversary's own steps: half of the run's
-        return replace(super().attack_config(), steps=max(1, self.cfg.steps // 2),
-                            squash=bool(self.options["squash"]))
+        return replace(super().attack_config(), steps=max(1, self.cfg.steps // 2))
 
     _adversary_phase = False
     _phase_start = 0
@@ -33,7 +44,7 @@ class ATLATraining(CoTrainedDefense):
     def protagonist_frozen(self, t_env: int) -> bool:
         """The phase flips once it has lasted ``phase_steps`` env steps (called once per rollout, so
         every phase gets at least one rollout whatever the rollout size)."""
-        if t_env - self._phase_start >= int(self.options["phase_steps"]):
+        if t_env - self._phase_start >= self.config.phase_steps:
             self._adversary_phase, self._phase_start = not self._adversary_phase, t_env
         return self._adversary_phase
 

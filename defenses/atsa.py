@@ -18,25 +18,39 @@ more than the step counts (docs/methods.md, *Adversary update counts*).
 """
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass
 
-from attacks.atsa import SDOR_VALUES
-from attacks.training import AttackTrainConfig
+from attacks.atsa import SDOR_VALUES, SDorConfig
 from defenses.cotrained import CoTrainedDefense
+from robench.method_config import MethodConfig, setting
+
+
+@dataclass(frozen=True)
+class ATSATrainingConfig(MethodConfig):
+    kappa: float = setting(0.005, low=0.0)
+    """Weight κ of SDor's consistency term (Eqs. 14–15); 0 is the ablation of Fig. 2."""
+    alpha: float = -1.0
+    """A fixed temperature α > 0 (Fig. 4's ablation); ≤ 0 = FOP's schedule."""
+    value: str = setting("closed_form", choices=SDOR_VALUES)
+    """SDor's per-agent soft values: ``closed_form`` (FOP) or ``network`` (Eq. 9)."""
+    reward_scale: float = setting(10.0, low=1e-9)
+    """SDor learns from −scale·r."""
+    adversary_updates: int = setting(1, low=1)
+    """SDor's gradient steps per rollout of 32 episodes."""
+
+    @classmethod
+    def for_learner(cls, learner: str) -> "ATSATrainingConfig":
+        """The paper's per-learner κ (VDN 0.005, QMIX 0.01); QMIX's dearer protagonist step leaves
+        room for 2 SDor steps within 1.5× NoAdv's wall time."""
+        return cls(kappa=0.01, adversary_updates=2) if learner == "qmix" else cls()
 
 
 class ATSATraining(CoTrainedDefense):
     name = "atsa"
     attack_name = "atsa"
-    OPTIONS = {"kappa": 0.005, "alpha": -1.0, "value": "closed_form", "reward_scale": 10.0, "adversary_updates": 1}
-    CHOICES = {"value": SDOR_VALUES}
-    BOUNDS = {"kappa": (0, None), "reward_scale": (1e-9, None), "adversary_updates": (1, None)}
-    PER_LEARNER = {"qmix": {"kappa": 0.01, "adversary_updates": 2}}
-    """The paper's per-learner κ (VDN: 0.005, the ``OPTIONS`` default); QMIX's dearer protagonist
-    step leaves room for 2 SDor steps within 1.5× NoAdv's wall time."""
+    Config = ATSATrainingConfig
 
-    def attack_config(self) -> AttackTrainConfig:
-        o = self.options
-        alpha = None if float(o["alpha"]) <= 0 else float(o["alpha"])
-        return replace(super().attack_config(), kappa=float(o["kappa"]), alpha=alpha, value=str(o["value"]),
-                            reward_scale=float(o["reward_scale"]), updates_per_batch=int(o["adversary_updates"]))
+    def attack_options(self) -> SDorConfig:
+        c = self.config
+        return SDorConfig(kappa=c.kappa, alpha=c.alpha if c.alpha > 0 else None, value=c.value,
+                          reward_scale=c.reward_scale, updates_per_batch=c.adversary_updates)

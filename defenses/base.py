@@ -16,12 +16,13 @@ It fills these hooks (docs/design.md, Defenses) and never owns a loop:
                          perturbed episodes, the ε warm-up, what replay stores), which the loop
                          applies to every defense alike.
 
-Options (``OPTIONS``) are typed by their defaults (float, int, bool or str); ``defaults(learner)``
-may make a default depend on the protagonist's learner (ATSA's κ).
+Its hyperparameters are one typed dataclass, ``Config`` (``robench.method_config``: field docs,
+choices and bounds in the field metadata, ``for_learner`` for defaults that depend on the
+protagonist's learner, ATSA's κ); the resolved config is ``self.config``.
 """
 from __future__ import annotations
 
-import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -33,9 +34,9 @@ from robench.envs.protocol import EnvInfo
 from robench.errors import RobenchError
 from robench.learners.buffer import EpisodeBatch
 from robench.learners.learner import ExtraLoss, QLearner
-from robench.options import Option, parse_pairs
+from robench.method_config import MethodConfig, make, parse
+from robench.options import Option
 from robench.regime import Regime
-
 
 
 @dataclass
@@ -47,8 +48,9 @@ class DefenseConfig:
     seed: int = 0
     """Seed of the defense's own randomness (adversary noise, adversary init)."""
     options: dict[str, Option] = field(default_factory=dict)
-    """Defense-specific hyperparameters (e.g. ATSA's κ and α), each declared in ``Defense.OPTIONS``;
-    recorded in the checkpoint manifest, they become the row's *variant* in grids and ablations."""
+    """The defense's hyperparameters given for this run (e.g. ATSA's κ and α), each a field of
+    ``Defense.Config``; recorded in the checkpoint manifest, they become the row's *variant* in
+    grids and ablations."""
     steps: int = 3_000_000
     """The run's env-step budget (schedules of co-trained adversaries: MAPPO's lr decay)."""
     bounds: str = "none"
@@ -65,18 +67,8 @@ class Defense:
 
     name = "defense"
     attack_name = "none"
-    OPTIONS: ClassVar[dict[str, Option | None]] = {}
-    """The hyperparameters this defense accepts, with their defaults."""
-    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {}
-    """The allowed values of string-valued options."""
-    BOUNDS: ClassVar[dict[str, tuple[float | None, float | None]]] = {}
-    """Inclusive (low, high) bounds of numeric options (None = unbounded); every float must be finite."""
-    ADDED: ClassVar[dict[str, Option]] = {}
-    """Options declared after zoo runs were trained, each with the value that reproduces the
-    behaviour before it existed: a manifest without the key is read as having that value, so a
-    new option at a behaviour-preserving default does not turn finished runs stale."""
-    PER_LEARNER: ClassVar[dict[str, dict[str, Option]]] = {}
-    """Learner → the options whose default differs for that learner (ATSA's κ, PR's loss on QMIX)."""
+    Config: ClassVar[type[MethodConfig]] = MethodConfig
+    """The defense's typed hyperparameters (none by default)."""
     REGIME: ClassVar[Regime] = Regime()
     """The training regime's defaults for this defense (each states where they come from)."""
     PRETRAINED: ClassVar[bool] = False
@@ -84,7 +76,7 @@ class Defense:
 
     def __init__(self, cfg: DefenseConfig, learner: QLearner, info: EnvInfo):
         self.cfg, self.learner, self.info = cfg, learner, info
-        self.options = self.resolve_options(cfg.options, learner.cfg.mixer)
+        self.config = self.config_for(learner.cfg.mixer, cfg.options)
         self.attack: Attack = self.build_attack()
         self.extra_losses: list[ExtraLoss] = []
 
@@ -93,35 +85,15 @@ class Defense:
         return make_attack(self.attack_name, seed=self.cfg.seed)
 
     @classmethod
-    def defaults(cls, learner: str) -> dict[str, Option | None]:
-        """``OPTIONS`` for a protagonist of ``learner`` (``vdn`` / ``qmix``), ``PER_LEARNER`` applied."""
-        return {**cls.OPTIONS, **cls.PER_LEARNER.get(learner, {})}
-
-    @classmethod
-    def resolve_options(cls, given: dict[str, Option], learner: str = "vdn") -> dict[str, Option | None]:
-        """The defaults updated by ``given``; an undeclared key or a value outside ``CHOICES`` is an error."""
-        unknown = sorted(set(given) - set(cls.OPTIONS))
-        if unknown:
-            known = ", ".join(cls.OPTIONS) or "none"
-            raise RobenchError(f"defense {cls.name!r} has no option {', '.join(unknown)}; its options: {known}")
-        for key, value in given.items():
-            if key in cls.CHOICES and value not in cls.CHOICES[key]:
-                raise RobenchError(f"defense {cls.name!r} option {key} must be one of {', '.join(cls.CHOICES[key])}, "
-                                   f"got {value!r}")
-            if isinstance(value, float) and not math.isfinite(value):
-                raise RobenchError(f"defense {cls.name!r} option {key} must be finite, got {value}")
-            low, high = cls.BOUNDS.get(key, (None, None))
-            if (low is not None and value < low) or (high is not None and value > high):
-                span = f"[{'-inf' if low is None else f'{low:g}'}, {'inf' if high is None else f'{high:g}'}]"
-                raise RobenchError(f"defense {cls.name!r} option {key} must lie in {span}, got {value}")
-        return {**cls.defaults(learner), **given}
+    def config_for(cls, learner: str, given: Mapping[str, Option] | None = None) -> MethodConfig:
+        """``Config`` for a protagonist of ``learner`` (``vdn`` / ``qmix``: ``for_learner``'s
+        defaults) with the ``given`` settings; an undeclared or out-of-range one is an error."""
+        return make(cls.Config, given or {}, f"defense {cls.name!r}", cls.Config.for_learner(learner))
 
     @classmethod
     def parse_options(cls, pairs: list[str]) -> dict[str, Option]:
-        """``KEY=VALUE`` strings → typed options (``robench.options``; checked by ``resolve_options``)."""
-        options = parse_pairs(pairs, "--defense-opt", cls.OPTIONS, unknown="keep")
-        cls.resolve_options(options)
-        return options
+        """``--defense-opt KEY=VALUE`` strings → the given settings, typed and checked."""
+        return parse(cls.Config, pairs, "--defense-opt", f"defense {cls.name!r}")
 
     @classmethod
     def perturbs_training(cls) -> bool:

@@ -11,9 +11,10 @@ loaded and evaluated exactly like a freshly trained one.
 from __future__ import annotations
 
 from attacks.base import Attack
-from attacks.training import AttackTrainConfig, adversary_round, build
+from attacks.training import LEARNED, AttackTrainConfig, adversary_round, build
 from defenses.base import Defense
 from robench.learners.buffer import EpisodeBatch
+from robench.method_config import MethodConfig
 
 
 class CoTrainedDefense(Defense):
@@ -25,12 +26,15 @@ class CoTrainedDefense(Defense):
         the run's seed), or a director's exploration would copy the protagonist's."""
         return self.cfg.seed * 1_000_003 + 1
 
+    def attack_options(self) -> MethodConfig:
+        """The adversary's own settings from this defense's (default: the attack's defaults)."""
+        return LEARNED[self.attack_name].Config()
+
     def attack_config(self) -> AttackTrainConfig:
-        """The adversary's settings: its seed, the run's ε and step budget; the director of
-        PAAD-style adversaries gets the protagonist's mixer and agent network (App. H.2)."""
+        """The adversary's run: its seed, the run's ε, bounds and step budget, and its settings
+        fitted to the protagonist as to a victim (PAAD's director takes its architecture, App. H.2)."""
         return AttackTrainConfig(attack=self.attack_name, eps=self.cfg.eps, steps=self.cfg.steps, bounds=self.cfg.bounds,
-                                 seed=self.adversary_seed, director_mixer=self.learner.cfg.mixer,
-                                 director_agent=self.learner.cfg.agent)
+                                 seed=self.adversary_seed, options=self.attack_options().for_victim(self.learner.cfg))
 
     def adversary_round(self, env, agent, eps: float, seed: int, generator):
         """The step of ``robench attack train`` (``attacks.training.adversary_round``): B episodes of

@@ -10,11 +10,14 @@ Rollouts are clean.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from attacks.base import objective_grad, signed_steps
-from defenses.regularised import Regularised, masked_mean
+from defenses.regularised import Regularised, RegularisedConfig, masked_mean, ramp_schedule
 from robench.learners.learner import LossContext
+from robench.method_config import setting
 
 
 def q_distance(q_a: torch.Tensor, q_b: torch.Tensor) -> torch.Tensor:
@@ -22,13 +25,31 @@ def q_distance(q_a: torch.Tensor, q_b: torch.Tensor) -> torch.Tensor:
     return torch.linalg.vector_norm(q_a - q_b, dim=-1)
 
 
+@dataclass(frozen=True)
+class ERNIEConfig(RegularisedConfig):
+    lam: float = setting(0.5, low=0.0)
+    """Weight λ of the smoothness term."""
+    steps: int = setting(1, low=1)
+    """k signed ascent steps of the inner maximisation."""
+    sigma: float = setting(1e-3, low=0.0)
+    """σ of the Gaussian start õ = o + N(0, σ²)."""
+    projected: bool = True
+    """Steps of size ε/k projected onto the ε-ball; false: the original unprojected step."""
+    alpha: float = setting(0.01, low=0.0)
+    """Step size of the unprojected step õ ← õ + α·∇·|o|."""
+    eps_ramp: float = setting(0.0, low=0.0, high=1.0)
+    """Fraction of training over which the term's ε ramps from 0 (0 = no ramp)."""
+    batch_frac: float = setting(0.5, low=1e-6, high=1.0)
+    """Share of the replay sample's episodes the term is computed on."""
+
+
 class ERNIE(Regularised):
     name = "ernie"
-    WEIGHT = "lam"
-    OPTIONS = {"lam": 0.5, "steps": 1, "sigma": 1e-3, "projected": True, "alpha": 0.01, "eps_ramp": 0.0,
-               "recurrent": "fixed", "batch_frac": 0.5}
-    BOUNDS = {"lam": (0, None), "steps": (1, None), "sigma": (0, None), "alpha": (0, None), "eps_ramp": (0, 1),
-              "batch_frac": (1e-6, 1)}
+    Config = ERNIEConfig
+
+    def schedule(self, progress: float) -> tuple[float, float]:
+        """λ from the first step, ε ramped over ``eps_ramp``."""
+        return ramp_schedule(self.config.lam, self.cfg.eps, progress, ramp=self.config.eps_ramp)
 
     def term(self, ctx: LossContext, eps: float) -> torch.Tensor:
         b = ctx.batch
@@ -37,11 +58,11 @@ class ERNIE(Regularised):
         target = q_clean.detach()
         grad = objective_grad(lambda x: q_distance(self.perturbed(ctx, x), target).sum())
         noise = torch.randn(obs.shape, generator=ctx.generator, device="cpu").to(obs.device)
-        x = obs + float(self.options["sigma"]) * noise
-        steps = int(self.options["steps"])
-        if self.options["projected"]:
+        x = obs + self.config.sigma * noise
+        steps = self.config.steps
+        if self.config.projected:
             x = signed_steps(grad, x, obs, eps, self.low, self.high, steps, eps / steps)
         else:
             for _ in range(steps):
-                x = (x + float(self.options["alpha"]) * grad(x) * obs.abs()).detach()
+                x = (x + self.config.alpha * grad(x) * obs.abs()).detach()
         return masked_mean(q_distance(self.perturbed(ctx, x), q_clean), b.mask)

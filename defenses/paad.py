@@ -10,19 +10,25 @@ steps alone on the 2-core machine, 1161.8 s vs NoAdv's 813.0 s, measured at one 
 (docs/methods.md, *Adversary update counts*)."""
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass
 
-from attacks.training import PAAD_DIRECTORS, AttackTrainConfig
+from attacks.paad import PAAD_DIRECTORS, PAADConfig
 from defenses.cotrained import CoTrainedDefense
+from robench.method_config import MethodConfig, setting
+
+
+@dataclass(frozen=True)
+class PAADTrainingConfig(MethodConfig):
+    director: str = setting("target", choices=PAAD_DIRECTORS)
+    """The co-trained director: ``target`` (target-action Q-learner) or ``direction`` (PA-AD's)."""
+    adversary_updates: int = setting(2, low=1)
+    """The director's gradient steps per rollout of 32 episodes."""
 
 
 class PAADTraining(CoTrainedDefense):
     name = "paad"
     attack_name = "paad"
-    OPTIONS = {"director": "target", "adversary_updates": 2}
-    CHOICES = {"director": tuple(PAAD_DIRECTORS)}
-    BOUNDS = {"adversary_updates": (1, None)}
+    Config = PAADTrainingConfig
 
-    def attack_config(self) -> AttackTrainConfig:
-        return replace(super().attack_config(), director=str(self.options["director"]),
-                            updates_per_batch=int(self.options["adversary_updates"]))
+    def attack_options(self) -> PAADConfig:
+        return PAADConfig(director=self.config.director, updates_per_batch=self.config.adversary_updates)

@@ -19,13 +19,16 @@ while the KL form trains (clean 0.67 / 0.67 / 0.69 at 100k steps, seeds 0–2). 
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 
 from attacks.base import objective_grad, signed_steps, uniform_start
-from defenses.regularised import Regularised, masked_mean
+from defenses.regularised import Regularised, RegularisedConfig, masked_mean, ramp_schedule
 from robench.learners.agent import greedy, masked_logits
 from robench.learners.learner import LossContext
+from robench.method_config import setting
 
 NEG = -1e10
 
@@ -51,28 +54,56 @@ def policy_kl(q_clean: torch.Tensor, q_pert: torch.Tensor, avail: torch.Tensor) 
     return (p_log.exp() * (p_log - q_log)).masked_fill(~avail, 0.0).sum(-1)
 
 
+PR_LOSSES = ("hinge", "kl")
+
+
+class KLOnQMIX:
+    """The per-learner default of PR's and PR-REP's ``loss``: the hinge collapses QMIX (module
+    docstring), so ``kl`` there."""
+
+    @classmethod
+    def for_learner(cls, learner: str):
+        return cls(loss="kl") if learner == "qmix" else cls()
+
+
+@dataclass(frozen=True)
+class PRConfig(KLOnQMIX, RegularisedConfig):
+    mu: float = setting(0.1, low=0.0)
+    """Weight μ of the term."""
+    loss: str = setting("hinge", choices=PR_LOSSES)
+    """SA-DQN's ``hinge`` on the margin, or ``kl`` between the clean and perturbed policies."""
+    pgd_steps: int = setting(5, low=1)
+    """Steps of the inner PGD (size ε/steps, random start)."""
+    eps_ramp: float = setting(0.0, low=0.0, high=1.0)
+    """Fraction of training over which the term's ε ramps from 0 after ``reg_start``."""
+    reg_prob: float = setting(0.5, low=1e-6, high=1.0)
+    """p: the share of learner steps that pay the term, weighted μ/p there."""
+    reg_start: float = setting(0.0, low=0.0, high=1.0, added=0.0)
+    """Fraction of training before the term starts (SA-DQN's ``schedule_start``)."""
+
+
 class PR(Regularised):
     name = "pr"
-    OPTIONS = {"mu": 0.1, "loss": "hinge", "pgd_steps": 5, "eps_ramp": 0.0, "recurrent": "fixed", "batch_frac": 0.25,
-               "reg_prob": 0.5, "reg_start": 0.0}
-    CHOICES = {**Regularised.CHOICES, "loss": ("hinge", "kl")}
-    ADDED = {"reg_start": 0.0}
-    PER_LEARNER = {"qmix": {"loss": "kl"}}
-    """The hinge collapses QMIX (module docstring)."""
-    BOUNDS = {"mu": (0, None), "pgd_steps": (1, None), "eps_ramp": (0, 1), "teeth": (1, None), "batch_frac": (1e-6, 1),
-              "reg_prob": (1e-6, 1), "reg_start": (0, 1)}
+    Config = PRConfig
+
+    def schedule(self, progress: float) -> tuple[float, float]:
+        c = self.config
+        return ramp_schedule(c.mu, self.cfg.eps, progress, c.reg_start, c.eps_ramp)
+
+    def term_prob(self) -> float:
+        return self.config.reg_prob
 
     def term(self, ctx: LossContext, eps: float) -> torch.Tensor:
         b = ctx.batch
         obs, avail = b.obs[:, :-1], b.avail[:, :-1]
         q_clean = ctx.q[:, :-1]
-        if self.options["loss"] == "kl":
+        if self.config.loss == "kl":
             target = q_clean.detach()
             ascend = loss = lambda q: policy_kl(target, q, avail)  # noqa: E731
         else:
             best = greedy(q_clean.detach(), avail)
             ascend, loss = (lambda q: margin(q, best, avail)), (lambda q: hinge_margin(q, best, avail))
-        steps = int(self.options["pgd_steps"])
+        steps = self.config.pgd_steps
         x = signed_steps(objective_grad(lambda x: ascend(self.perturbed(ctx, x)).sum()),
                          uniform_start(obs, eps, ctx.generator), obs, eps, self.low, self.high, steps, eps / steps)
         return masked_mean(loss(self.perturbed(ctx, x)), b.mask)

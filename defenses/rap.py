@@ -10,29 +10,42 @@ the 2-core machine, NoAdv of the same learner, measured at one time): 1.36× NoA
 (1101.9 s vs 813.0 s) and 1.37× with QMIX (1195.7 s vs 871.2 s)."""
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass
 
 import torch
 
 from attacks.base import Attack
+from attacks.paad import PAADConfig
 from attacks.population import DirectorPopulation
 from attacks.training import AttackTrainConfig, build
 from defenses.cotrained import CoTrainedDefense
+from robench.method_config import MethodConfig, setting
+
+
+@dataclass(frozen=True)
+class RAPConfig(MethodConfig):
+    k: int = setting(4, low=1)
+    """Directors in the population."""
+    adversary_updates: int = setting(2, low=1)
+    """The population's gradient steps per rollout, dealt round-robin over the members."""
 
 
 class RAPTraining(CoTrainedDefense):
     name = "rap"
     attack_name = "paad"
-    OPTIONS = {"k": 4, "adversary_updates": 2}
-    BOUNDS = {"k": (1, None), "adversary_updates": (1, None)}
+    Config = RAPConfig
+
+    def attack_options(self) -> PAADConfig:
+        """Each member's director takes one step per turn (the population deals the turns)."""
+        return PAADConfig(updates_per_batch=1)
 
     def build_attack(self) -> Attack:
-        self.adversary_config = replace(self.attack_config(), updates_per_batch=1)
-        k = int(self.options["k"])
+        self.adversary_config = self.attack_config()
+        k = self.config.k
         members = [build("paad", self.info, self.adversary_seed + 1 + i, str(self.learner.device), self.adversary_config)
                    for i in range(k)]
         population = DirectorPopulation(members, torch.Generator().manual_seed(self.adversary_seed),
-                                        updates=int(self.options["adversary_updates"]))
+                                        updates=self.config.adversary_updates)
         population.training = True
         return population
 

@@ -11,15 +11,15 @@ on the protagonist's TD loss computed on the replay batch around every stored ob
   by Proj onto the ε-ball around o and the observation bounds: ``attacks.base.signed_steps``,
   the iteration PGD and STor use too.
 * ``Regularised`` — the defense base: its ``extra_losses`` is ``[weight(progress) · term]``
-  where the subclass defines ``term(ctx, eps)``; weight and ε come from ``schedule``; the term is
+  where the subclass defines ``term(ctx, eps)`` and ``schedule`` (weight and ε); the term is
   computed on a random ``batch_frac`` of the replay sample's episodes and, with ``reg_prob`` = p
-  < 1 (PR, PR-REP), only at a random fraction p of the learner steps, weighted 1/p there (PR's
+  < 1 (PR, PR-REP: ``term_prob``), only at a random fraction p of the learner steps, weighted 1/p there (PR's
   5-step PGD on the whole batch at every step costs ≈ 2.3× a NoAdv run; measured, see the README).
 """
 from __future__ import annotations
 
 import math
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -27,8 +27,19 @@ from defenses.base import Defense, DefenseConfig
 from robench.envs.protocol import EnvInfo
 from robench.learners.agent import Agent
 from robench.learners.learner import LossContext, QLearner
+from robench.method_config import MethodConfig, setting
 
 RECURRENT = ("fixed", "unroll")
+
+
+@dataclass(frozen=True)
+class RegularisedConfig(MethodConfig):
+    """The settings every regulariser has (each subclass adds its weight and schedule)."""
+
+    recurrent: str = setting("fixed", choices=RECURRENT)
+    """How Q is evaluated on the perturbed sequence: ``fixed`` recurrent context or ``unroll``."""
+    batch_frac: float = setting(0.25, low=1e-6, high=1.0)
+    """Share of the replay sample's episodes the term is computed on (at least one)."""
 
 
 def perturbed_q(agent: Agent, x: torch.Tensor, ctx: LossContext, recurrent: str) -> torch.Tensor:
@@ -46,6 +57,16 @@ def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (values.mean(-1) * m).sum() / m.sum().clamp(min=1.0)
 
 
+def ramp_schedule(weight: float, eps: float, progress: float, start: float = 0.0, ramp: float = 0.0
+                  ) -> tuple[float, float]:
+    """(weight, ε) at ``progress``: (0, 0) before ``start`` (SA-DQN's ``schedule_start``: the TD
+    loss alone first learns a policy worth making robust); from there the constant weight, with ε
+    ramping 0 → ε over the next ``ramp`` fraction of training when ``ramp`` > 0."""
+    if progress < start:
+        return 0.0, 0.0
+    return weight, eps * (min(1.0, (progress - start) / ramp) if ramp > 0 else 1.0)
+
+
 def sawtooth(progress: float, teeth: int = 3) -> float:
     """Position in the current tooth: 0 at the start of each of ``teeth`` equal parts of training,
     rising linearly to 1 at its end (1 at progress = 1)."""
@@ -56,12 +77,11 @@ def sawtooth(progress: float, teeth: int = 3) -> float:
 
 
 class Regularised(Defense):
-    """Clean rollouts + ``weight · term`` on the replay batch (subclasses: ``term``, ``OPTIONS``)."""
+    """Clean rollouts + ``weight · term`` on the replay batch (subclasses: ``term``, ``schedule``,
+    a ``Config`` derived from ``RegularisedConfig``)."""
 
     attack_name = "none"
-    WEIGHT = "mu"
-    """The name of the option holding the term's weight."""
-    CHOICES = {"recurrent": RECURRENT}
+    Config = RegularisedConfig
 
     def __init__(self, cfg: DefenseConfig, learner: QLearner, info: EnvInfo):
         super().__init__(cfg, learner, info)
@@ -79,16 +99,12 @@ class Regularised(Defense):
         return 0.0
 
     def schedule(self, progress: float) -> tuple[float, float]:
-        """(weight, ε) at ``progress``: no regulariser before ``reg_start`` (SA-DQN's
-        ``schedule_start``: the TD loss alone first learns a policy worth making robust); from
-        there a constant weight, with ε ramping 0 → ε over the next ``eps_ramp`` fraction of
-        training when that option is > 0."""
-        start = float(self.options.get("reg_start", 0.0))
-        if progress < start:
-            return 0.0, 0.0
-        ramp = float(self.options.get("eps_ramp", 0.0))
-        eps = self.cfg.eps * (min(1.0, (progress - start) / ramp) if ramp > 0 else 1.0)
-        return float(self.options[self.WEIGHT]), eps
+        """(weight, ε) of the term at ``progress`` ∈ [0, 1]."""
+        raise NotImplementedError
+
+    def term_prob(self) -> float:
+        """p: the share of learner steps that pay the term (1 = every step)."""
+        return 1.0
 
     def term(self, ctx: LossContext, eps: float) -> torch.Tensor:
         raise NotImplementedError
@@ -98,16 +114,16 @@ class Regularised(Defense):
         with probability p = ``reg_prob`` per learner step at weight/p (else 0): an unbiased
         estimate of weight · term (E = p · weight/p · term) at a fraction of its cost."""
         weight, eps = self.schedule(ctx.progress)
-        p = float(self.options.get("reg_prob", 1.0))
+        p = self.term_prob()
         if weight == 0 or eps <= 0 or (p < 1 and torch.rand((), generator=ctx.generator).item() >= p):
             return ctx.q.new_zeros(())
         weight /= p
         b = ctx.batch.size
-        k = max(1, math.ceil(float(self.options["batch_frac"]) * b))
+        k = max(1, math.ceil(self.config.batch_frac * b))
         if k < b:
             rows = torch.randperm(b, generator=ctx.generator)[:k].to(ctx.q.device)
             ctx = replace(ctx, batch=ctx.batch.rows(rows), q=ctx.q[rows], context=ctx.context[rows])
         return weight * self.term(ctx, eps)
 
     def perturbed(self, ctx: LossContext, x: torch.Tensor) -> torch.Tensor:
-        return perturbed_q(ctx.learner.agent, x, ctx, str(self.options["recurrent"]))
+        return perturbed_q(ctx.learner.agent, x, ctx, self.config.recurrent)

@@ -21,44 +21,62 @@ population is the archive (evaluation: each episode attacked by one of its membe
 """
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import torch
 
 from attacks.base import Attack
 from attacks.qd_archive import Entry, QDArchive
-from attacks.romance import Romance
+from attacks.romance import Romance, RomanceConfig
 from attacks.training import AttackTrainConfig, build
 from defenses.cotrained import CoTrainedDefense
 from robench.learners.buffer import EpisodeBatch
+from robench.method_config import MethodConfig, setting
+
+
+@dataclass(frozen=True)
+class RomanceTrainingConfig(MethodConfig):
+    attack_num: int = setting(6, low=1)
+    """Hijacks per episode."""
+    penalty: float = setting(0.5, low=0.0)
+    """The attackers' reward penalty per hijack."""
+    population: int = setting(4, low=1)
+    """K attackers per generation."""
+    archive: int = setting(15, low=1)
+    """Capacity of the quality-diversity archive."""
+    attacker_updates: int = setting(3, low=1)
+    """The attackers' soft-Q steps per round."""
+    reward_scale: float = setting(10.0, low=0.0)
+    """The attackers learn from −scale·r."""
+    diversity: float = setting(1.2, low=0.0)
+    """β of the attackers' diversity term."""
+    finetune_from: float = setting(0.625, low=0.0, high=1.0)
+    """Fraction of the run after which the archive freezes (ROMANCE: generation 500 of 800)."""
+    behaviour_states: int = setting(64, low=1)
+    """States on which an attacker's behaviour is compared in the archive."""
 
 
 class RomanceP(CoTrainedDefense):
     name = "romance-p"
     attack_name = "romance"
     PRETRAINED = True
-    OPTIONS = {"attack_num": 6, "penalty": 0.5, "population": 4, "archive": 15, "attacker_updates": 3,
-               "reward_scale": 10.0, "diversity": 1.2, "finetune_from": 0.625, "behaviour_states": 64}
-    BOUNDS = {"attack_num": (1, None), "penalty": (0.0, None), "population": (1, None), "archive": (1, None),
-              "attacker_updates": (1, None), "reward_scale": (0.0, None), "diversity": (0.0, None),
-              "finetune_from": (0.0, 1.0), "behaviour_states": (1, None)}
+    Config = RomanceTrainingConfig
 
-    def attack_config(self) -> AttackTrainConfig:
-        o = self.options
-        return replace(super().attack_config(), members=int(o["population"]), attack_num=int(o["attack_num"]),
-                       penalty=float(o["penalty"]), reward_scale=float(o["reward_scale"]),
-                       diversity=float(o["diversity"]), updates_per_batch=int(o["attacker_updates"]))
+    def attack_options(self) -> RomanceConfig:
+        c = self.config
+        return RomanceConfig(members=c.population, attack_num=c.attack_num, penalty=c.penalty,
+                             reward_scale=c.reward_scale, diversity=c.diversity, updates_per_batch=c.attacker_updates)
 
     def build_attack(self) -> Attack:
         attackers = super().build_attack()
-        self.archive = QDArchive(capacity=int(self.options["archive"]))
+        self.archive = QDArchive(capacity=self.config.archive)
         self.evolution = torch.Generator().manual_seed(self.adversary_seed + 7)
         self._attacker_round = True
         self.progress = 0.0
         return attackers
 
     def evolving(self) -> bool:
-        return self.progress < float(self.options["finetune_from"])
+        return self.progress < self.config.finetune_from
 
     def protagonist_frozen(self, t_env: int) -> bool:
         """Attacker and protagonist rounds alternate while the population evolves."""
@@ -82,7 +100,7 @@ class RomanceP(CoTrainedDefense):
         quality = attackers.member_quality(batch)
         net = attackers.net
         shared = attackers.transitions(batch)["x"]
-        pick = torch.randperm(shared.shape[0], generator=self.evolution)[: int(self.options["behaviour_states"])]
+        pick = torch.randperm(shared.shape[0], generator=self.evolution)[: self.config.behaviour_states]
         played = [i for i in range(net.k) if bool(torch.isfinite(quality[i]))]  # idle members are not judged
         outcome = self.archive.update([Entry(net.member(i), float(quality[i])) for i in played],
                                       lambda members: attackers.behaviour_policies(shared[pick], members),
@@ -101,7 +119,7 @@ class RomanceP(CoTrainedDefense):
         """The final archive as one population (K = its size)."""
         if not len(self.archive):
             return super().adversaries()
-        config = replace(self.adversary_config, members=len(self.archive))
+        config = replace(self.adversary_config, options=replace(self.adversary_config.options, members=len(self.archive)))
         population = build(self.attack_name, self.info, self.adversary_seed, str(self.learner.device), config)
         population.net.set_members([e.member for e in self.archive.entries])
         return {f"adv_{self.attack_name}": (population, config)}

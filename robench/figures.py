@@ -143,7 +143,7 @@ def ablation_bars(cells: pd.DataFrame, out: Path, eps_by_env: dict[str, float],
     for (env, lr, defense, other), g in cells.groupby(["env", "learner", "defense", "_other"]):
         column = _metric(g, metric)
         g = g[(g.attack == "none") | np.isclose(g.eps, eps_by_env.get(env, np.nan))]
-        defaults = DEFENSES[defense].defaults(lr) if defense in DEFENSES else {}
+        defaults = DEFENSES[defense].config_for(lr).to_dict() if defense in DEFENSES else {}
         numeric_defaults = {k: float(v) for k, v in defaults.items()
                             if isinstance(v, (int, float)) and not isinstance(v, bool)}
         options = [{**numeric_defaults, **numeric} for numeric in g._numeric]

@@ -48,7 +48,7 @@ def from_dict(data: dict[str, Any], where: str) -> TrainConfig:
                          "defense_options": dict(data.get("defense_options", {}))})
     if cfg.defense not in DEFENSES:
         raise RobenchError(f"{where}: unknown defense {cfg.defense!r}; known: {', '.join(DEFENSES)}")
-    DEFENSES[cfg.defense].resolve_options(cfg.defense_options, cfg.learner.mixer)
+    DEFENSES[cfg.defense].config_for(cfg.learner.mixer, cfg.defense_options)
     return cfg
 
 

@@ -299,6 +299,6 @@ def train(cfg: TrainConfig, curve_path: Path | None = None,
     profile = {part: round(seconds, 2) for part, seconds in clock.items()}
     profile["other"] = round(wall_s - sum(clock.values()), 2)
     return TrainResult(learner=learner, adversaries=defense.adversaries(), regime=regime,
-                       resolved_options=defense.options,
+                       resolved_options=defense.config.to_dict(),
                        t_env=t_env, episodes=episodes,
                        wall_s=wall_s, curve=curve, config=cfg, parent=parent, profile=profile)

@@ -100,10 +100,10 @@ def _config_part(config: dict[str, Any]) -> str:
 
 def same_options(defense: str, recorded: dict[str, Any], resolved: dict[str, Any]) -> bool:
     """Whether a manifest's resolved defense options equal today's, reading an option the
-    manifest predates at the defense's behaviour-preserving value (``Defense.ADDED``)."""
+    manifest predates at the defense's behaviour-preserving value (``MethodConfig.added``)."""
     from defenses import DEFENSES
 
-    added = {key: value for key, value in DEFENSES[defense].ADDED.items() if key in resolved}
+    added = {key: value for key, value in DEFENSES[defense].Config.added().items() if key in resolved}
     return _comparable({**added, **recorded}) == _comparable(resolved)
 
 
@@ -119,7 +119,7 @@ def run_status(run: ZooRun, zoo: Path) -> str:
     from defenses import DEFENSES
 
     cfg = run.config(zoo)
-    resolved = DEFENSES[run.defense].resolve_options(cfg.defense_options, cfg.learner.mixer)
+    resolved = DEFENSES[run.defense].config_for(cfg.learner.mixer, cfg.defense_options).to_dict()
     recorded = {**with_defaults(manifest.get("config", {})), "obs_layout": layout_of(manifest["env"])}
     wanted = {**asdict(cfg), "obs_layout": cfg.obs_layout or TRAIN_LAYOUTS.get(cfg.backend)}
     same = (_config_part(recorded) == _config_part(wanted)

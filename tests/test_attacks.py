@@ -137,11 +137,12 @@ def test_learned_attack_needs_its_adversary():
 
 @pytest.mark.parametrize("name,value", [("paad", "closed_form"), ("atsa", "closed_form"), ("atsa", "network")])
 def test_learned_adversary_learns_and_round_trips(name, value):
-    from attacks.training import AttackTrainConfig
+    from attacks.training import LEARNED, AttackTrainConfig
     from robench.learners.buffer import EpisodeBatch
 
     torch.manual_seed(0)
-    options = AttackTrainConfig(attack=name, value=value)
+    settings = LEARNED[name].Config(value=value) if name == "atsa" else LEARNED[name].Config()
+    options = AttackTrainConfig(attack=name, options=settings)
     adv = build(name, INFO, seed=0, options=options)
     adv.training = True
     agent = RNNAgent(6, 3, 5, hidden=8)
@@ -219,9 +220,10 @@ def test_atla_evaluation_perturbation_is_its_mean_in_units_of_eps():
         deltas.append(adv(agent, obs, torch.zeros(4, 3, 8), torch.ones(4, 3, 5, dtype=torch.bool), eps, low, high) - obs)
     assert deltas[0].abs().max() > 0
     assert torch.allclose(deltas[1], deltas[0] * 4, atol=1e-6)
+    from attacks.atla import ATLAConfig
     from attacks.training import AttackTrainConfig
 
-    squashed = build("atla", INFO, seed=0, options=AttackTrainConfig(attack="atla", squash=True))
+    squashed = build("atla", INFO, seed=0, options=AttackTrainConfig(attack="atla", options=ATLAConfig(squash=True)))
     squashed.load_state_dict(adv.state_dict())
     squashed.reset(4)
     mu = squashed.policy.actor.step(obs, squashed.policy.actor.init_hidden(4))[0].detach()
@@ -292,11 +294,13 @@ def test_direction_step_moves_the_policy_along_the_direction():
 
 
 def test_paad_direction_director_budget_and_checkpoint_round_trip(tmp_path):
-    from attacks.paad import PAADDirection
+    from dataclasses import asdict
+
+    from attacks.paad import PAADConfig, PAADDirection
     from attacks.training import AttackTrainConfig, load_adversary
     from robench.checkpoint import save_checkpoint
 
-    options = AttackTrainConfig(attack="paad", director="direction")
+    options = AttackTrainConfig(attack="paad", options=PAADConfig(director="direction"))
     adv = build("paad", INFO, seed=0, options=options)
     assert isinstance(adv, PAADDirection) and adv.policy.log_std.shape == (5,)
     agent = RNNAgent(6, 3, 5, hidden=8)
@@ -306,7 +310,7 @@ def test_paad_direction_director_budget_and_checkpoint_round_trip(tmp_path):
     x = adv(agent, obs, torch.zeros(8, 3, 8), avail, 0.1, low, high)
     assert ((x - obs).abs() <= 0.1 + 1e-6).all() and (x >= low).all() and (x <= high).all()
     manifest = {"kind": "adversary", "attack": "paad", "learner": adv.director_kind, "env": INFO.__dict__,
-                "config": options.__dict__}
+                "config": asdict(options)}
     save_checkpoint(tmp_path / "adv", adv.state_dict(), manifest)
     back = load_adversary(tmp_path / "adv", INFO)
     assert isinstance(back, PAADDirection)

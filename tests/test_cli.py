@@ -35,10 +35,14 @@ def run(*args, cwd=None, **env_vars):
     (["eval", "x", "--eps", "abc"], "not a number"),
     (["eval", "x", "--attack", "nope"], "unknown attack 'nope'"),
     (["attack", "train", "--attack", "fgsm", "--victim", "x"], "unknown learned attack 'fgsm'"),
-    (["attack", "train", "--attack", "atla", "--kappa", "0.1", "--victim", "x"], "--kappa applies to --attack atsa only"),
-    (["attack", "train", "--attack", "atsa", "--director", "direction", "--victim", "x"], "applies to --attack paad"),
-    (["attack", "train", "--attack", "paad", "--director", "nope", "--victim", "x"], "unknown PAAD director 'nope'"),
-    (["attack", "train", "--attack", "atla", "--updates", "2", "--victim", "x"], "--updates applies to the replay-based"),
+    (["attack", "train", "--attack", "atla", "--attack-opt", "kappa=0.1", "--victim", "x"],
+     "attack 'atla' has no option kappa; its options: squash"),
+    (["attack", "train", "--attack", "paad", "--attack-opt", "director=nope", "--victim", "x"],
+     "attack 'paad' option director must be one of target, direction, got 'nope'"),
+    (["attack", "train", "--attack", "atsa", "--attack-opt", "updates_per_batch=0", "--victim", "x"],
+     "attack 'atsa' option updates_per_batch must lie in [1, inf], got 0"),
+    (["attack", "train", "--attack", "atsa", "--attack-opt", "kappa=abc", "--victim", "x"],
+     "option kappa expects a float, got 'abc'"),
     (["train", "--defense-opt", "kappa", "--steps", "10"], "expects KEY=VALUE"),
     (["train", "--defense", "atsa", "--defense-opt", "kappa=big"], "option kappa expects a float, got 'big'"),
     (["train", "--defense", "atsa", "--defense-opt", "value=nope"], "option value must be one of closed_form, network"),
@@ -68,6 +72,7 @@ def test_list_names_the_registries():
     assert res.returncode == 0
     for word in ("3m", "8m", "3s_vs_3z", "vdn", "qmix", "noadv", "fgsm", "random"):
         assert word in res.stdout
+    assert "atsa: kappa=0.005" in res.stdout and "paad: director=target (target|direction)" in res.stdout
     assert "zoo (checkpoints): 3m " in res.stdout and "checkpoints/3m/" not in res.stdout  # counts, not 70 paths
     table = run("list", "--checkpoints").stdout.splitlines()
     assert any(line.split()[:4] == ["3m", "vdn", "noadv", "0"] and "win " in line for line in table)
@@ -143,7 +148,7 @@ def test_romance_p_fine_tunes_the_shipped_noadv_run_and_its_archive_attacks(tmp_
     assert manifest["lineage_wall_time_s"] == pytest.approx(manifest["wall_time_s"] + parent["wall_time_s"], abs=0.02)
     assert set(manifest["co_trained_adversaries"]) == {"adv_romance"}
     adv = json.loads((out / "adv_romance" / "manifest.json").read_text())
-    assert adv["attack"] == "romance" and adv["co_trained_by"] == "romance-p" and adv["config"]["members"] >= 4
+    assert adv["attack"] == "romance" and adv["co_trained_by"] == "romance-p" and adv["config"]["options"]["members"] >= 4
     ev = run("eval", str(noadv), "--attack", "romance", "--adversary", str(out / "adv_romance"), "--episodes", "8",
              "--json")
     assert ev.returncode == 0 and json.loads(ev.stdout)["attack"] == "romance", ev.stderr

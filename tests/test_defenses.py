@@ -43,7 +43,7 @@ def test_every_defense_trains_end_to_end_and_writes_its_adversaries(defense, tmp
     manifest = train_and_save(tiny(defense, "qmix"), tmp_path / "run", show_progress=False)
     agent, _, back = load_protagonist(tmp_path / "run")
     assert back["content_hash"] == manifest["content_hash"]
-    assert set(manifest["defense_options_resolved"]) == set(DEFENSES[defense].OPTIONS)
+    assert set(manifest["defense_options_resolved"]) == set(DEFENSES[defense].Config.defaults())
     linked = manifest["co_trained_adversaries"]
     assert bool(linked) == (defense in ("atla", "paad", "rap", "atsa", "romance-p", "romance-s"))
     for name, digest in linked.items():
@@ -54,7 +54,7 @@ def test_every_defense_trains_end_to_end_and_writes_its_adversaries(defense, tmp
         adversary = load_adversary(tmp_path / "run" / name, env_info_from_manifest(manifest))
         assert adversary.name == adv_manifest["attack"]
         if adv_manifest["attack"] == "paad":  # App. H.2: the director has the protagonist's architecture
-            assert adv_manifest["config"]["director_mixer"] == "qmix"
+            assert adv_manifest["config"]["options"]["director_mixer"] == "qmix"
     assert len(linked) == {"rap": 4}.get(defense, len(linked))
     curve = (tmp_path / "run" / "train_curve.csv").read_text().splitlines()
     td = float(curve[-1].split(",")[curve[0].split(",").index("td_loss")])
@@ -165,11 +165,11 @@ def test_rap_deals_its_gradient_steps_round_robin_over_the_members():
 def test_adversary_step_defaults_per_learner():
     """Measured against the 1.5×-NoAdv wall-time bar: SDor 1 step per rollout with VDN, 2 with QMIX;
     PAAD's director and RAP's population 2 with either."""
-    assert DEFENSES["atsa"].defaults("vdn")["adversary_updates"] == 1
-    assert DEFENSES["atsa"].defaults("qmix")["adversary_updates"] == 2
-    assert DEFENSES["atsa"].defaults("qmix")["kappa"] == 0.01
+    assert DEFENSES["atsa"].config_for("vdn").adversary_updates == 1
+    assert DEFENSES["atsa"].config_for("qmix").adversary_updates == 2
+    assert DEFENSES["atsa"].config_for("qmix").kappa == 0.01
     for name in ("paad", "rap"):
-        assert {DEFENSES[name].defaults(lr)["adversary_updates"] for lr in ("vdn", "qmix")} == {2}
+        assert {DEFENSES[name].config_for(lr).adversary_updates for lr in ("vdn", "qmix")} == {2}
 
 
 def test_atla_alternates_protagonist_and_adversary_phases(monkeypatch):

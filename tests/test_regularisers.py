@@ -182,7 +182,7 @@ def test_reg_start_keeps_the_regulariser_off_then_ramps_eps_from_there():
 @pytest.mark.parametrize("name", ["pr", "pr-rep"])
 def test_pr_defaults_to_the_kl_form_on_qmix_only(name):
     cls = DEFENSES[name]
-    assert cls.defaults("vdn")["loss"] == "hinge"
-    assert cls.defaults("qmix")["loss"] == "kl"
-    assert cls.resolve_options({"loss": "hinge"}, "qmix")["loss"] == "hinge"  # the option still wins
-    assert DEFENSES["atsa"].defaults("qmix")["kappa"] == 0.01 and DEFENSES["atsa"].defaults("vdn")["kappa"] == 0.005
+    assert cls.config_for("vdn").loss == "hinge"
+    assert cls.config_for("qmix").loss == "kl"
+    assert cls.config_for("qmix", {"loss": "hinge"}).loss == "hinge"  # the option still wins
+    assert DEFENSES["atsa"].config_for("qmix").kappa == 0.01 and DEFENSES["atsa"].config_for("vdn").kappa == 0.005

@@ -117,13 +117,14 @@ def test_a_defense_option_added_later_at_its_old_behaviour_keeps_finished_runs_d
     from defenses import DEFENSES
     from robench.zoo import same_options
 
-    today = DEFENSES["pr"].resolve_options({}, "vdn")
+    today = DEFENSES["pr"].config_for("vdn").to_dict()
     before = {key: value for key, value in today.items() if key != "reg_start"}  # a manifest predating reg_start
     assert same_options("pr", before, today)
-    assert not same_options("pr", before, DEFENSES["pr"].resolve_options({"reg_start": 0.25}, "vdn"))
+    assert not same_options("pr", before, DEFENSES["pr"].config_for("vdn", {"reg_start": 0.25}).to_dict())
     assert not same_options("pr", {**before, "mu": 0.2}, today)
-    # PR-REP inherits PR's ADDED but does not declare reg_start: nothing is filled in for it
-    assert same_options("pr-rep", DEFENSES["pr-rep"].resolve_options({}, "vdn"), DEFENSES["pr-rep"].resolve_options({}, "vdn"))
+    # PR-REP does not declare reg_start: nothing is filled in for it
+    pr_rep = DEFENSES["pr-rep"].config_for("vdn").to_dict()
+    assert "reg_start" not in pr_rep and same_options("pr-rep", pr_rep, pr_rep)
 
 
 def test_plan_jobs_one_job_per_core_with_one_thread(monkeypatch):

@@ -28,17 +28,9 @@ def add_parser(sub) -> None:
     att.add_argument("--eval-episodes", type=positive_int, default=None,
                      help="episodes per victim evaluation (default 200)")
     add_threat_args(att)
-    att.add_argument("--kappa", type=float, default=None, help="ATSA: SDor-STor loss weight κ (default 0.005)")
-    att.add_argument("--alpha", type=float, default=None, help="ATSA: fixed temperature (default FOP schedule)")
-    att.add_argument("--value", default=None, help="ATSA: soft values closed_form (FOP, default) or network (Eq. 9)")
-    att.add_argument("--reward-scale", type=float, default=None,
-                     help="ATSA: SDor learns from −scale·r (default 10: SMAX returns ×10 = SMAC's scale)")
-    att.add_argument("--squash", action="store_const", const=True, default=None,
-                     help="ATLA: δ = ε·tanh(u) instead of ε·clip(u, −1, 1)")
-    att.add_argument("--director", default=None,
-                     help="PAAD: target (target-action Q-learner, default) or direction (original PA-AD)")
-    att.add_argument("--updates", type=positive_int, default=None,
-                     help="PAAD, ATSA, ROMANCE: gradient steps of the adversary per batch of 32 episodes (default 4)")
+    att.add_argument("--attack-opt", action="append", default=[], metavar="KEY=VALUE",
+                     help="a setting of the learned attack (repeatable), e.g. kappa=0.01 for atsa, "
+                          "director=direction for paad; see `robench list`")
     att.add_argument("--out", type=Path, default=None, help="default: adversaries/MAP/ATTACK_vs_VICTIMHASH8")
     att.add_argument("--force", action="store_true")
     att.add_argument("--device", default="cpu")
@@ -50,27 +42,15 @@ def run(args: argparse.Namespace) -> int:
 
     from robench.envs import declares
 
-    from attacks.atsa import SDOR_VALUES
-    from attacks.training import LEARNED, PAAD_DIRECTORS, REPLAY_LEARNED, AttackTrainConfig, train_adversary
+    from attacks.training import LEARNED, AttackTrainConfig, train_adversary
     from robench.checkpoint import load_protagonist
+    from robench.method_config import make, parse
 
     check_choice("learned attack", args.attack, LEARNED)
+    kind, owner = LEARNED[args.attack].Config, f"attack {args.attack!r}"
+    options = make(kind, parse(kind, args.attack_opt, "--attack-opt", owner), owner)
     cfg = AttackTrainConfig(attack=args.attack, eps=args.eps, seed=args.seed, device=args.device, bounds=threat_bounds(args),
-                            max_wall_s=None if args.max_minutes is None else args.max_minutes * 60)
-    owners = {"kappa": "atsa", "alpha": "atsa", "value": "atsa", "reward_scale": "atsa", "director": "paad",
-              "squash": "atla"}
-    for option, owner in owners.items():  # given options must belong to the attack; the rest keep defaults
-        if getattr(args, option) is not None:
-            if args.attack != owner:
-                raise UsageError(f"--{option.replace('_', '-')} applies to --attack {owner} only")
-            setattr(cfg, option, getattr(args, option))
-    check_choice("PAAD director", cfg.director, PAAD_DIRECTORS)
-    check_choice("ATSA value", cfg.value, SDOR_VALUES)
-    if args.updates is not None:
-        if args.attack not in REPLAY_LEARNED:
-            raise UsageError(f"--updates applies to the replay-based adversaries ({', '.join(REPLAY_LEARNED)}), "
-                             f"not {args.attack}")
-        cfg.updates_per_batch = args.updates
+                            max_wall_s=None if args.max_minutes is None else args.max_minutes * 60, options=options)
     victim, _, manifest = load_protagonist(args.victim, args.device)
     for option in ("steps", "n_envs", "eval_every", "eval_episodes"):
         if getattr(args, option) is not None:

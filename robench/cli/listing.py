@@ -20,6 +20,7 @@ def run(args: argparse.Namespace) -> int:
     from robench.envs import BACKENDS, map_names
     from robench.learners.agent import AGENTS
     from robench.learners.mixers import MIXERS
+    from robench.method_config import describe
 
     from robench.envs import EnvError
 
@@ -31,10 +32,13 @@ def run(args: argparse.Namespace) -> int:
     print(f"learners: {', '.join(MIXERS)}; agent networks: {', '.join(AGENTS)}")
     print("defenses:")
     for name, cls in DEFENSES.items():
-        options = ", ".join(f"{k}={v}" + (f" ({'|'.join(cls.CHOICES[k])})" if k in cls.CHOICES else "")
-                            for k, v in cls.OPTIONS.items())
+        options = describe(cls.Config)
         print(f"  {name}" + (f": {options}" if options else ""))
     print(f"attacks: {', '.join(ATTACKS)}")
+    print("learned attacks (robench attack train --attack-opt KEY=VALUE):")
+    for name, cls in ATTACKS.items():
+        if cls.learned:
+            print(f"  {name}: {describe(cls.Config) or 'no options'}")
     print(zoo_summary(args.zoo, args.checkpoints))
     return 0
 
