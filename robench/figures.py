@@ -18,6 +18,7 @@ Every defense keeps one colour in every figure (``defense_colour``); legends sit
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -116,60 +117,69 @@ def attack_strength(cells: pd.DataFrame, out: Path, eps_by_env: dict[str, float]
 PARAM_LABELS = {"kappa": "κ", "alpha": "α", "mu": "μ", "lambda": "λ"}
 
 
-def parse_variant(variant: str) -> tuple[dict[str, float], str]:
-    """``"agent=mlp,alpha=0.2,kappa=0.01"`` → ({"alpha": 0.2, "kappa": 0.01}, "agent=mlp"): the
-    numeric hyperparameters (ablation axes) and the rest (e.g. the agent network), which only
-    separates rows (``""`` → ({}, ""))."""
-    numeric, other = {}, []
-    for item in filter(None, variant.split(",")):
-        key, _, value = item.partition("=")
-        try:
+def split_settings(settings: Any) -> tuple[dict[str, float], dict[str, str]]:
+    """A cell's ``settings`` (``robench.grid.settings_of``) → (its numeric defense settings, the
+    ablation axes; everything else as ``key → value`` text, which only separates rows).  Cells
+    without settings (the scripted reference row) give ({}, {})."""
+    if not isinstance(settings, dict):
+        return {}, {}
+    numeric, other = {}, {}
+    for key, value in (settings.get("defense") or {}).items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
             numeric[key] = float(value)
-        except ValueError:
-            other.append(item)
-    return numeric, ",".join(other)
+        else:
+            other[key] = str(value)
+    other.update({key: str(value) for key, value in (settings.get("learner") or {}).items()})
+    return numeric, other
 
 
 def ablation_bars(cells: pd.DataFrame, out: Path, eps_by_env: dict[str, float],
                   metric: str | None = None) -> list[Path]:
-    """Bars of ``metric`` per attack (at the table ε) for each value of each varied defense option."""
-    from defenses import DEFENSES
-
-    if "variant" not in cells.columns:
+    """Bars of ``metric`` per attack (at the table ε) for each value of each varied numeric
+    defense setting, within the rows that share every other setting."""
+    if "settings" not in cells.columns:
         return []
     written = []
-    parsed = cells.variant.fillna("").map(parse_variant)
+    parsed = cells.settings.map(split_settings)
     cells = cells.assign(_numeric=parsed.map(lambda p: p[0]), _other=parsed.map(lambda p: p[1]))
-    for (env, lr, defense, other), g in cells.groupby(["env", "learner", "defense", "_other"]):
-        column = _metric(g, metric)
-        g = g[(g.attack == "none") | np.isclose(g.eps, eps_by_env.get(env, np.nan))]
-        defaults = DEFENSES[defense].config_for(lr).to_dict() if defense in DEFENSES else {}
-        numeric_defaults = {k: float(v) for k, v in defaults.items()
-                            if isinstance(v, (int, float)) and not isinstance(v, bool)}
-        options = [{**numeric_defaults, **numeric} for numeric in g._numeric]
-        for param in sorted({k for o in options for k in o}):
-            values = pd.Series([o.get(param, np.nan) for o in options], index=g.index)
-            levels = sorted(values.dropna().unique())
-            if len(levels) < 2:
-                continue
-            attacks = ordered(g.attack, list(ATTACK_LABELS))
-            name = PARAM_LABELS.get(param, param)
-            width = 0.8 / len(levels)
-            fig, ax = plt.subplots(figsize=(1.2 + 1.1 * len(attacks), 2.8))
-            for i, level in enumerate(levels):
-                sub = g[values == level]
-                vals = [sub[sub.attack == a][column].mean() for a in attacks]
-                ax.bar(np.arange(len(attacks)) + i * width, vals, width, label=f"{name} = {level:g}")
-            ax.set_xticks(np.arange(len(attacks)) + width * (len(levels) - 1) / 2,
-                          [label(ATTACK_LABELS, a) for a in attacks])
-            ax.set_ylabel(column.replace("_", " "))
-            if column.endswith("_rate"):
-                ax.set_ylim(0, 1)
-            row = label(DEFENSE_LABELS, defense) + (f" [{other}]" if other else "")
-            ax.set_title(f"{env} · {label(LEARNER_LABELS, lr)} · {row} · ablation of {name}")
-            ax.legend(fontsize=7)
-            suffix = f"_{other.replace('=', '-')}" if other else ""
-            written += _save(fig, out, f"ablation_{param}_{env}_{lr}_{defense}{suffix}")
+    for (env, lr, defense), block in cells[parsed.map(lambda p: bool(p[0]))].groupby(["env", "learner", "defense"]):
+        keys = sorted({k for o in block._other for k in o})
+        varied = [k for k in keys if len({o.get(k) for o in block._other}) > 1]  # the rest is common to the block
+        block = block.assign(_group=block._other.map(lambda o: ",".join(f"{k}={o[k]}" for k in varied if k in o)))
+        for other, g in block.groupby("_group"):
+            written += _ablation_figures(g, out, env, lr, defense, other, eps_by_env, metric)
+    return written
+
+
+def _ablation_figures(g: pd.DataFrame, out: Path, env: str, lr: str, defense: str, other: str,
+                      eps_by_env: dict[str, float], metric: str | None) -> list[Path]:
+    """One figure per numeric setting that takes ≥ 2 values among the rows ``g``."""
+    written = []
+    column = _metric(g, metric)
+    g = g[(g.attack == "none") | np.isclose(g.eps, eps_by_env.get(env, np.nan))]
+    for param in sorted({k for o in g._numeric for k in o}):
+        values = pd.Series([o.get(param, np.nan) for o in g._numeric], index=g.index)
+        levels = sorted(values.dropna().unique())
+        if len(levels) < 2:
+            continue
+        attacks = ordered(g.attack, list(ATTACK_LABELS))
+        name = PARAM_LABELS.get(param, param)
+        width = 0.8 / len(levels)
+        fig, ax = plt.subplots(figsize=(1.2 + 1.1 * len(attacks), 2.8))
+        for i, level in enumerate(levels):
+            sub = g[values == level]
+            vals = [sub[sub.attack == a][column].mean() for a in attacks]
+            ax.bar(np.arange(len(attacks)) + i * width, vals, width, label=f"{name} = {level:g}")
+        ax.set_xticks(np.arange(len(attacks)) + width * (len(levels) - 1) / 2,
+                      [label(ATTACK_LABELS, a) for a in attacks])
+        ax.set_ylabel(column.replace("_", " "))
+        if column.endswith("_rate"):
+            ax.set_ylim(0, 1)
+        row = label(DEFENSE_LABELS, defense) + (f" [{other}]" if other else "")
+        ax.set_title(f"{env} · {label(LEARNER_LABELS, lr)} · {row} · ablation of {name}")
+        ax.legend(fontsize=7)
+        suffix = f"_{other.replace('=', '-').replace(',', '_')}" if other else ""
+        written += _save(fig, out, f"ablation_{param}_{env}_{lr}_{defense}{suffix}")
     return written
 
 

@@ -76,17 +76,24 @@ class Cell:
 
 
 def variant_of(manifest: dict[str, Any]) -> str:
-    """The protagonist's defense hyperparameters and its learner settings that differ from the
-    ``LearnerConfig`` defaults as a row label, e.g. ``alpha=0.2,kappa=0.01`` or
+    """The row label of a protagonist's settings: the defense hyperparameters it was given and
+    its non-default learner settings (``settings_of``), e.g. ``alpha=0.2,kappa=0.01`` or
     ``agent=mlp,optimizer=adam`` ("" with the defaults): rows of one defense that differ in them
-    stay apart (numeric ones also become ablation axes in the report)."""
-    config = manifest.get("config", {})
-    parts = [_setting(k, v) for k, v in (config.get("defense_options") or {}).items()]
-    defaults = asdict(LearnerConfig())
-    for key, value in (config.get("learner") or {}).items():
-        if key != "mixer" and key in defaults and value != defaults[key]:
-            parts.append(_setting(key, value))
+    stay apart."""
+    given = manifest.get("config", {}).get("defense_options") or {}
+    parts = [_setting(k, v) for k, v in given.items()] + [_setting(k, v) for k, v in settings_of(manifest)["learner"].items()]
     return ",".join(sorted(parts))
+
+
+def settings_of(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """A protagonist's settings as structured data: ``defense`` = its resolved defense
+    hyperparameters (every one, defaults included), ``learner`` = the ``LearnerConfig`` settings
+    that differ from the defaults.  ``variant_of`` is their row label; reports read these."""
+    defaults = asdict(LearnerConfig())
+    learner = {k: v for k, v in (manifest.get("config", {}).get("learner") or {}).items()
+               if k != "mixer" and k in defaults and v != defaults[k]}
+    given = manifest.get("config", {}).get("defense_options") or {}
+    return {"defense": {**given, **(manifest.get("defense_options_resolved") or {})}, "learner": learner}
 
 
 def protocol_of(manifest: dict[str, Any]) -> str:
@@ -190,6 +197,7 @@ def plan(spec: GridSpec, candidates: dict[tuple[str, str, str], list[tuple[Path,
     cells, missing = [], []
     for path, manifest in discover(spec):
         env, learner, variant = manifest["env"]["map_name"], manifest["learner"], variant_of(manifest)
+        settings = settings_of(manifest)
         for attack in spec.attacks:
             adversary, retrain = None, None
             if ATTACKS[attack].learned and spec.retrain_adversaries:
@@ -216,7 +224,7 @@ def plan(spec: GridSpec, candidates: dict[tuple[str, str, str], list[tuple[Path,
                     f = None if attack == "none" or spec.features is None else tuple(spec.features)
                     threat = ThreatModel(eps=float(eps), bounds=spec.bounds, attacked_agents=m, features=f)
                     meta = {"env": env, "backend": manifest["env"]["backend"], "learner": learner,
-                            "defense": manifest.get("defense"), "variant": variant,
+                            "defense": manifest.get("defense"), "variant": variant, "settings": settings,
                             "seed": manifest.get("seed"), "threat": threat.to_dict(),
                             "protocol": protocol_of(manifest), "obs_layout": layout_of(manifest["env"]),
                             "adversary": str(adversary[0]) if adversary else None, **key}
@@ -322,6 +330,18 @@ def retrained_adversary(store, spec: dict[str, Any], victim, victim_manifest: di
     return out
 
 
+LABELS = ("settings",)
+"""Row labels a cell's metadata gained after cells were first stored; a finished cell planned
+again gets them from its plan without being evaluated again."""
+
+
+def finished_meta(store, cell: Cell) -> dict[str, Any]:
+    """A finished cell's stored metadata, given any ``LABELS`` its plan has and it lacks."""
+    meta = store.read_meta(cell.cid)
+    missing = {k: cell.meta[k] for k in LABELS if k in cell.meta and k not in meta}
+    return store.relabel(cell.cid, missing) if missing else meta
+
+
 def run_grid(spec: GridSpec, on_cell: Callable[[dict[str, Any]], None] | None = None,
              cells: list[Cell] | None = None) -> list[dict[str, Any]]:
     """Run every unfinished cell of ``spec`` (finished ones are read back); return all metadata.
@@ -335,7 +355,7 @@ def run_grid(spec: GridSpec, on_cell: Callable[[dict[str, Any]], None] | None = 
         raise GridError(f"no protagonist checkpoints under {spec.checkpoints} match the filters")
     store = ResultStore(spec.results)
     todo = [c for c in cells if not store.done(c.cid)]
-    metas = [store.read_meta(c.cid) for c in cells if store.done(c.cid)]
+    metas = [finished_meta(store, c) for c in cells if store.done(c.cid)]
     for meta in metas:
         if on_cell:
             on_cell(meta)

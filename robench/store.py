@@ -67,6 +67,14 @@ class ResultStore:
         atomic_write(self._episodes(cid), lambda tmp: episodes[EPISODE_COLUMNS].to_parquet(tmp, index=False))
         atomic_write(self._meta(cid), lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=1, sort_keys=True)))
 
+    def relabel(self, cid: str, labels: dict[str, Any]) -> dict[str, Any]:
+        """A finished cell's metadata with ``labels`` (row labels, never results) added or
+        replaced, written back whole; returns the new metadata."""
+        with self.lock(cid):
+            meta = {**self.read_meta(cid), **labels}
+            atomic_write(self._meta(cid), lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=1, sort_keys=True)))
+        return meta
+
     def read_meta(self, cid: str) -> dict[str, Any]:
         return json.loads(self._meta(cid).read_text())
 
@@ -77,8 +85,9 @@ class ResultStore:
 def load_cells(results: Path) -> pd.DataFrame:
     """One row per finished cell: key columns (env, learner, defense, variant, seed, attack, eps,
     eval_seed, episodes, attacked_agents, checkpoint, adversary) and summary metrics (win_rate,
-    mean_return, std_return, crash_rate, ...).  ``variant`` holds the defense's and the learner's
-    non-default settings; ``attacked_agents`` the attacked set M (None = every agent); ``features``
+    mean_return, std_return, crash_rate, ...).  ``variant`` is the row label of the defense's and
+    the learner's non-default settings, ``settings`` the same as structured data
+    (``robench.grid.settings_of``; None for cells stored before it was recorded); ``attacked_agents`` the attacked set M (None = every agent); ``features``
     the coordinates the attack could touch (None = all); ``bounds`` how
     the cell's attack kept ô in range (``robench.threat``; ``features`` for cells stored before it
     was recorded)."""
@@ -87,7 +96,7 @@ def load_cells(results: Path) -> pd.DataFrame:
     store = ResultStore(results)
     rows = []
     for cid in store.cell_ids():
-        meta = {"variant": "", "attacked_agents": None, "features": None, **store.read_meta(cid)}
+        meta = {"variant": "", "settings": None, "attacked_agents": None, "features": None, **store.read_meta(cid)}
         meta["bounds"] = meta.get("bounds") or (meta.get("threat") or {}).get("bounds", LEGACY_BOUNDS)
         rows.append(meta)
     return pd.DataFrame(rows)

@@ -1,4 +1,4 @@
-"""CLI through the real ``robench`` entry point (a subprocess per call)."""
+"""CLI through the real ``robench`` entry point (a subprocess per call; bad input mostly in-process)."""
 import json
 import os
 import shutil
@@ -58,13 +58,34 @@ def run(*args, cwd=None, **env_vars):
     (["train", "--defense", "romance-p"], "fine-tunes a trained protagonist"),
     (["train", "--defense", "romance-p", "--defense-opt", "finetune_from=2"], "option finetune_from must lie in [0, 1]"),
 ])
-def test_bad_input_is_one_line_and_exit_2(args, needle, tmp_path):
+def test_bad_input_is_one_line_and_exit_2(args, needle, tmp_path, monkeypatch, capsys):
+    """In-process through ``robench.cli.main`` (the entry point itself: the test below)."""
+    from robench.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    try:
+        code = main(list(args))
+    except SystemExit as stop:  # argparse's own errors
+        code = stop.code
+    err = capsys.readouterr().err
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("robench: error: ") and needle in lines[0], err
+    assert not list(tmp_path.iterdir())  # nothing half-written
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["train", "--defense", "nope"], "unknown defense 'nope'"),
+    (["eval", "no/such/ckpt"], "no checkpoint directory"),
+    (["attack", "train", "--attack", "paad", "--attack-opt", "director=nope", "--victim", "x"], "must be one of"),
+])
+def test_bad_input_through_the_entry_point(args, needle, tmp_path):
     res = run(*args, cwd=tmp_path)
     assert res.returncode == 2, res.stderr
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("robench: error: ") and needle in lines[0], res.stderr
     assert "Traceback" not in res.stderr
-    assert not list(tmp_path.iterdir())  # nothing half-written
+    assert not list(tmp_path.iterdir())
 
 
 def test_list_names_the_registries():

@@ -16,7 +16,7 @@ from robench.envs import make_env
 from robench.grid import GridSpec, plan, run_grid
 from robench.learners.agent import RNNAgent, make_agent
 from robench.learners.mixers import make_mixer
-from robench.store import load_cells, load_episodes
+from robench.store import ResultStore, load_cells, load_episodes
 
 ROBENCH = str(Path(sys.executable).parent / "robench")
 
@@ -188,7 +188,19 @@ def test_defense_variants_stay_apart_and_get_an_ablation_figure(tmp_path):
                                       make_mixer("vdn", info.n_agents, info.state_dim))
         save_checkpoint(zoo / f"atsa_k{seed}", tensors, manifest)
     run_grid(GridSpec(eps=[0.25], attacks=["none", "random"], checkpoints=zoo, results=tmp_path / "res", episodes=4))
-    assert sorted(load_cells(tmp_path / "res").variant.unique()) == ["agent=mlp,kappa=0.005", "kappa=0", "kappa=0.005"]
+    cells = load_cells(tmp_path / "res")
+    assert sorted(cells.variant.unique()) == ["agent=mlp,kappa=0.005", "kappa=0", "kappa=0.005"]
+    by_variant = {row.variant: row.settings for row in cells.itertuples() if row.defense == "atsa"}
+    assert by_variant["agent=mlp,kappa=0.005"] == {"defense": {"kappa": 0.005}, "learner": {"agent": "mlp"}}
+    assert by_variant["kappa=0"] == {"defense": {"kappa": 0.0}, "learner": {}}
+    # a store written before cells recorded their settings gains them from the plan, unevaluated
+    store = ResultStore(tmp_path / "res")
+    cid = cells.cell_id.iloc[0]
+    stale = {k: v for k, v in store.read_meta(cid).items() if k != "settings"}
+    (tmp_path / "res" / "cells" / f"{cid}.json").write_text(json.dumps(stale))
+    walls = {m["cell_id"]: m["wall_s"] for m in run_grid(GridSpec(eps=[0.25], attacks=["none", "random"], checkpoints=zoo,
+                                                                  results=tmp_path / "res", episodes=4))}
+    assert store.read_meta(cid)["settings"] == cells.settings.iloc[0] and walls[cid] == stale["wall_s"]
     res = subprocess.run([ROBENCH, "report", "--results", str(tmp_path / "res"), "--out", str(tmp_path / "rep")],
                          capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr
