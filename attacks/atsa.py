@@ -110,11 +110,6 @@ class ATSA(DirectorAttack):
     Config = SDorConfig
     replay = True
 
-    @classmethod
-    def build(cls, info: EnvInfo, cfg: SDorConfig, generator: torch.Generator, device: str | torch.device = "cpu",
-              steps: int = 200_000) -> "ATSA":
-        return cls(info, generator=generator, cfg=cfg, device=device)
-
     def __init__(self, info: EnvInfo, generator: torch.Generator | None = None,
                  attacked_agents: torch.Tensor | None = None, cfg: SDorConfig | None = None,
                  device: str | torch.device = "cpu"):

@@ -123,8 +123,12 @@ class Attack:
     def build(cls, info: EnvInfo, cfg: MethodConfig, generator: torch.Generator, device: str | torch.device = "cpu",
               steps: int = 200_000) -> "Attack":
         """A fresh learned adversary for maps of ``info`` with settings ``cfg`` (``steps``: the
-        env steps it will train for, which schedules such as MAPPO's lr decay span)."""
-        raise NotImplementedError(f"attack {cls.name!r} is not learned")
+        env steps it will train for, which schedules such as MAPPO's lr decay span).  By default
+        the constructor ``cls(info, generator=…, cfg=…, device=…)``; an attack built otherwise
+        overrides this."""
+        if not cls.learned:
+            raise NotImplementedError(f"attack {cls.name!r} is not learned")
+        return cls(info, generator=generator, cfg=cfg, device=device)
 
     def reset(self, batch_size: int) -> None:
         """Start of a new batch of episodes."""

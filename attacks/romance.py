@@ -134,11 +134,6 @@ class Romance(HijackAttack):
     Config = RomanceConfig
     replay = True
 
-    @classmethod
-    def build(cls, info: EnvInfo, cfg: RomanceConfig, generator: torch.Generator, device: str | torch.device = "cpu",
-              steps: int = 200_000) -> "Romance":
-        return cls(info, generator=generator, cfg=cfg, device=device)
-
     def __init__(self, info: EnvInfo, generator: torch.Generator | None = None,
                  cfg: RomanceConfig | None = None, device: str | torch.device = "cpu"):
         cfg = cfg or RomanceConfig()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 import torch
 
 from attacks import ATTACKS, Attack
+from robench.budget import StepBudget
 from robench.checkpoint import CheckpointError, env_info_from_manifest, read_manifest, read_tensors, save_checkpoint
 from robench.envs import BatchedEnv, EnvInfo, make_env, paper_eps
 from robench.learners.agent import Agent
@@ -136,24 +136,21 @@ def train_adversary(cfg: AttackTrainConfig, victim: Agent, victim_manifest: dict
     adversary = build(cfg.attack, info, cfg.seed, cfg.device, cfg)
     env = make_env(info.map_name, cfg.n_envs, info.backend, cfg.device, info.obs_layout)
     curve: list[dict[str, float]] = []
-    t_env, it, next_eval = 0, 0, 0
-    start = time.perf_counter()
-    while t_env < cfg.steps:
+    budget = StepBudget(cfg.steps, cfg.eval_every, cfg.max_wall_s)
+    it = 0
+    while budget.running():
         res, _ = adversary_round(env, victim, adversary, eps, cfg.seed * 1_000_003 + it, gen, cfg.bounds)
         it += 1
-        t_env += int(res.length.sum())
-        out_of_time = cfg.max_wall_s is not None and time.perf_counter() - start >= cfg.max_wall_s
         row = None
-        if t_env >= next_eval or t_env >= cfg.steps or out_of_time:
-            next_eval += cfg.eval_every
-            row = {"t_env": t_env, "wall_s": round(time.perf_counter() - start, 2),
-                   **victim_outcome(victim, adversary, info, eps, cfg.eval_episodes, 7_777 + t_env, cfg.bounds)}
+        if budget.advance(int(res.length.sum())):
+            row = {"t_env": budget.t_env, "wall_s": round(budget.wall_s(), 2),
+                   **victim_outcome(victim, adversary, info, eps, cfg.eval_episodes, 7_777 + budget.t_env, cfg.bounds)}
             curve.append(row)
         if progress:
-            progress(t_env, row)
-        if out_of_time:
+            progress(budget.t_env, row)
+        if budget.out_of_time:
             break
-    manifest = adversary_manifest(adversary, cfg, info, victim_manifest, eps, t_env, time.perf_counter() - start,
+    manifest = adversary_manifest(adversary, cfg, info, victim_manifest, eps, budget.t_env, budget.wall_s(),
                                   curve[-1]["victim_win_rate"], final_victim_return=curve[-1]["victim_return"],
                                   final_victim_crash_rate=curve[-1]["victim_crash_rate"])
     with tempfile.TemporaryDirectory(prefix="robench-adv-") as tmp:

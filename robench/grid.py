@@ -20,6 +20,7 @@ from robench.checkpoint import checkpoint_dirs, read_manifest
 from robench.envs import DEFAULT_BACKEND, declares, layout_of, paper_eps
 from robench.errors import RobenchError
 from robench.learners.learner import LearnerConfig
+from robench.manifest import given_defense_options
 from robench.locks import sweep_orphans
 from robench.parallel import dispatch
 from robench.regime import regime_of
@@ -80,7 +81,7 @@ def variant_of(manifest: dict[str, Any]) -> str:
     its non-default learner settings (``settings_of``), e.g. ``alpha=0.2,kappa=0.01`` or
     ``agent=mlp,optimizer=adam`` ("" with the defaults): rows of one defense that differ in them
     stay apart."""
-    given = manifest.get("config", {}).get("defense_options") or {}
+    given = given_defense_options(manifest)
     parts = [_setting(k, v) for k, v in given.items()] + [_setting(k, v) for k, v in settings_of(manifest)["learner"].items()]
     return ",".join(sorted(parts))
 
@@ -90,10 +91,10 @@ def settings_of(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
     hyperparameters (every one, defaults included), ``learner`` = the ``LearnerConfig`` settings
     that differ from the defaults.  ``variant_of`` is their row label; reports read these."""
     defaults = asdict(LearnerConfig())
-    learner = {k: v for k, v in (manifest.get("config", {}).get("learner") or {}).items()
-               if k != "mixer" and k in defaults and v != defaults[k]}
-    given = manifest.get("config", {}).get("defense_options") or {}
-    return {"defense": {**given, **(manifest.get("defense_options_resolved") or {})}, "learner": learner}
+    recorded = manifest.get("config", {}).get("learner") or {}
+    learner = {k: v for k, v in recorded.items() if k != "mixer" and k in defaults and v != defaults[k]}
+    return {"defense": {**given_defense_options(manifest), **(manifest.get("defense_options_resolved") or {})},
+            "learner": learner}
 
 
 def protocol_of(manifest: dict[str, Any]) -> str:

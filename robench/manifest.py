@@ -16,6 +16,12 @@ def learner_config(manifest: dict[str, Any]) -> LearnerConfig:
     return LearnerConfig(**{**{k: v for k, v in recorded.items() if k in known}, "mixer": manifest["learner"]})
 
 
+def given_defense_options(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The defense hyperparameters a protagonist's run was given (``config.defense_options``;
+    the resolved ones, defaults included, are ``defense_options_resolved``)."""
+    return dict(manifest.get("config", {}).get("defense_options") or {})
+
+
 def agent_shape(cfg: LearnerConfig) -> dict[str, Any]:
     """What fixes an agent network's weights' shapes, with the mixer: its kind, width and inputs."""
     return {"mixer": cfg.mixer, "agent": cfg.agent, "hidden": cfg.hidden, "last_action": cfg.last_action}

@@ -30,6 +30,7 @@ from typing import Any, Callable, Iterator
 
 from attacks.base import Attack
 from defenses import DEFENSES, DefenseConfig
+from robench.budget import StepBudget
 from robench.checkpoint import CheckpointError, load_protagonist, read_manifest
 from robench.envs import EnvInfo, canonical_map, layout_of, make_env, max_copies, paper_eps
 from robench.errors import RobenchError
@@ -61,7 +62,7 @@ class TrainConfig:
     eps: float | None = None
     """Training perturbation budget; None = the paper's value for the map."""
     defense_options: dict[str, Option] = field(default_factory=dict)
-    """Defense hyperparameters (``Defense.OPTIONS``), e.g. ATSA's κ and α."""
+    """Defense hyperparameters given for the run (fields of ``Defense.Config``), e.g. ATSA's κ and α."""
     obs_layout: str | None = None
     """Observation layout; None = the zoo's for the backend (``TRAIN_LAYOUTS``: SMAC's layout on
     SMAX maps, ``robench.envs.smac_layout``; Kinematics on CAV)."""
@@ -223,12 +224,11 @@ def train(cfg: TrainConfig, curve_path: Path | None = None,
         fh = open(curve_path, "w", newline="")
         writer = csv.DictWriter(fh, fieldnames=CURVE_FIELDS)
         writer.writeheader()
-    t_env, episodes, it = 0, 0, 0
-    next_eval = 0
+    budget = StepBudget(cfg.steps, cfg.eval_every, cfg.max_wall_s)
+    episodes, it = 0, 0
     recent_wins: list[float] = []
     stats: dict[str, float] = {}
     clock = dict.fromkeys(PROFILE_PARTS, 0.0)
-    start = time.perf_counter()
 
     @contextlib.contextmanager
     def timed(part: str) -> Iterator[None]:
@@ -237,7 +237,8 @@ def train(cfg: TrainConfig, curve_path: Path | None = None,
         clock[part] += time.perf_counter() - since
 
     try:
-        while t_env < cfg.steps:
+        while budget.running():
+            t_env = budget.t_env
             frac = min(1.0, t_env / max(1, cfg.explore_anneal_steps))
             explore = explore_start + frac * (cfg.explore_end - explore_start)
             progress_frac = t_env / cfg.steps
@@ -266,19 +267,18 @@ def train(cfg: TrainConfig, curve_path: Path | None = None,
                                                   progress=progress_frac, generator=gen,
                                                   extra_losses=defense.extra_losses)
             it += 1
-            t_env += int(out.length.sum())
+            due = budget.advance(int(out.length.sum()))
+            t_env = budget.t_env
             episodes += env.batch_size
             recent_wins = (recent_wins + out.won.float().tolist())[-200:]
             learner.maybe_update_targets(episodes)
-            out_of_time = cfg.max_wall_s is not None and time.perf_counter() - start >= cfg.max_wall_s
             row = None
-            if t_env >= next_eval or t_env >= cfg.steps or out_of_time:
-                next_eval += cfg.eval_every
+            if due:
                 with timed("evaluation"):
                     clean, _ = evaluate(learner.policy_agent, cfg.env, backend=cfg.backend, obs_layout=cfg.obs_layout,
                                         episodes=cfg.eval_episodes, seed=10_000_019 + t_env, device=cfg.device)
                 win, ret = clean.win_rate, clean.mean_return
-                row = {"t_env": t_env, "episodes": episodes, "wall_s": round(time.perf_counter() - start, 2),
+                row = {"t_env": t_env, "episodes": episodes, "wall_s": round(budget.wall_s(), 2),
                        "explore": round(explore, 4), "train_eps": train_eps,
                        "train_win_rate": sum(recent_wins) / len(recent_wins), "eval_win_rate": win,
                        "eval_return": ret, "eval_crash_rate": clean.crash_rate,
@@ -289,16 +289,16 @@ def train(cfg: TrainConfig, curve_path: Path | None = None,
                     fh.flush()
             if progress is not None:
                 progress(t_env, episodes, sum(recent_wins) / len(recent_wins), row)
-            if out_of_time or (row is not None and cfg.stop_win_rate is not None
+            if budget.out_of_time or (row is not None and cfg.stop_win_rate is not None
                                and row["eval_win_rate"] >= cfg.stop_win_rate):
                 break
     finally:
         if fh is not None:
             fh.close()
-    wall_s = time.perf_counter() - start
+    wall_s = budget.wall_s()
     profile = {part: round(seconds, 2) for part, seconds in clock.items()}
     profile["other"] = round(wall_s - sum(clock.values()), 2)
     return TrainResult(learner=learner, adversaries=defense.adversaries(), regime=regime,
                        resolved_options=defense.config.to_dict(),
-                       t_env=t_env, episodes=episodes,
+                       t_env=budget.t_env, episodes=episodes,
                        wall_s=wall_s, curve=curve, config=cfg, parent=parent, profile=profile)
