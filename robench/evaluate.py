@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 import torch
 
 from attacks import Attack, make_attack
-from robench.envs import EnvInfo, make_env, max_copies
+from robench.envs import BatchedEnv, EnvInfo, make_env, max_copies
 from robench.errors import RobenchError
 from robench.learners.agent import Agent
 from robench.rollout import Outcomes, run_episodes
@@ -80,7 +80,8 @@ def evaluate(agent: Agent, map_name: str, *, backend: str = "smax", attack: str 
              episodes: int = 500, seed: int = 0, device: str | torch.device = "cpu",
              batch_size: int | None = None, adversary: Attack | None = None,
              attacked_agents: list[int] | None = None, bounds: str = DEFAULT_BOUNDS,
-             obs_layout: str | None = None, features: list[int] | None = None) -> tuple[EvalResult, Outcomes]:
+             obs_layout: str | None = None, features: list[int] | None = None,
+             env: BatchedEnv | None = None) -> tuple[EvalResult, Outcomes]:
     """Evaluate ``agent`` for ``episodes`` episodes under ``attack`` at budget ``eps``.
 
     ``batch_size`` < ``episodes`` (or the backend's ``max_copies``) splits the cell into sequential batches (the one-at-a-time
@@ -90,15 +91,17 @@ def evaluate(agent: Agent, map_name: str, *, backend: str = "smax", attack: str 
     is the attacked set M (the others keep their clean observations); None = all agents; ``bounds``
     the range of ô (``robench.threat``), ``features`` the coordinates the attack may touch (None =
     all; the others keep their clean values): together with ε they are the cell's threat model;
-    ``obs_layout`` the env's observation layout (None = the backend's own)."""
+    ``obs_layout`` the env's observation layout (None = the backend's own).  ``env``: copies of
+    that map, backend and layout kept by the caller (``eval_env``) for repeated evaluations (a
+    training curve: StarCraft II games are not relaunched at every point); its batch size is
+    the cell's batch size."""
     if episodes <= 0:
         raise ValueError("episodes must be positive")
-    bs = episodes if batch_size is None else min(batch_size, episodes)
-    bs = min(bs, max_copies(backend) or bs)
+    bs = env.batch_size if env is not None else eval_batch(episodes, backend, batch_size)
     threat = ThreatModel(eps=float(eps), bounds=bounds,
                          attacked_agents=None if attacked_agents is None else tuple(attacked_agents),
                          features=None if features is None else tuple(features))
-    env = make_env(map_name, bs, backend, device, obs_layout)
+    env = env if env is not None else make_env(map_name, bs, backend, device, obs_layout)
     check_fits(agent, env.info())
     limits = threat.limits(env.obs_low, env.obs_high)
     adversary = make_attack(attack, seed=seed, adversary=adversary,
@@ -111,6 +114,19 @@ def evaluate(agent: Agent, map_name: str, *, backend: str = "smax", attack: str 
     merged = Outcomes(*(torch.cat([getattr(p, f) for p in parts])[:episodes]
                         for f in ("won", "episode_return", "crashed", "length")))
     return summarise(merged, attack, eps, seed, attacked_agents, bounds, features), merged
+
+
+def eval_batch(episodes: int, backend: str, batch_size: int | None = None) -> int:
+    """Copies per batch of an evaluation of ``episodes``: all at once unless ``batch_size`` or the
+    backend's ``max_copies`` is smaller."""
+    bs = episodes if batch_size is None else min(batch_size, episodes)
+    return min(bs, max_copies(backend) or bs)
+
+
+def eval_env(map_name: str, episodes: int, backend: str = "smax", device: str | torch.device = "cpu",
+             obs_layout: str | None = None) -> BatchedEnv:
+    """The copies ``evaluate(..., episodes=episodes, env=…)`` runs on, built once."""
+    return make_env(map_name, eval_batch(episodes, backend), backend, device, obs_layout)
 
 
 def check_fits(agent: Agent, info: EnvInfo) -> None:

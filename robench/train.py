@@ -34,7 +34,7 @@ from robench.budget import StepBudget
 from robench.checkpoint import CheckpointError, load_protagonist, read_manifest
 from robench.envs import EnvInfo, canonical_map, layout_of, make_env, max_copies, paper_eps
 from robench.errors import RobenchError
-from robench.evaluate import evaluate
+from robench.evaluate import eval_env, evaluate
 from robench.learners.buffer import ReplayBuffer
 from robench.learners.learner import LearnerConfig, QLearner
 from robench.manifest import agent_shape, learner_config
@@ -224,6 +224,7 @@ def train(cfg: TrainConfig, curve_path: Path | None = None,
         fh = open(curve_path, "w", newline="")
         writer = csv.DictWriter(fh, fieldnames=CURVE_FIELDS)
         writer.writeheader()
+    curve_env = eval_env(cfg.env, cfg.eval_episodes, cfg.backend, cfg.device, cfg.obs_layout)
     budget = StepBudget(cfg.steps, cfg.eval_every, cfg.max_wall_s)
     episodes, it = 0, 0
     recent_wins: list[float] = []
@@ -276,7 +277,8 @@ def train(cfg: TrainConfig, curve_path: Path | None = None,
             if due:
                 with timed("evaluation"):
                     clean, _ = evaluate(learner.policy_agent, cfg.env, backend=cfg.backend, obs_layout=cfg.obs_layout,
-                                        episodes=cfg.eval_episodes, seed=10_000_019 + t_env, device=cfg.device)
+                                        episodes=cfg.eval_episodes, seed=10_000_019 + t_env, device=cfg.device,
+                                        env=curve_env)
                 win, ret = clean.win_rate, clean.mean_return
                 row = {"t_env": t_env, "episodes": episodes, "wall_s": round(budget.wall_s(), 2),
                        "explore": round(explore, 4), "train_eps": train_eps,

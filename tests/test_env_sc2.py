@@ -211,3 +211,17 @@ def test_the_standin_is_what_the_backend_loads(standin):
     from robench.envs.sc2 import env_class
 
     assert env_class() is sc2_standin.StandInStarCraft2Env
+
+
+def test_training_keeps_its_games_across_curve_evaluations(standin, monkeypatch):
+    """Launches = the training copies + the curve's copies, however many curve points: the curve
+    is evaluated on games kept for the run, not relaunched at every point."""
+    from robench.learners.learner import LearnerConfig
+    from robench.train import TrainConfig, train
+
+    monkeypatch.setattr(standin, "launches", 0)
+    cfg = TrainConfig(env="3m", backend="sc2", steps=400, n_envs=3, eval_every=50, eval_episodes=2,
+                      updates_per_rollout=1, learner=LearnerConfig(batch_size=2, buffer_size=8, hidden=8))
+    result = train(cfg)
+    assert len(result.curve) >= 3
+    assert standin.launches == 3 + 2
