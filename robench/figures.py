@@ -28,6 +28,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from robench.envs import declares  # noqa: E402
+from robench.manifest import Manifest  # noqa: E402
 from robench.tables import ATTACK_LABELS, DEFENSE_LABELS, LEARNER_LABELS, label, ordered  # noqa: E402
 
 
@@ -195,11 +196,11 @@ def training_curves(checkpoints: Path, out: Path) -> list[Path]:
                                           "adversary_curves_cav")}
     curves: dict[tuple[str, str], list[tuple[tuple[str, str], str, str, pd.DataFrame]]] = {k: [] for k in metrics}
     for path in sorted(Path(checkpoints).glob("**/train_curve.csv")):
-        manifest = json.loads((path.parent / "manifest.json").read_text())
-        name = manifest.get("defense") if manifest["kind"] == "protagonist" else manifest.get("attack")
-        tag = path.parent.name + (f" ε={manifest['eps']:g}" if manifest["kind"] == "adversary" else "")
-        key = (manifest["kind"], "wins" if declares(manifest["env"].get("backend", "smax"), "win_rate") else "returns")
-        panel = (manifest["env"]["map_name"], manifest.get("victim_learner", manifest["learner"]))
+        manifest = Manifest(json.loads((path.parent / "manifest.json").read_text()))
+        name = manifest.defense if manifest.is_protagonist else manifest.attack
+        tag = path.parent.name + ("" if manifest.is_protagonist else f" ε={manifest.eps:g}")
+        key = (manifest.kind, "wins" if declares(manifest.backend, "win_rate") else "returns")
+        panel = (manifest.map_name, manifest.victim_learner)
         curves[key].append((panel, tag, name or "", pd.read_csv(path)))
     written = []
     for key, runs in curves.items():

@@ -20,7 +20,7 @@ from robench.checkpoint import checkpoint_dirs, read_manifest
 from robench.envs import DEFAULT_BACKEND, declares, layout_of, paper_eps
 from robench.errors import RobenchError
 from robench.learners.learner import LearnerConfig
-from robench.manifest import given_defense_options
+from robench.manifest import Manifest, given_defense_options
 from robench.locks import sweep_orphans
 from robench.parallel import dispatch
 from robench.regime import regime_of
@@ -136,24 +136,24 @@ def _setting(key: str, value: Any) -> str:
     return f"{key}={value:g}" if numeric else f"{key}={value}"
 
 
-def discover(spec: GridSpec) -> list[tuple[Path, dict[str, Any]]]:
+def discover(spec: GridSpec) -> list[tuple[Path, Manifest]]:
     """Protagonist checkpoints under ``spec.checkpoints`` that match the filters."""
     root = Path(spec.checkpoints)
     if not root.is_dir():
         raise GridError(f"no checkpoint directory {root}")
     found = []
     for directory in checkpoint_dirs(root):
-        manifest = read_manifest(directory)
-        env = manifest["env"]["map_name"]
-        if manifest["kind"] != "protagonist":
+        manifest = Manifest(read_manifest(directory))
+        env = manifest.map_name
+        if not manifest.is_protagonist:
             continue
         if spec.envs is not None and env not in spec.envs:
             continue
-        if spec.learners is not None and manifest["learner"] not in spec.learners:
+        if spec.learners is not None and manifest.learner not in spec.learners:
             continue
-        if spec.defenses is not None and manifest.get("defense") not in spec.defenses:
+        if spec.defenses is not None and manifest.defense not in spec.defenses:
             continue
-        if spec.seeds is not None and manifest.get("seed") not in spec.seeds:
+        if spec.seeds is not None and manifest.seed not in spec.seeds:
             continue
         found.append((directory, manifest))
     return found
@@ -172,12 +172,12 @@ def adversary_candidates(root: Path | None) -> dict[tuple[str, str, str], list[t
     if not Path(root).is_dir():
         raise GridError(f"no adversary directory {root}")
     for directory in checkpoint_dirs(root):
-        manifest = read_manifest(directory)
-        if manifest["kind"] == "adversary":
-            key = (manifest["env"]["map_name"], manifest.get("victim_learner", manifest["learner"]), manifest["attack"])
-            rank = (manifest.get("co_trained_by") != manifest["attack"], bool(manifest.get("co_trained_variant")),
-                    manifest.get("seed") or 0, str(directory))
-            found.setdefault(key, []).append((rank, directory, manifest["content_hash"]))
+        manifest = Manifest(read_manifest(directory))
+        if not manifest.is_protagonist:
+            key = (manifest.map_name, manifest.victim_learner, manifest.attack)
+            rank = (manifest.co_trained_by != manifest.attack, bool(manifest.co_trained_variant), manifest.seed or 0,
+                    str(directory))
+            found.setdefault(key, []).append((rank, directory, manifest.content_hash))
     return {key: [(path, digest) for _, path, digest in sorted(rows)] for key, rows in found.items()}
 
 
@@ -197,22 +197,22 @@ def plan(spec: GridSpec, candidates: dict[tuple[str, str, str], list[tuple[Path,
     adversaries = {key: found[0] for key, found in candidates.items()}
     cells, missing = [], []
     for path, manifest in discover(spec):
-        env, learner, variant = manifest["env"]["map_name"], manifest["learner"], variant_of(manifest)
-        settings = settings_of(manifest)
+        env, learner, variant = manifest.map_name, manifest.learner, variant_of(manifest.raw)
+        settings = settings_of(manifest.raw)
         for attack in spec.attacks:
             adversary, retrain = None, None
             if ATTACKS[attack].learned and spec.retrain_adversaries:
-                retrain = {"attack": attack, "victim": manifest["content_hash"], "steps": spec.retrain_steps,
+                retrain = {"attack": attack, "victim": manifest.content_hash, "steps": spec.retrain_steps,
                            "eps": paper_eps(env), "seed": 0}
             elif ATTACKS[attack].learned:
                 adversary = adversaries.get((env, learner, attack))
                 if adversary is None:
-                    missing.append({"env": env, "learner": learner, "defense": manifest.get("defense"),
-                                    "seed": manifest.get("seed"), "attack": attack})
+                    missing.append({"env": env, "learner": learner, "defense": manifest.defense,
+                                    "seed": manifest.seed, "attack": attack})
                     continue
             for eps in ([0.0] if attack == "none" else spec.eps):
                 for eval_seed in spec.eval_seeds:
-                    key = {"checkpoint_hash": manifest["content_hash"], "attack": attack, "eps": float(eps),
+                    key = {"checkpoint_hash": manifest.content_hash, "attack": attack, "eps": float(eps),
                            "episodes": spec.episodes, "eval_seed": eval_seed,
                            "adversary_hash": adversary[1] if adversary else None, "retrain": retrain}
                     if spec.attacked_agents is not None and attack != "none":  # all-agent keys stay unchanged
@@ -224,10 +224,10 @@ def plan(spec: GridSpec, candidates: dict[tuple[str, str, str], list[tuple[Path,
                     m = None if attack == "none" or spec.attacked_agents is None else tuple(spec.attacked_agents)
                     f = None if attack == "none" or spec.features is None else tuple(spec.features)
                     threat = ThreatModel(eps=float(eps), bounds=spec.bounds, attacked_agents=m, features=f)
-                    meta = {"env": env, "backend": manifest["env"]["backend"], "learner": learner,
-                            "defense": manifest.get("defense"), "variant": variant, "settings": settings,
-                            "seed": manifest.get("seed"), "threat": threat.to_dict(),
-                            "protocol": protocol_of(manifest), "obs_layout": layout_of(manifest["env"]),
+                    meta = {"env": env, "backend": manifest.backend, "learner": learner,
+                            "defense": manifest.defense, "variant": variant, "settings": settings,
+                            "seed": manifest.seed, "threat": threat.to_dict(),
+                            "protocol": protocol_of(manifest.raw), "obs_layout": layout_of(manifest.raw["env"]),
                             "adversary": str(adversary[0]) if adversary else None, **key}
                     cells.append(Cell(cid=cell_id(key), checkpoint=str(path), meta=meta))
     if spec.reference_rows:

@@ -18,35 +18,32 @@ from robench.atomic import atomic_write_text
 from robench.checkpoint import checkpoint_dirs, read_manifest
 from robench.errors import RobenchError
 from robench.grid import variant_of
-from robench.manifest import learner_config
+from robench.manifest import Manifest
 
 INDEX = "index.json"
 FORMAT = "robench-zoo-index/1"
 
 
-def entry(root: Path, directory: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+def entry(root: Path, directory: Path, manifest: Manifest) -> dict[str, Any]:
     """The index row of one checkpoint (paths relative to the zoo root, POSIX style)."""
-    env = manifest.get("env", {})
     row = {
         "path": directory.relative_to(root).as_posix(),
-        "kind": manifest["kind"],
-        "map": env.get("map_name"),
-        "backend": env.get("backend"),
-        "learner": manifest["learner"],
-        "eps": manifest.get("eps"),
-        "seed": manifest.get("seed"),
-        "steps": manifest.get("steps"),
-        "wall_time_s": manifest.get("wall_time_s"),
-        "content_hash": manifest["content_hash"],
+        "kind": manifest.kind,
+        "map": manifest.map_name,
+        "backend": manifest.raw["env"].get("backend"),
+        "learner": manifest.learner,
+        "eps": manifest.eps,
+        "seed": manifest.seed,
+        "steps": manifest.steps,
+        "wall_time_s": manifest.wall_time_s,
+        "content_hash": manifest.content_hash,
     }
-    if manifest["kind"] == "protagonist":
-        row.update(defense=manifest.get("defense"), variant=variant_of(manifest),
-                   agent=learner_config(manifest).agent, clean_win_rate=manifest.get("clean_win_rate"),
-                   init_from_map=manifest.get("init_from_map"),
-                   lineage_wall_time_s=manifest.get("lineage_wall_time_s", manifest.get("wall_time_s")))
+    if manifest.is_protagonist:
+        row.update(defense=manifest.defense, variant=variant_of(manifest.raw), agent=manifest.learner_config.agent,
+                   clean_win_rate=manifest.clean_win_rate, init_from_map=manifest.init_from_map,
+                   lineage_wall_time_s=manifest.lineage_wall_time_s)
     else:
-        row.update(attack=manifest.get("attack"), victim=manifest.get("victim"),
-                   final_victim_win_rate=manifest.get("final_victim_win_rate"))
+        row.update(attack=manifest.attack, victim=manifest.victim, final_victim_win_rate=manifest.final_victim_win_rate)
     return row
 
 
@@ -55,7 +52,7 @@ def build_index(root: Path) -> dict[str, Any]:
     root = Path(root)
     if not root.is_dir():
         raise RobenchError(f"no checkpoint directory {root}")
-    rows = [entry(root, directory, read_manifest(directory)) for directory in checkpoint_dirs(root)]
+    rows = [entry(root, directory, Manifest(read_manifest(directory))) for directory in checkpoint_dirs(root)]
     return {"format": FORMAT, "checkpoints": rows}
 
 

@@ -1,11 +1,128 @@
 """Typed views of a checkpoint manifest: what older manifests lack is read as the value that
-reproduces how they were made (``LearnerConfig``'s defaults for learner settings not yet recorded)."""
+reproduces how they were made (``LearnerConfig``'s defaults for learner settings not yet recorded).
+
+``Manifest`` is the one reader the zoo's consumers use (index, grid, figures, zoo build): the
+JSON as ``robench.checkpoint.read_manifest`` validated it, its fields as typed properties, each
+fallback for an older manifest stated once.
+"""
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from typing import Any
 
+from robench.errors import RobenchError
 from robench.learners.learner import LearnerConfig
+
+KINDS = ("protagonist", "adversary")
+REQUIRED = ("kind", "content_hash", "env", "learner")
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A checkpoint's manifest, typed (``raw``: the JSON as written)."""
+
+    raw: dict[str, Any]
+
+    def __post_init__(self) -> None:
+        missing = [key for key in REQUIRED if key not in self.raw]
+        if missing:
+            raise RobenchError(f"manifest lacks {', '.join(missing)}")
+        if self.raw["kind"] not in KINDS:
+            raise RobenchError(f"manifest of unknown kind {self.raw['kind']!r}; kinds: {', '.join(KINDS)}")
+        if "map_name" not in self.raw["env"]:
+            raise RobenchError("manifest env lacks map_name")
+
+    # -- every checkpoint ---------------------------------------------------------------------
+    @property
+    def kind(self) -> str:
+        return self.raw["kind"]
+
+    @property
+    def is_protagonist(self) -> bool:
+        return self.kind == "protagonist"
+
+    @property
+    def content_hash(self) -> str:
+        return self.raw["content_hash"]
+
+    @property
+    def map_name(self) -> str:
+        return self.raw["env"]["map_name"]
+
+    @property
+    def backend(self) -> str:
+        """The env backend (``smax`` for manifests that predate the record)."""
+        return self.raw["env"].get("backend", "smax")
+
+    @property
+    def learner(self) -> str:
+        """A protagonist's mixer; an adversary's director kind."""
+        return self.raw["learner"]
+
+    @property
+    def seed(self) -> int | None:
+        return self.raw.get("seed")
+
+    @property
+    def steps(self) -> int | None:
+        return self.raw.get("steps")
+
+    @property
+    def eps(self) -> float | None:
+        return self.raw.get("eps")
+
+    @property
+    def wall_time_s(self) -> float | None:
+        return self.raw.get("wall_time_s")
+
+    # -- protagonists -------------------------------------------------------------------------
+    @property
+    def defense(self) -> str | None:
+        return self.raw.get("defense")
+
+    @property
+    def clean_win_rate(self) -> float | None:
+        return self.raw.get("clean_win_rate")
+
+    @property
+    def init_from_map(self) -> str | None:
+        return self.raw.get("init_from_map")
+
+    @property
+    def lineage_wall_time_s(self) -> float | None:
+        """Wall time of the run and of the runs it started from (its own for older manifests)."""
+        return self.raw.get("lineage_wall_time_s", self.wall_time_s)
+
+    @property
+    def learner_config(self) -> LearnerConfig:
+        return learner_config(self.raw)
+
+    # -- adversaries --------------------------------------------------------------------------
+    @property
+    def attack(self) -> str | None:
+        return self.raw.get("attack")
+
+    @property
+    def victim(self) -> str | None:
+        """The content hash of the protagonist the adversary was trained against."""
+        return self.raw.get("victim")
+
+    @property
+    def victim_learner(self) -> str:
+        """The victim's mixer (older adversary manifests: the ``learner`` field held it)."""
+        return self.raw.get("victim_learner", self.learner)
+
+    @property
+    def co_trained_by(self) -> str | None:
+        return self.raw.get("co_trained_by")
+
+    @property
+    def co_trained_variant(self) -> dict[str, Any]:
+        return dict(self.raw.get("co_trained_variant") or {})
+
+    @property
+    def final_victim_win_rate(self) -> float | None:
+        return self.raw.get("final_victim_win_rate")
 
 
 def learner_config(manifest: dict[str, Any]) -> LearnerConfig:

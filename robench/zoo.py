@@ -34,6 +34,7 @@ from robench.envs import backend_of, canonical_map, layout_of, paper_eps
 from robench.errors import RobenchError
 from robench.learners.learner import LearnerConfig
 from robench.locks import file_lock, sweep_orphans
+from robench.manifest import Manifest
 from robench.parallel import dispatch
 from robench.regime import regime_of
 from robench.threat import LEGACY_BOUNDS
@@ -170,11 +171,11 @@ def projected_minutes(runs: list[ZooRun], zoo: Path) -> float:
     walls: dict[str, list[float]] = {}
     for directory in checkpoint_dirs(zoo):
         try:
-            m = read_manifest(directory)
+            m = Manifest(read_manifest(directory))
         except CheckpointError:  # an entry replaced while we scan
             continue
-        if m["kind"] == "protagonist" and m.get("steps"):
-            walls.setdefault(m.get("defense"), []).append(m["wall_time_s"] / 60 / m["steps"])
+        if m.is_protagonist and m.steps:
+            walls.setdefault(m.defense, []).append(m.wall_time_s / 60 / m.steps)
     total = 0.0
     for run in runs:
         steps = run.config().steps

@@ -106,3 +106,31 @@ def test_mlp_agent_round_trip(tmp_path):
     save_checkpoint(tmp_path / "wrong", protagonist_tensors(agent, mixer), manifest)
     with pytest.raises(CheckpointError):
         load_protagonist(tmp_path / "wrong")
+
+
+def test_the_typed_manifest_view_validates_once_and_states_each_fallback():
+    from robench.errors import RobenchError
+    from robench.manifest import Manifest
+
+    with pytest.raises(RobenchError, match="manifest lacks kind, content_hash, env, learner"):
+        Manifest({})
+    base = {"kind": "protagonist", "content_hash": "ab", "env": {"map_name": "3m"}, "learner": "qmix"}
+    with pytest.raises(RobenchError, match="unknown kind 'policy'"):
+        Manifest({**base, "kind": "policy"})
+    with pytest.raises(RobenchError, match="env lacks map_name"):
+        Manifest({**base, "env": {}})
+    old = Manifest({**base, "wall_time_s": 12.0})
+    assert old.backend == "smax" and old.lineage_wall_time_s == 12.0 and old.victim_learner == "qmix"
+    assert old.learner_config.mixer == "qmix" and old.co_trained_variant == {}
+    adv = Manifest({**base, "kind": "adversary", "learner": "fop", "victim_learner": "vdn", "attack": "atsa"})
+    assert not adv.is_protagonist and adv.victim_learner == "vdn" and adv.attack == "atsa"
+
+
+def test_every_committed_manifest_reads_as_a_typed_manifest():
+    from robench.checkpoint import checkpoint_dirs, read_manifest
+    from robench.manifest import Manifest
+
+    from pathlib import Path
+
+    typed = [Manifest(read_manifest(d)) for d in checkpoint_dirs(Path(__file__).resolve().parents[1] / "checkpoints")]
+    assert len(typed) > 20 and {m.kind for m in typed} == {"protagonist", "adversary"}
