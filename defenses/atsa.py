@@ -21,12 +21,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from attacks.atsa import SDOR_VALUES, SDorConfig
-from defenses.cotrained import CoTrainedDefense
-from robench.method_config import MethodConfig, setting
+from defenses.cotrained import CoTrainedConfig, CoTrainedDefense
+from robench.method_config import setting
 
 
 @dataclass(frozen=True)
-class ATSATrainingConfig(MethodConfig):
+class ATSATrainingConfig(CoTrainedConfig):
     kappa: float = setting(0.005, low=0.0)
     """Weight κ of SDor's consistency term (Eqs. 14–15); 0 is the ablation of Fig. 2."""
     alpha: float = -1.0
@@ -36,7 +36,7 @@ class ATSATrainingConfig(MethodConfig):
     reward_scale: float = setting(10.0, low=1e-9)
     """SDor learns from −scale·r."""
     adversary_updates: int = setting(1, low=1)
-    """SDor's gradient steps per rollout of 32 episodes."""
+    """SDor's gradient steps per rollout of 32 episodes (QMIX: 2, ``for_learner``)."""
 
     @classmethod
     def for_learner(cls, learner: str) -> "ATSATrainingConfig":

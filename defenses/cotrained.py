@@ -10,11 +10,22 @@ loaded and evaluated exactly like a freshly trained one.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from attacks.base import Attack
 from attacks.training import LEARNED, AttackTrainConfig, adversary_round, build
 from defenses.base import Defense
 from robench.learners.buffer import EpisodeBatch
-from robench.method_config import MethodConfig
+from robench.method_config import MethodConfig, setting
+
+
+@dataclass(frozen=True)
+class CoTrainedConfig(MethodConfig):
+    """The setting of the co-trained defenses whose adversary learns by gradient steps per rollout
+    (PAAD, RAP, ATSA): how many."""
+
+    adversary_updates: int = setting(2, low=1)
+    """The adversary's gradient steps per rollout of 32 episodes (a population's, dealt over its members)."""
 
 
 class CoTrainedDefense(Defense):

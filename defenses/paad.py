@@ -13,16 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from attacks.paad import PAAD_DIRECTORS, PAADConfig
-from defenses.cotrained import CoTrainedDefense
-from robench.method_config import MethodConfig, setting
+from defenses.cotrained import CoTrainedConfig, CoTrainedDefense
+from robench.method_config import setting
 
 
 @dataclass(frozen=True)
-class PAADTrainingConfig(MethodConfig):
+class PAADTrainingConfig(CoTrainedConfig):
     director: str = setting("target", choices=PAAD_DIRECTORS)
     """The co-trained director: ``target`` (target-action Q-learner) or ``direction`` (PA-AD's)."""
-    adversary_updates: int = setting(2, low=1)
-    """The director's gradient steps per rollout of 32 episodes."""
 
 
 class PAADTraining(CoTrainedDefense):

@@ -18,16 +18,14 @@ from attacks.base import Attack
 from attacks.paad import PAADConfig
 from attacks.population import DirectorPopulation
 from attacks.training import AttackTrainConfig, build
-from defenses.cotrained import CoTrainedDefense
-from robench.method_config import MethodConfig, setting
+from defenses.cotrained import CoTrainedConfig, CoTrainedDefense
+from robench.method_config import setting
 
 
 @dataclass(frozen=True)
-class RAPConfig(MethodConfig):
+class RAPConfig(CoTrainedConfig):
     k: int = setting(4, low=1)
-    """Directors in the population."""
-    adversary_updates: int = setting(2, low=1)
-    """The population's gradient steps per rollout, dealt round-robin over the members."""
+    """Directors in the population (the ``adversary_updates`` are dealt round-robin over them)."""
 
 
 class RAPTraining(CoTrainedDefense):
