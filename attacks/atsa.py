@@ -49,17 +49,26 @@ class SDorConfig(MethodConfig):
     """Weight κ of the SDor-STor loss (Eqs. 14–15)."""
     alpha: float | None = None
     """Fixed temperature α; None = FOP's schedule max(0.05, 0.5 − t/2·10⁵)."""
-    hidden: int = 64
-    gamma: float = 0.99
-    td_lambda: float = 0.8
-    lr: float = 5e-4
-    grad_clip: float = 10.0
-    batch_size: int = 32
-    buffer_size: int = 2000
-    target_update_episodes: int = 200
+    hidden: int = setting(64, low=1)
+    """Width of the actor's and critics' MLP → GRU → MLP networks."""
+    gamma: float = setting(0.99, low=0.0, high=1.0)
+    """Discount of SDor's return."""
+    td_lambda: float = setting(0.8, low=0.0, high=1.0)
+    """λ of the critics' TD(λ) targets (FOP)."""
+    lr: float = setting(5e-4, low=0.0)
+    """RMSprop learning rate of actor and critics."""
+    grad_clip: float = setting(10.0, low=0.0)
+    """Global gradient-norm clip."""
+    batch_size: int = setting(32, low=1)
+    """Episodes per gradient step."""
+    buffer_size: int = setting(2000, low=1)
+    """Replay capacity in episodes."""
+    target_update_episodes: int = setting(200, low=1)
+    """Hard target-critic refresh period, in episodes."""
     updates_per_batch: int = setting(4, low=1)
     """Gradient steps of SDor per recorded batch of episodes."""
-    heads: int = 4
+    heads: int = setting(4, low=1)
+    """Attention heads of the FOP mixer's λ_i (Eq. 7)."""
     value: str = setting("closed_form", choices=SDOR_VALUES)
     """Per-agent soft values V_i: ``closed_form`` (FOP) or ``network`` (Eq. 9)."""
     reward_scale: float = setting(10.0, low=1e-9)

@@ -63,12 +63,17 @@ class RomanceConfig(MethodConfig):
     """b: floor of every option's probability."""
     diversity: float = setting(1.2, low=0.0)
     """β of the diversity term (weight β/10)."""
-    hidden: int = 64
-    gamma: float = 0.99
-    lr: float = 2e-4
-    grad_clip: float = 5.0
-    tau: float = 0.005
-    batch_size: int = 256
+    hidden: int = setting(64, low=1)
+    """Width of each attacker's MLP."""
+    gamma: float = setting(0.99, low=0.0, high=1.0)
+    """Discount of the attackers' return."""
+    lr: float = setting(2e-4, low=0.0)
+    """RMSprop learning rate."""
+    grad_clip: float = setting(5.0, low=0.0)
+    """Per-member gradient-norm clip."""
+    tau: float = setting(0.005, low=0.0, high=1.0)
+    """Soft target update θ̄ ← (1 − τ)θ̄ + τθ after each step."""
+    batch_size: int = setting(256, low=1)
     """Transitions per member per gradient step (ROMANCE: 10 episodes)."""
     buffer_size: int = 50_000
     """Transitions in the shared replay (ROMANCE: 1000 episodes)."""

@@ -36,16 +36,23 @@ class AttackTrainConfig:
     (``options``, an instance of ``LEARNED[attack].Config``)."""
 
     attack: str = "paad"
+    """The learned attack (a ``LEARNED`` name)."""
     eps: float | None = None
     """Training budget (None = the paper's for the victim's map)."""
     steps: int = 200_000
     """Env steps."""
     n_envs: int = 32
+    """Environment copies per round (one batch of episodes)."""
     seed: int = 0
+    """Seed of the adversary's initialisation, exploration and the rounds' episodes."""
     eval_every: int = 20_000
+    """Env steps between points of the adversary's curve (the victim under the greedy adversary)."""
     eval_episodes: int = 200
+    """Episodes per curve point."""
     max_wall_s: float | None = None
+    """Stop early after this many seconds (None = no limit)."""
     device: str = "cpu"
+    """torch device of the adversary."""
     bounds: str = DEFAULT_BOUNDS
     """How ô is kept in range while the adversary trains (``robench.threat``)."""
     options: MethodConfig | None = None
