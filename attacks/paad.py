@@ -23,9 +23,10 @@ from attacks.mappo import GaussianPolicyAttack, MAPPOConfig
 from attacks.targeted import direction_step
 from robench.checkpoint import load_modules, module_tensors
 from robench.envs.protocol import EnvInfo
-from robench.learners.agent import Agent
+from robench.learners.agent import AGENTS, Agent
 from robench.learners.buffer import EpisodeBatch, ReplayBuffer
 from robench.learners.learner import LearnerConfig, QLearner
+from robench.learners.mixers import MIXERS
 from robench.method_config import MethodConfig, setting
 from robench.rollout import explore_actions
 
@@ -43,9 +44,9 @@ class PAADConfig(MethodConfig):
     updates_per_batch: int = setting(4, low=1)
     """Gradient steps of the target director per recorded batch of episodes (the direction policy
     takes one MAPPO update and ignores it)."""
-    director_mixer: str = setting("vdn", choices=("vdn", "qmix"))
+    director_mixer: str = setting("vdn", choices=tuple(MIXERS), from_victim=True)
     """The target director's mixer: the victim's (App. H.2, ``for_victim``)."""
-    director_agent: str = "rnn"
+    director_agent: str = setting("rnn", choices=tuple(AGENTS), from_victim=True)
     """The target director's agent network: the victim's."""
 
     def for_victim(self, learner: LearnerConfig) -> "PAADConfig":

@@ -7,7 +7,7 @@ observation.  κ = 0 is the ablation of the paper's Fig. 2, a fixed α that of F
 Defaults: κ = 0.005 for VDN and 0.01 for QMIX (each in the paper's search set, Sec. 5:
 VDN {0.001, 0.005, 0.01}, QMIX {0.001, 0.005, 0.01, 0.025}); α follows FOP's schedule
 (``alpha`` ≤ 0) unless a fixed value > 0 is given; SDor sees rewards ×``reward_scale``
-(SMAX → SMAC's scale, see ``AttackTrainConfig.reward_scale``).  SDor takes ``adversary_updates``
+(SMAX → SMAC's scale, see ``attacks.atsa.SDorConfig.reward_scale``).  SDor takes ``adversary_updates``
 gradient steps per rollout of 32 episodes while the protagonist takes 12.  One SDor step (an actor,
 two critics, two target critics) costs ≈ 3 protagonist steps, and SDor's cost does not depend on the
 protagonist's learner, so the default is per learner: 1 with VDN, 2 with QMIX (measured on one

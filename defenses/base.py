@@ -31,7 +31,6 @@ import torch
 from attacks import Attack, make_attack
 from attacks.training import AttackTrainConfig
 from robench.envs.protocol import EnvInfo
-from robench.errors import RobenchError
 from robench.learners.buffer import EpisodeBatch
 from robench.learners.learner import ExtraLoss, QLearner
 from robench.method_config import MethodConfig, make, parse

@@ -7,7 +7,9 @@ A field's constraints ride on its metadata, declared with :func:`setting`:
   * ``choices`` — the allowed values of a string setting;
   * ``low`` / ``high`` — inclusive bounds of a numeric one (every float must also be finite);
   * ``added`` — for a setting declared after zoo runs were trained, the value that reproduces
-    the behaviour before it existed: a manifest without the key reads as having that value.
+    the behaviour before it existed: a manifest without the key reads as having that value;
+  * ``from_victim`` — a setting ``for_victim`` takes from the victim (recorded in manifests,
+    never given on the command line).
 
 A default that depends on the protagonist's learner (ATSA's κ on QMIX) is the config's
 ``for_learner`` classmethod; one that depends on the victim (PAAD's director architecture) its
@@ -21,7 +23,7 @@ from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from robench.errors import RobenchError
-from robench.options import Option, parse_pairs
+from robench.options import Option, article, parse_pairs
 
 if TYPE_CHECKING:
     from robench.learners.learner import LearnerConfig
@@ -31,9 +33,10 @@ _NOT_ADDED = object()
 
 
 def setting(default: Option | None, *, choices: tuple[str, ...] | None = None, low: float | None = None,
-            high: float | None = None, added: Any = _NOT_ADDED) -> Any:
+            high: float | None = None, added: Any = _NOT_ADDED, from_victim: bool = False) -> Any:
     """A config field with ``default`` and its constraints (module docstring)."""
-    return field(default=default, metadata={"choices": choices, "low": low, "high": high, "added": added})
+    return field(default=default, metadata={"choices": choices, "low": low, "high": high, "added": added,
+                                            "from_victim": from_victim})
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,11 @@ class MethodConfig:
         return {f.name: f.metadata["added"] for f in fields(cls) if f.metadata.get("added", _NOT_ADDED) is not _NOT_ADDED}
 
     @classmethod
+    def from_victim(cls) -> tuple[str, ...]:
+        """Settings taken from the victim (``for_victim``), never given."""
+        return tuple(f.name for f in fields(cls) if f.metadata.get("from_victim"))
+
+    @classmethod
     def choices(cls) -> dict[str, tuple[str, ...]]:
         """String settings → their allowed values."""
         return {f.name: f.metadata["choices"] for f in fields(cls) if f.metadata.get("choices")}
@@ -69,9 +77,10 @@ class MethodConfig:
 
 
 def describe(cls: type[MethodConfig]) -> str:
-    """``key=default (a|b), …``: the settings of ``cls`` for a listing."""
-    choices = cls.choices()
-    return ", ".join(f"{k}={v}" + (f" ({'|'.join(choices[k])})" if k in choices else "") for k, v in cls.defaults().items())
+    """``key=default (a|b), …``: the settings of ``cls`` one can give, for a listing."""
+    choices, derived = cls.choices(), cls.from_victim()
+    return ", ".join(f"{k}={v}" + (f" ({'|'.join(choices[k])})" if k in choices else "")
+                     for k, v in cls.defaults().items() if k not in derived)
 
 
 def check(cfg: MethodConfig, owner: str) -> None:
@@ -84,7 +93,7 @@ def check(cfg: MethodConfig, owner: str) -> None:
         kind = float if f.default is None else type(f.default)
         numeric = kind is float and isinstance(value, int)
         if (not isinstance(value, kind) and not numeric) or (isinstance(value, bool) and kind is not bool):
-            raise RobenchError(f"{owner} option {f.name} expects a {kind.__name__}, got {value!r}")
+            raise RobenchError(f"{owner} option {f.name} expects {article(kind.__name__)}, got {value!r}")
         if meta.get("choices") and value not in meta["choices"]:
             raise RobenchError(f"{owner} option {f.name} must be one of {', '.join(meta['choices'])}, got {value!r}")
         if isinstance(value, float) and not math.isfinite(value):
@@ -102,14 +111,20 @@ def make(cls: type[C], given: Mapping[str, Any], owner: str, base: C | None = No
     unknown = sorted(set(given) - set(known))
     if unknown:
         raise RobenchError(f"{owner} has no option {', '.join(unknown)}; its options: {', '.join(known) or 'none'}")
-    cfg = replace(base if base is not None else cls(), **dict(given))
+    floats = {f.name for f in fields(cls) if f.default is None or type(f.default) is float}
+    given = {k: float(v) if k in floats and type(v) is int else v for k, v in given.items()}  # TOML's 0 is 0.0
+    cfg = replace(base if base is not None else cls(), **given)
     check(cfg, owner)
     return cfg
 
 
 def parse(cls: type[MethodConfig], pairs: list[str], flag: str, owner: str) -> dict[str, Option]:
     """``KEY=VALUE`` strings → the given settings typed like ``cls``'s defaults and checked
-    (the dict, not a config: what was given is what a manifest records)."""
+    (the dict, not a config: what was given is what a manifest records).  A ``from_victim``
+    setting is refused: the victim's checkpoint decides it."""
     given = parse_pairs(pairs, flag, cls.defaults(), unknown="keep")
+    derived = sorted(set(given) & set(cls.from_victim()))
+    if derived:
+        raise RobenchError(f"{owner} option {', '.join(derived)} is taken from the victim's checkpoint, not given")
     make(cls, given, owner)
     return given

@@ -1,10 +1,15 @@
-"""``KEY=VALUE`` options typed by their defaults: the one parser of ``--defense-opt`` and
-``--learner-opt`` (a defense's ``OPTIONS``, the fields of ``LearnerConfig``)."""
+"""``KEY=VALUE`` options typed by their defaults: the one parser of ``--defense-opt``,
+``--attack-opt`` and ``--learner-opt`` (the fields of a method's ``Config``, of ``LearnerConfig``)."""
 from __future__ import annotations
 
 from robench.errors import RobenchError
 
 Option = float | int | bool | str
+
+
+def article(kind: str) -> str:
+    """``a float``, ``an int``: a type's name with its article."""
+    return f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}"
 
 
 def parse_option(name: str, default: Option | None, text: str) -> Option:
@@ -20,7 +25,7 @@ def parse_option(name: str, default: Option | None, text: str) -> Option:
             return int(text)
         return float(text)
     except ValueError:
-        kind = "a float" if default is None else f"a {type(default).__name__}"
+        kind = "a float" if default is None else article(type(default).__name__)
         raise RobenchError(f"option {name} expects {kind}, got {text!r}") from None
 
 

@@ -224,7 +224,7 @@ def train(cfg: TrainConfig, curve_path: Path | None = None,
         fh = open(curve_path, "w", newline="")
         writer = csv.DictWriter(fh, fieldnames=CURVE_FIELDS)
         writer.writeheader()
-    curve_env = eval_env(cfg.env, cfg.eval_episodes, cfg.backend, cfg.device, cfg.obs_layout)
+    curve_env = None  # the curve's copies, built at its first point and kept for the run
     budget = StepBudget(cfg.steps, cfg.eval_every, cfg.max_wall_s)
     episodes, it = 0, 0
     recent_wins: list[float] = []
@@ -276,6 +276,8 @@ def train(cfg: TrainConfig, curve_path: Path | None = None,
             row = None
             if due:
                 with timed("evaluation"):
+                    if curve_env is None:
+                        curve_env = eval_env(cfg.env, cfg.eval_episodes, cfg.backend, cfg.device, cfg.obs_layout)
                     clean, _ = evaluate(learner.policy_agent, cfg.env, backend=cfg.backend, obs_layout=cfg.obs_layout,
                                         episodes=cfg.eval_episodes, seed=10_000_019 + t_env, device=cfg.device,
                                         env=curve_env)

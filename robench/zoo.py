@@ -1,7 +1,7 @@
 """``robench zoo build`` / ``zoo status``: grow the model zoo run by run, never half-written.
 
 A *run* is one (map, learner, defense, seed) protagonist with every other setting at its
-default (``TrainConfig``, the defense's ``OPTIONS``) unless the build overrides ``steps``.  Its
+default (``TrainConfig``, the defense's ``Config``) unless the build overrides ``steps``.  Its
 entry is ``<zoo>/<map>/<learner>_<defense>_s<seed>`` (``zoo.checkpoint_name``), with any
 co-trained adversaries inside it.  Planning compares each run's *resolved* configuration with
 the manifest already in the zoo:

@@ -43,10 +43,12 @@ def run(*args, cwd=None, **env_vars):
      "attack 'atsa' option updates_per_batch must lie in [1, inf], got 0"),
     (["attack", "train", "--attack", "atsa", "--attack-opt", "kappa=abc", "--victim", "x"],
      "option kappa expects a float, got 'abc'"),
+    (["attack", "train", "--attack", "paad", "--attack-opt", "director_mixer=qmix", "--victim", "x"],
+     "attack 'paad' option director_mixer is taken from the victim's checkpoint, not given"),
     (["train", "--defense-opt", "kappa", "--steps", "10"], "expects KEY=VALUE"),
     (["train", "--defense", "atsa", "--defense-opt", "kappa=big"], "option kappa expects a float, got 'big'"),
     (["train", "--defense", "atsa", "--defense-opt", "value=nope"], "option value must be one of closed_form, network"),
-    (["train", "--defense", "atla", "--defense-opt", "phase_steps=1.5"], "option phase_steps expects a int"),
+    (["train", "--defense", "atla", "--defense-opt", "phase_steps=1.5"], "option phase_steps expects an int"),
     (["train", "--defense", "atla", "--defense-opt", "squash=maybe"], "option squash expects a bool"),
     (["train", "--defense", "paad", "--defense-opt", "director=up"], "option director must be one of target, direction"),
     (["train", "--defense", "rap", "--defense-opt", "kappa=0.1"], "defense 'rap' has no option kappa; its options: adversary_updates, k"),
@@ -93,7 +95,9 @@ def test_list_names_the_registries():
     assert res.returncode == 0
     for word in ("3m", "8m", "3s_vs_3z", "vdn", "qmix", "noadv", "fgsm", "random"):
         assert word in res.stdout
-    assert "atsa: kappa=0.005" in res.stdout and "paad: director=target (target|direction)" in res.stdout
+    assert "atsa (learns from replay): kappa=0.005" in res.stdout and "atla: squash=False" in res.stdout
+    assert "paad (learns from replay): director=target (target|direction)" in res.stdout
+    assert "director_mixer" not in res.stdout  # taken from the victim, never given
     assert "zoo (checkpoints): 3m " in res.stdout and "checkpoints/3m/" not in res.stdout  # counts, not 70 paths
     table = run("list", "--checkpoints").stdout.splitlines()
     assert any(line.split()[:4] == ["3m", "vdn", "noadv", "0"] and "win " in line for line in table)

@@ -33,8 +33,8 @@ def test_make_applies_given_settings_and_checks_every_constraint():
                           ({"steps": 0}, "steps must lie in [1, inf], got 0"),
                           ({"mode": "c"}, "mode must be one of a, b, got 'c'"),
                           ({"rate": float("nan")}, "rate must be finite"),
-                          ({"steps": 2.5}, "steps expects a int, got 2.5"),
-                          ({"steps": True}, "steps expects a int, got True"),
+                          ({"steps": 2.5}, "steps expects an int, got 2.5"),
+                          ({"steps": True}, "steps expects an int, got True"),
                           ({"flag": 1}, "flag expects a bool, got 1"),
                           ({"mode": 3}, "mode expects a str"),
                           ({"nope": 1}, "toy has no option nope; its options: rate, steps, mode, flag, late")]:
@@ -44,12 +44,14 @@ def test_make_applies_given_settings_and_checks_every_constraint():
             make(Toy, given, "toy")
         assert needle in str(err.value)
     assert make(Toy, {"temperature": 0.2}, "toy").temperature == 0.2  # None defaults take floats
+    zero = make(Toy, {"rate": 0, "temperature": 1}, "toy")
+    assert type(zero.rate) is float and type(zero.temperature) is float  # TOML's 0 is recorded as 0.0
 
 
 def test_parse_types_text_like_the_defaults_and_keeps_what_was_given():
     assert parse(Toy, ["rate=0.25", "steps=4", "flag=true", "mode=b", "temperature=2"], "--x", "toy") == {
         "rate": 0.25, "steps": 4, "flag": True, "mode": "b", "temperature": 2.0}
-    with pytest.raises(RobenchError, match="option steps expects a int"):
+    with pytest.raises(RobenchError, match="option steps expects an int"):
         parse(Toy, ["steps=many"], "--x", "toy")
     with pytest.raises(RobenchError, match="expects KEY=VALUE"):
         parse(Toy, ["steps"], "--x", "toy")

@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     print("learned attacks (robench attack train --attack-opt KEY=VALUE):")
     for name, cls in ATTACKS.items():
         if cls.learned:
-            print(f"  {name}: {describe(cls.Config) or 'no options'}")
+            print(f"  {name}{' (learns from replay)' if cls.replay else ''}: {describe(cls.Config) or 'no options'}")
     print(zoo_summary(args.zoo, args.checkpoints))
     return 0
 
