@@ -44,25 +44,32 @@ from robench.method_config import MethodConfig, setting
 
 
 @dataclass(frozen=True)
-class RomanceConfig(MethodConfig):
-    """ROMANCE attacker settings (defaults: zzq-bot/ROMANCE ``config/default.yaml``)."""
+class RomanceShared(MethodConfig):
+    """What ROMANCE's attackers and the ROMANCE defenses that train them share (defaults:
+    zzq-bot/ROMANCE ``config/default.yaml``)."""
 
-    members: int = setting(4, low=1)
-    """K attackers in the population (``pop_size``)."""
     attack_num: int = setting(6, low=1)
     """Hijacks per episode."""
     penalty: float = setting(0.5, low=0.0)
     """w: attacker reward penalty per hijack."""
     reward_scale: float = setting(10.0, low=0.0)
     """c_r: r̂ uses −c_r·r (SMAX team returns are ≈ 1/10 of SMAC's)."""
+    diversity: float = setting(1.2, low=0.0)
+    """β of the diversity term (weight β/10)."""
+
+
+@dataclass(frozen=True)
+class RomanceConfig(RomanceShared):
+    """ROMANCE attacker settings (defaults: zzq-bot/ROMANCE ``config/default.yaml``)."""
+
+    members: int = setting(4, low=1)
+    """K attackers in the population (``pop_size``)."""
     delta: float = 0.05
     """Prior mass δ of the hijack options."""
     lam: float = 0.04
     """Soft-Q temperature λ."""
     smoothing: float = 0.02
     """b: floor of every option's probability."""
-    diversity: float = setting(1.2, low=0.0)
-    """β of the diversity term (weight β/10)."""
     hidden: int = setting(64, low=1)
     """Width of each attacker's MLP."""
     gamma: float = setting(0.99, low=0.0, high=1.0)

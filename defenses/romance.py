@@ -27,29 +27,21 @@ import torch
 
 from attacks.base import Attack
 from attacks.qd_archive import Entry, QDArchive
-from attacks.romance import Romance, RomanceConfig
+from attacks.romance import Romance, RomanceConfig, RomanceShared
 from attacks.training import AttackTrainConfig, build
 from defenses.cotrained import CoTrainedDefense
 from robench.learners.buffer import EpisodeBatch
-from robench.method_config import MethodConfig, setting
+from robench.method_config import setting
 
 
 @dataclass(frozen=True)
-class RomanceTrainingConfig(MethodConfig):
-    attack_num: int = setting(6, low=1)
-    """Hijacks per episode."""
-    penalty: float = setting(0.5, low=0.0)
-    """The attackers' reward penalty per hijack."""
+class RomanceTrainingConfig(RomanceShared):
     population: int = setting(4, low=1)
     """K attackers per generation."""
     archive: int = setting(15, low=1)
     """Capacity of the quality-diversity archive."""
     attacker_updates: int = setting(3, low=1)
     """The attackers' soft-Q steps per round."""
-    reward_scale: float = setting(10.0, low=0.0)
-    """The attackers learn from −scale·r."""
-    diversity: float = setting(1.2, low=0.0)
-    """β of the attackers' diversity term."""
     finetune_from: float = setting(0.625, low=0.0, high=1.0)
     """Fraction of the run after which the archive freezes (ROMANCE: generation 500 of 800)."""
     behaviour_states: int = setting(64, low=1)
