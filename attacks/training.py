@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from attacks import ATTACKS, Attack
-from robench.budget import StepBudget
+from robench.budget import RunSettings, StepBudget
 from robench.checkpoint import CheckpointError, env_info_from_manifest, read_manifest, read_tensors, save_checkpoint
 from robench.envs import BatchedEnv, EnvInfo, make_env, paper_eps
 from robench.learners.agent import Agent
@@ -31,9 +31,10 @@ LEARNED: dict[str, type[Attack]] = {name: cls for name, cls in ATTACKS.items() i
 
 
 @dataclass
-class AttackTrainConfig:
-    """One adversary training run against a fixed victim: the run's settings, and the attack's own
-    (``options``, an instance of ``LEARNED[attack].Config``)."""
+class AttackTrainConfig(RunSettings):
+    """One adversary training run against a fixed victim: the run's settings (``RunSettings``:
+    seed, copies, time limit, device), and the attack's own (``options``, an instance of
+    ``LEARNED[attack].Config``)."""
 
     attack: str = "paad"
     """The learned attack (a ``LEARNED`` name)."""
@@ -41,18 +42,10 @@ class AttackTrainConfig:
     """Training budget (None = the paper's for the victim's map)."""
     steps: int = 200_000
     """Env steps."""
-    n_envs: int = 32
-    """Environment copies per round (one batch of episodes)."""
-    seed: int = 0
-    """Seed of the adversary's initialisation, exploration and the rounds' episodes."""
     eval_every: int = 20_000
     """Env steps between points of the adversary's curve (the victim under the greedy adversary)."""
     eval_episodes: int = 200
     """Episodes per curve point."""
-    max_wall_s: float | None = None
-    """Stop early after this many seconds (None = no limit)."""
-    device: str = "cpu"
-    """torch device of the adversary."""
     bounds: str = DEFAULT_BOUNDS
     """How ô is kept in range while the adversary trains (``robench.threat``)."""
     options: MethodConfig | None = None

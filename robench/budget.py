@@ -1,9 +1,26 @@
-"""The budget of a training run, shared by the protagonist's loop (``robench.train``) and an
+"""The settings and the budget of a training run, shared by the protagonist's loop (``robench.train``) and an
 adversary's (``attacks.training``): ``steps`` env steps, a point of the training curve every
 ``eval_every`` of them (at the first round, and at the last), an optional wall-clock limit."""
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
+
+
+@dataclass
+class RunSettings:
+    """What every training run sets besides its method and its budget (the protagonist's
+    ``robench.train.TrainConfig``, an adversary's ``attacks.training.AttackTrainConfig``)."""
+
+    seed: int = 0
+    """Seed of everything the run draws (envs, initialisation, exploration, sampling)."""
+    n_envs: int = 32
+    """B, environment copies stepped in lockstep per round (PyMARL: 8; measured: 32); at most the
+    backend's ``robench.envs.MAX_COPIES`` (sc2: 8 StarCraft II games)."""
+    max_wall_s: float | None = None
+    """Stop early after this many seconds of training (None = no limit)."""
+    device: str = "cpu"
+    """torch device of what learns."""
 
 
 class StepBudget:

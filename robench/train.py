@@ -30,7 +30,7 @@ from typing import Any, Callable, Iterator
 
 from attacks.base import Attack
 from defenses import DEFENSES, DefenseConfig
-from robench.budget import StepBudget
+from robench.budget import RunSettings, StepBudget
 from robench.checkpoint import CheckpointError, load_protagonist, read_manifest
 from robench.envs import EnvInfo, canonical_map, layout_of, make_env, max_copies, paper_eps
 from robench.errors import RobenchError
@@ -50,8 +50,8 @@ TRAIN_LAYOUTS = {"smax": "smac", "cav": "kinematics"}
 
 
 @dataclass
-class TrainConfig:
-    """One protagonist training run."""
+class TrainConfig(RunSettings):
+    """One protagonist training run (its seed, copies, time limit and device: ``RunSettings``)."""
 
     env: str = "3m"
     """Map name (``3m``, ``8m``, ``3s_vs_3z`` / ``3s_3z``, any SMAX map)."""
@@ -79,11 +79,6 @@ class TrainConfig:
     steps: int = 2_000_000
     """Environment steps (one step = one joint action of one env copy); the zoo's budget
     (docs/methods.md, *Evidence: the threat model*)."""
-    seed: int = 0
-    """Seed of everything (envs, init, exploration, sampling)."""
-    n_envs: int = 32
-    """B, environment copies collected in lockstep per iteration (PyMARL: 8; measured: 32); at most the
-    backend's ``robench.envs.MAX_COPIES`` (sc2: 8 StarCraft II games)."""
     updates_per_rollout: int = 12
     """Gradient steps after each batch of B episodes (measured: 12 per 32 episodes)."""
     explore_start: float = 1.0
@@ -100,10 +95,6 @@ class TrainConfig:
     """Episodes of the final clean evaluation recorded in the manifest."""
     stop_win_rate: float | None = None
     """Stop early once a curve evaluation reaches this greedy win rate (None = never)."""
-    max_wall_s: float | None = None
-    """Stop early after this many seconds of training (None = no limit)."""
-    device: str = "cpu"
-    """torch device for the learner."""
     init_from: str | None = None
     """A protagonist checkpoint to start from (ROMANCE-p fine-tunes a NoAdv run): same map, sizes,
     mixer and agent network, checked before training; its content hash goes into the manifest."""
