@@ -97,11 +97,11 @@ def evaluate(agent: Agent, map_name: str, *, backend: str = "smax", attack: str 
     the cell's batch size."""
     if episodes <= 0:
         raise ValueError("episodes must be positive")
-    bs = env.batch_size if env is not None else eval_batch(episodes, backend, batch_size)
+    env = env if env is not None else eval_env(map_name, episodes, backend, device, obs_layout, batch_size)
+    bs = env.batch_size
     threat = ThreatModel(eps=float(eps), bounds=bounds,
                          attacked_agents=None if attacked_agents is None else tuple(attacked_agents),
                          features=None if features is None else tuple(features))
-    env = env if env is not None else make_env(map_name, bs, backend, device, obs_layout)
     check_fits(agent, env.info())
     limits = threat.limits(env.obs_low, env.obs_high)
     adversary = make_attack(attack, seed=seed, adversary=adversary,
@@ -116,17 +116,13 @@ def evaluate(agent: Agent, map_name: str, *, backend: str = "smax", attack: str 
     return summarise(merged, attack, eps, seed, attacked_agents, bounds, features), merged
 
 
-def eval_batch(episodes: int, backend: str, batch_size: int | None = None) -> int:
-    """Copies per batch of an evaluation of ``episodes``: all at once unless ``batch_size`` or the
+def eval_env(map_name: str, episodes: int, backend: str = "smax", device: str | torch.device = "cpu",
+             obs_layout: str | None = None, batch_size: int | None = None) -> BatchedEnv:
+    """The copies an evaluation of ``episodes`` runs on (``evaluate`` builds them, or takes them
+    as ``env=`` from a caller that keeps them): all episodes at once unless ``batch_size`` or the
     backend's ``max_copies`` is smaller."""
     bs = episodes if batch_size is None else min(batch_size, episodes)
-    return min(bs, max_copies(backend) or bs)
-
-
-def eval_env(map_name: str, episodes: int, backend: str = "smax", device: str | torch.device = "cpu",
-             obs_layout: str | None = None) -> BatchedEnv:
-    """The copies ``evaluate(..., episodes=episodes, env=…)`` runs on, built once."""
-    return make_env(map_name, eval_batch(episodes, backend), backend, device, obs_layout)
+    return make_env(map_name, min(bs, max_copies(backend) or bs), backend, device, obs_layout)
 
 
 def check_fits(agent: Agent, info: EnvInfo) -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import MISSING, asdict, dataclass, field, fields, replace
+from dataclasses import MISSING, Field, asdict, dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from robench.errors import RobenchError
@@ -76,6 +76,11 @@ class MethodConfig:
         return asdict(self)
 
 
+def expected_type(f: Field) -> type:
+    """The type a setting takes: its default's (a ``None`` default takes a float)."""
+    return float if f.default is None else type(f.default)
+
+
 def describe(cls: type[MethodConfig]) -> str:
     """``key=default (a|b), …``: the settings of ``cls`` one can give, for a listing."""
     choices, derived = cls.choices(), cls.from_victim()
@@ -90,7 +95,7 @@ def check(cfg: MethodConfig, owner: str) -> None:
         value, meta = getattr(cfg, f.name), f.metadata
         if value is None:
             continue
-        kind = float if f.default is None else type(f.default)
+        kind = expected_type(f)
         numeric = kind is float and isinstance(value, int)
         if (not isinstance(value, kind) and not numeric) or (isinstance(value, bool) and kind is not bool):
             raise RobenchError(f"{owner} option {f.name} expects {article(kind.__name__)}, got {value!r}")
@@ -111,7 +116,7 @@ def make(cls: type[C], given: Mapping[str, Any], owner: str, base: C | None = No
     unknown = sorted(set(given) - set(known))
     if unknown:
         raise RobenchError(f"{owner} has no option {', '.join(unknown)}; its options: {', '.join(known) or 'none'}")
-    floats = {f.name for f in fields(cls) if f.default is None or type(f.default) is float}
+    floats = {f.name for f in fields(cls) if expected_type(f) is float}
     given = {k: float(v) if k in floats and type(v) is int else v for k, v in given.items()}  # TOML's 0 is 0.0
     cfg = replace(base if base is not None else cls(), **given)
     check(cfg, owner)

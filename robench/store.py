@@ -65,6 +65,9 @@ class ResultStore:
         removed first (no live process can own them while we hold the lock)."""
         sweep_orphans(self.root / "cells", cid)
         atomic_write(self._episodes(cid), lambda tmp: episodes[EPISODE_COLUMNS].to_parquet(tmp, index=False))
+        self._write_meta(cid, meta)
+
+    def _write_meta(self, cid: str, meta: dict[str, Any]) -> None:
         atomic_write(self._meta(cid), lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=1, sort_keys=True)))
 
     def relabel(self, cid: str, labels: dict[str, Any]) -> dict[str, Any]:
@@ -72,7 +75,7 @@ class ResultStore:
         replaced, written back whole; returns the new metadata."""
         with self.lock(cid):
             meta = {**self.read_meta(cid), **labels}
-            atomic_write(self._meta(cid), lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=1, sort_keys=True)))
+            self._write_meta(cid, meta)
         return meta
 
     def read_meta(self, cid: str) -> dict[str, Any]:
