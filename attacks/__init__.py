@@ -10,7 +10,7 @@ import torch
 from attacks.atla import ATLA
 from attacks.atsa import ATSA
 from attacks.base import Attack, project
-from attacks.gradient import FGSM, PGD
+from attacks.gradient import FGSM, PGD, FGSMAllActions, FGSMRandomStart
 from attacks.none import NoAttack
 from attacks.paad import PAAD
 from attacks.random_noise import RandomNoise
@@ -22,6 +22,8 @@ ATTACKS: dict[str, type[Attack]] = {
     "none": NoAttack,
     "random": RandomNoise,
     "fgsm": FGSM,
+    "fgsm-all": FGSMAllActions,
+    "fgsm-rs": FGSMRandomStart,
     "pgd": PGD,
     "atla": ATLA,
     "paad": PAAD,

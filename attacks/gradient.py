@@ -1,7 +1,15 @@
 """Gradient attacks on the protagonist's own utilities (docs/methods.md, Attacks).
 
 ``fgsm`` (Huang et al. 2017, untargeted): ô = Proj(o + ε·sign(∇_o CE(π_i(·|o), a*_i))),
-a*_i the clean greedy action: one step that makes the clean choice least likely.
+a*_i the clean greedy action and π_i = softmax of Q_i over the *available* actions: one step
+that makes the clean choice least likely.
+``fgsm-all``: the same step with the cross-entropy taken over the raw Q_i of *all* actions,
+unavailable ones included, as the ATSA authors' FGSM does (zhou-ziyuan/ICDE25,
+``src/adv/attack.py``: ``CrossEntropyLoss`` on ``mac.soft``'s unmasked Q): part of its gradient
+raises utilities of actions the agent cannot take, so it is never stronger than ``fgsm``; it is
+here to compare with the paper's numbers, not as a threat of its own.
+``fgsm-rs`` (Wong, Rice & Kolter 2020, "fast" adversarial training): one signed step of size
+α = 1.25 ε on the same loss, from a uniform random start in the ε-ball, then Proj.
 ``pgd``: k steps of size β = ε/4 from a uniform random start in the ε-ball, each followed
 by Proj, ascending the same loss (beyond the paper; stronger than FGSM).
 """
@@ -11,12 +19,32 @@ import torch
 
 from attacks.base import Attack, action_ce_grad, clean_greedy_action, signed_steps, uniform_start
 
+RS_STEP = 1.25
+"""FGSM-RS's step α in units of ε (Wong et al. 2020, Sec. 4)."""
+
 
 class FGSM(Attack):
     name = "fgsm"
 
     def perturb(self, agent, obs, hidden, avail, eps, low, high) -> torch.Tensor:
         return obs + eps * action_ce_grad(agent, obs, hidden, avail).sign()  # a* from the same forward
+
+
+class FGSMAllActions(Attack):
+    name = "fgsm-all"
+
+    def perturb(self, agent, obs, hidden, avail, eps, low, high) -> torch.Tensor:
+        a_star = clean_greedy_action(agent, obs, hidden, avail)
+        return obs + eps * action_ce_grad(agent, obs, hidden, torch.ones_like(avail), a_star).sign()
+
+
+class FGSMRandomStart(Attack):
+    name = "fgsm-rs"
+
+    def perturb(self, agent, obs, hidden, avail, eps, low, high) -> torch.Tensor:
+        a_star = clean_greedy_action(agent, obs, hidden, avail)
+        return signed_steps(lambda x: action_ce_grad(agent, x, hidden, avail, a_star),
+                            uniform_start(obs, eps, self.generator), obs, eps, low, high, 1, RS_STEP * eps)
 
 
 class PGD(Attack):

@@ -1,15 +1,37 @@
-"""FGSM adversarial training: the observations of a training episode are the FGSM attack against
-the current protagonist at ε, in half of the episodes (the other half clean).
+"""FGSM adversarial training: the observations of a training episode are a single-step gradient
+attack against the current protagonist at ε, in half of the episodes (the other half clean).
 
 Regime (``robench.regime``): ``attack_prob`` 0.5 per episode follows SA-DQN's adversarial
 training (``adv_ratio`` 0.5, chenhongge/SA_DQN); no ε warm-up and õ in replay, as the paper's
 Algorithm 1.  Attacking every episode teaches the team to ignore its observations and read the
-unperturbed action mask (docs/methods.md, *Evidence: the threat model*)."""
+unperturbed action mask (docs/methods.md, *Evidence: the threat model*).
+
+``attack`` chooses the single step (``attacks.gradient``): ``fgsm`` (the default: the paper's
+FGSM training), ``fgsm-rs`` (Wong et al. 2020's random start and step 1.25 ε) or ``fgsm-all``
+(the ATSA authors' FGSM, its cross-entropy over all actions)."""
+from dataclasses import dataclass
+
+from attacks import Attack, make_attack
 from defenses.base import Defense
+from robench.method_config import MethodConfig, setting
 from robench.regime import Regime
+
+SINGLE_STEP = ("fgsm", "fgsm-rs", "fgsm-all")
+
+
+@dataclass(frozen=True)
+class FGSMConfig(MethodConfig):
+    """FGSM training's settings."""
+
+    attack: str = setting("fgsm", choices=SINGLE_STEP, added="fgsm")
+    """The single-step attack of the training rollouts."""
 
 
 class FGSMTraining(Defense):
     name = "fgsm"
     attack_name = "fgsm"
+    Config = FGSMConfig
     REGIME = Regime(attack_prob=0.5)
+
+    def build_attack(self) -> Attack:
+        return make_attack(self.config.attack, seed=self.cfg.seed)
