@@ -5,9 +5,10 @@ a*_i the clean greedy action and π_i = softmax of Q_i over the *available* acti
 that makes the clean choice least likely.
 ``fgsm-all``: the same step with the cross-entropy taken over the raw Q_i of *all* actions,
 unavailable ones included, as the ATSA authors' FGSM does (zhou-ziyuan/ICDE25,
-``src/adv/attack.py``: ``CrossEntropyLoss`` on ``mac.soft``'s unmasked Q): part of its gradient
-raises utilities of actions the agent cannot take, so it is never stronger than ``fgsm``; it is
-here to compare with the paper's numbers, not as a threat of its own.
+``src/adv/attack.py``: ``CrossEntropyLoss`` on ``mac.soft``'s unmasked Q): its gradient also
+weighs the utilities of actions the agent cannot take, so it points elsewhere than ``fgsm``'s —
+neither is the stronger in general (docs/methods.md measures both on the zoo); it is here to
+compare with the paper's numbers.
 ``fgsm-rs`` (Wong, Rice & Kolter 2020, "fast" adversarial training): one signed step of size
 α = 1.25 ε on the same loss, from a uniform random start in the ε-ball, then Proj.
 ``pgd``: k steps of size β = ε/4 from a uniform random start in the ε-ball, each followed

@@ -107,6 +107,68 @@ def test_pgd_ascends_the_clean_actions_cross_entropy_further_than_fgsm():
     assert (pgd - obs).abs().max() <= eps + 1e-6
 
 
+def _input_grad(agent, obs, h, avail_for_ce, a_star):
+    """∇_o of Σ CE(softmax of Q over the actions in ``avail_for_ce``, a*), by hand."""
+    import torch.nn.functional as F
+
+    o = obs.clone().requires_grad_(True)
+    q, _ = agent.step(o, h)
+    logits = masked_logits(q, avail_for_ce).reshape(-1, q.shape[-1])
+    F.cross_entropy(logits, a_star.reshape(-1), reduction="sum").backward()
+    return o.grad
+
+
+def test_fgsm_all_steps_along_the_cross_entropy_over_every_action():
+    """``fgsm-all`` (the ATSA authors' FGSM): ε·sign of the gradient of the CE over the raw Q of all
+    actions, towards the clean greedy action over the *available* ones; with unavailable actions
+    present its step differs from ``fgsm``'s, with every action available it is ``fgsm``'s."""
+    torch.manual_seed(3)
+    agent = RNNAgent(6, 3, 5, hidden=16)
+    obs, avail, low, high = _inputs(7, b=64)
+    low, high = low - 10, high + 10
+    h, eps = torch.zeros(64, 3, 16), 0.2
+    q, _ = agent.step(obs, h)
+    a_star = masked_logits(q, avail).argmax(-1)
+    want = obs + eps * _input_grad(agent, obs, h, torch.ones_like(avail), a_star).sign()
+    x = make_attack("fgsm-all")(agent, obs, h, avail, eps, low, high)
+    assert torch.allclose(x, want, atol=1e-6)
+    assert not torch.allclose(x, make_attack("fgsm")(agent, obs, h, avail, eps, low, high))
+    every = torch.ones_like(avail)
+    assert torch.allclose(make_attack("fgsm-all")(agent, obs, h, every, eps, low, high),
+                          make_attack("fgsm")(agent, obs, h, every, eps, low, high), atol=1e-6)
+
+
+def test_fgsm_rs_takes_one_step_of_1_25_eps_from_a_uniform_start():
+    """``fgsm-rs`` (Wong et al. 2020): Proj(x0 + 1.25ε·sign(∇CE(x0))) with x0 = o + U(−ε, ε)^D
+    drawn from the attack's own generator; the result is not FGSM's vertex of the ball."""
+    from attacks.base import uniform_start
+
+    torch.manual_seed(4)
+    agent = RNNAgent(6, 3, 5, hidden=16)
+    obs, avail, low, high = _inputs(8, b=64)
+    low, high = low - 10, high + 10
+    h, eps = torch.zeros(64, 3, 16), 0.2
+    q, _ = agent.step(obs, h)
+    a_star = masked_logits(q, avail).argmax(-1)
+    x0 = uniform_start(obs, eps, torch.Generator().manual_seed(5))
+    step = x0 + 1.25 * eps * _input_grad(agent, x0, h, avail, a_star).sign()
+    want = project(step, obs, eps, low, high)
+    x = make_attack("fgsm-rs", seed=5)(agent, obs, h, avail, eps, low, high)
+    assert torch.allclose(x, want, atol=1e-6)
+    assert ((x - obs).abs() < eps - 1e-4).any(), "every coordinate at the ball's vertex: no random start"
+
+
+def test_fgsm_training_builds_the_single_step_it_is_given():
+    """FGSM training's ``attack`` setting chooses the rollouts' attack (default: ``fgsm``)."""
+    from defenses import DEFENSES
+    from defenses.base import DefenseConfig
+    from robench.learners.learner import LearnerConfig, QLearner
+
+    learner = QLearner(LearnerConfig(), INFO.obs_dim, INFO.n_agents, INFO.n_actions, INFO.state_dim)
+    for given, name in (({}, "fgsm"), ({"attack": "fgsm-rs"}, "fgsm-rs"), ({"attack": "fgsm-all"}, "fgsm-all")):
+        assert DEFENSES["fgsm"](DefenseConfig(options=given), learner, INFO).attack.name == name
+
+
 def test_unknown_attack():
     with pytest.raises(KeyError, match="unknown attack"):
         make_attack("carlini")

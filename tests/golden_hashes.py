@@ -1,0 +1,87 @@
+"""Golden hashes of a tiny run of every defense, kept per numerics platform.
+
+A tiny run's weights are bit-exact on one machine (one torch thread, seeded streams) but not
+across CPUs: torch's kernels and XLA's compiled SMAX dynamics round differently on different
+instruction sets (an AVX-512/AMX Xeon and an AVX2 one give different hashes from the same
+code).  So ``tests/golden/defense_hashes.json`` maps a *platform signature* — a digest of the
+bits that this machine's torch and jax produce on a fixed computation of the kinds a tiny run
+uses (GRU cell, linear layer, RMSprop step; a jitted jax expression), with their versions — to
+that platform's hashes.
+
+On a platform with recorded hashes a change to any method's weights fails the test; on one
+without, the test skips with the line that records them (``ROBENCH_RECORD_GOLDEN=1``), which a
+developer runs on the code the hashes should pin.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from functools import lru_cache
+from pathlib import Path
+
+FILE = Path(__file__).parent / "golden" / "defense_hashes.json"
+RECORD = "ROBENCH_RECORD_GOLDEN"
+
+
+@lru_cache(maxsize=1)
+def platform_signature() -> str:
+    """``torch <v>, jax <v>, <16 hex digits>``: the versions and a digest of the bits of a fixed
+    one-thread torch forward/backward/optimizer step and a fixed jitted jax computation."""
+    import torch
+
+    from robench.runtime import configure_jax
+
+    configure_jax()  # SMAX's XLA flags (one eigen thread), before jax is imported
+    import jax
+    import jax.numpy as jnp
+
+    digest = hashlib.sha256()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        torch.manual_seed(0)
+        gru, head = torch.nn.GRUCell(37, 64), torch.nn.Linear(64, 9)
+        params = [*gru.parameters(), *head.parameters()]
+        opt = torch.optim.RMSprop(params, lr=5e-4, alpha=0.99, eps=1e-5)
+        x, h = torch.randn(96, 37), torch.randn(96, 64)
+        for _ in range(3):
+            out = head(gru(x, h))
+            opt.zero_grad()
+            torch.nn.functional.smooth_l1_loss(out, torch.tanh(out.detach() * 3)).backward()
+            opt.step()
+        for t in (out, *params):
+            digest.update(t.detach().numpy().tobytes())
+    finally:
+        torch.set_num_threads(threads)
+    a = jnp.arange(2048, dtype=jnp.float32).reshape(32, 64) * 0.37
+    y = jax.jit(lambda m: jnp.tanh(jnp.sin(m) @ jnp.cos(m).T) / (1.0 + jnp.exp(-m[:, :32])))(a)
+    digest.update(bytes(memoryview(jax.device_get(y))))
+    return f"torch {torch.__version__}, jax {jax.__version__}, {digest.hexdigest()[:16]}"
+
+
+def _load() -> dict:
+    return json.loads(FILE.read_text()) if FILE.exists() else {}
+
+
+def recorded(defense: str) -> dict | None:
+    """This platform's recorded hashes of ``defense``'s tiny run, or None."""
+    return _load().get(platform_signature(), {}).get(defense)
+
+
+def check(defense: str, protagonist: str, adversaries: dict[str, str]) -> None:
+    """Fail if the hashes differ from this platform's record; record them under
+    ``ROBENCH_RECORD_GOLDEN=1``; skip where this platform has none."""
+    import pytest
+
+    got = {"protagonist": protagonist, "adversaries": adversaries}
+    if os.environ.get(RECORD) == "1":
+        table = _load()
+        table.setdefault(platform_signature(), {})[defense] = got
+        FILE.write_text(json.dumps(table, indent=1, sort_keys=True) + "\n")
+        return
+    want = recorded(defense)
+    if want is None:
+        pytest.skip(f"no golden hashes for this platform ({platform_signature()}): record them with "
+                    f"{RECORD}=1 python -m pytest tests/test_defenses.py -k end_to_end")
+    assert got == want, f"{defense}: the tiny run's weights changed (a change to the method or its random stream)"
