@@ -23,7 +23,7 @@ from robench.learners.learner import LearnerConfig
 from robench.manifest import Manifest, given_defense_options
 from robench.locks import sweep_orphans
 from robench.parallel import dispatch
-from robench.regime import regime_of
+from robench.regime import ADDED, regime_of
 from robench.threat import DEFAULT_BOUNDS, LEGACY_BOUNDS, ThreatModel, bounds_of
 
 class GridError(RobenchError):
@@ -116,7 +116,7 @@ def protocol_label(defense: str, obs_layout: str, steps: int, bounds: str, regim
     if cls is not None and cls.perturbs_training():
         parts.append(f"bounds={bounds}")
     if cls is not None and cls.attack_name != "none":
-        parts += [_setting(k, v) for k, v in regime.items()]
+        parts += [_setting(k, v) for k, v in regime.items() if ADDED.get(k, ...) != v]
     return ",".join(parts)
 
 

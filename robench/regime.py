@@ -7,7 +7,11 @@ adversary perturbs, at what ε over the run, and what replay keeps for the TD ta
   * ``eps_warmup`` w: the training budget is ε_t = ε · min(1, progress / w) (w = 0: the full ε
     from the first step; SA-DQN and PA-AD ramp ε linearly from 0);
   * ``replay``: ``perturbed`` stores what the protagonist acted on, õ_t (the paper's
-    Algorithm 1); ``clean`` stores o_t (SA-DQN pushes the clean state).
+    Algorithm 1); ``clean`` stores o_t (SA-DQN pushes the clean state);
+  * ``eps_draw``: ``fixed`` perturbs at ε_t; ``uniform`` draws each rollout's radius from
+    U(0, ε_t] (one draw per batch of env copies), so that the protagonist meets every radius up
+    to ε rather than only ε itself (beyond the originals: an FGSM-trained team's win rate under
+    FGSM is not monotone in ε, docs/methods.md).
 
 Each defense declares its defaults (``Defense.REGIME``); ``robench train --attack-prob …
 --eps-warmup … --replay …`` overrides them, and the resolved regime is recorded in the
@@ -25,6 +29,10 @@ from robench.learners.buffer import EpisodeBatch
 
 UNITS = ("episode", "step")
 REPLAYS = ("perturbed", "clean")
+EPS_DRAWS = ("fixed", "uniform")
+ADDED = {"eps_draw": "fixed"}
+"""Settings added after zoo runs were recorded, with the value those runs had: a protocol label
+leaves a setting out at that value, so the runs' labels stay what they were."""
 
 
 @dataclass(frozen=True)
@@ -39,6 +47,8 @@ class Regime:
     """Fraction of training over which ε ramps linearly from 0 to its value (0 = no ramp)."""
     replay: str = "perturbed"
     """What replay stores as the protagonist's observation: ``perturbed`` (õ) or ``clean`` (o)."""
+    eps_draw: str = "fixed"
+    """``fixed``: every perturbed rollout at ε_t; ``uniform``: each rollout at ε' ~ U(0, ε_t]."""
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.attack_prob <= 1.0:
@@ -49,10 +59,18 @@ class Regime:
             raise RobenchError(f"attack_unit must be one of {', '.join(UNITS)}, got {self.attack_unit!r}")
         if self.replay not in REPLAYS:
             raise RobenchError(f"replay must be one of {', '.join(REPLAYS)}, got {self.replay!r}")
+        if self.eps_draw not in EPS_DRAWS:
+            raise RobenchError(f"eps_draw must be one of {', '.join(EPS_DRAWS)}, got {self.eps_draw!r}")
 
     def warmup(self, progress: float) -> float:
         """min(1, progress / w): the factor on ε at ``progress`` ∈ [0, 1]."""
         return 1.0 if self.eps_warmup <= 0 else min(1.0, progress / self.eps_warmup)
+
+    def draw(self, eps: float, generator: torch.Generator) -> float:
+        """A rollout's radius: ε itself (``fixed``, drawing nothing) or (1 − u)·ε, u ~ U[0, 1)."""
+        if self.eps_draw == "fixed":
+            return eps
+        return eps * (1.0 - float(torch.rand((), generator=generator)))
 
     def with_overrides(self, overrides: dict[str, Any]) -> "Regime":
         """This regime with the non-None entries of ``overrides`` applied."""

@@ -76,6 +76,8 @@ class TrainConfig(RunSettings):
     """Fraction of training over which ε ramps from 0; None = the defense's default."""
     replay: str | None = None
     """``perturbed`` | ``clean``: what replay stores; None = the defense's default."""
+    eps_draw: str | None = None
+    """``fixed`` | ``uniform``: each rollout's radius ε or U(0, ε]; None = the defense's default."""
     steps: int = 2_000_000
     """Environment steps (one step = one joint action of one env copy); the zoo's budget
     (docs/methods.md, *Evidence: the threat model*)."""
@@ -156,7 +158,7 @@ def start_from(learner: QLearner, path: Path, info: EnvInfo) -> dict:
 def resolve_regime(cfg: TrainConfig) -> Regime:
     """The defense's ``REGIME`` with the overrides ``cfg`` sets."""
     overrides = {"attack_prob": cfg.attack_prob, "attack_unit": cfg.attack_unit, "eps_warmup": cfg.eps_warmup,
-                 "replay": cfg.replay}
+                 "replay": cfg.replay, "eps_draw": cfg.eps_draw}
     return DEFENSES[cfg.defense].REGIME.with_overrides(overrides)
 
 
@@ -234,7 +236,7 @@ def train(cfg: TrainConfig, curve_path: Path | None = None,
             frac = min(1.0, t_env / max(1, cfg.explore_anneal_steps))
             explore = explore_start + frac * (cfg.explore_end - explore_start)
             progress_frac = t_env / cfg.steps
-            train_eps = defense.budget(progress_frac) * regime.warmup(progress_frac)
+            train_eps = regime.draw(defense.budget(progress_frac) * regime.warmup(progress_frac), gen)
             seed = cfg.seed * 1_000_003 + it
             if defense.protagonist_frozen(t_env):
                 with timed("adversary"):

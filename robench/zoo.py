@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,7 @@ from robench.learners.learner import LearnerConfig
 from robench.locks import file_lock, sweep_orphans
 from robench.manifest import Manifest
 from robench.parallel import dispatch
-from robench.regime import regime_of
+from robench.regime import Regime, regime_of
 from robench.threat import LEGACY_BOUNDS
 from robench.train import TRAIN_LAYOUTS, TrainConfig, resolve_regime
 from robench.runs import checkpoint_name, pretrained_start
@@ -91,7 +91,7 @@ def with_defaults(config: dict[str, Any]) -> dict[str, Any]:
     return {**asdict(TrainConfig()), "bounds": LEGACY_BOUNDS, **config, "learner": learner}
 
 
-REGIME_FIELDS = ("attack_prob", "attack_unit", "eps_warmup", "replay")
+REGIME_FIELDS = tuple(f.name for f in fields(Regime))
 """TrainConfig's regime overrides: compared through the resolved regime, not as written."""
 
 

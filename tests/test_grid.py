@@ -211,10 +211,10 @@ def test_defense_variants_stay_apart_and_get_an_ablation_figure(tmp_path):
 
 
 def test_train_rejects_undeclared_defense_options_in_one_line():
-    res = subprocess.run([ROBENCH, "train", "--defense", "fgsm", "--defense-opt", "kappa=0.1", "--steps", "10"],
+    res = subprocess.run([ROBENCH, "train", "--defense", "rn", "--defense-opt", "kappa=0.1", "--steps", "10"],
                          capture_output=True, text=True, timeout=300)
     assert res.returncode == 2 and res.stderr.strip().splitlines() == [
-        "robench: error: defense 'fgsm' has no option kappa; its options: none"]
+        "robench: error: defense 'rn' has no option kappa; its options: none"]
 
 
 def test_attacked_subset_cells_are_separate_columns(tmp_path):

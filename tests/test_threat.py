@@ -142,6 +142,29 @@ def test_regime_warmup_schedule_and_validation():
     assert regime_of({}) == Regime() and regime_of({"regime": {"attack_prob": 0.5}}) == Regime(attack_prob=0.5)
 
 
+def test_eps_draw_fixed_draws_nothing_and_uniform_covers_the_radii_up_to_eps():
+    g = torch.Generator().manual_seed(0)
+    state = g.get_state()
+    assert Regime().draw(0.25, g) == 0.25 and torch.equal(g.get_state(), state)
+    radii = torch.tensor([Regime(eps_draw="uniform").draw(0.25, g) for _ in range(4000)])
+    assert (radii > 0).all() and (radii <= 0.25).all()
+    assert abs(radii.mean().item() - 0.125) < 4 * 0.25 / math.sqrt(12 * 4000)
+    assert (radii < 0.05).any() and (radii > 0.2).any()
+    with pytest.raises(RobenchError):
+        Regime(eps_draw="normal")
+
+
+def test_a_setting_at_its_added_value_leaves_the_protocol_label_as_it_was():
+    """Runs recorded before ``eps_draw`` existed keep their label; a uniform draw is told apart."""
+    from robench.grid import protocol_label
+
+    before = {"attack_prob": 0.5, "attack_unit": "episode", "eps_warmup": 0.0, "replay": "perturbed"}
+    old = protocol_label("fgsm", "smac", 2_000_000, "none", before)
+    assert protocol_label("fgsm", "smac", 2_000_000, "none", Regime(attack_prob=0.5).to_dict()) == old
+    assert "eps_draw=uniform" in protocol_label("fgsm", "smac", 2_000_000, "none",
+                                                Regime(attack_prob=0.5, eps_draw="uniform").to_dict())
+
+
 def test_attack_coins_hit_the_share_and_draw_nothing_at_one():
     g = torch.Generator().manual_seed(0)
     state = g.get_state()

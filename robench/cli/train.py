@@ -53,6 +53,9 @@ def add_parser(sub) -> None:
                    help="fraction of training over which ε ramps linearly from 0 (default: the defense's)")
     t.add_argument("--replay", choices=["perturbed", "clean"], default=None,
                    help="what replay stores for the TD target (default: the defense's)")
+    t.add_argument("--eps-draw", choices=["fixed", "uniform"], default=None,
+                   help="each training rollout's radius: ε (fixed) or drawn from U(0, ε] (uniform); "
+                        "default: the defense's")
     t.add_argument("--eval-every", type=positive_int, default=None, help="env steps between curve evaluations")
     t.add_argument("--eval-episodes", type=positive_int, default=None, help="episodes per curve evaluation")
     t.add_argument("--final-episodes", type=positive_int, default=None, help="episodes of the final evaluation")
@@ -126,7 +129,7 @@ def from_flags(args: argparse.Namespace):
     cfg = TrainConfig(env=map_name, backend=backend, defense=args.defense, eps=args.eps, seed=args.seed,
                       device=args.device, defense_options=defense_options(args.defense, args.defense_opt),
                       learner=learner, bounds=threat_bounds(args), attack_prob=args.attack_prob,
-                      attack_unit=args.attack_unit, eps_warmup=args.eps_warmup, replay=args.replay,
+                      attack_unit=args.attack_unit, eps_warmup=args.eps_warmup, replay=args.replay, eps_draw=args.eps_draw,
                       obs_layout=LAYOUT_ALIASES.get(args.obs, args.obs))
     for attr, val in (("steps", args.steps), ("n_envs", args.n_envs), ("stop_win_rate", args.stop_win_rate),
                       ("eval_every", args.eval_every), ("eval_episodes", args.eval_episodes),
