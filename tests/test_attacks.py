@@ -118,17 +118,22 @@ def _input_grad(agent, obs, h, avail_for_ce, a_star):
     return o.grad
 
 
+def _single_step_case(seed):
+    """A small GRU agent, 64 scenes with unreachable bounds, and its clean greedy actions a*."""
+    torch.manual_seed(seed)
+    agent = RNNAgent(6, 3, 5, hidden=16)
+    obs, avail, low, high = _inputs(seed + 4, b=64)
+    h = torch.zeros(64, 3, 16)
+    q, _ = agent.step(obs, h)
+    return agent, obs, h, avail, low - 10, high + 10, masked_logits(q, avail).argmax(-1)
+
+
 def test_fgsm_all_steps_along_the_cross_entropy_over_every_action():
     """``fgsm-all`` (the ATSA authors' FGSM): ε·sign of the gradient of the CE over the raw Q of all
     actions, towards the clean greedy action over the *available* ones; with unavailable actions
     present its step differs from ``fgsm``'s, with every action available it is ``fgsm``'s."""
-    torch.manual_seed(3)
-    agent = RNNAgent(6, 3, 5, hidden=16)
-    obs, avail, low, high = _inputs(7, b=64)
-    low, high = low - 10, high + 10
-    h, eps = torch.zeros(64, 3, 16), 0.2
-    q, _ = agent.step(obs, h)
-    a_star = masked_logits(q, avail).argmax(-1)
+    agent, obs, h, avail, low, high, a_star = _single_step_case(3)
+    eps = 0.2
     want = obs + eps * _input_grad(agent, obs, h, torch.ones_like(avail), a_star).sign()
     x = make_attack("fgsm-all")(agent, obs, h, avail, eps, low, high)
     assert torch.allclose(x, want, atol=1e-6)
@@ -143,13 +148,8 @@ def test_fgsm_rs_takes_one_step_of_1_25_eps_from_a_uniform_start():
     drawn from the attack's own generator; the result is not FGSM's vertex of the ball."""
     from attacks.base import uniform_start
 
-    torch.manual_seed(4)
-    agent = RNNAgent(6, 3, 5, hidden=16)
-    obs, avail, low, high = _inputs(8, b=64)
-    low, high = low - 10, high + 10
-    h, eps = torch.zeros(64, 3, 16), 0.2
-    q, _ = agent.step(obs, h)
-    a_star = masked_logits(q, avail).argmax(-1)
+    agent, obs, h, avail, low, high, a_star = _single_step_case(4)
+    eps = 0.2
     x0 = uniform_start(obs, eps, torch.Generator().manual_seed(5))
     step = x0 + 1.25 * eps * _input_grad(agent, x0, h, avail, a_star).sign()
     want = project(step, obs, eps, low, high)
