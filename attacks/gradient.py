@@ -39,15 +39,6 @@ class FGSMAllActions(Attack):
         return obs + eps * action_ce_grad(agent, obs, hidden, torch.ones_like(avail), a_star).sign()
 
 
-class FGSMRandomStart(Attack):
-    name = "fgsm-rs"
-
-    def perturb(self, agent, obs, hidden, avail, eps, low, high) -> torch.Tensor:
-        a_star = clean_greedy_action(agent, obs, hidden, avail)
-        return signed_steps(lambda x: action_ce_grad(agent, x, hidden, avail, a_star),
-                            uniform_start(obs, eps, self.generator), obs, eps, low, high, 1, RS_STEP * eps)
-
-
 class PGD(Attack):
     name = "pgd"
 
@@ -60,3 +51,12 @@ class PGD(Attack):
         return signed_steps(lambda x: action_ce_grad(agent, x, hidden, avail, a_star),
                             uniform_start(obs, eps, self.generator), obs, eps, low, high, self.steps,
                             self.step_frac * eps)
+
+
+class FGSMRandomStart(PGD):
+    """PGD with one step of ``RS_STEP``·ε from its uniform start."""
+
+    name = "fgsm-rs"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, steps=1, step_frac=RS_STEP, **kwargs)
