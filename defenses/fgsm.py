@@ -6,9 +6,11 @@ training (``adv_ratio`` 0.5, chenhongge/SA_DQN); no ε warm-up and õ in replay,
 Algorithm 1.  Attacking every episode teaches the team to ignore its observations and read the
 unperturbed action mask (docs/methods.md, *Evidence: the threat model*).
 
-``attack`` chooses the single step (``attacks.gradient``): ``fgsm`` (the default: the paper's
-FGSM training), ``fgsm-rs`` (Wong et al. 2020's random start and step 1.25 ε) or ``fgsm-all``
-(the ATSA authors' FGSM, its cross-entropy over all actions)."""
+``attack`` chooses the attack of the training rollouts (``attacks.gradient``): ``fgsm`` (the
+default: the paper's FGSM training), ``fgsm-rs`` (Wong et al. 2020's random start and step
+1.25 ε), ``fgsm-all`` (the ATSA authors' FGSM, its cross-entropy over all actions) or ``pgd``
+(Madry et al. 2018's adversarial training: the inner max of min_θ E[max_{‖ô−o‖∞≤ε} L] taken by
+PGD's k signed steps instead of one; k times FGSM's gradient cost per attacked step)."""
 from dataclasses import dataclass
 
 from attacks import Attack, make_attack
@@ -16,15 +18,15 @@ from defenses.base import Defense
 from robench.method_config import MethodConfig, setting
 from robench.regime import Regime
 
-SINGLE_STEP = ("fgsm", "fgsm-rs", "fgsm-all")
+TRAINING_ATTACKS = ("fgsm", "fgsm-rs", "fgsm-all", "pgd")
 
 
 @dataclass(frozen=True)
 class FGSMConfig(MethodConfig):
     """FGSM training's settings."""
 
-    attack: str = setting("fgsm", choices=SINGLE_STEP, added="fgsm")
-    """The single-step attack of the training rollouts."""
+    attack: str = setting("fgsm", choices=TRAINING_ATTACKS, added="fgsm")
+    """The attack of the training rollouts (one step, or PGD's k)."""
 
 
 class FGSMTraining(Defense):

@@ -158,14 +158,15 @@ def test_fgsm_rs_takes_one_step_of_1_25_eps_from_a_uniform_start():
     assert ((x - obs).abs() < eps - 1e-4).any(), "every coordinate at the ball's vertex: no random start"
 
 
-def test_fgsm_training_builds_the_single_step_it_is_given():
+def test_fgsm_training_builds_the_attack_it_is_given():
     """FGSM training's ``attack`` setting chooses the rollouts' attack (default: ``fgsm``)."""
     from defenses import DEFENSES
     from defenses.base import DefenseConfig
     from robench.learners.learner import LearnerConfig, QLearner
 
     learner = QLearner(LearnerConfig(), INFO.obs_dim, INFO.n_agents, INFO.n_actions, INFO.state_dim)
-    for given, name in (({}, "fgsm"), ({"attack": "fgsm-rs"}, "fgsm-rs"), ({"attack": "fgsm-all"}, "fgsm-all")):
+    for given, name in (({}, "fgsm"), ({"attack": "fgsm-rs"}, "fgsm-rs"), ({"attack": "fgsm-all"}, "fgsm-all"),
+                        ({"attack": "pgd"}, "pgd")):
         assert DEFENSES["fgsm"](DefenseConfig(options=given), learner, INFO).attack.name == name
 
 
