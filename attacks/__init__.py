@@ -10,10 +10,10 @@ import torch
 from attacks.atla import ATLA
 from attacks.atsa import ATSA
 from attacks.base import Attack, project
-from attacks.gradient import FGSM, PGD, FGSMAllActions, FGSMRandomStart
+from attacks.gradient import FGSM, PGD, FGSMAllActions, FGSMOnSupport, FGSMRandomStart
 from attacks.none import NoAttack
 from attacks.paad import PAAD
-from attacks.random_noise import RandomNoise
+from attacks.random_noise import RandomNoise, ZeroCorners
 from attacks.romance import Romance, RomanceSteered
 from attacks.uniform_target import UniformTarget
 from robench.plugins import load_entry_points
@@ -21,9 +21,11 @@ from robench.plugins import load_entry_points
 ATTACKS: dict[str, type[Attack]] = {
     "none": NoAttack,
     "random": RandomNoise,
+    "zero-corners": ZeroCorners,
     "fgsm": FGSM,
     "fgsm-all": FGSMAllActions,
     "fgsm-rs": FGSMRandomStart,
+    "fgsm-support": FGSMOnSupport,
     "pgd": PGD,
     "atla": ATLA,
     "paad": PAAD,

@@ -11,6 +11,11 @@ neither is the stronger in general (docs/methods.md measures both on the zoo); i
 compare with the paper's numbers.
 ``fgsm-rs`` (Wong, Rice & Kolter 2020, "fast" adversarial training): one signed step of size
 α = 1.25 ε on the same loss, from a uniform random start in the ε-ball, then Proj.
+``fgsm-support``: FGSM's step on the clean observation's support only,
+ô = o + ε·sign(∇_o CE)·1[o ≠ 0]: coordinates that read exactly 0 (unseen or dead units, unset
+flags) stay 0.  Its perturbation is a subset of ``fgsm``'s, so a team that wins *less* under it
+than under ``fgsm`` is answering the ±ε it sees on coordinates that should read 0 — a tell of
+the attack — rather than withstanding the ball (a diagnostic; docs/methods.md).
 ``pgd``: k steps of size β = ε/4 from a uniform random start in the ε-ball, each followed
 by Proj, ascending the same loss (beyond the paper; stronger than FGSM).
 """
@@ -37,6 +42,13 @@ class FGSMAllActions(Attack):
     def perturb(self, agent, obs, hidden, avail, eps, low, high) -> torch.Tensor:
         a_star = clean_greedy_action(agent, obs, hidden, avail)
         return obs + eps * action_ce_grad(agent, obs, hidden, torch.ones_like(avail), a_star).sign()
+
+
+class FGSMOnSupport(Attack):
+    name = "fgsm-support"
+
+    def perturb(self, agent, obs, hidden, avail, eps, low, high) -> torch.Tensor:
+        return obs + eps * action_ce_grad(agent, obs, hidden, avail).sign() * (obs != 0)
 
 
 class PGD(Attack):

@@ -143,6 +143,34 @@ def test_fgsm_all_steps_along_the_cross_entropy_over_every_action():
                           make_attack("fgsm")(agent, obs, h, every, eps, low, high), atol=1e-6)
 
 
+def test_fgsm_support_is_fgsm_on_the_nonzero_coordinates_only():
+    """``fgsm-support``: ô = o + ε·sign(∇CE)·1[o ≠ 0] — FGSM's step where the clean observation is
+    non-zero, coordinates reading exactly 0 left at 0."""
+    agent, obs, h, avail, low, high, a_star = _single_step_case(5)
+    obs = torch.where(torch.rand(obs.shape, generator=torch.Generator().manual_seed(1)) < 0.4, 0.0, obs)
+    q, _ = agent.step(obs, h)
+    a_star = masked_logits(q, avail).argmax(-1)
+    eps = 0.2
+    fgsm = obs + eps * _input_grad(agent, obs, h, avail, a_star).sign()
+    x = make_attack("fgsm-support")(agent, obs, h, avail, eps, low, high)
+    zero = obs == 0
+    assert zero.float().mean() > 0.3
+    assert torch.equal(x[zero], obs[zero])
+    assert torch.allclose(x[~zero], fgsm[~zero], atol=1e-6)
+
+
+def test_zero_corners_moves_only_the_zero_coordinates_to_a_corner():
+    """``zero-corners``: ô = o + ε·s·1[o = 0], s uniform on {−1, +1}; non-zero coordinates clean."""
+    agent, obs, h, avail, low, high, _ = _single_step_case(6)
+    obs = torch.where(torch.rand(obs.shape, generator=torch.Generator().manual_seed(2)) < 0.5, 0.0, obs)
+    eps = 0.25
+    x = make_attack("zero-corners", seed=3)(agent, obs, h, avail, eps, low, high)
+    zero = obs == 0
+    assert torch.equal(x[~zero], obs[~zero])
+    assert torch.allclose(x[zero].abs(), torch.full_like(x[zero], eps))
+    assert 0.4 < (x[zero] > 0).float().mean() < 0.6
+
+
 def test_fgsm_rs_takes_one_step_of_1_25_eps_from_a_uniform_start():
     """``fgsm-rs`` (Wong et al. 2020): Proj(x0 + 1.25ε·sign(∇CE(x0))) with x0 = o + U(−ε, ε)^D
     drawn from the attack's own generator; the result is not FGSM's vertex of the ball."""
