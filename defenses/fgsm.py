@@ -8,7 +8,8 @@ unperturbed action mask (docs/methods.md, *Evidence: the threat model*).
 
 ``attack`` chooses the attack of the training rollouts (``attacks.gradient``): ``fgsm`` (the
 default: the paper's FGSM training), ``fgsm-rs`` (Wong et al. 2020's random start and step
-1.25 ε), ``fgsm-all`` (the ATSA authors' FGSM, its cross-entropy over all actions) or ``pgd``
+1.25 ε), ``fgsm-all`` (the ATSA authors' FGSM, its cross-entropy over all actions), ``fgsm-support``
+(FGSM's step on the non-zero coordinates only: no ±ε where the clean observation reads 0) or ``pgd``
 (Madry et al. 2018's adversarial training: the inner max of min_θ E[max_{‖ô−o‖∞≤ε} L] taken by
 PGD's k signed steps instead of one; k times FGSM's gradient cost per attacked step)."""
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from defenses.base import Defense
 from robench.method_config import MethodConfig, setting
 from robench.regime import Regime
 
-TRAINING_ATTACKS = ("fgsm", "fgsm-rs", "fgsm-all", "pgd")
+TRAINING_ATTACKS = ("fgsm", "fgsm-rs", "fgsm-all", "fgsm-support", "pgd")
 
 
 @dataclass(frozen=True)
