@@ -2,10 +2,11 @@
 
 ``random``: uniform noise, ô = Proj(o + U(−ε, ε)).
 ``zero-corners``: only the coordinates that read exactly 0 move, each to a random corner,
-ô = o + ε·s·1[o = 0] with s uniform on {−1, +1}; every non-zero coordinate stays clean.  It
-carries no information loss, only the footprint a sign attack such as ``fgsm`` leaves on the
-coordinates that should read 0 (unseen or dead units, unset flags): a team that loses clean win
-rate under it has learned to answer that footprint (a diagnostic; docs/methods.md)."""
+ô = o + ε·s·1[o = 0] with s uniform on {−1, +1}; every non-zero coordinate stays clean.  It is
+the footprint a sign attack such as ``fgsm`` leaves on the coordinates that read 0 (unseen or
+dead units, unset flags), without the gradient's choice of signs: beside ``fgsm-support`` (the
+gradient's signs everywhere else) it tells which half of FGSM's step a team answers
+(a diagnostic; docs/methods.md)."""
 from __future__ import annotations
 
 import torch
