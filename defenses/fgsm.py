@@ -11,7 +11,7 @@ default: the paper's FGSM training), ``fgsm-rs`` (Wong et al. 2020's random star
 1.25 ε), ``fgsm-all`` (the ATSA authors' FGSM, its cross-entropy over all actions), ``fgsm-support``
 (FGSM's step on the non-zero coordinates only: no ±ε where the clean observation reads 0) or ``pgd``
 (Madry et al. 2018's adversarial training: the inner max of min_θ E[max_{‖ô−o‖∞≤ε} L] taken by
-PGD's k signed steps instead of one; k times FGSM's gradient cost per attacked step)."""
+PGD's k signed steps instead of one: k input gradients per attacked step where FGSM takes one)."""
 from dataclasses import dataclass
 
 from attacks import Attack, make_attack
