@@ -46,6 +46,22 @@ def defense_colour(name: str):
     return PALETTE[index]
 
 
+DASHES = ["-", "--", ":", "-."]
+"""Line styles of one defense's variants, which share its colour."""
+
+
+def variant_dashes(names: list[str]) -> dict[str, str]:
+    """The line style of each row label: the variants of one defense (``fgsm``, ``fgsm[attack=pgd]``,
+    …) share its colour and take the next dash, in order of appearance."""
+    seen: dict[str, int] = {}
+    dashes = {}
+    for name in names:
+        base = name.split("[")[0]
+        seen[base] = seen.get(base, -1) + 1
+        dashes[name] = DASHES[seen[base] % len(DASHES)]
+    return dashes
+
+
 def _legend_outside(ax, **kwargs) -> None:
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, frameon=False, **kwargs)
 
@@ -75,14 +91,17 @@ def eps_sweep(cells: pd.DataFrame, out: Path, metric: str | None = None) -> list
         if not attacks:
             continue
         fig, axes = plt.subplots(1, len(attacks), figsize=(3.2 * len(attacks), 2.8), sharey=True, squeeze=False)
+        rows = ordered(g.defense, list(DEFENSE_LABELS))
+        dashes = variant_dashes(rows)
         for ax, attack in zip(axes[0], attacks):
-            for d in ordered(g.defense, list(DEFENSE_LABELS)):
+            for d in rows:
                 sub = g[(g.defense == d) & (g.attack == attack)].groupby("eps")[column].mean()
                 clean = g[(g.defense == d) & (g.attack == "none")][column].mean()
                 xs, ys = list(sub.index), list(sub.values)
                 if not np.isnan(clean):
                     xs, ys = [0.0] + xs, [clean] + ys
-                ax.plot(xs, ys, marker="o", ms=3, label=label(DEFENSE_LABELS, d), color=defense_colour(d))
+                ax.plot(xs, ys, marker="o", ms=3, label=label(DEFENSE_LABELS, d), color=defense_colour(d),
+                        ls=dashes[d])
             ax.set_title(label(ATTACK_LABELS, attack))
             ax.set_xlabel("ε")
             ax.grid(alpha=0.3)
@@ -212,11 +231,10 @@ def training_curves(checkpoints: Path, out: Path) -> list[Path]:
         fig, axes = plt.subplots(len(panels), 1, figsize=(6.5, 2.6 * len(panels)), squeeze=False, sharex=True)
         for ax, panel in zip(axes[:, 0], panels):
             mine = sorted((r for r in runs if r[0] == panel), key=lambda r: r[1])
-            styles = ["-", "--", ":", "-."]
             seen: dict[str, int] = {}
             for _, tag, name, df in mine:
                 k = seen[name] = seen.get(name, -1) + 1  # variants of one defense: same colour, other dash
-                ax.plot(df.t_env, df[column], label=tag, color=defense_colour(name), ls=styles[k % len(styles)], lw=1.2)
+                ax.plot(df.t_env, df[column], label=tag, color=defense_colour(name), ls=DASHES[k % len(DASHES)], lw=1.2)
             ax.set_title(f"{panel[0]} · {label(LEARNER_LABELS, panel[1])}", fontsize=9)
             ax.set_ylabel(ylabel, fontsize=8)
             ax.grid(alpha=0.3)

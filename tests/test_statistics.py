@@ -215,3 +215,12 @@ def test_a_vector_statistic_gets_one_interval_per_entry_from_the_same_replicates
         assert (low[k], high[k]) == pytest.approx(stratified_bootstrap_ci(
             x, lambda s, t=t: float(robustness_profile(s, [t])[0]), reps=300, seed=2))
     assert low[0] == high[0] == 1.0 and low[-1] == high[-1] == 0.0
+
+
+def test_variants_of_one_defense_share_its_colour_and_take_the_next_dash():
+    from robench.figures import DASHES, defense_colour, variant_dashes
+
+    rows = ["noadv", "fgsm", "fgsm[attack=pgd]", "rn", "fgsm[attack=fgsm-support]"]
+    dashes = variant_dashes(rows)
+    assert [dashes[r] for r in rows] == [DASHES[0], DASHES[0], DASHES[1], DASHES[0], DASHES[2]]
+    assert defense_colour("fgsm[attack=pgd]") == defense_colour("fgsm") != defense_colour("rn")
