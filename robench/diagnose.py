@@ -1,4 +1,4 @@
-"""Is a protagonist's robustness vacuous?  Two diagnostics no peer reports.
+"""Is a protagonist's robustness vacuous?  Three diagnostics no peer reports.
 
 * **Observation dependence** (``robench diagnose``): along greedy clean episodes, the share of
   agent-steps (with ≥ 2 available actions) whose greedy action changes when the observation
@@ -11,6 +11,11 @@
   only the available-action mask — attack the lowest-index enemy in range, else move east, else
   stop.  It ignores observations, so every observation attack leaves its win rate unchanged:
   the level a defended row reaches without reading anything (a reference row of the tables).
+* **The attack's footprint** (SMAC-like maps): the win rate under ``fgsm`` and under
+  ``fgsm-support`` — the same step with the coordinates that read 0 left at 0, a subset of
+  ``fgsm``'s perturbation (``attacks.gradient``) — at ε, bounds ``none``.  A team that wins more
+  under ``fgsm`` than under its subset owes that margin to the ±ε ``fgsm`` writes where o reads
+  0: its robustness to FGSM answers the attack's pattern, not the ball (docs/methods.md).
 """
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ from torch import nn
 
 from attacks.base import Attack
 from robench.envs import declares, make_env
+from robench.evaluate import evaluate
 from robench.learners.agent import Agent, greedy
 from robench.rollout import run_episodes
 
@@ -94,6 +100,11 @@ class Diagnosis:
     mask_only_win_rate: float | None
     """The scripted mask-only policy's win rate on the same episodes (SMAC maps; None elsewhere)."""
     episodes: int
+    footprint_eps: float | None = None
+    """ε of the footprint check (bounds ``none``); None where it was not run."""
+    fgsm_win_rate: float | None = None
+    fgsm_support_win_rate: float | None = None
+    """Win rates under ``fgsm`` and under its subset ``fgsm-support`` (SMAC maps; None elsewhere)."""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -101,9 +112,11 @@ class Diagnosis:
 
 @torch.no_grad()
 def diagnose(agent: Agent, map_name: str, backend: str = "smax", episodes: int = 500, seed: int = 0,
-             device: str | torch.device = "cpu", obs_layout: str | None = None) -> Diagnosis:
-    """Observation dependence, blind and clean win rates of ``agent``, and the mask-only reference,
-    each over the same ``episodes`` episodes (one batch each)."""
+             device: str | torch.device = "cpu", obs_layout: str | None = None,
+             footprint_eps: float | None = None) -> Diagnosis:
+    """Observation dependence, blind and clean win rates of ``agent``, the mask-only reference and,
+    with ``footprint_eps``, the win rates under ``fgsm`` and ``fgsm-support`` at that ε (bounds
+    ``none``), each over the same ``episodes`` episodes (one batch each)."""
     env = make_env(map_name, episodes, backend, device, obs_layout)
     gen = torch.Generator().manual_seed(seed)
     probe = RandomObservationProbe(env.obs_low, env.obs_high, gen)
@@ -114,12 +127,19 @@ def diagnose(agent: Agent, map_name: str, backend: str = "smax", episodes: int =
     changed = torch.stack(probe.changed[:steps], 1) & mask
     blind, _ = run_episodes(env, agent, seed=seed,
                             attack=RandomObservationProbe(env.obs_low, env.obs_high, gen, replace=True))
-    mask_only = None
+    mask_only = footprint = None
     if declares(backend, "win_rate"):  # SMAC-like: the rule reads SMAC's action mask
         info = env.info()
         scripted, _ = run_episodes(env, MaskOnlyPolicy(info.obs_dim, info.n_agents, info.n_actions), seed=seed)
         mask_only = float(scripted.won.float().mean())
+        if footprint_eps is not None:
+            footprint = [evaluate(agent, map_name, backend=backend, attack=a, eps=footprint_eps, episodes=episodes,
+                                  seed=seed, device=device, bounds="none", env=env)[0].win_rate
+                         for a in ("fgsm", "fgsm-support")]
     return Diagnosis(changed_share=float(changed.sum() / mask.sum().clamp(min=1)), agent_steps=int(mask.sum()),
                      clean_win_rate=float(clean.won.float().mean()), blind_win_rate=float(blind.won.float().mean()),
-                     mask_only_win_rate=mask_only, episodes=episodes)
+                     mask_only_win_rate=mask_only, episodes=episodes,
+                     footprint_eps=None if footprint is None else footprint_eps,
+                     fgsm_win_rate=None if footprint is None else footprint[0],
+                     fgsm_support_win_rate=None if footprint is None else footprint[1])
 

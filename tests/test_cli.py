@@ -143,6 +143,14 @@ def test_eval_prints_the_metrics_the_env_declares():
     assert "win rate" in res.stdout and "mean return" in res.stdout and "crash rate" not in res.stdout  # SMAC: no crashes
 
 
+def test_diagnose_reports_the_footprint_at_the_given_eps(capsys):
+    from robench.cli import main
+
+    assert main(["diagnose", "checkpoints/3m/vdn_noadv_s0", "--episodes", "4", "--eps", "0.1", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["footprint_eps"] == 0.1 and 0.0 <= d["fgsm_support_win_rate"] <= 1.0 and 0.0 <= d["fgsm_win_rate"] <= 1.0
+
+
 def test_train_mlp_agent_with_learner_options_then_eval(tmp_path):
     res = run("train", "--env", "3m", "--agent", "mlp", "--learner-opt", "optimizer=adam", "--learner-opt",
               "policy_ema=0.9", "--steps", "600", "--n-envs", "4", "--eval-every", "1000", "--eval-episodes", "4",

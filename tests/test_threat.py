@@ -229,3 +229,19 @@ def test_diagnose_counts_each_agent_step_once_and_the_scripted_policy_ignores_ob
     scripted = diagnose(policy, "3m", episodes=16, seed=3)
     assert scripted.changed_share == 0.0  # constant utilities: no observation changes an action
     assert scripted.clean_win_rate == scripted.blind_win_rate == scripted.mask_only_win_rate
+    assert d.fgsm_win_rate is None and d.footprint_eps is None  # no footprint check asked for
+
+
+def test_footprint_check_is_fgsm_against_its_subset_at_bounds_none():
+    """diagnose's footprint numbers are ``robench eval``'s fgsm and fgsm-support cells at ε, bounds none."""
+    from robench.diagnose import diagnose
+    from robench.envs import make_env
+    from robench.evaluate import evaluate
+
+    info = make_env("3m", 1).info()
+    torch.manual_seed(1)
+    agent = RNNAgent(info.obs_dim, info.n_agents, info.n_actions)
+    d = diagnose(agent, "3m", episodes=8, seed=2, footprint_eps=0.2)
+    for attack, got in (("fgsm", d.fgsm_win_rate), ("fgsm-support", d.fgsm_support_win_rate)):
+        want = evaluate(agent, "3m", attack=attack, eps=0.2, episodes=8, seed=2, bounds="none")[0].win_rate
+        assert got == want

@@ -1,32 +1,36 @@
-"""``robench diagnose``: is a protagonist's robustness vacuous? observation dependence, ."""
+"""``robench diagnose``: is a protagonist's robustness vacuous? observation dependence, blind
+play, the mask-only reference and FGSM's footprint."""
 from __future__ import annotations
 
 import argparse
 import json
 from pathlib import Path
 
-from robench.cli.common import positive_int
+from robench.cli.common import positive_int, unit_interval
 
 
 def add_parser(sub) -> None:
     """The ``robench diagnose`` parser."""
     dg = sub.add_parser("diagnose", help="is a protagonist's robustness vacuous? observation dependence, "
-                                         "blind play and the mask-only reference")
+                                         "blind play, the mask-only reference and FGSM's footprint")
     dg.add_argument("checkpoint", type=Path, help="protagonist checkpoint directory")
     dg.add_argument("--episodes", type=positive_int, default=500, help="episodes of each measurement (one batch)")
     dg.add_argument("--seed", type=int, default=0, help="seed of the episodes and of the random observations")
+    dg.add_argument("--eps", type=unit_interval, default=None,
+                    help="ε of the footprint check, fgsm against fgsm-support, bounds none (default: the paper's for the map)")
     dg.add_argument("--device", default="cpu", help="torch device")
     dg.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
 
 def run(args: argparse.Namespace) -> int:
     from robench.checkpoint import load_protagonist
-    from robench.envs import layout_of
+    from robench.envs import layout_of, paper_eps
     from robench.diagnose import diagnose
 
     agent, _, manifest = load_protagonist(args.checkpoint, args.device)
     env = manifest["env"]
-    d = diagnose(agent, env["map_name"], env["backend"], args.episodes, args.seed, args.device, layout_of(env))
+    eps = paper_eps(env["map_name"]) if args.eps is None else args.eps
+    d = diagnose(agent, env["map_name"], env["backend"], args.episodes, args.seed, args.device, layout_of(env), eps)
     if args.json:
         print(json.dumps(d.to_dict()))
         return 0
@@ -34,4 +38,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"{args.checkpoint}: greedy action changed by a random observation at {d.changed_share:.1%} of "
           f"{d.agent_steps} agent-steps; win rate clean {d.clean_win_rate:.3f}, blind (random observations) "
           f"{d.blind_win_rate:.3f}{ref}  ({d.episodes} episodes)")
+    if d.fgsm_win_rate is not None:
+        print(f"  footprint at ε={d.footprint_eps:g}, bounds none: win rate under fgsm {d.fgsm_win_rate:.3f}, "
+              f"under fgsm-support (fgsm's step off the zero coordinates) {d.fgsm_support_win_rate:.3f}")
     return 0
