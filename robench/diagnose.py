@@ -116,7 +116,9 @@ def diagnose(agent: Agent, map_name: str, backend: str = "smax", episodes: int =
              footprint_eps: float | None = None) -> Diagnosis:
     """Observation dependence, blind and clean win rates of ``agent``, the mask-only reference and,
     with ``footprint_eps``, the win rates under ``fgsm`` and ``fgsm-support`` at that ε (bounds
-    ``none``), each over the same ``episodes`` episodes (one batch each)."""
+    ``none``).  The first three share ``episodes`` episodes (one batch each); the footprint's two
+    cells are ``robench eval CKPT --attack {fgsm,fgsm-support} --eps E --bounds none --seed S``'s,
+    on episodes of their own, common to both."""
     env = make_env(map_name, episodes, backend, device, obs_layout)
     gen = torch.Generator().manual_seed(seed)
     probe = RandomObservationProbe(env.obs_low, env.obs_high, gen)
@@ -134,7 +136,7 @@ def diagnose(agent: Agent, map_name: str, backend: str = "smax", episodes: int =
         mask_only = float(scripted.won.float().mean())
         if footprint_eps is not None:
             footprint = [evaluate(agent, map_name, backend=backend, attack=a, eps=footprint_eps, episodes=episodes,
-                                  seed=seed, device=device, bounds="none", env=env)[0].win_rate
+                                  seed=seed, device=device, bounds="none", obs_layout=obs_layout)[0].win_rate
                          for a in ("fgsm", "fgsm-support")]
     return Diagnosis(changed_share=float(changed.sum() / mask.sum().clamp(min=1)), agent_steps=int(mask.sum()),
                      clean_win_rate=float(clean.won.float().mean()), blind_win_rate=float(blind.won.float().mean()),

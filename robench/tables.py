@@ -18,7 +18,9 @@ import pandas as pd
 from robench.stats import eps_auc, holm, mean_std, ranksum_greater, t_interval, worst_case
 from robench.threat import feature_spec
 
-ATTACK_LABELS = {"none": "Natural", "random": "Random", "fgsm": "FGSM", "pgd": "PGD", "atla": "ATLA",
+ATTACK_LABELS = {"none": "Natural", "random": "Random", "zero-corners": "Zero corners", "fgsm": "FGSM",
+                 "fgsm-all": "FGSM (all actions)", "fgsm-rs": "FGSM-RS", "fgsm-support": "FGSM (support)",
+                 "pgd": "PGD", "atla": "ATLA",
                  "paad": "PAAD", "atsa": "ATSA", "romance": "ROMANCE (actions)", "romance-s": "ROMANCE-s",
                  "uniform-target": "Uniform target"}
 DEFENSE_LABELS = {"noadv": "NoAdv", "rn": "RN", "fgsm": "FGSM", "atla": "ATLA", "paad": "PAAD", "pr": "PR",

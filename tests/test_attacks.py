@@ -146,7 +146,7 @@ def test_fgsm_all_steps_along_the_cross_entropy_over_every_action():
 def test_fgsm_support_is_fgsm_on_the_nonzero_coordinates_only():
     """``fgsm-support``: ô = o + ε·sign(∇CE)·1[o ≠ 0] — FGSM's step where the clean observation is
     non-zero, coordinates reading exactly 0 left at 0."""
-    agent, obs, h, avail, low, high, a_star = _single_step_case(5)
+    agent, obs, h, avail, low, high, _ = _single_step_case(5)
     obs = torch.where(torch.rand(obs.shape, generator=torch.Generator().manual_seed(1)) < 0.4, 0.0, obs)
     q, _ = agent.step(obs, h)
     a_star = masked_logits(q, avail).argmax(-1)
@@ -194,7 +194,7 @@ def test_fgsm_training_builds_the_attack_it_is_given():
 
     learner = QLearner(LearnerConfig(), INFO.obs_dim, INFO.n_agents, INFO.n_actions, INFO.state_dim)
     for given, name in (({}, "fgsm"), ({"attack": "fgsm-rs"}, "fgsm-rs"), ({"attack": "fgsm-all"}, "fgsm-all"),
-                        ({"attack": "pgd"}, "pgd")):
+                        ({"attack": "fgsm-support"}, "fgsm-support"), ({"attack": "pgd"}, "pgd")):
         assert DEFENSES["fgsm"](DefenseConfig(options=given), learner, INFO).attack.name == name
 
 

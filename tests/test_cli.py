@@ -146,9 +146,14 @@ def test_eval_prints_the_metrics_the_env_declares():
 def test_diagnose_reports_the_footprint_at_the_given_eps(capsys):
     from robench.cli import main
 
-    assert main(["diagnose", "checkpoints/3m/vdn_noadv_s0", "--episodes", "4", "--eps", "0.1", "--json"]) == 0
+    ckpt = "checkpoints/3m/vdn_noadv_s0"
+    for extra, eps in (([], 0.25), (["--eps", "0.1"], 0.1)):  # default: the paper's ε for 3m
+        assert main(["diagnose", ckpt, "--episodes", "4", "--json", *extra]) == 0
+        d = json.loads(capsys.readouterr().out)
+        assert d["footprint_eps"] == eps and 0.0 <= d["fgsm_support_win_rate"] <= 1.0 and 0.0 <= d["fgsm_win_rate"] <= 1.0
+    assert main(["diagnose", ckpt, "--episodes", "4", "--json", "--no-footprint"]) == 0
     d = json.loads(capsys.readouterr().out)
-    assert d["footprint_eps"] == 0.1 and 0.0 <= d["fgsm_support_win_rate"] <= 1.0 and 0.0 <= d["fgsm_win_rate"] <= 1.0
+    assert d["footprint_eps"] is None and d["fgsm_win_rate"] is None
 
 
 def test_train_mlp_agent_with_learner_options_then_eval(tmp_path):

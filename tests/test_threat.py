@@ -233,15 +233,17 @@ def test_diagnose_counts_each_agent_step_once_and_the_scripted_policy_ignores_ob
 
 
 def test_footprint_check_is_fgsm_against_its_subset_at_bounds_none():
-    """diagnose's footprint numbers are ``robench eval``'s fgsm and fgsm-support cells at ε, bounds none."""
+    """diagnose's footprint numbers are ``robench eval``'s fgsm and fgsm-support cells at ε, bounds
+    none; on the zoo's FGSM-trained 3m VDN team the two differ (it answers the zero coordinates)."""
+    from robench.checkpoint import load_protagonist
     from robench.diagnose import diagnose
-    from robench.envs import make_env
     from robench.evaluate import evaluate
 
-    info = make_env("3m", 1).info()
-    torch.manual_seed(1)
-    agent = RNNAgent(info.obs_dim, info.n_agents, info.n_actions)
-    d = diagnose(agent, "3m", episodes=8, seed=2, footprint_eps=0.2)
-    for attack, got in (("fgsm", d.fgsm_win_rate), ("fgsm-support", d.fgsm_support_win_rate)):
-        want = evaluate(agent, "3m", attack=attack, eps=0.2, episodes=8, seed=2, bounds="none")[0].win_rate
-        assert got == want
+    agent, _, manifest = load_protagonist("checkpoints/3m/vdn_fgsm_s0")
+    layout = manifest["env"]["obs_layout"]
+    d = diagnose(agent, "3m", episodes=48, seed=2, obs_layout=layout, footprint_eps=0.25)
+    got = {"fgsm": d.fgsm_win_rate, "fgsm-support": d.fgsm_support_win_rate}
+    for attack in got:
+        want = evaluate(agent, "3m", attack=attack, eps=0.25, episodes=48, seed=2, bounds="none", obs_layout=layout)
+        assert got[attack] == want[0].win_rate
+    assert got["fgsm"] > got["fgsm-support"]

@@ -18,6 +18,7 @@ def add_parser(sub) -> None:
     dg.add_argument("--seed", type=int, default=0, help="seed of the episodes and of the random observations")
     dg.add_argument("--eps", type=unit_interval, default=None,
                     help="ε of the footprint check, fgsm against fgsm-support, bounds none (default: the paper's for the map)")
+    dg.add_argument("--no-footprint", action="store_true", help="skip the footprint check (two attacked evaluations)")
     dg.add_argument("--device", default="cpu", help="torch device")
     dg.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
@@ -29,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
 
     agent, _, manifest = load_protagonist(args.checkpoint, args.device)
     env = manifest["env"]
-    eps = paper_eps(env["map_name"]) if args.eps is None else args.eps
+    eps = None if args.no_footprint else paper_eps(env["map_name"]) if args.eps is None else args.eps
     d = diagnose(agent, env["map_name"], env["backend"], args.episodes, args.seed, args.device, layout_of(env), eps)
     if args.json:
         print(json.dumps(d.to_dict()))
