@@ -27,10 +27,15 @@ def project(x: torch.Tensor, obs: torch.Tensor, eps: float, low: torch.Tensor, h
     return torch.minimum(torch.maximum(x, low), high)
 
 
+def uniform_like(obs: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """U(0, 1) per feature of ``obs``, drawn from the CPU ``generator`` (the same draws on every
+    device), on ``obs``'s device."""
+    return torch.rand(obs.shape, generator=generator, device="cpu").to(obs.device)
+
+
 def uniform_start(obs: torch.Tensor, eps: float, generator: torch.Generator) -> torch.Tensor:
     """o + U(−ε, ε) per feature: PGD's random start (project it before use)."""
-    u = torch.rand(obs.shape, generator=generator, device="cpu").to(obs.device)
-    return obs + eps * (2 * u - 1)
+    return obs + eps * (2 * uniform_like(obs, generator) - 1)
 
 
 def signed_steps(grad: Callable[[torch.Tensor], torch.Tensor], x0: torch.Tensor, obs: torch.Tensor, eps: float,

@@ -11,20 +11,19 @@ from __future__ import annotations
 
 import torch
 
-from attacks.base import Attack
+from attacks.base import Attack, uniform_like, uniform_start
 
 
 class RandomNoise(Attack):
     name = "random"
 
     def perturb(self, agent, obs, hidden, avail, eps, low, high) -> torch.Tensor:
-        u = torch.rand(obs.shape, generator=self.generator, device="cpu").to(obs.device)
-        return obs + eps * (2 * u - 1)
+        return uniform_start(obs, eps, self.generator)
 
 
 class ZeroCorners(Attack):
     name = "zero-corners"
 
     def perturb(self, agent, obs, hidden, avail, eps, low, high) -> torch.Tensor:
-        u = torch.rand(obs.shape, generator=self.generator, device="cpu").to(obs.device)
-        return obs + eps * torch.where(u < 0.5, -1.0, 1.0).to(obs.dtype) * (obs == 0)
+        sign = torch.where(uniform_like(obs, self.generator) < 0.5, -1.0, 1.0).to(obs.dtype)
+        return obs + eps * sign * (obs == 0)

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from attacks.base import Attack
+from attacks.base import Attack, uniform_like
 from robench.envs import declares, make_env
 from robench.evaluate import evaluate
 from robench.learners.agent import Agent, greedy
@@ -72,8 +72,7 @@ class RandomObservationProbe(Attack):
         self.choices: list[torch.Tensor] = []
 
     def _uniform(self, obs: torch.Tensor) -> torch.Tensor:
-        u = torch.rand(obs.shape, generator=self.generator, device="cpu").to(obs.device)
-        return self.low + (self.high - self.low) * u
+        return self.low + (self.high - self.low) * uniform_like(obs, self.generator)
 
     def __call__(self, agent, obs, hidden, avail, eps, low, high, state=None) -> torch.Tensor:
         u = self._uniform(obs)
@@ -129,19 +128,18 @@ def diagnose(agent: Agent, map_name: str, backend: str = "smax", episodes: int =
     changed = torch.stack(probe.changed[:steps], 1) & mask
     blind, _ = run_episodes(env, agent, seed=seed,
                             attack=RandomObservationProbe(env.obs_low, env.obs_high, gen, replace=True))
-    mask_only = footprint = None
+    d = Diagnosis(changed_share=float(changed.sum() / mask.sum().clamp(min=1)), agent_steps=int(mask.sum()),
+                  clean_win_rate=float(clean.won.float().mean()), blind_win_rate=float(blind.won.float().mean()),
+                  mask_only_win_rate=None, episodes=episodes)
     if declares(backend, "win_rate"):  # SMAC-like: the rule reads SMAC's action mask
         info = env.info()
         scripted, _ = run_episodes(env, MaskOnlyPolicy(info.obs_dim, info.n_agents, info.n_actions), seed=seed)
-        mask_only = float(scripted.won.float().mean())
+        d.mask_only_win_rate = float(scripted.won.float().mean())
         if footprint_eps is not None:
-            footprint = [evaluate(agent, map_name, backend=backend, attack=a, eps=footprint_eps, episodes=episodes,
-                                  seed=seed, device=device, bounds="none", obs_layout=obs_layout)[0].win_rate
-                         for a in ("fgsm", "fgsm-support")]
-    return Diagnosis(changed_share=float(changed.sum() / mask.sum().clamp(min=1)), agent_steps=int(mask.sum()),
-                     clean_win_rate=float(clean.won.float().mean()), blind_win_rate=float(blind.won.float().mean()),
-                     mask_only_win_rate=mask_only, episodes=episodes,
-                     footprint_eps=None if footprint is None else footprint_eps,
-                     fgsm_win_rate=None if footprint is None else footprint[0],
-                     fgsm_support_win_rate=None if footprint is None else footprint[1])
+            d.footprint_eps = footprint_eps
+            d.fgsm_win_rate, d.fgsm_support_win_rate = (
+                evaluate(agent, map_name, backend=backend, attack=a, eps=footprint_eps, episodes=episodes, seed=seed,
+                         device=device, bounds="none", obs_layout=obs_layout)[0].win_rate
+                for a in ("fgsm", "fgsm-support"))
+    return d
 
