@@ -9,7 +9,7 @@
             buffer  ← buffer ∪ batch (õ or o);   defense.after_rollout(batch)   (co-trained adversary learns)
             k × learner.train(sample(buffer), progress)   with defense.extra_losses    (loss hook)
         targets ← online every 200 episodes
-        every ``eval_every`` steps: greedy clean evaluation → training curve
+        every ``eval_every`` steps: greedy evaluation, clean and under each curve attack → training curve
     the seconds of each part (env, acting, learner, adversary, evaluation) → the manifest's ``profile``
 
 A defense never owns a loop; it only fills the hooks (``defenses.base.Defense``).  The regime
@@ -95,6 +95,10 @@ class TrainConfig(RunSettings):
     """Episodes of each curve evaluation (one batch)."""
     final_eval_episodes: int = 500
     """Episodes of the final clean evaluation recorded in the manifest."""
+    curve_attacks: list[str] = field(default_factory=list)
+    """Observation attacks (fixed ones: ``random``, ``fgsm``, ``pgd``, …) under which every curve
+    point also evaluates the greedy team, at the run's ε and bounds: the curve's
+    ``eval_win_rate_<attack>`` and ``eval_return_<attack>`` columns (``curve_attack_columns``)."""
     stop_win_rate: float | None = None
     """Stop early once a curve evaluation reaches this greedy win rate (None = never)."""
     init_from: str | None = None
@@ -138,6 +142,25 @@ CURVE_FIELDS = ["t_env", "episodes", "wall_s", "explore", "train_eps", "train_wi
                 "eval_return", "eval_crash_rate", "td_loss", "grad_norm"]
 
 
+def curve_attack_columns(attacks: list[str]) -> list[str]:
+    """The curve's columns for the greedy evaluations under ``attacks``."""
+    return [f"eval_{metric}_{name}" for name in attacks for metric in ("win_rate", "return")]
+
+
+def check_curve_attacks(attacks: list[str]) -> None:
+    """Each curve attack must be a registered observation attack that needs no trained adversary
+    (a learned attack's director, or a ROMANCE hijack, is trained against one protagonist)."""
+    from attacks import ATTACKS
+
+    for name in attacks:
+        cls = ATTACKS.get(name)
+        if cls is None or name == "none" or cls.learned or cls.hijacks:
+            fixed = [n for n, c in ATTACKS.items() if n != "none" and not c.learned and not c.hijacks]
+            raise RobenchError(f"curve attack {name!r} is not a fixed observation attack; known: {', '.join(fixed)}")
+    if len(set(attacks)) != len(attacks):
+        raise RobenchError(f"curve attacks repeat: {', '.join(attacks)}")
+
+
 def start_from(learner: QLearner, path: Path, info: EnvInfo) -> dict:
     """Load the protagonist checkpoint ``path`` into ``learner``; returns its manifest.  The
     checkpoint may come from another map of the same backend with the same sizes (a curriculum:
@@ -167,6 +190,7 @@ def resolve_config(cfg: TrainConfig) -> TrainConfig:
     canonical map name, the paper's ε, the observation layout (a fine-tune keeps its parent's,
     else ``TRAIN_LAYOUTS``), and at most the backend's ``max_copies`` env copies."""
     check_bounds(cfg.bounds)
+    check_curve_attacks(cfg.curve_attacks)
     env = canonical_map(cfg.env, cfg.backend)
     layout = cfg.obs_layout
     if layout is None and cfg.init_from is not None:
@@ -215,7 +239,7 @@ def train(cfg: TrainConfig, curve_path: Path | None = None,
     fh = None
     if curve_path is not None:
         fh = open(curve_path, "w", newline="")
-        writer = csv.DictWriter(fh, fieldnames=CURVE_FIELDS)
+        writer = csv.DictWriter(fh, fieldnames=CURVE_FIELDS + curve_attack_columns(cfg.curve_attacks))
         writer.writeheader()
     curve_env = None  # the curve's copies, built at its first point and kept for the run
     budget = StepBudget(cfg.steps, cfg.eval_every, cfg.max_wall_s)
@@ -274,12 +298,19 @@ def train(cfg: TrainConfig, curve_path: Path | None = None,
                     clean, _ = evaluate(learner.policy_agent, cfg.env, backend=cfg.backend, obs_layout=cfg.obs_layout,
                                         episodes=cfg.eval_episodes, seed=10_000_019 + t_env, device=cfg.device,
                                         env=curve_env)
+                    attacked = {}
+                    for name in cfg.curve_attacks:  # the same episodes (seed), under each attack
+                        res, _ = evaluate(learner.policy_agent, cfg.env, backend=cfg.backend, attack=name, eps=eps,
+                                          bounds=cfg.bounds, obs_layout=cfg.obs_layout, episodes=cfg.eval_episodes,
+                                          seed=10_000_019 + t_env, device=cfg.device, env=curve_env)
+                        attacked.update({f"eval_win_rate_{name}": res.win_rate, f"eval_return_{name}": res.mean_return})
                 win, ret = clean.win_rate, clean.mean_return
                 row = {"t_env": t_env, "episodes": episodes, "wall_s": round(budget.wall_s(), 2),
                        "explore": round(explore, 4), "train_eps": train_eps,
                        "train_win_rate": sum(recent_wins) / len(recent_wins), "eval_win_rate": win,
                        "eval_return": ret, "eval_crash_rate": clean.crash_rate,
-                       "td_loss": stats.get("td_loss", float("nan")), "grad_norm": stats.get("grad_norm", float("nan"))}
+                       "td_loss": stats.get("td_loss", float("nan")), "grad_norm": stats.get("grad_norm", float("nan")),
+                       **attacked}
                 curve.append(row)
                 if writer is not None:
                     writer.writerow(row)

@@ -58,6 +58,9 @@ def add_parser(sub) -> None:
                         "default: the defense's")
     t.add_argument("--eval-every", type=positive_int, default=None, help="env steps between curve evaluations")
     t.add_argument("--eval-episodes", type=positive_int, default=None, help="episodes per curve evaluation")
+    t.add_argument("--curve-attack", action="append", default=None, metavar="ATTACK",
+                   help="also evaluate each curve point under this fixed attack (repeatable; random, fgsm, pgd, …) "
+                        "at the run's ε and bounds: the curve's eval_win_rate_ATTACK column")
     t.add_argument("--final-episodes", type=positive_int, default=None, help="episodes of the final evaluation")
     t.add_argument("--out", type=Path, default=None,
                    help="checkpoint directory (default checkpoints/MAP/LEARNER[_AGENT]_DEFENSE_sSEED)")
@@ -120,7 +123,7 @@ def from_flags(args: argparse.Namespace):
     from defenses import DEFENSES
     from robench.envs import backend_of, canonical_map
     from robench.envs import LAYOUT_ALIASES
-    from robench.train import TrainConfig
+    from robench.train import TrainConfig, check_curve_attacks
 
     check_choice("defense", args.defense, DEFENSES)
     learner = learner_config(args.learner, args.agent, args.learner_opt)
@@ -137,6 +140,9 @@ def from_flags(args: argparse.Namespace):
                       ("explore_end", args.explore_end)):
         if val is not None:
             setattr(cfg, attr, val)
+    if args.curve_attack is not None:
+        check_curve_attacks(args.curve_attack)
+        cfg.curve_attacks = list(args.curve_attack)
     if args.max_minutes is not None:
         cfg.max_wall_s = args.max_minutes * 60
     if args.init_from is not None:
