@@ -204,8 +204,10 @@ def _ablation_figures(g: pd.DataFrame, out: Path, env: str, lr: str, defense: st
 
 
 def training_curves(checkpoints: Path, out: Path) -> list[Path]:
-    """Protagonists: greedy clean win rate (SMAX) or return (CAV) vs env steps; adversaries: the
-    victim's win rate (SMAX) or return (CAV) vs env steps.  One figure per kind and backend."""
+    """Protagonists: greedy clean win rate (SMAX) or return (CAV) vs env steps, and one figure per
+    curve attack (``robench train --curve-attack``) of the win rate or return under it;
+    adversaries: the victim's win rate (SMAX) or return (CAV) vs env steps.  One figure per kind
+    and backend."""
     import json
 
     metrics = {("protagonist", "wins"): ("eval_win_rate", "greedy clean win rate", "training_curves"),
@@ -221,27 +223,37 @@ def training_curves(checkpoints: Path, out: Path) -> list[Path]:
         key = (manifest.kind, "wins" if declares(manifest.backend, "win_rate") else "returns")
         panel = (manifest.map_name, manifest.victim_learner)
         curves[key].append((panel, tag, name or "", pd.read_csv(path)))
-    written = []
-    for key, runs in curves.items():
+    figures = list(metrics.items())
+    for key in (("protagonist", "wins"), ("protagonist", "returns")):
         column, ylabel, filename = metrics[key]
-        runs = [r for r in runs if column in r[3]]
-        if not runs:
-            continue
-        panels = sorted({r[0] for r in runs})
-        fig, axes = plt.subplots(len(panels), 1, figsize=(6.5, 2.6 * len(panels)), squeeze=False, sharex=True)
-        for ax, panel in zip(axes[:, 0], panels):
-            mine = sorted((r for r in runs if r[0] == panel), key=lambda r: r[1])
-            seen: dict[str, int] = {}
-            for _, tag, name, df in mine:
-                k = seen[name] = seen.get(name, -1) + 1  # variants of one defense: same colour, other dash
-                ax.plot(df.t_env, df[column], label=tag, color=defense_colour(name), ls=DASHES[k % len(DASHES)], lw=1.2)
-            ax.set_title(f"{panel[0]} · {label(LEARNER_LABELS, panel[1])}", fontsize=9)
-            ax.set_ylabel(ylabel, fontsize=8)
-            ax.grid(alpha=0.3)
-            _legend_outside(ax, ncol=1 + len(mine) // 14)
-        axes[-1, 0].set_xlabel("env steps")
-        written += _save(fig, out, filename)
+        attacked = sorted({c[len(column) + 1:] for r in curves[key] for c in r[3].columns if c.startswith(column + "_")})
+        figures += [(key, (f"{column}_{a}", f"{ylabel.replace('clean ', '')} under {a} (the run's ε)",
+                           f"{filename}_{a}")) for a in attacked]
+    written = []
+    for key, (column, ylabel, filename) in figures:
+        runs = [r for r in curves[key] if column in r[3]]
+        if runs:
+            written += _curve_panels(runs, column, ylabel, out, filename)
     return written
+
+
+def _curve_panels(runs: list[tuple[tuple[str, str], str, str, pd.DataFrame]], column: str, ylabel: str,
+                  out: Path, filename: str) -> list[Path]:
+    """One panel per (map, learner): ``column`` against env steps for each run."""
+    panels = sorted({r[0] for r in runs})
+    fig, axes = plt.subplots(len(panels), 1, figsize=(6.5, 2.6 * len(panels)), squeeze=False, sharex=True)
+    for ax, panel in zip(axes[:, 0], panels):
+        mine = sorted((r for r in runs if r[0] == panel), key=lambda r: r[1])
+        seen: dict[str, int] = {}
+        for _, tag, name, df in mine:
+            k = seen[name] = seen.get(name, -1) + 1  # variants of one defense: same colour, other dash
+            ax.plot(df.t_env, df[column], label=tag, color=defense_colour(name), ls=DASHES[k % len(DASHES)], lw=1.2)
+        ax.set_title(f"{panel[0]} · {label(LEARNER_LABELS, panel[1])}", fontsize=9)
+        ax.set_ylabel(ylabel, fontsize=8)
+        ax.grid(alpha=0.3)
+        _legend_outside(ax, ncol=1 + len(mine) // 14)
+    axes[-1, 0].set_xlabel("env steps")
+    return _save(fig, out, filename)
 
 
 def _panels(matrix) -> dict[tuple[str, str], list[tuple[str, str, str]]]:
@@ -288,13 +300,19 @@ def tradeoff(matrix, out: Path) -> list[Path]:
     """One figure per (env, learner): clean score vs worst case over the attacked cells, per seed."""
     written = []
     for (env, lr), rows in _panels(matrix).items():
-        fig, ax = plt.subplots(figsize=(4.6, 3.4))
+        points = []
         for row in rows:
             wide, clean = matrix.attacked_frame(row), matrix.clean(row)
             if wide.empty or clean.empty:
                 continue
             worst = wide.min(axis=1)  # per seed
             both = [s for s in matrix.seeds(row) if s in clean.index and s in worst.index]
+            if both:
+                points.append((row, clean, worst, both))
+        if not points:  # no row has both clean and attacked cells: no figure
+            continue
+        fig, ax = plt.subplots(figsize=(4.6, 3.4))
+        for row, clean, worst, both in points:
             ax.scatter(clean[both], worst[both], color=defense_colour(row[2]), s=28, edgecolor="white", lw=0.5,
                        label=f"{label(DEFENSE_LABELS, row[2])} ({len(both)} seed{'s' * (len(both) != 1)})")
         ax.set_xlabel(f"clean {matrix.metric.replace('_', ' ')}")

@@ -3,6 +3,7 @@ adversaries as zoo entries, RAP's routing, ATLA's phases, ATSA's κ = 0 ablation
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import golden_hashes
@@ -19,7 +20,8 @@ from robench.envs import EnvInfo
 from robench.learners.agent import RNNAgent
 from robench.learners.buffer import EpisodeBatch
 from robench.learners.learner import LearnerConfig
-from robench.train import TrainConfig, train
+from robench.errors import RobenchError
+from robench.train import TrainConfig, resolve_config, train
 from robench.runs import pretrained_start, train_and_save
 
 INFO = EnvInfo(n_agents=3, obs_dim=6, state_dim=4, n_actions=5, episode_limit=10, map_name="toy", backend="none")
@@ -292,3 +294,33 @@ def test_every_attacking_defense_perturbs_its_training_observations_within_eps(d
         assert bool(hijacked[batch.mask].any()), f"{defense}'s attackers never took over an action"
     else:
         assert float(moved[:, :-1][batch.mask].max()) > 0.0, f"{defense}'s training adversary left every observation clean"
+
+
+def test_curve_attacks_evaluate_each_point_as_eval_does(tmp_path):
+    """A curve attack's column at the last point (the saved weights) is ``evaluate``'s cell under
+    that attack, at the run's ε and bounds, on the point's episodes; the clean column is unchanged."""
+    import pandas as pd
+
+    from robench.evaluate import evaluate
+    from robench.figures import training_curves
+
+    cfg = replace(tiny("fgsm"), steps=600, eval_every=300, curve_attacks=["fgsm", "random"], bounds="none")
+    manifest = train_and_save(cfg, tmp_path / "run", show_progress=False)
+    curve = pd.read_csv(tmp_path / "run" / "train_curve.csv")
+    assert len(curve) >= 2 and manifest["config"]["curve_attacks"] == ["fgsm", "random"]
+    agent, _, _ = load_protagonist(tmp_path / "run")
+    last = curve.iloc[-1]
+    for attack in ("none", "fgsm", "random"):
+        cell, _ = evaluate(agent, "3m", attack=attack, eps=manifest["eps"], bounds="none", obs_layout="smac",
+                           episodes=cfg.eval_episodes, seed=10_000_019 + int(last.t_env))
+        column = "eval_return" if attack == "none" else f"eval_return_{attack}"
+        assert last[column] == pytest.approx(cell.mean_return)
+    assert not (curve.eval_return_fgsm == curve.eval_return).all()  # the attack changed the episodes
+    written = {p.name for p in training_curves(tmp_path, tmp_path / "figs")}
+    assert {"training_curves.png", "training_curves_fgsm.png", "training_curves_random.png"} <= written
+
+
+@pytest.mark.parametrize("attacks", [["atsa"], ["none"], ["romance"], ["fgsm", "fgsm"], ["nope"]])
+def test_curve_attacks_refuse_what_needs_a_trained_adversary_or_repeats(attacks):
+    with pytest.raises(RobenchError, match="curve attack"):
+        resolve_config(TrainConfig(curve_attacks=attacks))
