@@ -222,16 +222,20 @@ def training_curves(checkpoints: Path, out: Path) -> list[Path]:
         tag = path.parent.name + ("" if manifest.is_protagonist else f" ε={manifest.eps:g}")
         key = (manifest.kind, "wins" if declares(manifest.backend, "win_rate") else "returns")
         panel = (manifest.map_name, manifest.victim_learner)
-        curves[key].append((panel, tag, name or "", pd.read_csv(path)))
+        curve = pd.read_csv(path)
+        curve.attrs["eps"] = manifest.eps
+        curves[key].append((panel, tag, name or "", curve))
     figures = list(metrics.items())
     for key in (("protagonist", "wins"), ("protagonist", "returns")):
         column, ylabel, filename = metrics[key]
         attacked = sorted({c[len(column) + 1:] for r in curves[key] for c in r[3].columns if c.startswith(column + "_")})
-        figures += [(key, (f"{column}_{a}", f"{ylabel.replace('clean ', '')} under {a} (the run's ε)",
+        figures += [(key, (f"{column}_{a}", f"{ylabel.replace('clean ', '')} under {a} at the run's ε",
                            f"{filename}_{a}")) for a in attacked]
     written = []
     for key, (column, ylabel, filename) in figures:
         runs = [r for r in curves[key] if column in r[3]]
+        if column not in {m[0] for m in metrics.values()}:  # under attack: the radius is part of each run's name
+            runs = [(p, f"{tag} ε={df.attrs['eps']:g}", name, df) for p, tag, name, df in runs]
         if runs:
             written += _curve_panels(runs, column, ylabel, out, filename)
     return written

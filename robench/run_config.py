@@ -13,7 +13,7 @@ from typing import Any
 
 from robench.errors import RobenchError
 from robench.learners.learner import LearnerConfig
-from robench.train import TrainConfig
+from robench.train import TrainConfig, check_curve_attacks
 
 
 def _toml_value(value: Any) -> str:
@@ -46,6 +46,10 @@ def from_dict(data: dict[str, Any], where: str) -> TrainConfig:
         raise RobenchError(f"{where}: unknown setting {', '.join(unknown)}")
     from defenses import DEFENSES
 
+    attacks = data.get("curve_attacks", [])
+    if not isinstance(attacks, list) or not all(isinstance(a, str) for a in attacks):
+        raise RobenchError(f"{where}: curve_attacks must be a list of attack names, got {attacks!r}")
+    check_curve_attacks(attacks)
     cfg = TrainConfig(**{**data, "learner": LearnerConfig(**learner),
                          "defense_options": dict(data.get("defense_options", {}))})
     if cfg.defense not in DEFENSES:

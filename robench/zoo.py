@@ -95,8 +95,13 @@ REGIME_FIELDS = tuple(f.name for f in fields(Regime))
 """TrainConfig's regime overrides: compared through the resolved regime, not as written."""
 
 
+CURVE_ONLY_FIELDS = ("curve_attacks",)
+"""TrainConfig fields that only add evaluations to the curve (the trained weights are the same):
+a run that differs from the zoo's in them is not stale."""
+
+
 def _config_part(config: dict[str, Any]) -> str:
-    return _comparable({k: v for k, v in config.items() if k not in REGIME_FIELDS})
+    return _comparable({k: v for k, v in config.items() if k not in REGIME_FIELDS + CURVE_ONLY_FIELDS})
 
 
 def same_options(defense: str, recorded: dict[str, Any], resolved: dict[str, Any]) -> bool:

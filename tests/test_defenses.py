@@ -316,11 +316,22 @@ def test_curve_attacks_evaluate_each_point_as_eval_does(tmp_path):
         column = "eval_return" if attack == "none" else f"eval_return_{attack}"
         assert last[column] == pytest.approx(cell.mean_return)
     assert not (curve.eval_return_fgsm == curve.eval_return).all()  # the attack changed the episodes
+    plain = train_and_save(replace(cfg, curve_attacks=[]), tmp_path / "plain", show_progress=False)
+    assert plain["content_hash"] == manifest["content_hash"]  # evaluation only: the same training
+    same = pd.read_csv(tmp_path / "plain" / "train_curve.csv")
+    assert same.eval_return.tolist() == curve.eval_return.tolist() and same.t_env.tolist() == curve.t_env.tolist()
     written = {p.name for p in training_curves(tmp_path, tmp_path / "figs")}
     assert {"training_curves.png", "training_curves_fgsm.png", "training_curves_random.png"} <= written
 
 
-@pytest.mark.parametrize("attacks", [["atsa"], ["none"], ["romance"], ["fgsm", "fgsm"], ["nope"]])
-def test_curve_attacks_refuse_what_needs_a_trained_adversary_or_repeats(attacks):
-    with pytest.raises(RobenchError, match="curve attack"):
-        resolve_config(TrainConfig(curve_attacks=attacks))
+@pytest.mark.parametrize("attacks", [["atsa"], ["none"], ["romance"], ["fgsm", "fgsm"], ["nope"], "fgsm"])
+def test_curve_attacks_refuse_what_needs_a_trained_adversary_or_repeats(attacks, tmp_path):
+    from robench.run_config import load_config
+
+    if isinstance(attacks, list):
+        with pytest.raises(RobenchError, match="curve attack"):
+            resolve_config(TrainConfig(curve_attacks=attacks))
+    run_file = tmp_path / "run.toml"  # a run file is checked when it is read, before any training
+    run_file.write_text(f"curve_attacks = {json.dumps(attacks)}\n")
+    with pytest.raises(RobenchError, match="curve.attack"):
+        load_config(run_file)

@@ -113,6 +113,17 @@ def test_a_config_field_added_later_at_its_default_keeps_finished_runs_done():
     assert with_defaults({**old, "steps": 99}) != asdict(TrainConfig(steps=1234))
 
 
+def test_curve_attacks_alone_do_not_make_a_finished_run_stale():
+    from dataclasses import asdict
+
+    from robench.train import TrainConfig
+    from robench.zoo import _config_part
+
+    plain = asdict(TrainConfig())
+    assert _config_part({**plain, "curve_attacks": ["fgsm"]}) == _config_part(plain)
+    assert _config_part({**plain, "steps": 99}) != _config_part(plain)
+
+
 def test_a_defense_option_added_later_at_its_old_behaviour_keeps_finished_runs_done():
     from defenses import DEFENSES
     from robench.zoo import same_options
