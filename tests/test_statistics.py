@@ -158,6 +158,14 @@ def test_report_over_two_seeds_exports_marl_eval_and_draws_the_figures(tmp_path)
         assert len(got) == 12 and np.mean(got) == pytest.approx(c.win_rate)
         assert got == episodes[episodes.cell_id == c.cell_id].won.astype(float).tolist()
     _validate_marl_eval(data)
+    # a grid without clean cells has no clean-vs-robust points: no trade-off figure, the others drawn
+    run_grid(GridSpec(eps=[0.25], attacks=["fgsm"], checkpoints=zoo, results=tmp_path / "res2", episodes=12,
+                      bounds="none"))
+    res = subprocess.run([ROBENCH, "report", "--results", str(tmp_path / "res2"), "--out", str(tmp_path / "rep2")],
+                         capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr
+    assert not (tmp_path / "rep2" / "figures" / "tradeoff_3m_vdn.png").exists()
+    assert (tmp_path / "rep2" / "figures" / "eps_sweep_3m_vdn.png").exists()
 
     pages = subprocess.run([ROBENCH, "pages", "--report", str(rep), "--out", str(tmp_path / "pages"),
                             "--paper", "reports/paper_table1.csv"], capture_output=True, text=True, timeout=300)
