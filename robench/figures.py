@@ -47,19 +47,37 @@ def defense_colour(name: str):
 
 
 DASHES = ["-", "--", ":", "-."]
-"""Line styles of one defense's variants, which share its colour."""
+"""Line styles of one defense's variants, which share its hue."""
+
+SHADES = [1.0, 0.55, 1.6]
+"""Lightness factors of a defense's colour, one per round of ``DASHES`` (base, darker, lighter)."""
 
 
-def variant_dashes(names: list[str]) -> dict[str, str]:
-    """The line style of each row label: the variants of one defense (``fgsm``, ``fgsm[attack=pgd]``,
-    …) share its colour and take the next dash, in order of appearance."""
+def variant_style(name: str, k: int) -> tuple[tuple[float, float, float] | str, str]:
+    """(colour, dash) of the ``k``-th variant of ``name``'s defense: the k-th dash, and after every
+    ``len(DASHES)`` variants the next shade of the defense's colour, so up to 12 variants of one
+    defense stay apart while keeping its hue."""
+    from matplotlib.colors import to_rgb
+
+    dash, shade = DASHES[k % len(DASHES)], SHADES[(k // len(DASHES)) % len(SHADES)]
+    colour = defense_colour(name)
+    if shade == 1.0 or colour == "black":
+        return colour, dash
+    rgb = np.array(to_rgb(colour))
+    mixed = rgb * shade if shade < 1 else 1 - (1 - rgb) / shade  # towards black, or towards white
+    return tuple(float(c) for c in np.clip(mixed, 0, 1)), dash
+
+
+def variant_styles(names: list[str]) -> dict[str, tuple[tuple[float, float, float] | str, str]]:
+    """(colour, dash) of each row label: the variants of one defense (``fgsm``, ``fgsm[attack=pgd]``,
+    …) share its hue and take the next style (``variant_style``), in order of appearance."""
     seen: dict[str, int] = {}
-    dashes = {}
+    styles = {}
     for name in names:
         base = name.split("[")[0]
         seen[base] = seen.get(base, -1) + 1
-        dashes[name] = DASHES[seen[base] % len(DASHES)]
-    return dashes
+        styles[name] = variant_style(base, seen[base])
+    return styles
 
 
 def _legend_outside(ax, **kwargs) -> None:
@@ -92,7 +110,7 @@ def eps_sweep(cells: pd.DataFrame, out: Path, metric: str | None = None) -> list
             continue
         fig, axes = plt.subplots(1, len(attacks), figsize=(3.2 * len(attacks), 2.8), sharey=True, squeeze=False)
         rows = ordered(g.defense, list(DEFENSE_LABELS))
-        dashes = variant_dashes(rows)
+        styles = variant_styles(rows)
         for ax, attack in zip(axes[0], attacks):
             for d in rows:
                 sub = g[(g.defense == d) & (g.attack == attack)].groupby("eps")[column].mean()
@@ -100,8 +118,8 @@ def eps_sweep(cells: pd.DataFrame, out: Path, metric: str | None = None) -> list
                 xs, ys = list(sub.index), list(sub.values)
                 if not np.isnan(clean):
                     xs, ys = [0.0] + xs, [clean] + ys
-                ax.plot(xs, ys, marker="o", ms=3, label=label(DEFENSE_LABELS, d), color=defense_colour(d),
-                        ls=dashes[d])
+                colour, dash = styles[d]
+                ax.plot(xs, ys, marker="o", ms=3, label=label(DEFENSE_LABELS, d), color=colour, ls=dash)
             ax.set_title(label(ATTACK_LABELS, attack))
             ax.set_xlabel("ε")
             ax.grid(alpha=0.3)
@@ -250,8 +268,9 @@ def _curve_panels(runs: list[tuple[tuple[str, str], str, str, pd.DataFrame]], co
         mine = sorted((r for r in runs if r[0] == panel), key=lambda r: r[1])
         seen: dict[str, int] = {}
         for _, tag, name, df in mine:
-            k = seen[name] = seen.get(name, -1) + 1  # variants of one defense: same colour, other dash
-            ax.plot(df.t_env, df[column], label=tag, color=defense_colour(name), ls=DASHES[k % len(DASHES)], lw=1.2)
+            k = seen[name] = seen.get(name, -1) + 1  # runs of one defense: its hue, the next style
+            colour, dash = variant_style(name, k)
+            ax.plot(df.t_env, df[column], label=tag, color=colour, ls=dash, lw=1.2)
         ax.set_title(f"{panel[0]} · {label(LEARNER_LABELS, panel[1])}", fontsize=9)
         ax.set_ylabel(ylabel, fontsize=8)
         ax.grid(alpha=0.3)

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import matplotlib.colors
 import numpy as np
 import pandas as pd
 import pytest
@@ -225,10 +226,17 @@ def test_a_vector_statistic_gets_one_interval_per_entry_from_the_same_replicates
     assert low[0] == high[0] == 1.0 and low[-1] == high[-1] == 0.0
 
 
-def test_variants_of_one_defense_share_its_colour_and_take_the_next_dash():
-    from robench.figures import DASHES, defense_colour, variant_dashes
+def test_variants_of_one_defense_share_its_hue_and_take_the_next_style():
+    from robench.figures import DASHES, defense_colour, variant_styles
 
-    rows = ["noadv", "fgsm", "fgsm[attack=pgd]", "rn", "fgsm[attack=fgsm-support]"]
-    dashes = variant_dashes(rows)
-    assert [dashes[r] for r in rows] == [DASHES[0], DASHES[0], DASHES[1], DASHES[0], DASHES[2]]
-    assert defense_colour("fgsm[attack=pgd]") == defense_colour("fgsm") != defense_colour("rn")
+    fgsm = [f"fgsm[attack_prob={p}]" for p in range(9)]
+    rows = ["noadv", "fgsm", "fgsm[attack=pgd]", "rn", "fgsm[attack=fgsm-support]"] + fgsm
+    styles = variant_styles(rows)
+    assert [styles[r][1] for r in rows[:5]] == [DASHES[0], DASHES[0], DASHES[1], DASHES[0], DASHES[2]]
+    assert styles["fgsm"][0] == defense_colour("fgsm") != defense_colour("rn")
+    of_fgsm = [styles[r] for r in rows if r.startswith("fgsm")]
+    assert len(set(of_fgsm)) == len(of_fgsm) == 12  # twelve variants, twelve styles
+    colour = np.array(matplotlib.colors.to_rgb(defense_colour("fgsm")))
+    darker, lighter = np.array(of_fgsm[4][0]), np.array(of_fgsm[8][0])
+    assert (darker <= colour).all() and (lighter >= colour).all()  # the same hue, darker then lighter
+    assert np.allclose(darker / darker.max(), colour / colour.max())
