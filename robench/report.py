@@ -125,17 +125,15 @@ def with_protocol(raw: pd.DataFrame) -> pd.DataFrame:
 
 
 def split_protocols(raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(cells of protagonists trained under today's protocol for their defense, the rest); among
-    the rest, a row whose (env, learner, defense, variant) holds several protocols gets its
-    protocol added to the variant, so two trainings never average into one row."""
+    """(cells of protagonists trained under today's protocol for their defense, the rest); every
+    row of the rest gets its protocol added to the variant, so its label says how it was trained
+    and two trainings never average into one row."""
     scripted = raw.protocol == "scripted"
     today = [current_protocol(d, b) for d, b in zip(raw.defense, raw.backend)]
     current = (raw.protocol == pd.Series(today, index=raw.index)) | scripted
     others = raw[~current]
     v = others.variant.fillna("").astype(str)
-    clash = others.groupby([others.env, others.learner, others.defense, v]).protocol.transform("nunique") > 1
-    labelled = np.where(v != "", v + ",", "") + others.protocol.astype(str)
-    others = others.assign(variant=np.where(clash, labelled, v))  # protocols told apart where rows would merge
+    others = others.assign(variant=np.where(v != "", v + ",", "") + others.protocol.astype(str))
     return raw[current], pd.concat([others, raw[scripted]], ignore_index=True)
 
 

@@ -366,3 +366,6 @@ def test_rows_of_two_protocols_never_share_a_row():
     earlier = rest[rest.defense == "fgsm"]
     assert sorted(earlier.variant) == sorted(old)  # two earlier trainings: rows of their own
     assert "mask-only" in set(rest.defense)  # the reference row of the other table too
+    alone = df.assign(variant=["", "hidden=256", "", ""])  # one earlier training of its variant
+    _, rest = split_protocols(alone)
+    assert sorted(rest[rest.defense == "fgsm"].variant) == sorted([f"hidden=256,{old[0]}", old[1]])
