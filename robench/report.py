@@ -124,16 +124,22 @@ def with_protocol(raw: pd.DataFrame) -> pd.DataFrame:
     return raw.assign(protocol=raw.protocol.where(~missing, raw.checkpoint.map(labels)).fillna("unknown"))
 
 
-def split_protocols(raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(cells of protagonists trained under today's protocol for their defense, the rest); every
-    row of the rest gets its protocol added to the variant, so its label says how it was trained
-    and two trainings never average into one row."""
+def split_protocols(raw: pd.DataFrame, every_row: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(cells of protagonists trained under today's protocol for their defense, the rest).  Among
+    the rest, a row whose (env, learner, defense, variant) holds several protocols gets its
+    protocol added to the variant, so two trainings never average into one row; with
+    ``every_row``, every row of the rest gets it, so each label says how that row was trained
+    (the other-protocols table beside today's)."""
     scripted = raw.protocol == "scripted"
     today = [current_protocol(d, b) for d, b in zip(raw.defense, raw.backend)]
     current = (raw.protocol == pd.Series(today, index=raw.index)) | scripted
     others = raw[~current]
     v = others.variant.fillna("").astype(str)
-    others = others.assign(variant=np.where(v != "", v + ",", "") + others.protocol.astype(str))
+    labelled = np.where(v != "", v + ",", "") + others.protocol.astype(str)
+    if not every_row:
+        clash = others.groupby([others.env, others.learner, others.defense, v]).protocol.transform("nunique") > 1
+        labelled = np.where(clash, labelled, v)
+    others = others.assign(variant=labelled)
     return raw[current], pd.concat([others, raw[scripted]], ignore_index=True)
 
 
@@ -214,9 +220,10 @@ def write_report(results: Path, out: Path, checkpoints: Path | None = None, refe
             raise ReportError(f"no finished cells in {results}")
         raw, bounds = one_threat_model(raw, bounds, results)
         opts.note = f"Threat model: L∞, bounds={bounds} (docs/threat-model.md)."
-        raw, others = split_protocols(with_protocol(raw))
-        if (raw.defense != MASK_ONLY).sum() == 0:
-            raw, others = pd.concat([raw, others], ignore_index=True), None
+        tagged = with_protocol(raw)
+        raw, others = split_protocols(tagged, every_row=True)
+        if (raw.defense != MASK_ONLY).sum() == 0:  # no row of today's: one table, labels only where rows clash
+            raw, others = pd.concat(split_protocols(tagged), ignore_index=True), None
             opts.note += " Rows trained under earlier protocols, each labelled with its own."
         cells = variant_rows(raw)
         episodes = None

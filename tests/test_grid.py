@@ -368,4 +368,6 @@ def test_rows_of_two_protocols_never_share_a_row():
     assert "mask-only" in set(rest.defense)  # the reference row of the other table too
     alone = df.assign(variant=["", "hidden=256", "", ""])  # one earlier training of its variant
     _, rest = split_protocols(alone)
+    assert sorted(rest[rest.defense == "fgsm"].variant) == ["", "hidden=256"]  # no clash: labels kept
+    _, rest = split_protocols(alone, every_row=True)  # beside today's rows: each says its protocol
     assert sorted(rest[rest.defense == "fgsm"].variant) == sorted([f"hidden=256,{old[0]}", old[1]])
