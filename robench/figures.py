@@ -68,16 +68,21 @@ def variant_style(name: str, k: int) -> tuple[tuple[float, float, float] | str, 
     return tuple(float(c) for c in np.clip(mixed, 0, 1)), dash
 
 
+def styles_in_turn(defenses: list[str]) -> list[tuple[tuple[float, float, float] | str, str]]:
+    """(colour, dash) of each entry of ``defenses``: the k-th time a defense appears, its k-th
+    style (``variant_style``)."""
+    seen: dict[str, int] = {}
+    styles = []
+    for name in defenses:
+        seen[name] = seen.get(name, -1) + 1
+        styles.append(variant_style(name, seen[name]))
+    return styles
+
+
 def variant_styles(names: list[str]) -> dict[str, tuple[tuple[float, float, float] | str, str]]:
     """(colour, dash) of each row label: the variants of one defense (``fgsm``, ``fgsm[attack=pgd]``,
-    …) share its hue and take the next style (``variant_style``), in order of appearance."""
-    seen: dict[str, int] = {}
-    styles = {}
-    for name in names:
-        base = name.split("[")[0]
-        seen[base] = seen.get(base, -1) + 1
-        styles[name] = variant_style(base, seen[base])
-    return styles
+    …) share its hue and take the next style (``styles_in_turn``), in order of appearance."""
+    return dict(zip(names, styles_in_turn([name.split("[")[0] for name in names])))
 
 
 def _legend_outside(ax, **kwargs) -> None:
@@ -233,27 +238,25 @@ def training_curves(checkpoints: Path, out: Path) -> list[Path]:
                ("adversary", "wins"): ("victim_win_rate", "victim win rate under the adversary", "adversary_curves"),
                ("adversary", "returns"): ("victim_return", "victim return under the adversary",
                                           "adversary_curves_cav")}
-    curves: dict[tuple[str, str], list[tuple[tuple[str, str], str, str, pd.DataFrame]]] = {k: [] for k in metrics}
+    curves: dict[tuple[str, str], list[tuple[tuple[str, str], str, str, pd.DataFrame, float | None]]] = {
+        k: [] for k in metrics}
     for path in sorted(Path(checkpoints).glob("**/train_curve.csv")):
         manifest = Manifest(json.loads((path.parent / "manifest.json").read_text()))
         name = manifest.defense if manifest.is_protagonist else manifest.attack
         tag = path.parent.name + ("" if manifest.is_protagonist else f" ε={manifest.eps:g}")
         key = (manifest.kind, "wins" if declares(manifest.backend, "win_rate") else "returns")
         panel = (manifest.map_name, manifest.victim_learner)
-        curve = pd.read_csv(path)
-        curve.attrs["eps"] = manifest.eps
-        curves[key].append((panel, tag, name or "", curve))
-    figures = list(metrics.items())
+        curves[key].append((panel, tag, name or "", pd.read_csv(path), manifest.eps))
+    figures = [(key, column, ylabel, filename, False) for key, (column, ylabel, filename) in metrics.items()]
     for key in (("protagonist", "wins"), ("protagonist", "returns")):
         column, ylabel, filename = metrics[key]
         attacked = sorted({c[len(column) + 1:] for r in curves[key] for c in r[3].columns if c.startswith(column + "_")})
-        figures += [(key, (f"{column}_{a}", f"{ylabel.replace('clean ', '')} under {a} at the run's ε",
-                           f"{filename}_{a}")) for a in attacked]
+        figures += [(key, f"{column}_{a}", f"{ylabel.replace('clean ', '')} under {a} at the run's ε",
+                     f"{filename}_{a}", True) for a in attacked]
     written = []
-    for key, (column, ylabel, filename) in figures:
-        runs = [r for r in curves[key] if column in r[3]]
-        if column not in {m[0] for m in metrics.values()}:  # under attack: the radius is part of each run's name
-            runs = [(p, f"{tag} ε={df.attrs['eps']:g}", name, df) for p, tag, name, df in runs]
+    for key, column, ylabel, filename, under_attack in figures:
+        runs = [(panel, f"{tag} ε={eps:g}" if under_attack else tag, name, df)  # under attack: the radius in the name
+                for panel, tag, name, df, eps in curves[key] if column in df]
         if runs:
             written += _curve_panels(runs, column, ylabel, out, filename)
     return written
@@ -266,11 +269,8 @@ def _curve_panels(runs: list[tuple[tuple[str, str], str, str, pd.DataFrame]], co
     fig, axes = plt.subplots(len(panels), 1, figsize=(6.5, 2.6 * len(panels)), squeeze=False, sharex=True)
     for ax, panel in zip(axes[:, 0], panels):
         mine = sorted((r for r in runs if r[0] == panel), key=lambda r: r[1])
-        seen: dict[str, int] = {}
-        for _, tag, name, df in mine:
-            k = seen[name] = seen.get(name, -1) + 1  # runs of one defense: its hue, the next style
-            colour, dash = variant_style(name, k)
-            ax.plot(df.t_env, df[column], label=tag, color=colour, ls=dash, lw=1.2)
+        for (_, tag, _, df), (colour, dash) in zip(mine, styles_in_turn([r[2] for r in mine])):
+            ax.plot(df.t_env, df[column], label=tag, color=colour, ls=dash, lw=1.2)  # runs of one defense: its hue
         ax.set_title(f"{panel[0]} · {label(LEARNER_LABELS, panel[1])}", fontsize=9)
         ax.set_ylabel(ylabel, fontsize=8)
         ax.grid(alpha=0.3)

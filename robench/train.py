@@ -295,15 +295,13 @@ def train(cfg: TrainConfig, curve_path: Path | None = None,
                 with timed("evaluation"):
                     if curve_env is None:
                         curve_env = eval_env(cfg.env, cfg.eval_episodes, cfg.backend, cfg.device, cfg.obs_layout)
-                    clean, _ = evaluate(learner.policy_agent, cfg.env, backend=cfg.backend, obs_layout=cfg.obs_layout,
-                                        episodes=cfg.eval_episodes, seed=10_000_019 + t_env, device=cfg.device,
-                                        env=curve_env)
-                    attacked = {}
-                    for name in cfg.curve_attacks:  # the same episodes (seed), under each attack
-                        res, _ = evaluate(learner.policy_agent, cfg.env, backend=cfg.backend, attack=name, eps=eps,
-                                          bounds=cfg.bounds, obs_layout=cfg.obs_layout, episodes=cfg.eval_episodes,
-                                          seed=10_000_019 + t_env, device=cfg.device, env=curve_env)
-                        attacked.update({f"eval_win_rate_{name}": res.win_rate, f"eval_return_{name}": res.mean_return})
+                    cells = {name: evaluate(learner.policy_agent, cfg.env, backend=cfg.backend, attack=name, eps=eps,
+                                            bounds=cfg.bounds, obs_layout=cfg.obs_layout, episodes=cfg.eval_episodes,
+                                            seed=10_000_019 + t_env, device=cfg.device, env=curve_env)[0]
+                             for name in ("none", *cfg.curve_attacks)}  # the same episodes (seed) under each
+                clean = cells.pop("none")
+                attacked = dict(zip(curve_attack_columns(list(cells)),
+                                    (v for res in cells.values() for v in (res.win_rate, res.mean_return))))
                 win, ret = clean.win_rate, clean.mean_return
                 row = {"t_env": t_env, "episodes": episodes, "wall_s": round(budget.wall_s(), 2),
                        "explore": round(explore, 4), "train_eps": train_eps,
