@@ -138,6 +138,13 @@ class Attack:
     def reset(self, batch_size: int) -> None:
         """Start of a new batch of episodes."""
 
+    def restrict(self, rows: torch.Tensor) -> None:
+        """Keep only the episodes ``rows`` ([B] bool) of the rollout just recorded, so that ``learn``
+        takes ``batch.rows(rows)``: a learned adversary learns from the episodes it perturbed only
+        (a training regime with ``attack_prob`` < 1, ``robench.regime``).  Every learned attack
+        implements it for the rollout state it records."""
+        raise NotImplementedError(f"attack {self.name!r} records no rollout to restrict")
+
     def perturb(self, agent: Agent, obs: torch.Tensor, hidden: torch.Tensor, avail: torch.Tensor,
                 eps: float, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError

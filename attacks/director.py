@@ -48,6 +48,9 @@ class DirectorAttack(Attack):
         self._targets.append(target)
         return target
 
+    def restrict(self, rows: torch.Tensor) -> None:
+        self._targets = [t[rows.to(t.device)] for t in self._targets]
+
     def adopt(self, targets: torch.Tensor) -> None:
         """Record targets [B, T, N] chosen with this director's network outside ``direct`` (a
         population's stacked step) as this rollout's, for ``director_batch``."""

@@ -42,6 +42,10 @@ class HijackAttack(Attack):
         self.left = torch.full((batch_size,), self.attack_num, dtype=torch.int64)
         self.trace = []
 
+    def restrict(self, rows: torch.Tensor) -> None:
+        self.left = self.left[rows.to(self.left.device)]
+        self.trace = [tuple(x[rows.to(x.device)] for x in step) for step in self.trace]
+
     def perturb(self, agent: Agent, obs, hidden, avail, eps, low, high) -> torch.Tensor:
         return obs
 

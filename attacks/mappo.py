@@ -170,6 +170,9 @@ class GaussianPolicyAttack(Attack):
     def reset(self, batch_size: int) -> None:
         self.policy.reset(batch_size)
 
+    def restrict(self, rows: torch.Tensor) -> None:
+        self.policy.samples = [u[rows.to(u.device)] for u in self.policy.samples]
+
     def learn(self, batch: EpisodeBatch) -> dict[str, float]:
         return self.policy.learn(batch, self.attacked_agents)
 

@@ -83,6 +83,11 @@ class DirectorPopulation(Attack):
         self._hidden = self._stack.init_hidden(rows.shape[1], device)
         self._targets = []
 
+    def restrict(self, rows: torch.Tensor) -> None:
+        """Each member keeps the episodes of ``rows`` it attacked (its share of them)."""
+        self.assignment = self.assignment[rows.cpu()]
+        self._targets = [t[rows.to(t.device)] for t in self._targets]
+
     def perturb(self, agent: Agent, obs, hidden, avail, eps, low, high) -> torch.Tensor:
         """Every member's targets for its own episodes (one stacked step), then Eq. 13 on all."""
         block_avail = avail[self._rows]

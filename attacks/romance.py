@@ -174,6 +174,10 @@ class Romance(HijackAttack):
         super().reset(batch_size)
         self.assignment = balanced_assignment(batch_size, self.net.k, self.generator)
 
+    def restrict(self, rows: torch.Tensor) -> None:
+        super().restrict(rows)
+        self.assignment = self.assignment[rows.cpu()]
+
     def inputs(self, state: torch.Tensor, left: torch.Tensor) -> torch.Tensor:
         """[state, ℓ] with ℓ = budget left / attack_num ∈ [0, 1]."""
         return torch.cat([state, (left.float() / self.attack_num).unsqueeze(-1)], -1)

@@ -49,6 +49,8 @@ class ATSATraining(CoTrainedDefense):
     name = "atsa"
     attack_name = "atsa"
     Config = ATSATrainingConfig
+    ZOO_SHARES = {"3m": (1.0,)}
+    """The paper's regime beside the protocol's: SDor perturbs every step of every episode."""
 
     def attack_options(self) -> SDorConfig:
         c = self.config

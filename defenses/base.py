@@ -72,6 +72,14 @@ class Defense:
     """The training regime's defaults for this defense (each states where they come from)."""
     PRETRAINED: ClassVar[bool] = False
     """True for defenses that fine-tune a trained protagonist (``TrainConfig.init_from``; ROMANCE-p)."""
+    ZOO_SHARES: ClassVar[dict[str, tuple[float, ...]]] = {}
+    """Extra zoo rows of this defense: map → attacked shares p trained beside the default regime's
+    row (ATSA's every-step p = 1 on 3m, the paper's regime), each an entry ``…_p<P>_s<seed>``."""
+
+    @classmethod
+    def zoo_learner(cls, backend: str) -> dict[str, Option]:
+        """``LearnerConfig`` settings of this defense's zoo recipe on ``backend`` (none by default)."""
+        return {}
 
     def __init__(self, cfg: DefenseConfig, learner: QLearner, info: EnvInfo):
         self.cfg, self.learner, self.info = cfg, learner, info

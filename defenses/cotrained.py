@@ -1,10 +1,13 @@
-"""What every defense with a co-trained, learned adversary shares (ATLA, PAAD, RAP, ATSA).
+"""What every defense with a co-trained, learned adversary shares (ATLA, PAAD, RAP, ROMANCE, ATSA).
 
 Alg. 1 of the paper with the defense's adversary in SDor's place: in every rollout the
-adversary perturbs (exploring: ``training`` is on), the protagonist acts ε-greedily on ô and
-stores ô; after the rollout the adversary learns from the same batch (its clean observations,
-its own recorded targets, r̂ = −r, the protagonist's greedy actions) and the protagonist from
-its replay buffer.  The adversary is built by ``attacks.training.build`` from the same
+adversary perturbs a share p of the episodes (exploring: ``training`` is on), the protagonist
+acts ε-greedily on ô (o in the other episodes) and stores what it saw; after the rollout the
+adversary learns from the episodes it perturbed, and from those only (their clean observations,
+its own recorded targets, r̂ = −r, the protagonist's greedy actions: ``perturbed_episodes``),
+the protagonist from its replay buffer.  The regime is the zoo's protocol (``REGIME``: p = 0.5
+per episode, as FGSM and RN train); p = 1 (``--attack-prob 1``) is the ATSA authors' every-step
+regime, in which the adversary learns from the whole batch.  The adversary is built by ``attacks.training.build`` from the same
 ``AttackTrainConfig`` that ``robench attack train`` uses, so a co-trained adversary is saved,
 loaded and evaluated exactly like a freshly trained one.
 """
@@ -17,6 +20,7 @@ from attacks.training import LEARNED, AttackTrainConfig, adversary_round, build
 from defenses.base import Defense
 from robench.learners.buffer import EpisodeBatch
 from robench.method_config import MethodConfig, setting
+from robench.regime import Regime
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,9 @@ class CoTrainedConfig(MethodConfig):
 
 class CoTrainedDefense(Defense):
     """A defense whose ``attack`` is a learned adversary trained alongside the protagonist."""
+
+    REGIME = Regime(attack_prob=0.5)
+    """The zoo's protocol, as FGSM's and RN's (``defenses.fgsm``): half the episodes perturbed."""
 
     @property
     def adversary_seed(self) -> int:
@@ -60,8 +67,22 @@ class CoTrainedDefense(Defense):
         adversary.training = True
         return adversary
 
+    def perturbed_episodes(self, batch: EpisodeBatch) -> EpisodeBatch | None:
+        """The episodes of a recorded rollout that the adversary perturbed (``extras["attacked"]``),
+        with the adversary's own record of the rollout cut to them (``Attack.restrict``): the whole
+        batch when every episode was, None when none was."""
+        rows = batch.extras["attacked"].any(1)
+        if bool(rows.all()):
+            return batch
+        if not bool(rows.any()):
+            return None
+        self.attack.restrict(rows)
+        return batch.rows(rows)
+
     def after_rollout(self, batch: EpisodeBatch, t_env: int) -> dict[str, float]:
-        return self.attack.learn(batch)
+        """The adversary learns from the episodes it perturbed."""
+        perturbed = self.perturbed_episodes(batch)
+        return {} if perturbed is None else self.attack.learn(perturbed)
 
     def adversaries(self) -> dict[str, tuple[Attack, AttackTrainConfig]]:
         return {f"adv_{self.attack_name}": (self.attack, self.adversary_config)}

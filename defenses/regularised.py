@@ -28,6 +28,7 @@ from robench.envs.protocol import EnvInfo
 from robench.learners.agent import Agent
 from robench.learners.learner import LossContext, QLearner
 from robench.method_config import MethodConfig, setting
+from robench.options import Option
 
 RECURRENT = ("fixed", "unroll")
 
@@ -82,6 +83,14 @@ class Regularised(Defense):
 
     attack_name = "none"
     Config = RegularisedConfig
+    REWARD_SCALES = {"smax": 10.0}
+    """The protagonist's reward scale c of the zoo's recipe per backend: the weights μ, λ were tuned
+    against SMAC's episode returns of 20; SMAX's are at most 2 (``LearnerConfig.reward_scale``;
+    evidence in docs/methods.md, *The protagonist's reward scale*)."""
+
+    @classmethod
+    def zoo_learner(cls, backend: str) -> dict[str, Option]:
+        return {"reward_scale": cls.REWARD_SCALES[backend]} if backend in cls.REWARD_SCALES else {}
 
     def __init__(self, cfg: DefenseConfig, learner: QLearner, info: EnvInfo):
         super().__init__(cfg, learner, info)

@@ -83,11 +83,15 @@ class RomanceP(CoTrainedDefense):
         self.attack.remember(batch)
 
     def after_rollout(self, batch: EpisodeBatch, t_env: int) -> dict[str, float]:
-        """Hand the rollout to the attackers; evolve the population through the archive."""
+        """Hand the episodes the attackers acted in to them; evolve the population through the archive."""
         attackers = self.attack
         if not self.evolving():
             self.select(attackers)
             return {}
+        perturbed = self.perturbed_episodes(batch)
+        if perturbed is None:  # no episode attacked: the same generation plays the next round
+            return {}
+        batch = perturbed
         self.absorb(batch)
         quality = attackers.member_quality(batch)
         net = attackers.net

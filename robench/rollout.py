@@ -79,8 +79,9 @@ def run_episodes(env: BatchedEnv, agent: Agent, seed: int, *, attack: Observatio
 
     ``limits`` is the range K of ô (``robench.threat``; default the env's feature range).  With
     ``attack_prob`` p < 1 each episode (``attack_unit="episode"``) or each step of each episode
-    (``"step"``) is perturbed with probability p and otherwise sees o (``robench.regime``);
-    ``extras["attacked"]`` [B, T] records which steps were.  With ``clock`` the seconds spent
+    (``"step"``) is perturbed with probability p and otherwise sees o (``robench.regime``); an
+    action attack hijacks only in the perturbed ones; ``extras["attacked"]`` [B, T] records which
+    steps were.  With ``clock`` the seconds spent
     inside the env (reset and steps) are added to ``clock["env"]`` (the training profile)."""
     gen = generator if generator is not None else torch.Generator().manual_seed(seed)
     started = time.perf_counter()
@@ -116,7 +117,7 @@ def run_episodes(env: BatchedEnv, agent: Agent, seed: int, *, attack: Observatio
         best = greedy(q, cur.avail)
         actions = epsilon_greedy(best, cur.avail, explore, gen)
         if attack is not None and attack.hijacks:
-            actions = attack.override(q, actions, cur.avail, cur.state, active)
+            actions = attack.override(q, actions, cur.avail, cur.state, active & coin)  # clean episodes: no hijack
         hidden = agent.record_actions(hidden, actions)
         started = time.perf_counter()
         res = env.step(actions)

@@ -35,9 +35,19 @@ def learner_tag(learner: LearnerConfig) -> str:
     return learner.mixer if learner.agent == LearnerConfig.agent else f"{learner.mixer}_{learner.agent}"
 
 
+def share_tag(attack_prob: float) -> str:
+    """``p<P>`` for an attacked share P, the point dropped: 1 → ``p1``, 0.25 → ``p025``."""
+    return "p" + f"{attack_prob:g}".replace(".", "")
+
+
 def checkpoint_name(cfg: TrainConfig) -> str:
-    """The zoo directory name of a training run: ``<learner tag>_<defense>_s<seed>``."""
-    return f"{learner_tag(cfg.learner)}_{cfg.defense}_s{cfg.seed}"
+    """The zoo directory name of a training run: ``<learner tag>_<defense>[_p<P>]_s<seed>``, with
+    ``share_tag`` where the run sets an attacked share other than its defense's default."""
+    from defenses import DEFENSES
+
+    default = DEFENSES[cfg.defense].REGIME.attack_prob if cfg.defense in DEFENSES else None
+    share = f"_{share_tag(cfg.attack_prob)}" if cfg.attack_prob not in (None, default) else ""
+    return f"{learner_tag(cfg.learner)}_{cfg.defense}{share}_s{cfg.seed}"
 
 
 def pretrained_checkpoint(cfg: TrainConfig, root: Path) -> Path:

@@ -222,9 +222,9 @@ def train(cfg: TrainConfig, curve_path: Path | None = None,
                                                   steps=cfg.steps, bounds=cfg.bounds, obs_low=limits[0],
                                                   obs_high=limits[1]),
                                     learner, info)
-    if regime.attack_prob < 1 and defense.attack.learned:
-        raise RobenchError(f"defense {cfg.defense!r} co-trains a learned adversary, which learns from every "
-                           f"episode it perturbs: attack_prob must be 1, got {regime.attack_prob:g}")
+    if regime.attack_unit == "step" and regime.attack_prob < 1 and (defense.attack.learned or defense.attack.hijacks):
+        raise RobenchError(f"defense {cfg.defense!r} co-trains an adversary, which learns from whole episodes "
+                           f"it perturbed: attack_unit must be episode with attack_prob < 1")
     parent = None
     if cfg.init_from is not None:
         parent = start_from(learner, Path(cfg.init_from), info)

@@ -39,7 +39,7 @@ from robench.parallel import dispatch
 from robench.regime import Regime, regime_of
 from robench.threat import LEGACY_BOUNDS
 from robench.train import TRAIN_LAYOUTS, TrainConfig, resolve_regime
-from robench.runs import checkpoint_name, pretrained_start
+from robench.runs import checkpoint_name, pretrained_start, share_tag
 
 LOCKS = ".locks"
 DEFAULT_RUN_MINUTES = 20.0
@@ -54,12 +54,19 @@ class ZooRun:
     seed: int
     steps: int | None = None
     """Override of ``TrainConfig.steps`` (None = the default)."""
+    attack_prob: float | None = None
+    """An attacked share other than the defense's default (``Defense.ZOO_SHARES``), or None."""
 
     def config(self, zoo: Path | None = None) -> TrainConfig:
-        """The run's TrainConfig; a defense that fine-tunes (ROMANCE-p) starts from the zoo's NoAdv
-        run of the same map, learner and seed (planned before it, so trained first)."""
-        cfg = TrainConfig(env=self.map, backend=backend_of(self.map), defense=self.defense, seed=self.seed,
-                          eps=paper_eps(self.map), learner=LearnerConfig(mixer=self.learner))
+        """The run's TrainConfig: the defaults with the defense's zoo recipe (``Defense.zoo_learner``:
+        the regularisers' reward scale on SMAX); a defense that fine-tunes (ROMANCE-p) starts from
+        the zoo's NoAdv run of the same map, learner and seed (planned before it, so trained first)."""
+        from defenses import DEFENSES
+
+        backend = backend_of(self.map)
+        learner = LearnerConfig(mixer=self.learner, **DEFENSES[self.defense].zoo_learner(backend))
+        cfg = TrainConfig(env=self.map, backend=backend, defense=self.defense, seed=self.seed,
+                          eps=paper_eps(self.map), learner=learner, attack_prob=self.attack_prob)
         if self.steps is not None:
             cfg.steps = self.steps
         return cfg if zoo is None else pretrained_start(cfg, zoo)
@@ -69,15 +76,24 @@ class ZooRun:
 
     @property
     def label(self) -> str:
-        return f"{self.map}/{self.learner}/{self.defense}/s{self.seed}"
+        share = "" if self.attack_prob is None else f"_{share_tag(self.attack_prob)}"
+        return f"{self.map}/{self.learner}/{self.defense}{share}/s{self.seed}"
 
 
 def plan_runs(maps: list[str], learners: list[str], defenses: list[str], seeds: list[int],
               steps: int | None = None) -> list[ZooRun]:
     """Every run of the build, in build order: maps, then defenses, then learners, then seeds (a
-    defense's VDN and QMIX rows of the first map are done before the next defense starts)."""
-    return [ZooRun(canonical_map(m, backend_of(m)), lr, d, s, steps)
-            for m in maps for d in defenses for lr in learners for s in seeds]
+    defense's VDN and QMIX rows of the first map are done before the next defense starts); a
+    defense's extra attacked shares on the map (``Defense.ZOO_SHARES``) follow its default rows."""
+    from defenses import DEFENSES
+
+    runs = []
+    for m in maps:
+        name = canonical_map(m, backend_of(m))
+        for d in defenses:
+            for share in (None, *DEFENSES[d].ZOO_SHARES.get(name, ())):
+                runs += [ZooRun(name, lr, d, s, steps, share) for lr in learners for s in seeds]
+    return runs
 
 
 def _comparable(config: dict[str, Any]) -> str:

@@ -15,6 +15,7 @@ from attacks.population import DirectorPopulation, balanced_assignment, member_b
 from attacks.training import AttackTrainConfig, build, load_adversary
 from defenses import DEFENSES
 from defenses.atla import ATLATraining
+from defenses.cotrained import CoTrainedDefense
 from robench.checkpoint import env_info_from_manifest, load_protagonist
 from robench.envs import EnvInfo
 from robench.learners.agent import RNNAgent
@@ -335,3 +336,51 @@ def test_curve_attacks_refuse_what_needs_a_trained_adversary_or_repeats(attacks,
     run_file.write_text(f"curve_attacks = {json.dumps(attacks)}\n")
     with pytest.raises(RobenchError, match="curve.attack"):
         load_config(run_file)
+
+
+@pytest.mark.parametrize("defense", [d for d, cls in DEFENSES.items() if issubclass(cls, CoTrainedDefense)])
+def test_co_trained_adversary_acts_in_and_learns_from_only_the_episodes_it_perturbs(defense):
+    """At the protocol's attacked share (p = 0.5 per episode) a co-trained adversary perturbs (or
+    hijacks) only the episodes its coin picked, and learns from exactly those: the episodes
+    ``perturbed_episodes`` hands it are the attacked ones, its own record is cut to them, and its
+    learning step takes them (at p = 1 the whole batch, as it is)."""
+    from robench.envs import make_env
+    from robench.learners.learner import QLearner
+    from defenses.base import DefenseConfig
+    from robench.rollout import run_episodes
+    from robench.threat import ThreatModel
+
+    env = make_env("3m", 8, obs_layout="smac")
+    info = env.info()
+    learner = QLearner(LearnerConfig(), info.obs_dim, info.n_agents, info.n_actions, info.state_dim)
+    low, high = ThreatModel(eps=0.25, bounds="none").limits(env.obs_low, env.obs_high)
+    d = DEFENSES[defense](DefenseConfig(eps=0.25, seed=0, steps=1000, bounds="none", obs_low=low, obs_high=high),
+                          learner, info)
+    assert d.REGIME.attack_prob == 0.5
+
+    def rollout(prob: float) -> EpisodeBatch:
+        _, batch = run_episodes(env, learner.agent, seed=3, attack=d.attack, eps=0.25, record=True, limits=(low, high),
+                                generator=torch.Generator().manual_seed(3), attack_prob=prob)
+        return batch
+
+    batch = rollout(0.5)
+    rows = batch.extras["attacked"].any(1)
+    assert 0 < int(rows.sum()) < batch.size  # this seed's coins split the batch
+    clean = ~rows
+    assert torch.equal(batch.obs[clean], batch.clean_obs[clean])  # a clean episode is never perturbed ...
+    assert torch.equal(batch.actions[clean], batch.extras["greedy_actions"][clean])  # ... nor hijacked
+    kept = d.perturbed_episodes(batch)
+    assert kept.size == int(rows.sum()) and torch.equal(kept.obs, batch.obs[rows])
+    taken: list[int] = []
+    for owner in getattr(d.attack, "members", [d.attack]):  # what reaches the learning step (RAP: each member's)
+        for method in ("learn", "remember"):
+            if hasattr(owner, method):
+                original = getattr(owner, method)
+                setattr(owner, method, lambda b, *a, _f=original, **k: (taken.append(b.size), _f(b, *a, **k))[1])
+    batch = rollout(0.5)
+    d.after_rollout(batch, 0)
+    learns = not isinstance(d, ATLATraining)  # ATLA's adversary learns in its own phase only
+    attacked = int(batch.extras["attacked"].any(1).sum())
+    assert (sum(taken) if defense == "rap" else max(taken, default=0)) == (attacked if learns else 0)
+    full = rollout(1.0)
+    assert d.perturbed_episodes(full) is full
