@@ -46,6 +46,8 @@ def member_blocks(assignment: torch.Tensor, k: int) -> tuple[torch.Tensor, torch
 class DirectorPopulation(Attack):
     name = "population"
     learned = True
+    SNAPSHOT_SKIP = ("_stack",)
+    """Rebuilt from the members' weights at every rollout's ``reset`` (``robench.snapshot``)."""
 
     def __init__(self, members: list[PAAD], generator: torch.Generator | None = None, updates: int = 1):
         super().__init__(generator)

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 import torch
 
+from robench.snapshot import snapshot_record
+
 Member = list[torch.Tensor]
 
 
@@ -36,6 +38,7 @@ def behaviour_distance(pi_a: torch.Tensor, pi_b: torch.Tensor) -> torch.Tensor:
     return (pi_b * (pi_b.clamp_min(1e-8).log() - pi_a.clamp_min(1e-8).log())).sum(-1).mean(-1)
 
 
+@snapshot_record
 @dataclass
 class Entry:
     member: Member

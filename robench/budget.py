@@ -32,6 +32,16 @@ class StepBudget:
         self.start = time.perf_counter()
         self.out_of_time = False
 
+    @property
+    def next_eval(self) -> int:
+        """The env step count at which the next curve point falls due."""
+        return self._next_eval
+
+    def resume(self, t_env: int, next_eval: int, wall_s: float) -> None:
+        """Continue a budget that had counted ``t_env`` steps in ``wall_s`` seconds (a snapshot)."""
+        self.t_env, self._next_eval = t_env, next_eval
+        self.start = time.perf_counter() - wall_s
+
     def running(self) -> bool:
         """Whether steps are left."""
         return self.t_env < self.steps

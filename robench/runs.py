@@ -10,6 +10,9 @@ each records the protagonist's final win rate under it at the training ε.
 """
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import sys
 import tempfile
 from dataclasses import asdict, replace
@@ -23,8 +26,9 @@ from robench.checkpoint import encode_tensors, protagonist_tensors, save_checkpo
 from robench.envs import declares, make_env
 from robench.evaluate import evaluate
 from robench.learners.learner import LearnerConfig
+from robench.snapshot import SnapshotPolicy, drop_snapshot
 from robench.threat import ThreatModel
-from robench.train import TrainConfig, train
+from robench.train import TrainConfig, resolve_config, train
 
 CURVE_FILE = "train_curve.csv"
 
@@ -48,6 +52,26 @@ def checkpoint_name(cfg: TrainConfig) -> str:
     default = DEFENSES[cfg.defense].REGIME.attack_prob if cfg.defense in DEFENSES else None
     share = f"_{share_tag(cfg.attack_prob)}" if cfg.attack_prob not in (None, default) else ""
     return f"{learner_tag(cfg.learner)}_{cfg.defense}{share}_s{cfg.seed}"
+
+
+SNAPSHOTS_ENV = "ROBENCH_SNAPSHOTS"
+"""The environment variable naming the snapshots' root (default ``~/.cache/robench/snapshots``)."""
+
+
+def snapshot_root() -> Path:
+    """Where runs keep their snapshots unless told otherwise: ``$ROBENCH_SNAPSHOTS``, or
+    ``~/.cache/robench/snapshots`` (local state, outside any zoo or git checkout)."""
+    return Path(os.environ.get(SNAPSHOTS_ENV, "~/.cache/robench/snapshots")).expanduser()
+
+
+def snapshot_policy(cfg: TrainConfig, out: Path, every: int, root: Path | None = None) -> SnapshotPolicy:
+    """The snapshot of the run of ``cfg`` that writes ``out``: ``<root>/<out's name>-<digest>``, the
+    digest of the resolved configuration and ``out``'s absolute path, so the same command finds its
+    own snapshot again and a changed one starts afresh."""
+    key = json.dumps({"config": asdict(resolve_config(cfg)), "out": str(Path(out).resolve())}, sort_keys=True,
+                     default=str)
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    return SnapshotPolicy(Path(root or snapshot_root()) / f"{Path(out).name}-{digest}", every)
 
 
 def pretrained_checkpoint(cfg: TrainConfig, root: Path) -> Path:
@@ -74,8 +98,11 @@ def lineage(manifest: dict[str, Any]) -> tuple[int, float]:
             float(manifest.get("lineage_wall_time_s", manifest["wall_time_s"])))
 
 
-def train_and_save(cfg: TrainConfig, out: Path, overwrite: bool = False, show_progress: bool = True) -> dict[str, Any]:
-    """Train with ``cfg`` and write the checkpoint to ``out``; return its manifest."""
+def train_and_save(cfg: TrainConfig, out: Path, overwrite: bool = False, show_progress: bool = True,
+                   snapshot: SnapshotPolicy | None = None) -> dict[str, Any]:
+    """Train with ``cfg`` and write the checkpoint to ``out``; return its manifest.  With
+    ``snapshot`` the run resumes from and keeps a snapshot (``robench.train.train``), removed once
+    the checkpoint is written."""
     bar = tqdm(total=cfg.steps, unit="step", disable=not show_progress, file=sys.stderr, dynamic_ncols=True,
                smoothing=0.05)
     last_eval: dict[str, str] = {}
@@ -94,7 +121,7 @@ def train_and_save(cfg: TrainConfig, out: Path, overwrite: bool = False, show_pr
     with tempfile.TemporaryDirectory(prefix="robench-train-") as tmp:
         curve_path = Path(tmp) / CURVE_FILE
         try:
-            result = train(cfg, curve_path=curve_path, progress=progress)
+            result = train(cfg, curve_path=curve_path, progress=progress, snapshot=snapshot)
         finally:
             bar.close()
         learner, parent, cfg = result.learner, result.parent, result.config
@@ -144,8 +171,11 @@ def train_and_save(cfg: TrainConfig, out: Path, overwrite: bool = False, show_pr
         events = tensorboard_events(result.curve, Path(tmp) / TENSORBOARD_DIR)
         if events is not None:
             nested[TENSORBOARD_DIR] = events
-        return save_checkpoint(out, tensors, manifest, extra_files={CURVE_FILE: curve_path}, overwrite=overwrite,
-                               nested=nested)
+        saved = save_checkpoint(out, tensors, manifest, extra_files={CURVE_FILE: curve_path}, overwrite=overwrite,
+                                nested=nested)
+    if snapshot is not None:
+        drop_snapshot(snapshot.directory)
+    return saved
 
 
 TENSORBOARD_DIR = "tensorboard"

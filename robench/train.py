@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import json
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -42,6 +43,7 @@ from robench.options import Option
 from robench.rollout import run_episodes
 from robench.regime import Regime, stored
 from robench.runtime import configure_torch, seed_everything
+from robench.snapshot import SnapshotPolicy, has_snapshot, read_snapshot, write_snapshot
 from robench.threat import DEFAULT_BOUNDS, ThreatModel, check_bounds
 
 
@@ -201,9 +203,15 @@ def resolve_config(cfg: TrainConfig) -> TrainConfig:
 
 
 def train(cfg: TrainConfig, curve_path: Path | None = None,
-          progress: Callable[[int, int, float, dict[str, float] | None], None] | None = None) -> TrainResult:
+          progress: Callable[[int, int, float, dict[str, float] | None], None] | None = None,
+          snapshot: SnapshotPolicy | None = None) -> TrainResult:
     """Train a protagonist with ``cfg.defense``; optionally stream the curve to CSV.  The result's
     ``config`` is the resolved configuration (``resolve_config``); ``cfg`` is not changed.
+
+    With ``snapshot`` the run writes its whole state every ``snapshot.every`` env steps to
+    ``snapshot.directory`` and, when that directory already holds a snapshot of the same resolved
+    configuration, resumes from it (``robench.snapshot``: the same content hash as a run that was
+    never stopped, on the same machine).
 
     ``progress(t_env, episodes, recent_train_win_rate, curve_row_or_None)`` is called after
     every iteration (the CLI's progress bar)."""
@@ -235,18 +243,30 @@ def train(cfg: TrainConfig, curve_path: Path | None = None,
     buffer = ReplayBuffer(cfg.learner.buffer_size, info.episode_limit, info.n_agents, info.obs_dim,
                           info.state_dim, info.n_actions)
     curve: list[dict[str, float]] = []
-    writer = None
-    fh = None
-    if curve_path is not None:
-        fh = open(curve_path, "w", newline="")
-        writer = csv.DictWriter(fh, fieldnames=CURVE_FIELDS + curve_attack_columns(cfg.curve_attacks))
-        writer.writeheader()
     curve_env = None  # the curve's copies, built at its first point and kept for the run
     budget = StepBudget(cfg.steps, cfg.eval_every, cfg.max_wall_s)
     episodes, it = 0, 0
     recent_wins: list[float] = []
     stats: dict[str, float] = {}
     clock = dict.fromkeys(PROFILE_PARTS, 0.0)
+    identity = json.loads(json.dumps(asdict(cfg), default=str))
+
+    def run_state(loop: dict[str, Any]) -> dict[str, Any]:
+        return {"learner": learner, "buffer": buffer, "defense": defense, "generator": gen, "loop": loop}
+
+    if snapshot is not None and has_snapshot(snapshot.directory):
+        loop: dict[str, Any] = {}
+        read_snapshot(snapshot.directory, identity, run_state(loop))
+        episodes, it, recent_wins, stats, curve = (loop[k] for k in ("episodes", "it", "recent_wins", "stats", "curve"))
+        clock.update(loop["clock"])
+        budget.resume(loop["t_env"], loop["next_eval"], loop["wall_s"])
+    writer = None
+    fh = None
+    if curve_path is not None:
+        fh = open(curve_path, "w", newline="")
+        writer = csv.DictWriter(fh, fieldnames=CURVE_FIELDS + curve_attack_columns(cfg.curve_attacks))
+        writer.writeheader()
+        writer.writerows(curve)
 
     @contextlib.contextmanager
     def timed(part: str) -> Iterator[None]:
@@ -313,6 +333,10 @@ def train(cfg: TrainConfig, curve_path: Path | None = None,
                 if writer is not None:
                     writer.writerow(row)
                     fh.flush()
+            if snapshot is not None and budget.running() and t_env // snapshot.every > (t_env - int(out.length.sum())) // snapshot.every:
+                write_snapshot(snapshot.directory, identity, run_state(
+                    {"t_env": t_env, "next_eval": budget.next_eval, "wall_s": budget.wall_s(), "episodes": episodes,
+                     "it": it, "recent_wins": recent_wins, "stats": stats, "curve": curve, "clock": clock}))
             if progress is not None:
                 progress(t_env, episodes, sum(recent_wins) / len(recent_wins), row)
             if budget.out_of_time or (row is not None and cfg.stop_win_rate is not None

@@ -17,7 +17,8 @@ Each run is a task on the grid's joblib backends (loky locally, an existing dask
 cluster), holds an advisory lock ``<zoo>/.locks/<map>__<name>.lock`` while it trains (a second
 build skips a run another build holds and never trains it twice), writes its checkpoint with
 one atomic rename (``checkpoint.save_checkpoint``), removes temporaries a killed build left,
-and regenerates ``<zoo>/index.json`` under the index lock.  Order: maps as given (3m first),
+resumes a run a killed build left half-trained from its snapshot (``robench.snapshot``), and
+regenerates ``<zoo>/index.json`` under the index lock.  Order: maps as given (3m first),
 then defenses (registry order, or as given), then learners — the paper's 3m rows complete first.
 """
 from __future__ import annotations
@@ -37,6 +38,7 @@ from robench.locks import file_lock, sweep_orphans
 from robench.manifest import Manifest
 from robench.parallel import dispatch
 from robench.regime import Regime, regime_of
+from robench.snapshot import SnapshotPolicy
 from robench.threat import LEGACY_BOUNDS
 from robench.train import TRAIN_LAYOUTS, TrainConfig, resolve_regime
 from robench.runs import checkpoint_name, pretrained_start, share_tag
@@ -159,11 +161,14 @@ def refresh_index(zoo: Path) -> None:
 
 
 def build_run(run: ZooRun, zoo: str, retrain_stale: bool = False, show_progress: bool = True,
-              threads: int | None = None) -> dict[str, Any]:
+              threads: int | None = None, snapshot_every: int = SnapshotPolicy.every,
+              snapshots: Path | None = None) -> dict[str, Any]:
     """Train ``run`` into the zoo unless it is done or another build holds it, with ``threads``
-    torch threads (None = the process's setting); returns a summary."""
+    torch threads (None = the process's setting), resuming a killed build's run from its snapshot
+    (every ``snapshot_every`` env steps under ``snapshots``, ``robench.runs.snapshot_policy``; 0:
+    none); returns a summary."""
     from robench.runtime import set_torch_threads
-    from robench.runs import train_and_save
+    from robench.runs import snapshot_policy, train_and_save
 
     if threads is not None:
         set_torch_threads(threads)
@@ -180,7 +185,8 @@ def build_run(run: ZooRun, zoo: str, retrain_stale: bool = False, show_progress:
         cfg = run.config(zoo_path)
         if cfg.init_from is not None and not (Path(cfg.init_from) / "manifest.json").is_file():
             return {"run": run.label, "status": f"blocked (needs {cfg.init_from}: build its noadv run first)"}
-        manifest = train_and_save(cfg, out, overwrite=True, show_progress=show_progress)
+        snapshot = snapshot_policy(cfg, out, snapshot_every, snapshots) if snapshot_every else None
+        manifest = train_and_save(cfg, out, overwrite=True, show_progress=show_progress, snapshot=snapshot)
         refresh_index(zoo_path)
         return {"run": run.label, "status": "trained", "wall_time_s": manifest["wall_time_s"],
                 "clean_win_rate": manifest["clean_win_rate"]}
@@ -207,7 +213,7 @@ def projected_minutes(runs: list[ZooRun], zoo: Path) -> float:
 
 def build_zoo(runs: list[ZooRun], zoo: Path, backend: str = "loky", jobs: int | str = "auto",
               max_hours: float | None = None, retrain_stale: bool = False, show_progress: bool = True,
-              ) -> list[dict[str, Any]]:
+              snapshot_every: int = SnapshotPolicy.every, snapshots: Path | None = None) -> list[dict[str, Any]]:
     """Train every run that is not done (stale ones with ``retrain_stale``), in order, on the
     joblib ``backend`` with ``jobs`` parallel runs (``auto``: one per core, one torch thread
     each — ``robench.runtime.plan_jobs``); no run starts after ``max_hours``.  Prints overall
@@ -239,7 +245,7 @@ def build_zoo(runs: list[ZooRun], zoo: Path, backend: str = "loky", jobs: int | 
     def task(run: ZooRun) -> dict[str, Any]:
         if deadline is not None and time.time() >= deadline:
             return {"run": run.label, "status": "skipped (max hours)"}
-        return build_run(run, str(zoo), retrain_stale, show_progress and n_jobs == 1, threads)
+        return build_run(run, str(zoo), retrain_stale, show_progress and n_jobs == 1, threads, snapshot_every, snapshots)
 
     for summary in dispatch(task, todo, backend, n_jobs):
         report(summary)

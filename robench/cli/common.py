@@ -3,6 +3,7 @@ and defense options, and the help of options that mean the same everywhere."""
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the CLI imports torch-backed modules lazily, inside each command
@@ -28,6 +29,28 @@ def unit_interval(text: str) -> float:
 def jobs_count(text: str) -> int | str:
     """``auto`` or a positive integer (``robench.runtime.plan_jobs``)."""
     return "auto" if text == "auto" else positive_int(text)
+
+
+def nonnegative_int(text: str) -> int:
+    try:
+        x = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if x < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {x}")
+    return x
+
+
+def add_snapshot_args(parser: argparse.ArgumentParser) -> None:
+    """``--snapshots`` / ``--snapshot-every``: where and how often a training run keeps the snapshot
+    it resumes from (``robench.snapshot``)."""
+    from robench.snapshot import SnapshotPolicy
+
+    parser.add_argument("--snapshots", type=Path, default=None, metavar="DIR",
+                        help="root of the runs' snapshots (default $ROBENCH_SNAPSHOTS or ~/.cache/robench/snapshots); "
+                             "a killed run started again with the same command resumes from its own")
+    parser.add_argument("--snapshot-every", type=nonnegative_int, default=SnapshotPolicy.every, metavar="STEPS",
+                        help=f"env steps between snapshots (default {SnapshotPolicy.every}; 0: none)")
 
 
 def positive_int(text: str) -> int:

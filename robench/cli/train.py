@@ -5,7 +5,7 @@ import argparse
 from pathlib import Path
 
 from robench.cli.common import (
-    UsageError, add_threat_args, check_choice, defense_options, learner_config, outcome_text,
+    UsageError, add_snapshot_args, add_threat_args, check_choice, defense_options, learner_config, outcome_text,
     positive_int, threat_bounds, unit_interval
 )
 
@@ -67,15 +67,16 @@ def add_parser(sub) -> None:
     t.add_argument("--force", action="store_true", help="replace an existing checkpoint directory")
     t.add_argument("--device", default="cpu")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_snapshot_args(t)
 
 
-BESIDE_CONFIG = {"config", "out", "force", "quiet", "device", "print_config", "command"}
+BESIDE_CONFIG = {"config", "out", "force", "quiet", "device", "print_config", "command", "snapshots", "snapshot_every"}
 """The options that may accompany ``--config`` (they choose where and how, not what, to train)."""
 
 
 def run(args: argparse.Namespace) -> int:
     from defenses import DEFENSES
-    from robench.runs import checkpoint_name, pretrained_start, train_and_save
+    from robench.runs import checkpoint_name, pretrained_start, snapshot_policy, train_and_save
 
     cfg = configured(args) if args.config is not None else from_flags(args)
     if args.print_config:
@@ -94,7 +95,8 @@ def run(args: argparse.Namespace) -> int:
     if out.exists() and not args.force:
         raise UsageError(f"{out} already exists (pass --force to replace it)")
 
-    manifest = train_and_save(cfg, out, overwrite=args.force, show_progress=not args.quiet)
+    snapshot = snapshot_policy(cfg, out, args.snapshot_every, args.snapshots) if args.snapshot_every else None
+    manifest = train_and_save(cfg, out, overwrite=args.force, show_progress=not args.quiet, snapshot=snapshot)
     outcome = "clean " + outcome_text(cfg.backend, manifest["clean_win_rate"], manifest["clean_return"],
                                       manifest["clean_crash_rate"])
     print(f"wrote {out}  {outcome} over {manifest['clean_eval_episodes']} episodes, {manifest['steps']} env steps "

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from robench.cli.common import OneLineParser, check_choice, jobs_count, positive_int
+from robench.cli.common import OneLineParser, add_snapshot_args, check_choice, jobs_count, positive_int
 
 
 def add_parser(sub) -> None:
@@ -28,6 +28,7 @@ def add_parser(sub) -> None:
     zb.add_argument("--retrain-stale", action="store_true", help="replace entries trained with another configuration")
     zb.add_argument("--dry-run", action="store_true", help="print the plan and exit")
     zb.add_argument("--quiet", action="store_true", help="no per-run progress bar")
+    add_snapshot_args(zb)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     check_choice("joblib backend", args.backend, JOBLIB_BACKENDS)
     args.zoo.mkdir(parents=True, exist_ok=True)
-    results = build_zoo(runs, args.zoo, args.backend, args.jobs, args.max_hours, args.retrain_stale, not args.quiet)
+    results = build_zoo(runs, args.zoo, args.backend, args.jobs, args.max_hours, args.retrain_stale, not args.quiet,
+                        args.snapshot_every, args.snapshots)
     trained = sum(r["status"] == "trained" for r in results)
     print(f"zoo: {trained} runs trained, {len(runs) - trained} not trained in this build (done, stale or busy)")
     return 0
