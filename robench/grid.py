@@ -89,10 +89,15 @@ def variant_of(manifest: dict[str, Any]) -> str:
 def settings_of(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """A protagonist's settings as structured data: ``defense`` = its resolved defense
     hyperparameters (every one, defaults included), ``learner`` = the ``LearnerConfig`` settings
-    that differ from the defaults.  ``variant_of`` is their row label; reports read these."""
+    that differ from the defense's zoo recipe (the defaults with ``Defense.zoo_learner``: PR's reward
+    scale on SMAX).  ``variant_of`` is their row label; reports read these."""
+    from defenses import DEFENSES
+
     defaults = asdict(LearnerConfig())
-    recorded = manifest.get("config", {}).get("learner") or {}
-    learner = {k: v for k, v in recorded.items() if k != "mixer" and k in defaults and v != defaults[k]}
+    cls = DEFENSES.get(manifest.get("defense", ""))
+    recipe = {**defaults, **(cls.zoo_learner(manifest["env"].get("backend", "smax")) if cls else {})}
+    recorded = {**defaults, **(manifest.get("config", {}).get("learner") or {})}
+    learner = {k: v for k, v in recorded.items() if k != "mixer" and k in recipe and v != recipe[k]}
     return {"defense": {**given_defense_options(manifest), **(manifest.get("defense_options_resolved") or {})},
             "learner": learner}
 

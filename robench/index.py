@@ -3,7 +3,11 @@
 One entry per checkpoint directory under the zoo root, read off its manifest (never its
 weights): path, kind, map, backend, learner, agent network, defense or attack, variant,
 training ε, seed, steps, wall time, the recorded clean (or victim) win rate and the content
-hash.  The index is
+hash; a protagonist's ``protocol`` (observation layout, bounds, regime, env-step budget: the
+row label of ``grid.protocol_of`` as data) and ``zoo_entry``: whether it is the zoo's entry for
+its (map, learner, defense, seed) — the run ``robench zoo build`` plans there, trained with
+today's recipe (``zoo.run_status`` "done") — rather than an experiment or a stale row; a
+co-trained adversary shares its protagonist's.  The index is
 derived data: ``robench index`` rebuilds it atomically, ``robench index --check`` fails when
 the committed one no longer matches the manifests (a test runs that check on the repository's
 own zoo).
@@ -17,11 +21,46 @@ from typing import Any
 from robench.atomic import atomic_write_text
 from robench.checkpoint import checkpoint_dirs, read_manifest
 from robench.errors import RobenchError
+from robench.envs import layout_of
 from robench.grid import variant_of
+from robench.learners.learner import LearnerConfig
 from robench.manifest import Manifest
+from robench.regime import regime_of
+from robench.threat import bounds_of
 
 INDEX = "index.json"
 FORMAT = "robench-zoo-index/1"
+
+
+def protocol(manifest: Manifest) -> dict[str, Any]:
+    """A protagonist's training protocol as data: layout, bounds, regime and budget."""
+    raw = manifest.raw
+    return {"obs_layout": layout_of(raw["env"]), "bounds": bounds_of(raw), "regime": regime_of(raw).to_dict(),
+            "steps": int(raw.get("config", {}).get("steps", raw.get("steps", 0)))}
+
+
+def zoo_entry(root: Path, directory: Path, manifest: Manifest) -> bool:
+    """Whether ``directory`` is the zoo's entry for its (map, learner, defense, seed): the path of
+    the run ``robench zoo build`` plans for it (an extra attacked share of ``Defense.ZOO_SHARES``
+    included) and trained with today's recipe."""
+    from defenses import DEFENSES
+    from robench.zoo import ZooRun, run_status
+
+    if manifest.defense not in DEFENSES or manifest.learner_config.agent != LearnerConfig.agent:
+        return False
+    cls = DEFENSES[manifest.defense]
+    share = regime_of(manifest.raw).attack_prob
+    default = cls.REGIME.attack_prob
+    if share != default and share not in cls.ZOO_SHARES.get(manifest.map_name, ()):
+        return False
+    run = ZooRun(manifest.map_name, manifest.learner, manifest.defense, manifest.seed,
+                 attack_prob=None if share == default else share)
+    if run.path(root).resolve() != directory.resolve():
+        return False
+    try:
+        return run_status(run, root) == "done"
+    except RobenchError:
+        return False
 
 
 def entry(root: Path, directory: Path, manifest: Manifest) -> dict[str, Any]:
@@ -41,7 +80,8 @@ def entry(root: Path, directory: Path, manifest: Manifest) -> dict[str, Any]:
     if manifest.is_protagonist:
         row.update(defense=manifest.defense, variant=variant_of(manifest.raw), agent=manifest.learner_config.agent,
                    clean_win_rate=manifest.clean_win_rate, init_from_map=manifest.init_from_map,
-                   lineage_wall_time_s=manifest.lineage_wall_time_s)
+                   lineage_wall_time_s=manifest.lineage_wall_time_s, protocol=protocol(manifest),
+                   zoo_entry=zoo_entry(root, directory, manifest))
     else:
         row.update(attack=manifest.attack, victim=manifest.victim, final_victim_win_rate=manifest.final_victim_win_rate)
     return row
@@ -53,6 +93,10 @@ def build_index(root: Path) -> dict[str, Any]:
     if not root.is_dir():
         raise RobenchError(f"no checkpoint directory {root}")
     rows = [entry(root, directory, Manifest(read_manifest(directory))) for directory in checkpoint_dirs(root)]
+    entries = {row["path"]: row["zoo_entry"] for row in rows if "zoo_entry" in row}
+    for row in rows:  # a co-trained adversary (<run>/adv_…) is an entry where its protagonist is
+        if row["kind"] == "adversary":
+            row["zoo_entry"] = entries.get(row["path"].rsplit("/", 1)[0], False)
     return {"format": FORMAT, "checkpoints": rows}
 
 

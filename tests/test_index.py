@@ -57,3 +57,17 @@ def test_corrupt_manifest_or_index_is_one_error(tmp_path):
 
 def test_committed_zoo_index_is_up_to_date():
     assert stale_entries(REPO / "checkpoints") == [], "run `robench index` and commit checkpoints/index.json"
+
+
+def test_index_rows_carry_their_protocol_and_whether_they_are_the_zoos_entry():
+    """Of the six FGSM VDN seed-0 runs on 3m only the zoo's entry says so; experiments with another
+    attacked share, budget or attack are not entries, and each row names its protocol."""
+    rows = {row["path"]: row for row in json.loads((REPO / "checkpoints" / "index.json").read_text())["checkpoints"]}
+    entry = rows["3m/vdn_fgsm_s0"]
+    assert entry["zoo_entry"] is True
+    assert entry["protocol"] == {"obs_layout": "smac", "bounds": "none", "steps": 2000000,
+                                 "regime": {"attack_prob": 0.5, "attack_unit": "episode", "eps_draw": "fixed",
+                                            "eps_warmup": 0.0, "replay": "perturbed"}}
+    for experiment in ("3m/vdn_fgsm_p025_s0", "3m/vdn_fgsm_p1_s0", "3m/vdn_fgsm_p025_4m_s0", "3m/vdn_fgsm_pgd_s0"):
+        assert rows[experiment]["zoo_entry"] is False, experiment
+    assert rows["3m/vdn_fgsm_p1_s0"]["protocol"]["regime"]["attack_prob"] == 1.0

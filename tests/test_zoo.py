@@ -83,7 +83,7 @@ def test_zoo_status_and_bad_names(tmp_path):
     env = dict(os.environ, ROBENCH_TORCH_THREADS="1")
     res = subprocess.run([ROBENCH, "zoo", "status", "--maps", "3m", "--defenses", "atsa", "--zoo", str(tmp_path)],
                          capture_output=True, text=True, env=env, timeout=300)
-    assert res.returncode == 0 and "missing (2): 3m/vdn/atsa/s0, 3m/qmix/atsa/s0" in res.stdout
+    assert res.returncode == 0 and "missing (4): 3m/vdn/atsa/s0, 3m/qmix/atsa/s0, 3m/vdn/atsa_p1/s0, 3m/qmix/atsa_p1/s0" in res.stdout
     assert "2-core hours" in res.stdout
     bad = subprocess.run([ROBENCH, "zoo", "build", "--defenses", "nope", "--zoo", str(tmp_path)],
                          capture_output=True, text=True, env=env, timeout=300)
@@ -149,3 +149,19 @@ def test_plan_jobs_one_job_per_core_with_one_thread(monkeypatch):
     assert plan_jobs(1, cores=2) == (1, 3)
     with pytest.raises(ValueError):
         plan_jobs(0)
+
+
+def test_the_zoo_recipe_adds_atsas_every_step_rows_on_3m_and_the_regularisers_reward_scale():
+    from robench.zoo import plan_runs
+
+    runs = plan_runs(["3m", "8m"], ["vdn", "qmix"], ["pr", "atsa"], [0])
+    labels = [r.label for r in runs]
+    assert labels == ["3m/vdn/pr/s0", "3m/qmix/pr/s0", "3m/vdn/atsa/s0", "3m/qmix/atsa/s0", "3m/vdn/atsa_p1/s0",
+                      "3m/qmix/atsa_p1/s0", "8m/vdn/pr/s0", "8m/qmix/pr/s0", "8m/vdn/atsa/s0", "8m/qmix/atsa/s0"]
+    every_step = runs[4].config()
+    assert every_step.attack_prob == 1.0 and runs[4].path(Path("z")) == Path("z/3m/vdn_atsa_p1_s0")
+    assert runs[2].config().attack_prob is None and runs[2].path(Path("z")) == Path("z/3m/vdn_atsa_s0")
+    assert runs[0].config().learner.reward_scale == 10.0 and runs[2].config().learner.reward_scale == 1.0
+    from robench.zoo import ZooRun
+
+    assert ZooRun("merge_safe", "vdn", "pr", 0).config().learner.reward_scale == 1.0  # SMAX's scale only
