@@ -9,6 +9,9 @@ PyMARL saves ``agent.th`` (its ``RNNAgent``: ``fc1`` Linear(input, H), ``rnn`` G
 
   * ``rnn.{weight,bias}_{ih,hh}`` (GRUCell) → ``rnn.{weight,bias}_{ih,hh}_l0`` (nn.GRU, the same
     gate order r, z, n), so h' = GRU(x, h) is unchanged;
+  * EPyMARL's feed-forward agent (``use_rnn: False``, the default of its ``qmix.yaml`` /
+    ``vdn.yaml``: ``rnn`` is a Linear(H, H) applied as h = relu(rnn(x))) → robench's ``MLPAgent``,
+    ``rnn.{weight,bias}`` → ``fc_mid.{weight,bias}`` (the same relu(W x + b));
   * SMAC's actions (0 no-op, 1 stop, 2 north, 3 south, 4 east, 5 west, 6 + e attack e) onto the
     target backend's (``smac_layout.smac_action_order``): row j of ``fc2`` is SMAC's row
     order[j], and the last-action columns of ``fc1`` are permuted alike, so
@@ -19,12 +22,14 @@ PyMARL saves ``agent.th`` (its ``RNNAgent``: ``fc1`` Linear(input, H), ``rnn`` G
     PyMARL's size; otherwise only the agent is imported (SMAX's state is not SMAC's) and the
     manifest says so — the checkpoint evaluates and is attacked, but cannot be fine-tuned.
 
-Files are read with torch's weights-only loader: a file that would need code unpickled is
-refused, never executed.
+Files are read with torch's weights-only loader (torch ≥ 2.10, whose loader has no known way to
+run code): a file that would need code unpickled is refused, never executed, and a truncated or
+damaged file is told apart from one.
 """
 from __future__ import annotations
 
 import hashlib
+import pickle
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -36,7 +41,7 @@ from robench.envs import canonical_map, make_env, paper_eps
 from robench.envs.protocol import EnvInfo
 from robench.envs.smac_layout import smac_action_order
 from robench.errors import RobenchError
-from robench.learners.agent import RNNAgent
+from robench.learners.agent import Agent, MLPAgent, RNNAgent
 from robench.learners.learner import LearnerConfig
 from robench.learners.mixers import QMixer
 from robench.regime import Regime
@@ -58,10 +63,13 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         raise PymarlImportError(f"{path} is missing (a PyMARL run directory holds {AGENT_FILE}, and {MIXER_FILE} for QMIX)")
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 — any failure of the safe loader is one refusal
+    except pickle.UnpicklingError as err:  # the weights-only loader met something other than weights
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise PymarlImportError(f"{path} is not a plain state dict: loading it would unpickle code, which robench "
-                           f"refuses ({first[:120]})") from None
+                                f"refuses ({first[:120]})") from None
+    except Exception as err:  # noqa: BLE001 — a damaged file: the archive or its records do not read
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise PymarlImportError(f"{path} is truncated or damaged: torch cannot read it ({first[:120]})") from None
     if not isinstance(loaded, dict) or not all(isinstance(v, torch.Tensor) for v in loaded.values()):
         raise PymarlImportError(f"{path} is not a state dict of tensors")
     return {k: v.float() for k, v in loaded.items()}
@@ -75,9 +83,10 @@ def _expect(sd: dict[str, torch.Tensor], key: str, shape: tuple[int, ...], path:
     return sd[key]
 
 
-def agent_from_pymarl(sd: dict[str, torch.Tensor], info: EnvInfo, path: Path = Path(AGENT_FILE)) -> RNNAgent:
-    """robench's ``RNNAgent`` with the weights of PyMARL's ``RNNAgent`` state dict ``sd``, every
-    shape checked against ``info`` (SMAC layout sizes; PyMARL's A = the backend's actions + no-op)."""
+def agent_from_pymarl(sd: dict[str, torch.Tensor], info: EnvInfo, path: Path = Path(AGENT_FILE)) -> Agent:
+    """robench's ``RNNAgent`` (``MLPAgent`` for EPyMARL's ``use_rnn: False``) with the weights of
+    PyMARL's ``RNNAgent`` state dict ``sd``, every shape checked against ``info`` (SMAC layout
+    sizes; PyMARL's A = the backend's actions + no-op)."""
     if "fc1.weight" not in sd or sd["fc1.weight"].dim() != 2:
         raise PymarlImportError(f"{path} is not a PyMARL RNNAgent state dict (no fc1.weight)")
     hidden, width = sd["fc1.weight"].shape
@@ -90,7 +99,9 @@ def agent_from_pymarl(sd: dict[str, torch.Tensor], info: EnvInfo, path: Path = P
                            f"{info.obs_dim + info.n_agents} or {info.obs_dim + info.n_agents + a_smac}")
     last_action = extra == a_smac
     _expect(sd, "fc2.weight", (a_smac, hidden), path)
-    agent = RNNAgent(info.obs_dim, info.n_agents, info.n_actions, hidden, last_action)
+    feed_forward = "rnn.weight" in sd  # EPyMARL's use_rnn: False: rnn is a Linear(H, H)
+    kind = MLPAgent if feed_forward else RNNAgent
+    agent = kind(info.obs_dim, info.n_agents, info.n_actions, hidden, last_action)
     rows = torch.tensor(order)
     fc1 = sd["fc1.weight"]
     if last_action:
@@ -98,7 +109,10 @@ def agent_from_pymarl(sd: dict[str, torch.Tensor], info: EnvInfo, path: Path = P
         fc1 = torch.cat([obs_cols, act_cols[:, rows], id_cols], dim=1)
     own = {"fc1.weight": fc1, "fc1.bias": _expect(sd, "fc1.bias", (hidden,), path),
            "fc2.weight": sd["fc2.weight"][rows], "fc2.bias": _expect(sd, "fc2.bias", (a_smac,), path)[rows]}
-    for key in GRU_KEYS:
+    if feed_forward:
+        own["fc_mid.weight"] = _expect(sd, "rnn.weight", (hidden, hidden), path)
+        own["fc_mid.bias"] = _expect(sd, "rnn.bias", (hidden,), path)
+    for key in () if feed_forward else GRU_KEYS:
         shape = (3 * hidden, hidden) if key.startswith("weight") else (3 * hidden,)
         own[f"rnn.{key}_l0"] = _expect(sd, f"rnn.{key}", shape, path)
     agent.load_state_dict(own)
@@ -168,7 +182,8 @@ def import_pymarl(run_dir: Path, env: str, learner: str, out: Path, backend: str
         else:
             mixer_note = (f"not imported: PyMARL's mixer reads a state of {mixer_state_dim(sd)}, the {backend} "
                           f"backend's state has {info.state_dim}")
-    learner_cfg = LearnerConfig(mixer=learner, agent="rnn", hidden=agent.hidden, last_action=agent.last_action)
+    learner_cfg = LearnerConfig(mixer=learner, agent="mlp" if isinstance(agent, MLPAgent) else "rnn",
+                                hidden=agent.hidden, last_action=agent.last_action)
     clean, _ = evaluate(agent, env, backend=backend, obs_layout="smac", episodes=episodes, seed=seed + 424_242)
     eps = paper_eps(env)
     tensors = {f"agent.{k}": v.detach().clone() for k, v in agent.state_dict().items()}

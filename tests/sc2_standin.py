@@ -28,8 +28,11 @@ class StandInStarCraft2Env:
     launches = 0
     ENEMY_SPEED = MOVE
     """Tests may hold the enemy still (0) to reach the time limit."""
+    FAIL_AT: int | None = None
+    """Tests may make the game fail at this step of every episode (SMAC's answer: ``(0, True, {})``)."""
 
-    def __init__(self, map_name: str = "3m", seed: int | None = None, **kwargs):
+    def __init__(self, map_name: str = "3m", seed: int | None = None, continuing_episode: bool = False, **kwargs):
+        self.continuing_episode = continuing_episode
         self.n_agents, self.n_enemies, self.episode_limit = MAPS[map_name]
         self.n_actions = N_NO_ATTACK + self.n_enemies
         self.seed = seed
@@ -136,6 +139,8 @@ class StandInStarCraft2Env:
 
     def step(self, actions: list[int]):
         self.received.append(list(actions))
+        if self.FAIL_AT is not None and self.t + 1 >= self.FAIL_AT:  # the game's connection broke
+            return 0, True, {}
         dealt = 0.0
         avail = self.get_avail_actions()  # what the agents were offered
         for i, a in enumerate(actions):
@@ -168,7 +173,7 @@ class StandInStarCraft2Env:
         max_reward = self.n_enemies * (HEALTH + 10.0) + 200.0
         reward = (dealt + (200.0 if won else 0.0)) / (max_reward / 20.0)
         info = {"battle_won": won}
-        if timeout:
+        if timeout and self.continuing_episode:  # SMAC reports the time-out only then
             info["episode_limit"] = True
         return reward, won or lost or timeout, info
 

@@ -103,6 +103,31 @@ def test_episodes_end_with_wins_time_outs_and_frozen_copies(standin):
     assert not results[-1].terminated.any() and not results[-1].won.any()  # a time-out does not terminate
 
 
+def test_the_standin_reports_a_time_out_as_smac_does_for_each_flag(standin):
+    """SMAC puts ``info["episode_limit"]`` only with ``continuing_episode=True``; the backend builds
+    its games so, and the stand-in hides nothing the real game would not report."""
+    standin.ENEMY_SPEED = 0.0
+    for flag in (False, True):
+        game = standin(map_name="3m", seed=0, continuing_episode=flag)
+        game.reset()
+        for _ in range(game.episode_limit):
+            _, terminated, info = game.step([1] * game.n_agents)  # everyone stops, nobody meets
+        assert terminated and ("episode_limit" in info) == flag
+
+
+def test_a_game_failure_ends_the_episode_as_crashed_not_lost(standin):
+    """SMAC answers a protocol error with ``(0, True, {})``: the episode ends crashed, not terminated
+    (no false terminal state to learn from) and not a loss of the team's."""
+    standin.FAIL_AT = 3
+    try:
+        _, results = _play(make_env("3m", 2, backend="sc2"), 1)
+    finally:
+        standin.FAIL_AT = None
+    last = results[-1]
+    assert len(results) == 3 and bool(last.done.all()) and bool(last.crashed.all())
+    assert not last.terminated.any() and not last.won.any()
+
+
 def test_copies_are_seeded_and_workers_change_nothing(standin, monkeypatch):
     a, _ = _play(make_env("3m", 4, backend="sc2"), 7)
     b, _ = _play(make_env("3m", 4, backend="sc2"), 7)

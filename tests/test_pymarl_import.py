@@ -36,6 +36,21 @@ class PymarlAgent(nn.Module):
         return self.fc2(h), h
 
 
+class EpymarlFeedForwardAgent(nn.Module):
+    """EPyMARL's ``RNNAgent`` with ``use_rnn: False`` (its qmix.yaml / vdn.yaml default), as its
+    source writes it: fc1 → ReLU → ``rnn`` Linear → ReLU → fc2, the hidden state passed through."""
+
+    def __init__(self, inputs: int):
+        super().__init__()
+        self.fc1 = nn.Linear(inputs, H)
+        self.rnn = nn.Linear(H, H)
+        self.fc2 = nn.Linear(H, A_SMAC)
+
+    def forward(self, inputs: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = F.relu(self.rnn(F.relu(self.fc1(inputs))))
+        return self.fc2(h), h
+
+
 class PymarlQMixer(nn.Module):
     """PyMARL's ``QMixer`` with ``hypernet_layers=2`` (embed 32, hypernet embed 64)."""
 
@@ -165,3 +180,39 @@ def test_on_the_sc2_backend_the_mixer_comes_too(run_dir, tmp_path, monkeypatch):
     theirs.load_state_dict(torch.load(run_dir / "mixer.th", weights_only=True))
     qs, states = torch.randn(5, N), torch.randn(5, STATE_SMAC)
     assert torch.allclose(mixer(qs, states), theirs(qs, states), atol=1e-6, rtol=0)
+
+
+def test_an_epymarl_feed_forward_agent_imports_as_the_mlp_agent_with_its_q_values(tmp_path):
+    d = tmp_path / "run"
+    d.mkdir()
+    theirs = _randomise(EpymarlFeedForwardAgent(OBS + A_SMAC + N), 5)
+    torch.save(theirs.state_dict(), d / "agent.th")
+    out = tmp_path / "ck"
+    res = subprocess.run([ROBENCH, "import", "pymarl", str(d), "--env", "3m", "--learner", "vdn", "--out", str(out),
+                          "--episodes", "8"], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert json.loads((out / "manifest.json").read_text())["config"]["learner"]["agent"] == "mlp"
+    agent, _, _ = load_protagonist(out)
+    order = torch.tensor(smac_action_order(8))
+    gen = torch.Generator().manual_seed(6)
+    hidden, prev_smac = agent.init_hidden(2), torch.zeros(2, N, A_SMAC)
+    for _ in range(3):
+        obs = torch.rand(2, N, OBS, generator=gen)
+        inputs = torch.cat([obs, prev_smac, torch.eye(N).expand(2, N, N)], -1).reshape(2 * N, -1)
+        q_theirs, _ = theirs(inputs, torch.zeros(2 * N, H))
+        q_ours, hidden = agent.step(obs, hidden)
+        assert torch.allclose(q_ours.reshape(2 * N, -1), q_theirs[:, order], atol=1e-6, rtol=0)
+        act = torch.randint(8, (2, N), generator=gen)
+        hidden = agent.record_actions(hidden, act)
+        prev_smac = F.one_hot(order[act], A_SMAC).float()
+
+
+def test_a_truncated_file_is_told_apart_from_one_that_needs_unpickling(run_dir, tmp_path):
+    d = tmp_path / "run"
+    d.mkdir()
+    whole = (run_dir / "agent.th").read_bytes()
+    (d / "agent.th").write_bytes(whole[: len(whole) // 2])
+    res = _import(d, tmp_path / "ck")
+    lines = res.stderr.strip().splitlines()
+    assert res.returncode == 2 and len(lines) == 1 and "is truncated or damaged" in lines[0], res.stderr
+    assert "unpickle" not in lines[0] and not (tmp_path / "ck").exists()

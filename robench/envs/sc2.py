@@ -8,7 +8,10 @@ order (0–3 north, east, south, west, 4 stop, 5 + e attack e; ``smac_layout.sma
 so one agent network acts on either backend: SMAC's no-op, which SMAC offers only to dead agents,
 is what a dead agent's chosen action becomes, and a dead agent's mask offers "stop".  The team
 reward is SMAC's normalised reward, ``won`` its ``battle_won``, a time-out (``info
-["episode_limit"]``) ends an episode without terminating it, and the episode limit is the map's.
+["episode_limit"]``, which SMAC reports only when built with ``continuing_episode=True``, as
+here) ends an episode without terminating it, and the episode limit is the map's.  A step that
+fails in the game (SMAC answers a protocol or connection error with ``(0, True, {})``: no
+``battle_won`` in its info) ends the episode as ``crashed``, neither a loss nor a terminal state.
 
 Seeding: copy k is launched with SMAC's ``seed = (s · 1 000 003 + k) mod 2³¹`` for the seed s of the first
 ``reset``; StarCraft II cannot be re-seeded without relaunching, so later resets continue the
@@ -100,6 +103,7 @@ class Games:
         self.done = np.zeros(len(indices), dtype=bool)
         self.timeout = np.zeros(len(indices), dtype=bool)
         self.won = np.zeros(len(indices), dtype=bool)
+        self.crashed = np.zeros(len(indices), dtype=bool)
 
     def _observe(self) -> dict[str, np.ndarray]:
         return {"obs": np.stack([np.asarray(e.get_obs(), dtype=np.float32) for e in self.envs]),
@@ -109,10 +113,11 @@ class Games:
     def reset(self, seed: int) -> dict[str, np.ndarray]:
         if self.envs is None:
             cls = env_class()
-            self.envs = [cls(map_name=self.map_name, seed=int((seed * 1_000_003 + k) % 2**31)) for k in self.indices]
+            self.envs = [cls(map_name=self.map_name, seed=int((seed * 1_000_003 + k) % 2**31), continuing_episode=True)
+                         for k in self.indices]
         for env in self.envs:
             env.reset()
-        self.done[:], self.timeout[:], self.won[:] = False, False, False
+        self.done[:], self.timeout[:], self.won[:], self.crashed[:] = False, False, False, False
         return self._observe()
 
     def step(self, actions: np.ndarray) -> dict[str, np.ndarray]:
@@ -122,9 +127,10 @@ class Games:
                 continue  # frozen: same observation, zero reward; done, timeout and won stay as they ended
             r, terminated, info = env.step([int(a) for a in actions[j]])
             reward[j], self.done[j] = r, bool(terminated)
+            self.crashed[j] = bool(terminated) and "battle_won" not in info  # SMAC's (0, True, {}) on a game error
             self.timeout[j], self.won[j] = bool(info.get("episode_limit", False)), bool(info.get("battle_won", False))
         return {**self._observe(), "reward": reward, "done": self.done.copy(), "timeout": self.timeout.copy(),
-                "won": self.won.copy()}
+                "won": self.won.copy(), "crashed": self.crashed.copy()}
 
     def close(self) -> None:
         for env in self.envs or []:
@@ -182,10 +188,10 @@ class SC2Env(PooledEnv):
         self._return += out["reward"]
         dev = self.device
         t = lambda x: torch.from_numpy(x).to(dev)  # noqa: E731
-        done = t(out["done"])
+        done, crashed = t(out["done"]), t(out["crashed"])
         return StepResult(**self._observation(out), reward=t(out["reward"]), done=done,
-                          terminated=done & ~t(out["timeout"]), won=t(out["won"]),
-                          crashed=torch.zeros_like(done), episode_return=t(self._return.copy()))
+                          terminated=done & ~t(out["timeout"]) & ~crashed, won=t(out["won"]),
+                          crashed=crashed, episode_return=t(self._return.copy()))
 
 
 def make(map_name: str, batch_size: int, device: str | torch.device = "cpu", obs_layout: str | None = None) -> SC2Env:
