@@ -9,8 +9,14 @@ uses (GRU cell, linear layer, RMSprop step; a jitted jax expression), with their
 that platform's hashes.
 
 On a platform with recorded hashes a change to any method's weights fails the test; on one
-without, the test skips with the line that records them (``ROBENCH_RECORD_GOLDEN=1``), which a
-developer runs on the code the hashes should pin.
+without, the exact check skips with the line that records them (``ROBENCH_RECORD_GOLDEN=1``),
+which a developer runs on the code the hashes should pin.
+
+A second check holds on every machine: the same tiny run's *fingerprint* — its final TD loss and
+the L1 norm of the protagonist's weights — recorded under ``PORTABLE`` with the hashes, must
+agree within a relative ``TOLERANCE`` of 1e-3.  Rounding differences between CPUs move these by
+about 1e-6; a change to a method's update moves them by far more than 1e-3 (a changed loss, step
+or random stream changes the weights outright).
 """
 from __future__ import annotations
 
@@ -22,6 +28,9 @@ from pathlib import Path
 
 FILE = Path(__file__).parent / "golden" / "defense_hashes.json"
 RECORD = "ROBENCH_RECORD_GOLDEN"
+PORTABLE = "any platform"
+"""The key of the fingerprints every platform checks (beside the platform signatures)."""
+TOLERANCE = 1e-3
 
 
 @lru_cache(maxsize=1)
@@ -69,17 +78,29 @@ def recorded(defense: str) -> dict | None:
     return _load().get(platform_signature(), {}).get(defense)
 
 
-def check(defense: str, protagonist: str, adversaries: dict[str, str]) -> None:
-    """Fail if the hashes differ from this platform's record; record them under
-    ``ROBENCH_RECORD_GOLDEN=1``; skip where this platform has none."""
+def fingerprint(td_loss: float, weights: dict) -> dict[str, float]:
+    """The platform-independent summary of a tiny run: final TD loss, L1 norm of the weights."""
+    return {"td_loss": float(td_loss), "weights_l1": float(sum(w.abs().sum().item() for w in weights.values()))}
+
+
+def check(defense: str, protagonist: str, adversaries: dict[str, str], summary: dict[str, float]) -> None:
+    """Fail if ``summary`` (``fingerprint``) is off the recorded one by more than ``TOLERANCE``
+    (on every machine), or if the hashes differ from this platform's record; record both under
+    ``ROBENCH_RECORD_GOLDEN=1``; skip the exact check where this platform has no hashes."""
     import pytest
 
     got = {"protagonist": protagonist, "adversaries": adversaries}
     if os.environ.get(RECORD) == "1":
         table = _load()
         table.setdefault(platform_signature(), {})[defense] = got
+        table.setdefault(PORTABLE, {})[defense] = summary
         FILE.write_text(json.dumps(table, indent=1, sort_keys=True) + "\n")
         return
+    portable = _load().get(PORTABLE, {}).get(defense)
+    assert portable is not None, f"{defense}: no fingerprint recorded (run with {RECORD}=1)"
+    for key, value in portable.items():
+        assert abs(summary[key] - value) <= TOLERANCE * max(1.0, abs(value)), \
+            f"{defense}: the tiny run's {key} is {summary[key]:.6g}, recorded {value:.6g} (a change to the method?)"
     want = recorded(defense)
     if want is None:
         pytest.skip(f"no golden hashes for this platform ({platform_signature()}): record them with "

@@ -63,8 +63,9 @@ def test_every_defense_trains_end_to_end_and_writes_its_adversaries(defense, tmp
     curve = (tmp_path / "run" / "train_curve.csv").read_text().splitlines()
     td = float(curve[-1].split(",")[curve[0].split(",").index("td_loss")])
     assert td == td, "the protagonist never took a gradient step"  # not NaN: the learner trained
-    # behaviour pinned: the same tiny run gives this platform's hashes recorded in tests/golden
-    golden_hashes.check(defense, manifest["content_hash"], linked)
+    # behaviour pinned: the same tiny run gives the recorded fingerprint (every machine) and this
+    # platform's hashes (where recorded) in tests/golden
+    golden_hashes.check(defense, manifest["content_hash"], linked, golden_hashes.fingerprint(td, agent.state_dict()))
 
 
 def test_same_seed_same_checkpoint_hash(tmp_path):
@@ -384,3 +385,15 @@ def test_co_trained_adversary_acts_in_and_learns_from_only_the_episodes_it_pertu
     assert (sum(taken) if defense == "rap" else max(taken, default=0)) == (attacked if learns else 0)
     full = rollout(1.0)
     assert d.perturbed_episodes(full) is full
+
+
+def test_on_a_machine_without_recorded_hashes_the_fingerprint_still_asserts(monkeypatch):
+    """Elsewhere (another CPU: no exact hashes) the end-to-end tests still fail on a changed method:
+    the fingerprint is checked before the exact hashes are looked up."""
+    monkeypatch.setattr(golden_hashes, "platform_signature", lambda: "another CPU")
+    recorded = json.loads(golden_hashes.FILE.read_text())[golden_hashes.PORTABLE]["atsa"]
+    moved = {**recorded, "weights_l1": recorded["weights_l1"] * 1.01}
+    with pytest.raises(AssertionError, match="weights_l1"):
+        golden_hashes.check("atsa", "whatever", {}, moved)
+    with pytest.raises(pytest.skip.Exception, match="no golden hashes for this platform"):
+        golden_hashes.check("atsa", "whatever", {}, recorded)  # within tolerance: only the exact check skips
