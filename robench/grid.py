@@ -164,13 +164,24 @@ def discover(spec: GridSpec) -> list[tuple[Path, Manifest]]:
     return found
 
 
+def at_default_share(protagonist: Path, defense: str | None) -> bool:
+    """Whether the protagonist at ``protagonist`` (a co-trained adversary's parent directory) was
+    trained at its defense's default attacked share (True where there is no such protagonist)."""
+    from defenses import DEFENSES
+
+    if defense not in DEFENSES or not (protagonist / "manifest.json").is_file():
+        return True
+    return regime_of(read_manifest(protagonist)).attack_prob == DEFENSES[defense].REGIME.attack_prob
+
+
 def adversary_candidates(root: Path | None) -> dict[tuple[str, str, str], list[tuple[Path, str]]]:
     """(env, victim learner, attack) → every adversary checkpoint under ``root`` for it, as
     (path, content hash): first those co-trained by the defense of the attack's name (the
     paper's protocol: the ATSA column is the adversary ATSA training produced on that map and
     learner), then the rest (co-trained by other defenses, or trained against a fixed victim);
-    within each group, runs with default defense options before ablation variants, then the
-    lowest seed, then path order."""
+    within each group, runs with default defense options before ablation variants, those
+    co-trained at the defense's default attacked share before other regimes (ATSA's p = 1
+    rows), then the lowest seed, then path order."""
     found: dict[tuple[str, str, str], list[tuple[Path, str]]] = {}
     if root is None:
         return found
@@ -180,8 +191,8 @@ def adversary_candidates(root: Path | None) -> dict[tuple[str, str, str], list[t
         manifest = Manifest(read_manifest(directory))
         if not manifest.is_protagonist:
             key = (manifest.map_name, manifest.victim_learner, manifest.attack)
-            rank = (manifest.co_trained_by != manifest.attack, bool(manifest.co_trained_variant), manifest.seed or 0,
-                    str(directory))
+            rank = (manifest.co_trained_by != manifest.attack, bool(manifest.co_trained_variant),
+                    not at_default_share(directory.parent, manifest.co_trained_by), manifest.seed or 0, str(directory))
             found.setdefault(key, []).append((rank, directory, manifest.content_hash))
     return {key: [(path, digest) for _, path, digest in sorted(rows)] for key, rows in found.items()}
 

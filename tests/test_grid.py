@@ -371,3 +371,14 @@ def test_rows_of_two_protocols_never_share_a_row():
     assert sorted(rest[rest.defense == "fgsm"].variant) == ["", "hidden=256"]  # no clash: labels kept
     _, rest = split_protocols(alone, every_row=True)  # beside today's rows: each says its protocol
     assert sorted(rest[rest.defense == "fgsm"].variant) == sorted([f"hidden=256,{old[0]}", old[1]])
+
+
+def test_a_learned_column_prefers_adversaries_co_trained_at_the_defenses_default_share(tmp_path):
+    """ATSA's every-step rows (p = 1) sit beside its protocol rows (p = 0.5): the ATSA column is
+    served by the protocol row's adversary, whatever the directory names' order."""
+    from robench.grid import at_default_share
+
+    zoo = Path(__file__).resolve().parents[1] / "checkpoints" / "3m"
+    assert at_default_share(zoo / "vdn_fgsm_s0", "fgsm")
+    assert not at_default_share(zoo / "vdn_fgsm_p1_s0", "fgsm")
+    assert at_default_share(tmp_path, "atsa")  # a stand-alone adversary: no protagonist around it
