@@ -117,3 +117,51 @@ def test_smac_layout_sizes_follow_smac_on_the_papers_maps():
         obs = env.reset(0).obs
         assert env.info().obs_dim == dim == obs.shape[-1] and env.info().obs_layout == "smac"
         assert ((obs >= env.obs_low) & (obs <= env.obs_high)).all()
+
+
+def test_smac_layout_on_3s_vs_3z_has_smacs_sight_and_separate_health_and_shield():
+    """SMAC's get_obs_agent on a 3s_vs_3z scene, by hand: sight 9 for every unit (SMAX's stalker
+    has 10), health hp / hp_max and shield / shield_max from SMAX's one pool H = hp + shield with
+    shields lost first (stalker 80 + 80, zealot 100 + 50)."""
+    from types import SimpleNamespace
+
+    import jax.numpy as jnp
+    import numpy as np
+
+    from robench.envs.smax import _kernels
+
+    layout = _kernels("3s_vs_3z", 1, "smac")._smac
+    assert layout.obs_dim == 36 and layout.shield_ally == 1 and layout.shield_enemy == 1 and layout.type_bits == 0
+    pos = [(10, 10), (19.5, 10), (10, 14), (13, 10), (10, 30), (16, 10)]  # allies 0-2 (stalkers), enemies (zealots)
+    health = [120, 160, 60, 125, 150, 40]  # stalker 0: full hp, half shield; zealot 0: 100 hp, 25 shield
+    inner = SimpleNamespace(unit_positions=jnp.array(pos, jnp.float32), unit_alive=jnp.ones(6, bool),
+                            unit_health=jnp.array(health, jnp.float32))
+    avail = np.zeros((3, 8), bool)
+    avail[:, :5] = True
+    avail[0, 5] = True  # enemy 0 at distance 3 is in a stalker's range 6
+    obs = np.asarray(layout.observe(inner, jnp.asarray(avail)))
+    want0 = ([1, 1, 1, 1]
+             + [1, 3 / 9, 3 / 9, 0, 1.0, 0.5]  # zealot 0: 125 = 100 hp + 25 of 50 shield
+             + [0] * 6  # zealot 1 beyond sight
+             + [0, 6 / 9, 6 / 9, 0, 0.4, 0.0]  # zealot 2: 40 of 100 hp, shield gone; not in the mask
+             + [0] * 6  # ally 1 at 9.5: beyond SMAC's sight 9 (SMAX's stalker sight is 10)
+             + [1, 4 / 9, 0, 4 / 9, 60 / 80, 0.0]  # ally 2: 60 hp, no shield left
+             + [1.0, 0.5])  # own: 80 hp, 40 of 80 shield
+    np.testing.assert_allclose(obs[0], want0, atol=1e-6)
+
+
+def test_smac_layout_types_enemies_by_the_games_ids_on_stalker_and_zealot_maps():
+    """SMAC's one-hot: allies stalker, zealot (its stalker_id < zealot_id); enemies by the game's ids
+    (zealot 73 before stalker 74)."""
+    import numpy as np
+
+    from robench.envs.smax import _kernels
+
+    layout = _kernels("2s3z", 1, "smac")._smac
+    names = ["stalker" if t == 2 else "zealot" for t in layout.types]
+    want = {("ally", "stalker"): [1, 0], ("ally", "zealot"): [0, 1], ("enemy", "zealot"): [1, 0],
+            ("enemy", "stalker"): [0, 1]}
+    for u, name in enumerate(names):
+        side = "ally" if u < layout.n_allies else "enemy"
+        assert layout.type_onehot[u].tolist() == want[(side, name)], (u, side, name)
+    assert set(np.asarray(layout.types).tolist()) == {2, 3}

@@ -9,17 +9,24 @@ last actions of allies) gives agent i, when alive, the concatenation of
     north ``y + 1 < H``, south ``y > 0``, east ``x + 1 < W``, west ``x > 0``);
   * per enemy e [5 + shield + type bits], zero unless e is alive and within the sight range r of
     agent i: available_to_attack (the attack action's availability, i.e. in shooting range),
-    d/r, Δx/r, Δy/r, health/health_max, (shield / shield_max: zero, SMAX has no shields), (unit
-    type one-hot);
+    d/r, Δx/r, Δy/r, health/health_max, (shield / shield_max), (unit type one-hot);
   * per other ally j in increasing index [5 + shield + type bits]: visible (1), d/r, Δx/r, Δy/r,
-    health/health_max, (shield), (unit type);
-  * own [1 + shield + type bits]: health/health_max, (shield), (unit type);
+    health/health_max, (shield / shield_max), (unit type);
+  * own [1 + shield + type bits]: health/health_max, (shield / shield_max), (unit type);
 
-and all zeros when dead.  Shield slots exist where SMAC has them (Protoss units: stalkers,
-zealots), always 0 here; unit-type bits exist only on heterogeneous maps (SMAC's
-``unit_type_bits``: the number of distinct allied unit types when it exceeds one), so 3m's
-observation has 4 + 3·5 + 2·5 + 1 = 30 coordinates.  Sight and shooting ranges, health and the
-map size are SMAX's own (a unit's sight range is its type's).
+and all zeros when dead.  The sight range is SMAC's, r = 9 for every unit (``unit_sight_range``;
+SMAX gives stalkers and marauders 10).  Shield slots exist where SMAC has them (Protoss units:
+stalkers, zealots).  SMAX keeps one health pool per unit, equal to SC2's hp + shield (stalker
+80 + 80 = 160, zealot 100 + 50 = 150, checked at construction); StarCraft II damages shields
+first, so the pool H splits as hp = min(H, hp_max), shield = min(H − hp_max, 0 … shield_max) —
+exact while SMAX subtracts damage from the pool, approximate in what SMAX does not model (SC2's
+shield regeneration and its hp armour).  Unit-type bits exist only on heterogeneous maps (SMAC's
+``unit_type_bits``: the number of distinct allied unit types when it exceeds one), allies in
+SMAX's type order (stalker before zealot, as SMAC's ``stalker_id``, ``zealot_id``); SMAC types
+enemies by the game's ids, so on stalker-and-zealot maps an enemy zealot takes bit 0
+(``unit_type - 73``).  3m's observation has 4 + 3·5 + 2·5 + 1 = 30 coordinates.  Shooting
+ranges, the attack flag (SMAX's mask: in range at d < range, where SMAC's mask takes d ≤ range)
+and the map size are SMAX's own.
 """
 from __future__ import annotations
 
@@ -27,6 +34,13 @@ import numpy as np
 
 PROTOSS = ("stalker", "zealot")
 """SMAX unit types that carry shields in StarCraft II (SMAC gives them a shield slot)."""
+HP_SHIELD = {"stalker": (80.0, 80.0), "zealot": (100.0, 50.0)}
+"""SC2's (hp_max, shield_max) of the Protoss units (SMAC's ``unit_max_shield``; SMAX's pool is their sum)."""
+SIGHT_RANGE = 9.0
+"""SMAC's ``unit_sight_range``: the same for every unit."""
+ENEMY_TYPE_ORDER = {frozenset({"stalker", "zealot"}): ("zealot", "stalker")}
+"""Enemy unit-type bit order where SMAC's differs from the allies' (its ``get_unit_type_id`` for
+enemies: the game's ids, zealot 73 before stalker 74)."""
 MOVE, STOP, ATTACK = 4, 4, 5
 """SMAX's ally actions: 0–3 moves, 4 stop, 5 + e attack enemy e."""
 SMAC_MOVES = {"north": 2, "south": 3, "east": 4, "west": 5}
@@ -78,13 +92,20 @@ class SmacLayout:
         self.obs_dim = 4 + self.n_enemies * self.enemy_width + (self.n_allies - 1) * self.ally_width + self.own_width
         others = [[j for j in range(self.n_allies) if j != i] for i in range(self.n_allies)]
         self.others = np.array(others, dtype=np.int32).reshape(self.n_allies, self.n_allies - 1)
+        order = ENEMY_TYPE_ORDER.get(frozenset(names[t] for t in ally_types))
+        enemy_index = self.type_index if order is None else {names.index(name): k for k, name in enumerate(order)}
         onehot = np.zeros((len(types), self.type_bits), dtype=np.float32)
         for u, t in enumerate(types):
-            if self.type_bits and t in self.type_index:
-                onehot[u, self.type_index[t]] = 1.0
+            index = self.type_index if u < self.n_allies else enemy_index
+            if self.type_bits and t in index:
+                onehot[u, index[t]] = 1.0
         self.type_onehot = onehot
-        self.health_max = np.asarray(smax.unit_type_health)[types].astype(np.float32)
-        self.sight = np.asarray(smax.unit_type_sight_ranges)[types[: self.n_allies]].astype(np.float32)
+        pool = np.asarray(smax.unit_type_health)[types].astype(np.float32)
+        split = np.array([HP_SHIELD.get(names[t], (pool[u], 0.0)) for u, t in enumerate(types)], dtype=np.float32)
+        if not np.allclose(split.sum(1), pool):
+            raise KeyError("SMAX's health pools are not SC2's hp + shield: the SMAC layout cannot split them")
+        self.hp_max, self.shield_max = split[:, 0], split[:, 1]
+        self.sight = np.full(self.n_allies, SIGHT_RANGE, dtype=np.float32)
 
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
         """Per-feature [low, high] of the layout (``smac_bounds``)."""
@@ -97,7 +118,10 @@ class SmacLayout:
 
         n, m = self.n_allies, self.n_enemies
         pos, alive = inner.unit_positions, inner.unit_alive
-        health = inner.unit_health / jnp.asarray(self.health_max)
+        hp_max, shield_max = jnp.asarray(self.hp_max), jnp.asarray(self.shield_max)
+        hp = jnp.minimum(inner.unit_health, hp_max)  # SC2 damages shields first
+        health = hp / hp_max
+        shield = jnp.clip(inner.unit_health - hp_max, 0.0, shield_max) / jnp.maximum(shield_max, 1.0)
         rel = pos[None, :, :] - pos[:n, None, :]  # [n, U, 2]: unit u relative to ally i
         dist = jnp.linalg.norm(rel, axis=-1)
         sight = jnp.asarray(self.sight)[:, None]
@@ -107,14 +131,14 @@ class SmacLayout:
         move = jnp.stack([y + 1 < self.height, y > 0, x + 1 < self.width, x > 0], -1).astype(jnp.float32)
         types = jnp.asarray(self.type_onehot)
 
-        def unit_block(first: jnp.ndarray, idx, shield: int) -> jnp.ndarray:
+        def unit_block(first: jnp.ndarray, idx, shields: int) -> jnp.ndarray:
             """[n, k, width] features of units ``idx`` [n, k] as seen by each ally."""
             take = lambda a: jnp.take_along_axis(a, idx, axis=1)  # noqa: E731
             d, rx, ry = take(dist), take(rel[..., 0]), take(rel[..., 1])
             r = sight
             parts = [first, d / r, rx / r, ry / r, health[idx]]
-            if shield:
-                parts.append(jnp.zeros_like(d))
+            if shields:
+                parts.append(shield[idx])
             feats = jnp.stack(parts, -1)
             if self.type_bits:
                 feats = jnp.concatenate([feats, types[idx]], -1)
@@ -124,7 +148,7 @@ class SmacLayout:
         enemies = unit_block(avail[:, ATTACK:ATTACK + m].astype(jnp.float32), enemy_idx, self.shield_enemy)
         ally_idx = jnp.asarray(self.others)
         allies = unit_block(jnp.ones(ally_idx.shape, jnp.float32), ally_idx, self.shield_ally)
-        own = [health[:n, None]] + ([jnp.zeros((n, 1))] if self.shield_ally else [])
+        own = [health[:n, None]] + ([shield[:n, None]] if self.shield_ally else [])
         if self.type_bits:
             own.append(types[:n])
         own = jnp.concatenate(own, -1)
