@@ -16,25 +16,25 @@ from attacks.paad import PAAD
 from attacks.random_noise import RandomNoise, ZeroCorners
 from attacks.romance import Romance, RomanceSteered
 from attacks.uniform_target import UniformTarget
-from robench.plugins import load_entry_points
+from robench.plugins import add_plugins, registry
 
-ATTACKS: dict[str, type[Attack]] = {
-    "none": NoAttack,
-    "random": RandomNoise,
-    "zero-corners": ZeroCorners,
-    "fgsm": FGSM,
-    "fgsm-all": FGSMAllActions,
-    "fgsm-rs": FGSMRandomStart,
-    "fgsm-support": FGSMOnSupport,
-    "pgd": PGD,
-    "atla": ATLA,
-    "paad": PAAD,
-    "atsa": ATSA,
-    "uniform-target": UniformTarget,
-    "romance": Romance,
-    "romance-s": RomanceSteered,
-    **load_entry_points("robench.attacks"),
-}
+ATTACKS: dict[str, type[Attack]] = registry([
+    NoAttack,
+    RandomNoise,
+    ZeroCorners,
+    FGSM,
+    FGSMAllActions,
+    FGSMRandomStart,
+    FGSMOnSupport,
+    PGD,
+    ATLA,
+    PAAD,
+    ATSA,
+    Romance,
+    RomanceSteered,
+    UniformTarget,
+])
+"""Every attack under its ``name``, built-ins first, then the ``robench.attacks`` plugins."""
 
 
 def make_attack(name: str, seed: int = 0, attacked_agents: torch.Tensor | None = None,
@@ -55,5 +55,7 @@ def make_attack(name: str, seed: int = 0, attacked_agents: torch.Tensor | None =
     return ATTACKS[name](generator=torch.Generator().manual_seed(seed), attacked_agents=attacked_agents,
                          features=features)
 
+
+add_plugins(ATTACKS, "robench.attacks")
 
 __all__ = ["ATTACKS", "Attack", "make_attack", "project"]

@@ -30,6 +30,7 @@ class ATLAConfig(MethodConfig):
 
 class ATLA(GaussianPolicyAttack):
     name = "atla"
+    label = "ATLA"
     Config = ATLAConfig
 
     @classmethod

@@ -115,6 +115,7 @@ def sample_targets(logits: torch.Tensor, generator: torch.Generator) -> torch.Te
 
 class ATSA(DirectorAttack):
     name = "atsa"
+    label = "ATSA"
     director_kind = "fop"
     Config = SDorConfig
     replay = True

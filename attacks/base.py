@@ -107,6 +107,9 @@ class Attack:
     episodes."""
 
     name = "attack"
+    """The registry key (``attacks.ATTACKS``) and CLI name."""
+    label = ""
+    """The display name of tables and figures (the name where empty)."""
     learned = False
     hijacks = False
     """True for action attacks (``attacks.hijack``): the rollout then calls :meth:`override`
@@ -138,13 +141,6 @@ class Attack:
     def reset(self, batch_size: int) -> None:
         """Start of a new batch of episodes."""
 
-    def restrict(self, rows: torch.Tensor) -> None:
-        """Keep only the episodes ``rows`` ([B] bool) of the rollout just recorded, so that ``learn``
-        takes ``batch.rows(rows)``: a learned adversary learns from the episodes it perturbed only
-        (a training regime with ``attack_prob`` < 1, ``robench.regime``).  Every learned attack
-        implements it for the rollout state it records."""
-        raise NotImplementedError(f"attack {self.name!r} records no rollout to restrict")
-
     def perturb(self, agent: Agent, obs: torch.Tensor, hidden: torch.Tensor, avail: torch.Tensor,
                 eps: float, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -174,3 +170,38 @@ class Attack:
         if self.features is not None:
             x = torch.where(self.features.to(x.device).view(1, 1, -1), x, obs)
         return x
+
+
+class LearnedAttack(Attack):
+    """The contract of a learned adversary — what ``robench attack train``, the co-trained
+    defenses, the checkpoints and the grid rely on:
+
+      * ``training`` — True while it trains (it explores: samples its policy, ε-greedy targets);
+        False at evaluation;
+      * ``learn(batch)`` — one update from the recorded batch of the rollout it perturbed (its
+        clean observations, its own recorded choices, r̂ = −r);
+      * ``restrict(rows)`` — keep only the episodes ``rows`` of that rollout's record, so that
+        ``learn`` takes ``batch.rows(rows)`` (a regime with ``attack_prob`` < 1: it learns from
+        the episodes it perturbed only);
+      * ``state_dict()`` / ``load_state_dict(tensors)`` — its weights as named tensors (the
+        adversary checkpoint's safetensors);
+      * ``director_kind`` — the learner its manifest records (``vdn`` / ``qmix`` / ``mappo`` …);
+      * ``build(info, cfg, generator, device, steps)`` and ``Config`` — a fresh one from its typed
+        settings (``Attack.build``).
+    """
+
+    learned = True
+    director_kind = "learned"
+    training = False
+
+    def learn(self, batch) -> dict[str, float]:
+        raise NotImplementedError
+
+    def restrict(self, rows: torch.Tensor) -> None:
+        raise NotImplementedError
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def load_state_dict(self, tensors: dict[str, torch.Tensor]) -> None:
+        raise NotImplementedError

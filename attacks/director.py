@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import torch
 
-from attacks.base import Attack
+from attacks.base import LearnedAttack
 from attacks.targeted import targeted_step
 from robench.learners.agent import Agent
 from robench.learners.buffer import EpisodeBatch
 
 
-class DirectorAttack(Attack):
-    learned = True
+class DirectorAttack(LearnedAttack):
     director_kind = "director"
 
     def __init__(self, generator: torch.Generator | None, attacked_agents: torch.Tensor | None,

@@ -31,6 +31,7 @@ RS_STEP = 1.25
 
 class FGSM(Attack):
     name = "fgsm"
+    label = "FGSM"
 
     def perturb(self, agent, obs, hidden, avail, eps, low, high) -> torch.Tensor:
         return obs + eps * action_ce_grad(agent, obs, hidden, avail).sign()  # a* from the same forward
@@ -38,6 +39,7 @@ class FGSM(Attack):
 
 class FGSMAllActions(Attack):
     name = "fgsm-all"
+    label = "FGSM (all actions)"
 
     def perturb(self, agent, obs, hidden, avail, eps, low, high) -> torch.Tensor:
         a_star = clean_greedy_action(agent, obs, hidden, avail)
@@ -46,6 +48,7 @@ class FGSMAllActions(Attack):
 
 class FGSMOnSupport(Attack):
     name = "fgsm-support"
+    label = "FGSM (support)"
 
     def perturb(self, agent, obs, hidden, avail, eps, low, high) -> torch.Tensor:
         return obs + eps * action_ce_grad(agent, obs, hidden, avail).sign() * (obs != 0)
@@ -53,6 +56,7 @@ class FGSMOnSupport(Attack):
 
 class PGD(Attack):
     name = "pgd"
+    label = "PGD"
 
     def __init__(self, *args, steps: int = 10, step_frac: float = 0.25, **kwargs):
         super().__init__(*args, **kwargs)
@@ -69,6 +73,7 @@ class FGSMRandomStart(PGD):
     """PGD with one step of ``RS_STEP``·ε from its uniform start."""
 
     name = "fgsm-rs"
+    label = "FGSM-RS"
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, steps=1, step_frac=RS_STEP, **kwargs)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from attacks.base import Attack
+from attacks.base import LearnedAttack
 from robench.checkpoint import CheckpointError, load_modules, module_tensors
 from robench.envs.protocol import EnvInfo
 from robench.learners.agent import RNNAgent
@@ -143,12 +143,11 @@ class GaussianMAPPO:
             self.log_std.copy_(tensors["log_std"])
 
 
-class GaussianPolicyAttack(Attack):
+class GaussianPolicyAttack(LearnedAttack):
     """A learned attack whose adversary is a ``GaussianMAPPO`` policy with ``out_dim(info)`` outputs
     (ATLA: a perturbation; PA-AD "direction": a direction in policy space).  Subclasses turn the
     policy's output into ô in ``perturb``."""
 
-    learned = True
     director_kind = "mappo"
 
     def __init__(self, info: EnvInfo, generator: torch.Generator | None = None,

@@ -56,6 +56,7 @@ class PAADConfig(MethodConfig):
 
 class PAAD(DirectorAttack):
     name = "paad"
+    label = "PAAD"
     director_kind = "vdn"
     Config = PAADConfig
     replay = True
@@ -121,6 +122,7 @@ class PAADDirection(GaussianPolicyAttack):
     """PA-AD with its original director: a learned direction in policy space + ``direction_step``."""
 
     name = "paad"
+    label = "PAAD"
     director_kind = "direction"
 
     @staticmethod

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from attacks.base import Attack
+from attacks.base import LearnedAttack
 from attacks.paad import PAAD
 from attacks.targeted import targeted_step
 from robench.learners.agent import Agent, AgentStack
@@ -43,9 +43,9 @@ def member_blocks(assignment: torch.Tensor, k: int) -> tuple[torch.Tensor, torch
     return order[(start.unsqueeze(1) + slot).clamp(max=len(order) - 1)], valid
 
 
-class DirectorPopulation(Attack):
+class DirectorPopulation(LearnedAttack):
     name = "population"
-    learned = True
+    label = "Population"
     SNAPSHOT_SKIP = ("_stack",)
     """Rebuilt from the members' weights at every rollout's ``reset`` (``robench.snapshot``)."""
 

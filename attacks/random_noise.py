@@ -16,6 +16,7 @@ from attacks.base import Attack, uniform_like, uniform_start
 
 class RandomNoise(Attack):
     name = "random"
+    label = "Random"
 
     def perturb(self, agent, obs, hidden, avail, eps, low, high) -> torch.Tensor:
         return uniform_start(obs, eps, self.generator)
@@ -23,6 +24,7 @@ class RandomNoise(Attack):
 
 class ZeroCorners(Attack):
     name = "zero-corners"
+    label = "Zero corners"
 
     def perturb(self, agent, obs, hidden, avail, eps, low, high) -> torch.Tensor:
         sign = torch.where(uniform_like(obs, self.generator) < 0.5, -1.0, 1.0).to(obs.dtype)

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from attacks.base import LearnedAttack
 from attacks.hijack import HijackAttack, lowest_q_actions
 from attacks.qd_archive import behaviour_distance
 from attacks.targeted import targeted_step
@@ -137,11 +138,11 @@ class StackedMLP(nn.Module):
                 for shape, bound in zip(shapes, bounds + bounds)]
 
 
-class Romance(HijackAttack):
+class Romance(HijackAttack, LearnedAttack):
     """K sparse soft-Q attackers sharing a batch: member ``assignment[b]`` attacks episode b."""
 
     name = "romance"
-    learned = True
+    label = "ROMANCE (actions)"
     director_kind = "soft_q"
     Config = RomanceConfig
     replay = True
@@ -316,6 +317,7 @@ class RomanceSteered(Romance):
     steps per episode) and the attackers' learning are ``Romance``'s."""
 
     name = "romance-s"
+    label = "ROMANCE-s"
     hijacks = False
 
     def perturb(self, agent: Agent, obs, hidden, avail, eps, low, high) -> torch.Tensor:

@@ -18,6 +18,7 @@ from robench.learners.agent import Agent, masked_logits
 
 class UniformTarget(Attack):
     name = "uniform-target"
+    label = "Uniform target"
 
     def perturb(self, agent: Agent, obs, hidden, avail, eps, low, high) -> torch.Tensor:
         uniform = masked_logits(torch.zeros(avail.shape, device=obs.device), avail)

@@ -13,22 +13,23 @@ from defenses.pr import PR
 from defenses.pr_rep import PRREP
 from defenses.rap import RAPTraining
 from defenses.romance import RomanceP, RomanceS
-from robench.plugins import load_entry_points
+from robench.plugins import add_plugins, registry
 
-DEFENSES: dict[str, type[Defense]] = {
-    "noadv": NoAdv,
-    "rn": RandomNoiseTraining,
-    "fgsm": FGSMTraining,
-    "atla": ATLATraining,
-    "paad": PAADTraining,
-    "pr": PR,
-    "pr-rep": PRREP,
-    "ernie": ERNIE,
-    "rap": RAPTraining,
-    "romance-p": RomanceP,
-    "romance-s": RomanceS,
-    "atsa": ATSATraining,
-    **load_entry_points("robench.defenses"),
-}
+DEFENSES: dict[str, type[Defense]] = registry([
+    NoAdv,
+    RandomNoiseTraining,
+    FGSMTraining,
+    ATLATraining,
+    PAADTraining,
+    PR,
+    PRREP,
+    ERNIE,
+    RAPTraining,
+    RomanceP,
+    RomanceS,
+    ATSATraining,
+])
+"""Every defense under its ``name``, the paper's Table 1 order, then the ``robench.defenses`` plugins."""
+add_plugins(DEFENSES, "robench.defenses")
 
 __all__ = ["DEFENSES", "Defense", "DefenseConfig"]

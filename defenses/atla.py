@@ -28,6 +28,7 @@ class ATLATrainingConfig(MethodConfig):
 
 class ATLATraining(CoTrainedDefense):
     name = "atla"
+    label = "ATLA"
     attack_name = "atla"
     Config = ATLATrainingConfig
 

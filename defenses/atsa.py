@@ -47,6 +47,7 @@ class ATSATrainingConfig(CoTrainedConfig):
 
 class ATSATraining(CoTrainedDefense):
     name = "atsa"
+    label = "ATSA"
     attack_name = "atsa"
     Config = ATSATrainingConfig
     ZOO_SHARES = {"3m": (1.0,)}

@@ -65,6 +65,11 @@ class Defense:
     """Base recipe: trains under ``attack_name`` at a constant ε, no extra loss."""
 
     name = "defense"
+    """The registry key (``defenses.DEFENSES``) and CLI name."""
+    label = ""
+    """The display name of tables and figures (the name where empty)."""
+    co_trained: ClassVar[bool] = False
+    """True for defenses that train an adversary of their own and save it beside the protagonist."""
     attack_name = "none"
     Config: ClassVar[type[MethodConfig]] = MethodConfig
     """The defense's typed hyperparameters (none by default)."""

@@ -37,6 +37,7 @@ class CoTrainedDefense(Defense):
 
     REGIME = Regime(attack_prob=0.5)
     """The zoo's protocol, as FGSM's and RN's (``defenses.fgsm``): half the episodes perturbed."""
+    co_trained = True
 
     @property
     def adversary_seed(self) -> int:

@@ -45,6 +45,7 @@ class ERNIEConfig(RegularisedConfig):
 
 class ERNIE(Regularised):
     name = "ernie"
+    label = "ERNIE"
     Config = ERNIEConfig
 
     def schedule(self, progress: float) -> tuple[float, float]:

@@ -32,6 +32,7 @@ class FGSMConfig(MethodConfig):
 
 class FGSMTraining(Defense):
     name = "fgsm"
+    label = "FGSM"
     attack_name = "fgsm"
     Config = FGSMConfig
     REGIME = Regime(attack_prob=0.5)

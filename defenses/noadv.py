@@ -4,4 +4,5 @@ from defenses.base import Defense
 
 class NoAdv(Defense):
     name = "noadv"
+    label = "NoAdv"
     attack_name = "none"

@@ -7,5 +7,6 @@ from robench.regime import Regime
 
 class RandomNoiseTraining(Defense):
     name = "rn"
+    label = "RN"
     attack_name = "random"
     REGIME = Regime(attack_prob=0.5)

@@ -25,6 +25,7 @@ class PAADTrainingConfig(CoTrainedConfig):
 
 class PAADTraining(CoTrainedDefense):
     name = "paad"
+    label = "PAAD"
     attack_name = "paad"
     Config = PAADTrainingConfig
 

@@ -84,6 +84,7 @@ class PRConfig(KLOnQMIX, RegularisedConfig):
 
 class PR(Regularised):
     name = "pr"
+    label = "PR"
     Config = PRConfig
 
     def schedule(self, progress: float) -> tuple[float, float]:

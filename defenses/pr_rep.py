@@ -28,6 +28,7 @@ class PRREPConfig(KLOnQMIX, RegularisedConfig):
 
 class PRREP(PR):
     name = "pr-rep"
+    label = "PR-REP"
     Config = PRREPConfig
 
     def schedule(self, progress: float) -> tuple[float, float]:

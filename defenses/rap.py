@@ -30,6 +30,7 @@ class RAPConfig(CoTrainedConfig):
 
 class RAPTraining(CoTrainedDefense):
     name = "rap"
+    label = "RAP"
     attack_name = "paad"
     Config = RAPConfig
 

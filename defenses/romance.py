@@ -50,6 +50,7 @@ class RomanceTrainingConfig(RomanceShared):
 
 class RomanceP(CoTrainedDefense):
     name = "romance-p"
+    label = "ROMANCE-p"
     attack_name = "romance"
     PRETRAINED = True
     Config = RomanceTrainingConfig
@@ -128,6 +129,7 @@ class RomanceS(RomanceP):
     from the same rollout and evolve through the archive; no frozen phases."""
 
     name = "romance-s"
+    label = "ROMANCE-s"
     attack_name = "romance-s"
     PRETRAINED = False
 

@@ -15,19 +15,19 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from attacks import ATTACKS
+from defenses import DEFENSES
+from robench.grid import MASK_ONLY
+from robench.learners.mixers import MIXERS
 from robench.stats import eps_auc, holm, mean_std, ranksum_greater, t_interval, worst_case
 from robench.threat import feature_spec
 
-ATTACK_LABELS = {"none": "Natural", "random": "Random", "zero-corners": "Zero corners", "fgsm": "FGSM",
-                 "fgsm-all": "FGSM (all actions)", "fgsm-rs": "FGSM-RS", "fgsm-support": "FGSM (support)",
-                 "pgd": "PGD", "atla": "ATLA",
-                 "paad": "PAAD", "atsa": "ATSA", "romance": "ROMANCE (actions)", "romance-s": "ROMANCE-s",
-                 "uniform-target": "Uniform target"}
-DEFENSE_LABELS = {"noadv": "NoAdv", "rn": "RN", "fgsm": "FGSM", "atla": "ATLA", "paad": "PAAD", "pr": "PR",
-                  "pr-rep": "PR-REP", "ernie": "ERNIE", "rap": "RAP", "romance-p": "ROMANCE-p",
-                  "romance-s": "ROMANCE-s", "atsa": "ATSA", "mask-only": "Mask-only (scripted)"}
-LEARNER_LABELS = {"vdn": "VDN", "qmix": "QMIX"}
-REFERENCE_ROWS = {"mask-only"}
+ATTACK_LABELS = {name: cls.label or name for name, cls in ATTACKS.items()}
+"""Column labels, in the registry's order (``Attack.label``)."""
+DEFENSE_LABELS = {**{name: cls.label or name for name, cls in DEFENSES.items()}, MASK_ONLY: "Mask-only (scripted)"}
+"""Row labels, in the registry's order (``Defense.label``), and the scripted reference row."""
+LEARNER_LABELS = {name: cls.label for name, cls in MIXERS.items()}
+REFERENCE_ROWS = {MASK_ONLY}
 """Scripted reference rows (``robench.grid.MASK_ONLY``): shown, never tested against."""
 UNITS = ("attack", "episode", "seed")
 

@@ -463,3 +463,15 @@ def test_uniform_target_draws_available_actions_uniformly(monkeypatch):
     x = make_attack("uniform-target", seed=0)(agent, obs, hidden, only, 0.1, low, high)
     want = targeted_step(agent, obs, hidden, only, torch.full((4, 3), 2), 0.1, low, high)
     assert torch.equal(x, project(want, obs, 0.1, low, high))
+
+
+@pytest.mark.parametrize("name", list(ATTACKS))
+def test_every_registered_attack_carries_its_name_label_and_contract(name):
+    from attacks.base import LearnedAttack
+
+    cls = ATTACKS[name]
+    assert cls.name == name and cls.label
+    assert cls.learned == issubclass(cls, LearnedAttack)
+    if cls.learned:  # the learned contract is the class's own, not the base's NotImplementedError
+        for method in ("learn", "restrict", "state_dict", "load_state_dict"):
+            assert getattr(cls, method) is not getattr(LearnedAttack, method), (name, method)

@@ -15,7 +15,6 @@ from attacks.population import DirectorPopulation, balanced_assignment, member_b
 from attacks.training import AttackTrainConfig, build, load_adversary
 from defenses import DEFENSES
 from defenses.atla import ATLATraining
-from defenses.cotrained import CoTrainedDefense
 from robench.checkpoint import env_info_from_manifest, load_protagonist
 from robench.envs import EnvInfo
 from robench.learners.agent import RNNAgent
@@ -49,7 +48,7 @@ def test_every_defense_trains_end_to_end_and_writes_its_adversaries(defense, tmp
     assert back["content_hash"] == manifest["content_hash"]
     assert set(manifest["defense_options_resolved"]) == set(DEFENSES[defense].Config.defaults())
     linked = manifest["co_trained_adversaries"]
-    assert bool(linked) == (defense in ("atla", "paad", "rap", "atsa", "romance-p", "romance-s"))
+    assert bool(linked) == DEFENSES[defense].co_trained
     for name, digest in linked.items():
         adv_manifest = json.loads((tmp_path / "run" / name / "manifest.json").read_text())
         assert adv_manifest["content_hash"] == digest and adv_manifest["kind"] == "adversary"
@@ -339,7 +338,7 @@ def test_curve_attacks_refuse_what_needs_a_trained_adversary_or_repeats(attacks,
         load_config(run_file)
 
 
-@pytest.mark.parametrize("defense", [d for d, cls in DEFENSES.items() if issubclass(cls, CoTrainedDefense)])
+@pytest.mark.parametrize("defense", [d for d, cls in DEFENSES.items() if cls.co_trained])
 def test_co_trained_adversary_acts_in_and_learns_from_only_the_episodes_it_perturbs(defense):
     """At the protocol's attacked share (p = 0.5 per episode) a co-trained adversary perturbs (or
     hijacks) only the episodes its coin picked, and learns from exactly those: the episodes
@@ -397,3 +396,13 @@ def test_on_a_machine_without_recorded_hashes_the_fingerprint_still_asserts(monk
         golden_hashes.check("atsa", "whatever", {}, moved)
     with pytest.raises(pytest.skip.Exception, match="no golden hashes for this platform"):
         golden_hashes.check("atsa", "whatever", {}, recorded)  # within tolerance: only the exact check skips
+
+
+@pytest.mark.parametrize("name", list(DEFENSES))
+def test_every_registered_defense_carries_its_name_label_and_kind(name):
+    from defenses.cotrained import CoTrainedDefense
+
+    cls = DEFENSES[name]
+    assert cls.name == name and cls.label
+    assert cls.co_trained == issubclass(cls, CoTrainedDefense)
+    assert not cls.co_trained or cls.REGIME.attack_prob == 0.5  # the zoo's attacked share

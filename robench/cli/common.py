@@ -155,8 +155,7 @@ def outcome_text(backend: str, win_rate: float, mean_return: float, crash_rate: 
 
 
 COMMON_HELP = {
-    "defense": "defense recipe (robench list shows them): noadv, rn, fgsm, atla, paad, pr, pr-rep, ernie, rap, "
-               "romance-p, romance-s, atsa",
+    "defense": "defense recipe (robench list shows them): {defenses}",
     "seed": "seed of everything the command draws (envs, initialisation, exploration, attack noise)",
     "device": "torch device (cpu, cuda)",
     "checkpoint": "protagonist checkpoint directory",
@@ -186,6 +185,13 @@ COMMON_HELP = {
 """Help of the options that share their meaning across commands (``fill_help``)."""
 
 
+def registered_defenses() -> str:
+    """The registry's defense names, comma-separated (read when the help is built)."""
+    from defenses import DEFENSES
+
+    return ", ".join(DEFENSES)
+
+
 def fill_help(parser: argparse.ArgumentParser) -> None:
     """Give every option without its own help text the common one for its name (recursively)."""
     for action in parser._actions:
@@ -193,4 +199,4 @@ def fill_help(parser: argparse.ArgumentParser) -> None:
             for sub in action.choices.values():
                 fill_help(sub)
         elif not action.help and action.dest in COMMON_HELP:
-            action.help = COMMON_HELP[action.dest]
+            action.help = COMMON_HELP[action.dest].replace("{defenses}", registered_defenses())

@@ -15,12 +15,16 @@ from torch import nn
 class VDNMixer(nn.Module):
     """Q_tot = Σ_i Q_i (the state is ignored)."""
 
+    label = "VDN"
+
     def forward(self, qs: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
         return qs.sum(dim=-1)
 
 
 class QMixer(nn.Module):
     """Monotonic hypernetwork mixer on the global state (PyMARL sizes: embed 32, hypernet 64)."""
+
+    label = "QMIX"
 
     def __init__(self, n_agents: int, state_dim: int, embed: int = 32, hyper_embed: int = 64):
         super().__init__()
