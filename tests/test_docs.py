@@ -102,3 +102,15 @@ def test_the_one_option_defense_of_design_md_trains_and_records_its_option(tmp_p
     assert manifest["regime"]["attack_prob"] == 0.5
     with pytest.raises(Exception, match="must lie in"):
         cls.parse_options(["ramp=2"])
+
+
+def test_the_readmes_python_api_block_runs():
+    import subprocess
+    import sys
+
+    text = (ROOT / "README.md").read_text()
+    block = text.split("<!-- python-api -->", 1)[1].split("<!-- /python-api -->", 1)[0]
+    code = block.split("```python", 1)[1].split("```", 1)[0]
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert res.returncode == 0, res.stderr
+    assert [line.split(":")[0] for line in res.stdout.splitlines()] == ["none", "random", "fgsm"]
