@@ -7,7 +7,7 @@ that makes the clean choice least likely.
 unavailable ones included, as the ATSA authors' FGSM does (zhou-ziyuan/ICDE25,
 ``src/adv/attack.py``: ``CrossEntropyLoss`` on ``mac.soft``'s unmasked Q): its gradient also
 weighs the utilities of actions the agent cannot take, so it points elsewhere than ``fgsm``'s —
-neither is the stronger in general (docs/methods.md measures both on the zoo); it is here to
+neither is the stronger in general (docs/evidence/fgsm-robustness.md measures both on the zoo); it is here to
 compare with the paper's numbers.
 ``fgsm-rs`` (Wong, Rice & Kolter 2020, "fast" adversarial training): one signed step of size
 α = 1.25 ε on the same loss, from a uniform random start in the ε-ball, then Proj.
@@ -15,7 +15,7 @@ compare with the paper's numbers.
 ô = o + ε·sign(∇_o CE)·1[o ≠ 0]: coordinates that read exactly 0 (unseen or dead units, unset
 flags) stay 0.  Its perturbation is a subset of ``fgsm``'s, so a team that wins *less* under it
 than under ``fgsm`` is answering the ±ε it sees on coordinates that should read 0 — a tell of
-the attack — rather than withstanding the ball (a diagnostic; docs/methods.md).
+the attack — rather than withstanding the ball (a diagnostic; docs/evidence/fgsm-robustness.md).
 ``pgd``: k steps of size β = ε/4 from a uniform random start in the ε-ball, each followed
 by Proj, ascending the same loss (beyond the paper; stronger than FGSM).
 """

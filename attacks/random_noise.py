@@ -6,7 +6,7 @@
 the footprint a sign attack such as ``fgsm`` leaves on the coordinates that read 0 (unseen or
 dead units, unset flags), without the gradient's choice of signs: beside ``fgsm-support`` (the
 gradient's signs everywhere else) it tells which half of FGSM's step a team answers
-(a diagnostic; docs/methods.md)."""
+(a diagnostic; docs/evidence/fgsm-robustness.md)."""
 from __future__ import annotations
 
 import torch

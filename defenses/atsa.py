@@ -10,11 +10,8 @@ VDN {0.001, 0.005, 0.01}, QMIX {0.001, 0.005, 0.01, 0.025}); α follows FOP's sc
 (SMAX → SMAC's scale, see ``attacks.atsa.SDorConfig.reward_scale``).  SDor takes ``adversary_updates``
 gradient steps per rollout of 32 episodes while the protagonist takes 12.  One SDor step (an actor,
 two critics, two target critics) costs ≈ 3 protagonist steps, and SDor's cost does not depend on the
-protagonist's learner, so the default is per learner: 1 with VDN, 2 with QMIX (measured on one
-machine, 8 concurrent runs × 2 cores, first 274k steps: VDN with 2 steps took 1.97× NoAdv's wall
-time and with 1 step 1.42×; QMIX with 2 steps 1.36×).  Trained against a fixed victim (PR VDN, two
-seeds each), SDor left it 0.52 / 0.04 wins with 1 step and 0.01 / 0.31 with 2: the seeds differ far
-more than the step counts (docs/methods.md, *Adversary update counts*).
+protagonist's learner, so the default is per learner: 1 with VDN, 2 with QMIX (the evidence:
+docs/evidence/adversary-updates.md).
 """
 from __future__ import annotations
 

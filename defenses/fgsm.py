@@ -4,7 +4,7 @@ attack against the current protagonist at ε, in half of the episodes (the other
 Regime (``robench.regime``): ``attack_prob`` 0.5 per episode follows SA-DQN's adversarial
 training (``adv_ratio`` 0.5, chenhongge/SA_DQN); no ε warm-up and õ in replay, as the paper's
 Algorithm 1.  Attacking every episode teaches the team to ignore its observations and read the
-unperturbed action mask (docs/methods.md, *Evidence: the threat model*).
+unperturbed action mask (docs/evidence/protocol.md).
 
 ``attack`` chooses the attack of the training rollouts (``attacks.gradient``): ``fgsm`` (the
 default: the paper's FGSM training), ``fgsm-rs`` (Wong et al. 2020's random start and step

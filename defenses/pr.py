@@ -14,7 +14,7 @@ Rollouts are clean.
 
 On QMIX the default ``loss`` is ``kl``: with the hinge, a QMIX team collapses to one constant
 action (measured on 3m at μ 0.1 and 0.01, floors 1 and 0.1, seeds 0 and 1, with and without
-``reg_start``, and with the margin weighted by the mixer's ∂Q_tot/∂Q_i; README, "PR on QMIX"),
+``reg_start``, and with the margin weighted by the mixer's ∂Q_tot/∂Q_i; docs/methods.md, *Defenses*),
 while the KL form trains (clean 0.67 / 0.67 / 0.69 at 100k steps, seeds 0–2).  ``--defense-opt loss=hinge`` restores it.
 """
 from __future__ import annotations

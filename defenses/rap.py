@@ -5,9 +5,7 @@ member learns only from the episodes it attacked, the protagonist from all.  All
 saved as adversary checkpoints of their own (``adv_paad_m<i>``).  The population takes
 ``adversary_updates`` (2) gradient steps per rollout in all, dealt round-robin over the members
 (each on its own replay), so K members cost what PAAD's one director does, and the K members
-direct their episodes in one stacked forward pass per step.  Measured (1 M steps, each run alone on
-the 2-core machine, NoAdv of the same learner, measured at one time): 1.36× NoAdv with VDN
-(1101.9 s vs 813.0 s) and 1.37× with QMIX (1195.7 s vs 871.2 s)."""
+direct their episodes in one stacked forward pass per step (its cost: docs/evidence/adversary-updates.md)."""
 from __future__ import annotations
 
 from dataclasses import dataclass

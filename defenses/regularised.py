@@ -13,8 +13,8 @@ on the protagonist's TD loss computed on the replay batch around every stored ob
 * ``Regularised`` — the defense base: its ``extra_losses`` is ``[weight(progress) · term]``
   where the subclass defines ``term(ctx, eps)`` and ``schedule`` (weight and ε); the term is
   computed on a random ``batch_frac`` of the replay sample's episodes and, with ``reg_prob`` = p
-  < 1 (PR, PR-REP: ``term_prob``), only at a random fraction p of the learner steps, weighted 1/p there (PR's
-  5-step PGD on the whole batch at every step costs ≈ 2.3× a NoAdv run; measured, see the README).
+  < 1 (PR, PR-REP: ``term_prob``), only at a random fraction p of the learner steps, weighted 1/p there (the
+  term's k ascent steps cost k input-gradient passes over the batch it is computed on).
 """
 from __future__ import annotations
 
@@ -86,7 +86,7 @@ class Regularised(Defense):
     REWARD_SCALES = {"smax": 10.0}
     """The protagonist's reward scale c of the zoo's recipe per backend: the weights μ, λ were tuned
     against SMAC's episode returns of 20; SMAX's are at most 2 (``LearnerConfig.reward_scale``;
-    evidence in docs/methods.md, *The protagonist's reward scale*)."""
+    evidence: docs/evidence/reward-scale.md)."""
 
     @classmethod
     def zoo_learner(cls, backend: str) -> dict[str, Option]:

@@ -15,7 +15,7 @@
   ``fgsm-support`` — the same step with the coordinates that read 0 left at 0, a subset of
   ``fgsm``'s perturbation (``attacks.gradient``) — at ε, bounds ``none``.  A team that wins more
   under ``fgsm`` than under its subset owes that margin to the ±ε ``fgsm`` writes where o reads
-  0: its robustness to FGSM answers the attack's pattern, not the ball (docs/methods.md).
+  0: its robustness to FGSM answers the attack's pattern, not the ball (docs/evidence/fgsm-robustness.md).
 """
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ adversary perturbs, at what ε over the run, and what replay keeps for the TD ta
   * ``eps_draw``: ``fixed`` perturbs at ε_t; ``uniform`` draws each rollout's radius from
     U(0, ε_t] (one draw per batch of env copies), so that the protagonist meets every radius up
     to ε rather than only ε itself (beyond the originals: an FGSM-trained team's win rate under
-    FGSM is not monotone in ε, docs/methods.md).
+    FGSM is not monotone in ε, docs/evidence/fgsm-robustness.md).
 
 Each defense declares its defaults (``Defense.REGIME``); ``robench train --attack-prob …
 --eps-warmup … --replay …`` overrides them, and the resolved regime is recorded in the

@@ -82,7 +82,7 @@ class TrainConfig(RunSettings):
     """``fixed`` | ``uniform``: each rollout's radius ε or U(0, ε]; None = the defense's default."""
     steps: int = 2_000_000
     """Environment steps (one step = one joint action of one env copy); the zoo's budget
-    (docs/methods.md, *Evidence: the threat model*)."""
+    (docs/evidence/protocol.md)."""
     updates_per_rollout: int = 12
     """Gradient steps after each batch of B episodes (measured: 12 per 32 episodes)."""
     explore_start: float = 1.0
