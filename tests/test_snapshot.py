@@ -155,7 +155,21 @@ def test_robench_train_killed_with_sigkill_resumes_to_the_uninterrupted_runs_has
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert not (tmp_path / "run").exists()
+    data = next((tmp_path / "snaps").glob("*/state-*.safetensors"))
+    whole_bytes = data.read_bytes()
+    data.write_bytes(whole_bytes[:100])  # a damaged snapshot: one line, exit 2, nothing written
+    bad = subprocess.run(killed, env=env, capture_output=True, text=True)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "cannot be read" in bad.stderr
+    assert not (tmp_path / "run").exists()
+    data.write_bytes(whole_bytes)
     subprocess.run(killed, check=True, env=env, capture_output=True)
     digest = [json.loads((tmp_path / d / "manifest.json").read_text())["content_hash"] for d in ("whole", "run")]
     assert digest[0] == digest[1]
     assert not list((tmp_path / "snaps").iterdir())  # the finished run's snapshot is gone
+
+
+def test_a_co_trained_defense_refuses_a_per_step_coin_in_one_line(tmp_path):
+    res = subprocess.run([ROBENCH, "train", "--defense", "atsa", "--env", "3m", "--steps", "100", "--attack-unit", "step",
+                          "--out", str(tmp_path / "x"), "--quiet"], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1 and "attack_unit must be episode" in res.stderr
+    assert not (tmp_path / "x").exists()
