@@ -124,6 +124,29 @@ class Manifest:
     def final_victim_win_rate(self) -> float | None:
         return self.raw.get("final_victim_win_rate")
 
+    # -- provenance ---------------------------------------------------------------------------
+    @property
+    def robench_version(self) -> str | None:
+        return self.raw.get("robench_version")
+
+    @property
+    def created(self) -> str | None:
+        return self.raw.get("created")
+
+    @property
+    def origin(self) -> dict[str, Any]:
+        """An imported model's origin (format, files and their SHA-256); empty for a trained one."""
+        return dict(self.raw.get("origin") or {})
+
+    @property
+    def init_from_hash(self) -> str | None:
+        return self.raw.get("init_from_hash")
+
+    @property
+    def co_trained_adversaries(self) -> dict[str, str]:
+        """Entry name → content hash of the adversaries co-trained with this protagonist."""
+        return dict(self.raw.get("co_trained_adversaries") or {})
+
 
 def learner_config(manifest: dict[str, Any]) -> LearnerConfig:
     """The protagonist's ``LearnerConfig`` as recorded (``config.learner``), its mixer the manifest's

@@ -34,7 +34,9 @@ import numpy as np
 import pandas as pd
 
 from robench.atomic import atomic_write_text
+from robench.checkpoint import read_manifest
 from robench.errors import RobenchError
+from robench.manifest import Manifest
 from robench.tables import ATTACK_LABELS, DEFENSE_LABELS, LEARNER_LABELS, label, ordered
 
 STYLE = """
@@ -159,7 +161,7 @@ def _curve_svg(curve: Path) -> str:
 def checkpoint_page(zoo: Path, row: dict[str, Any]) -> str:
     """The page of one protagonist checkpoint: provenance, curves, co-trained adversaries."""
     directory = Path(zoo) / row["path"]
-    manifest = json.loads((directory / "manifest.json").read_text())
+    manifest = Manifest(read_manifest(directory))
     protocol = row.get("protocol") or {}
     facts = [("map", row["map"]), ("learner", LEARNER_LABELS.get(row["learner"], row["learner"])),
              ("defense", label(DEFENSE_LABELS, row["defense"]) + (f" [{row['variant']}]" if row.get("variant") else "")),
@@ -169,24 +171,24 @@ def checkpoint_page(zoo: Path, row: dict[str, Any]) -> str:
              ("budget", f"{protocol.get('steps', row.get('steps', 0)):,} env steps"),
              ("training ε", row.get("eps")), ("wall time", f"{(row.get('wall_time_s') or 0) / 60:.1f} min"),
              ("clean win rate (manifest)", row.get("clean_win_rate")), ("content hash", f"<code>{row['content_hash']}</code>"),
-             ("robench version", manifest.get("robench_version", "–")), ("created", manifest.get("created", "–"))]
-    if manifest.get("origin"):
-        facts.append(("origin", html.escape(json.dumps(manifest["origin"], sort_keys=True))))
-    if manifest.get("init_from_hash"):
-        facts.append(("started from", f"<code>{manifest['init_from_hash']}</code>"))
+             ("robench version", manifest.robench_version or "–"), ("created", manifest.created or "–")]
+    if manifest.origin:
+        facts.append(("origin", html.escape(json.dumps(manifest.origin, sort_keys=True))))
+    if manifest.init_from_hash:
+        facts.append(("started from", f"<code>{manifest.init_from_hash}</code>"))
     body = "<dl>" + "".join(f"<dt>{html.escape(str(k))}</dt><dd>{v if isinstance(v, str) and v.startswith('<') else html.escape(str(v))}</dd>"
                             for k, v in facts) + "</dl>"
     body += "<h2>Training curve</h2>" + _curve_svg(directory / "train_curve.csv")
-    adversaries = manifest.get("co_trained_adversaries") or {}
+    adversaries = manifest.co_trained_adversaries
     body += "<h2>Co-trained adversaries</h2>"
     if not adversaries:
         body += "<p class=\"small\">None (this defense trains no adversary of its own).</p>"
     else:
         items = []
         for name, digest in adversaries.items():
-            m = json.loads((directory / name / "manifest.json").read_text()) if (directory / name / "manifest.json").is_file() else {}
-            items.append(f"<tr><td class=\"text\">{html.escape(name)}</td><td class=\"text\">{html.escape(str(m.get('attack', '–')))}</td>"
-                         f"{_cell(_num(m.get('final_victim_win_rate')))}<td class=\"text\"><code>{digest[:16]}…</code></td></tr>")
+            adversary = Manifest(read_manifest(directory / name))
+            items.append(f"<tr><td class=\"text\">{html.escape(name)}</td><td class=\"text\">{html.escape(str(adversary.attack))}</td>"
+                         f"{_cell(_num(adversary.final_victim_win_rate))}<td class=\"text\"><code>{digest[:16]}…</code></td></tr>")
         body += ("<table><thead><tr><th class=\"text\">entry</th><th class=\"text\">attack</th><th>win rate under it</th>"
                  "<th class=\"text\">hash</th></tr></thead><tbody>" + "".join(items) + "</tbody></table>")
     return _page(f"{row['map']} · {row['path'].split('/')[-1]}", body, depth=2)
