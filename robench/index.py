@@ -44,7 +44,7 @@ def zoo_entry(root: Path, directory: Path, manifest: Manifest) -> bool:
     the run ``robench zoo build`` plans for it (an extra attacked share of ``Defense.ZOO_SHARES``
     included) and trained with today's recipe."""
     from defenses import DEFENSES
-    from robench.zoo import ZooRun, run_status
+    from robench.zoo_plan import ZooRun, run_status
 
     if manifest.defense not in DEFENSES or manifest.learner_config.agent != LearnerConfig.agent:
         return False

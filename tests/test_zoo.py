@@ -92,7 +92,7 @@ def test_zoo_status_and_bad_names(tmp_path):
 
 
 def test_a_fine_tuning_defense_starts_from_the_zoos_noadv_run_planned_before_it(tmp_path):
-    from robench.zoo import plan_runs
+    from robench.zoo_plan import plan_runs
 
     runs = plan_runs(["3m"], ["qmix"], ["noadv", "romance-p"], [1], steps=5000)
     noadv, romance = runs
@@ -105,7 +105,7 @@ def test_a_config_field_added_later_at_its_default_keeps_finished_runs_done():
     from dataclasses import asdict
 
     from robench.train import TrainConfig
-    from robench.zoo import with_defaults
+    from robench.zoo_plan import with_defaults
 
     old = asdict(TrainConfig(steps=1234))
     del old["init_from"], old["learner"]["lr"]  # a manifest written before these fields existed
@@ -117,7 +117,7 @@ def test_curve_attacks_alone_do_not_make_a_finished_run_stale():
     from dataclasses import asdict
 
     from robench.train import TrainConfig
-    from robench.zoo import _config_part
+    from robench.zoo_plan import _config_part
 
     plain = asdict(TrainConfig())
     assert _config_part({**plain, "curve_attacks": ["fgsm"]}) == _config_part(plain)
@@ -126,7 +126,7 @@ def test_curve_attacks_alone_do_not_make_a_finished_run_stale():
 
 def test_a_defense_option_added_later_at_its_old_behaviour_keeps_finished_runs_done():
     from defenses import DEFENSES
-    from robench.zoo import same_options
+    from robench.zoo_plan import same_options
 
     today = DEFENSES["pr"].config_for("vdn").to_dict()
     before = {key: value for key, value in today.items() if key != "reg_start"}  # a manifest predating reg_start
@@ -152,7 +152,7 @@ def test_plan_jobs_one_job_per_core_with_one_thread(monkeypatch):
 
 
 def test_the_zoo_recipe_adds_atsas_every_step_rows_on_3m_and_the_regularisers_reward_scale():
-    from robench.zoo import plan_runs
+    from robench.zoo_plan import plan_runs
 
     runs = plan_runs(["3m", "8m"], ["vdn", "qmix"], ["pr", "atsa"], [0])
     labels = [r.label for r in runs]
@@ -162,6 +162,6 @@ def test_the_zoo_recipe_adds_atsas_every_step_rows_on_3m_and_the_regularisers_re
     assert every_step.attack_prob == 1.0 and runs[4].path(Path("z")) == Path("z/3m/vdn_atsa_p1_s0")
     assert runs[2].config().attack_prob is None and runs[2].path(Path("z")) == Path("z/3m/vdn_atsa_s0")
     assert runs[0].config().learner.reward_scale == 10.0 and runs[2].config().learner.reward_scale == 1.0
-    from robench.zoo import ZooRun
+    from robench.zoo_plan import ZooRun
 
     assert ZooRun("merge_safe", "vdn", "pr", 0).config().learner.reward_scale == 1.0  # SMAX's scale only

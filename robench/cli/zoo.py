@@ -34,7 +34,8 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from robench.parallel import JOBLIB_BACKENDS
     from robench.learners.mixers import MIXERS
-    from robench.zoo import build_zoo, check_defenses, plan_runs, projected_minutes, run_status, zoo_status
+    from robench.zoo import build_zoo
+    from robench.zoo_plan import check_defenses, plan_runs, projected_minutes, run_status, zoo_status
 
     for lr in args.learners:
         check_choice("learner", lr, MIXERS)

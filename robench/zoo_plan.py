@@ -1,0 +1,182 @@
+"""What the model zoo should hold: the planned runs of ``robench zoo build`` / ``zoo status``
+and whether each is in the zoo.
+
+A *run* is one (map, learner, defense, seed) protagonist with every other setting at its
+default (``TrainConfig``, the defense's ``Config``) and the defense's zoo recipe
+(``Defense.zoo_learner``, ``Defense.ZOO_SHARES``) unless the build overrides ``steps``.  Its
+entry is ``<zoo>/<map>/<learner>_<defense>[_p<P>]_s<seed>`` (``runs.checkpoint_name``), with any
+co-trained adversaries inside it.  Planning compares each run's *resolved* configuration with
+the manifest already in the zoo:
+
+  * done    — a manifest with the same resolved configuration (training settings and every
+              defense option, defaults included): never retrained;
+  * stale   — a manifest whose configuration differs (e.g. other steps): retrained only with
+              ``--retrain-stale`` (the old entry is replaced in one rename);
+  * missing — no entry: trained (a fine-tuning defense, ROMANCE-p, once its NoAdv run of the
+              same map, learner and seed is in the zoo; until then the run reports "blocked").
+
+Order: maps as given (3m first), then defenses (registry order, or as given), then learners —
+the paper's 3m rows complete first.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from robench.checkpoint import CheckpointError, checkpoint_dirs, read_manifest
+from robench.envs import backend_of, canonical_map, layout_of, paper_eps
+from robench.errors import RobenchError
+from robench.learners.learner import LearnerConfig
+from robench.manifest import Manifest
+from robench.regime import Regime, regime_of
+from robench.runs import checkpoint_name, pretrained_start, share_tag
+from robench.threat import LEGACY_BOUNDS
+from robench.train import TRAIN_LAYOUTS, TrainConfig, resolve_regime
+
+DEFAULT_RUN_MINUTES = 20.0
+"""Projected 2-core minutes of a run of a defense with no finished run in the zoo yet."""
+
+
+@dataclass(frozen=True)
+class ZooRun:
+    map: str
+    learner: str
+    defense: str
+    seed: int
+    steps: int | None = None
+    """Override of ``TrainConfig.steps`` (None = the default)."""
+    attack_prob: float | None = None
+    """An attacked share other than the defense's default (``Defense.ZOO_SHARES``), or None."""
+
+    def config(self, zoo: Path | None = None) -> TrainConfig:
+        """The run's TrainConfig: the defaults with the defense's zoo recipe (``Defense.zoo_learner``:
+        the regularisers' reward scale on SMAX); a defense that fine-tunes (ROMANCE-p) starts from
+        the zoo's NoAdv run of the same map, learner and seed (planned before it, so trained first)."""
+        from defenses import DEFENSES
+
+        backend = backend_of(self.map)
+        learner = LearnerConfig(mixer=self.learner, **DEFENSES[self.defense].zoo_learner(backend))
+        cfg = TrainConfig(env=self.map, backend=backend, defense=self.defense, seed=self.seed,
+                          eps=paper_eps(self.map), learner=learner, attack_prob=self.attack_prob)
+        if self.steps is not None:
+            cfg.steps = self.steps
+        return cfg if zoo is None else pretrained_start(cfg, zoo)
+
+    def path(self, zoo: Path) -> Path:
+        return Path(zoo) / self.map / checkpoint_name(self.config())
+
+    @property
+    def label(self) -> str:
+        share = "" if self.attack_prob is None else f"_{share_tag(self.attack_prob)}"
+        return f"{self.map}/{self.learner}/{self.defense}{share}/s{self.seed}"
+
+
+def plan_runs(maps: list[str], learners: list[str], defenses: list[str], seeds: list[int],
+              steps: int | None = None) -> list[ZooRun]:
+    """Every run of the build, in build order: maps, then defenses, then learners, then seeds (a
+    defense's VDN and QMIX rows of the first map are done before the next defense starts); a
+    defense's extra attacked shares on the map (``Defense.ZOO_SHARES``) follow its default rows."""
+    from defenses import DEFENSES
+
+    runs = []
+    for m in maps:
+        name = canonical_map(m, backend_of(m))
+        for d in defenses:
+            for share in (None, *DEFENSES[d].ZOO_SHARES.get(name, ())):
+                runs += [ZooRun(name, lr, d, s, steps, share) for lr in learners for s in seeds]
+    return runs
+
+
+def _comparable(config: dict[str, Any]) -> str:
+    return json.dumps(config, sort_keys=True, default=str)
+
+
+def with_defaults(config: dict[str, Any]) -> dict[str, Any]:
+    """A recorded TrainConfig completed with today's defaults for the fields it predates (a field
+    added later, at its default, must not turn every finished run stale)."""
+    learner = {**asdict(LearnerConfig()), **config.get("learner", {})}
+    return {**asdict(TrainConfig()), "bounds": LEGACY_BOUNDS, **config, "learner": learner}
+
+
+REGIME_FIELDS = tuple(f.name for f in fields(Regime))
+"""TrainConfig's regime overrides: compared through the resolved regime, not as written."""
+
+
+CURVE_ONLY_FIELDS = ("curve_attacks",)
+"""TrainConfig fields that only add evaluations to the curve (the trained weights are the same):
+a run that differs from the zoo's in them is not stale."""
+
+
+def _config_part(config: dict[str, Any]) -> str:
+    return _comparable({k: v for k, v in config.items() if k not in REGIME_FIELDS + CURVE_ONLY_FIELDS})
+
+
+def same_options(defense: str, recorded: dict[str, Any], resolved: dict[str, Any]) -> bool:
+    """Whether a manifest's resolved defense options equal today's, reading an option the
+    manifest predates at the defense's behaviour-preserving value (``MethodConfig.added``)."""
+    from defenses import DEFENSES
+
+    added = {key: value for key, value in DEFENSES[defense].Config.added().items() if key in resolved}
+    return _comparable({**added, **recorded}) == _comparable(resolved)
+
+
+def run_status(run: ZooRun, zoo: Path) -> str:
+    """``done``, ``stale`` or ``missing`` (an unreadable entry counts as stale)."""
+    path = run.path(zoo)
+    if not (path / "manifest.json").is_file():
+        return "missing"
+    try:
+        manifest = read_manifest(path)
+    except CheckpointError:
+        return "stale"
+    from defenses import DEFENSES
+
+    cfg = run.config(zoo)
+    resolved = DEFENSES[run.defense].config_for(cfg.learner.mixer, cfg.defense_options).to_dict()
+    recorded = {**with_defaults(manifest.get("config", {})), "obs_layout": layout_of(manifest["env"])}
+    wanted = {**asdict(cfg), "obs_layout": cfg.obs_layout or TRAIN_LAYOUTS.get(cfg.backend)}
+    same = (_config_part(recorded) == _config_part(wanted)
+            and regime_of(manifest) == resolve_regime(cfg)
+            and same_options(run.defense, manifest.get("defense_options_resolved") or {}, resolved))
+    return "done" if same else "stale"
+
+
+def projected_minutes(runs: list[ZooRun], zoo: Path) -> float:
+    """2-core minutes still to train ``runs``: each run at the mean wall time of the zoo's
+    finished runs of its defense (``DEFAULT_RUN_MINUTES`` with none), scaled to its steps."""
+    walls: dict[str, list[float]] = {}
+    for directory in checkpoint_dirs(zoo):
+        try:
+            m = Manifest(read_manifest(directory))
+        except CheckpointError:  # an entry replaced while we scan
+            continue
+        if m.is_protagonist and m.steps:
+            walls.setdefault(m.defense, []).append(m.wall_time_s / 60 / m.steps)
+    total = 0.0
+    for run in runs:
+        steps = run.config().steps
+        per_step = walls.get(run.defense)
+        total += steps * sum(per_step) / len(per_step) if per_step else DEFAULT_RUN_MINUTES * steps / 3_000_000
+    return total
+
+
+def zoo_status(runs: list[ZooRun], zoo: Path) -> dict[str, list[str]]:
+    """Run labels by status (done / stale / missing)."""
+    out: dict[str, list[str]] = {"done": [], "stale": [], "missing": []}
+    for run in runs:
+        out[run_status(run, zoo)].append(run.label)
+    return out
+
+
+def check_defenses(defenses: list[str]) -> list[str]:
+    """``all`` → every registered defense; unknown names are one-line errors."""
+    from defenses import DEFENSES
+
+    if defenses == ["all"]:
+        return list(DEFENSES)
+    unknown = [d for d in defenses if d not in DEFENSES]
+    if unknown:
+        raise RobenchError(f"unknown defense {unknown[0]!r}; known: all, {', '.join(DEFENSES)}")
+    return defenses
