@@ -6,7 +6,7 @@ training ε, seed, steps, wall time, the recorded clean (or victim) win rate and
 hash; a protagonist's ``protocol`` (observation layout, bounds, regime, env-step budget: the
 row label of ``grid.protocol_of`` as data) and ``zoo_entry``: whether it is the zoo's entry for
 its (map, learner, defense, seed) — the run ``robench zoo build`` plans there, trained with
-today's recipe (``zoo.run_status`` "done") — rather than an experiment or a stale row; a
+today's recipe (``zoo_plan.run_status`` "done") — rather than an experiment or a stale row; a
 co-trained adversary shares its protagonist's.  The index is
 derived data: ``robench index`` rebuilds it atomically, ``robench index --check`` fails when
 the committed one no longer matches the manifests (a test runs that check on the repository's

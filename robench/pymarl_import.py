@@ -115,6 +115,10 @@ def agent_from_pymarl(sd: dict[str, torch.Tensor], info: EnvInfo, path: Path = P
     for key in () if feed_forward else GRU_KEYS:
         shape = (3 * hidden, hidden) if key.startswith("weight") else (3 * hidden,)
         own[f"rnn.{key}_l0"] = _expect(sd, f"rnn.{key}", shape, path)
+    core = {"rnn.weight", "rnn.bias"} if feed_forward else {f"rnn.{k}" for k in GRU_KEYS}
+    unknown = sorted(set(sd) - core - {"fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"})
+    if unknown:  # e.g. EPyMARL's use_layer_norm: a layer robench's agents do not have
+        raise PymarlImportError(f"{path} holds weights robench's agent has no place for: {', '.join(unknown)}")
     agent.load_state_dict(own)
     return agent
 

@@ -111,13 +111,18 @@ def _index_rows(zoo: Path) -> list[dict[str, Any]]:
 
 
 def _checkpoint_of(rows: list[dict[str, Any]], env: str, learner: str, defense_label: str, seed: int) -> dict | None:
-    """The zoo's checkpoint of a table row's seed: same map, learner, defense, variant and seed,
-    the zoo's entry before an experiment of the same label."""
+    """The zoo's checkpoint of a table row's seed: same map, learner, defense, variant and seed;
+    the zoo's entry at its defense's default attacked share (the protocol of the report's table)
+    before other entries (ATSA's p = 1 rows) and experiments of the same label."""
+    from defenses import DEFENSES
+
     defense, _, variant = defense_label.partition("[")
     variant = variant.rstrip("]")
+    default = DEFENSES[defense].REGIME.attack_prob if defense in DEFENSES else None
     found = [r for r in rows if r["map"] == env and r["learner"] == learner and r["defense"] == defense
              and (r.get("variant") or "") == variant and r["seed"] == seed]
-    found.sort(key=lambda r: (not r.get("zoo_entry", False), r["path"]))
+    found.sort(key=lambda r: (not r.get("zoo_entry", False),
+                              ((r.get("protocol") or {}).get("regime") or {}).get("attack_prob") != default, r["path"]))
     return found[0] if found else None
 
 
@@ -212,7 +217,7 @@ def map_page(env: str, scores: pd.DataFrame, summary: pd.DataFrame, figures: lis
             stat = summ[(summ.learner == learner) & (summ.defense == defense)]
             st = stat.iloc[0] if len(stat) else pd.Series(dtype=float)
             seeds = sorted(int(x) for x in mine.seed.unique())
-            cells = [f"<td class=\"text\">{LEARNER_LABELS.get(learner, learner)}</td>",
+            cells = [f"<td class=\"text\">{html.escape(LEARNER_LABELS.get(learner, learner))}</td>",
                      f"<td class=\"text\">{html.escape(label(DEFENSE_LABELS, defense))}</td>",
                      f"<td data-value=\"{len(seeds)}\">{len(seeds)}</td>"]
             columns = []
@@ -224,13 +229,15 @@ def map_page(env: str, scores: pd.DataFrame, summary: pd.DataFrame, figures: lis
                     cells.append(_cell(_num(st.get("clean")), _num(st.get("clean_low")), _num(st.get("clean_high")), tip))
                 else:
                     cells.append(_cell(_num(per_seed.mean()) if len(per_seed) else None, title=tip))
-            cells.append(_cell(_num(np.nanmean(columns)) if columns else None, title="mean of the row's columns (Table 1's AVG)"))
+            complete = columns and not any(np.isnan(columns))  # Table 1's AVG needs every column
+            cells.append(_cell(float(np.mean(columns)) if complete else None, title="mean of the row's columns (Table 1's AVG)"))
             for name in ("mean", "worst_case"):
                 cells.append(_cell(_num(st.get(name)), _num(st.get(f"{name}_low")), _num(st.get(f"{name}_high"))))
             anchors = [f"<a href=\"{links[(learner, defense, k)]}\">s{k}</a>" for k in seeds if (learner, defense, k) in links]
             cells.append(f"<td class=\"text\">{' '.join(anchors) or '–'}</td>")
-            body_rows.append(f"<tr data-learner=\"{learner}\">{''.join(cells)}</tr>")
-    options = "".join(f"<option value=\"{lr}\">{LEARNER_LABELS.get(lr, lr)}</option>" for lr in learners)
+            body_rows.append(f"<tr data-learner=\"{html.escape(learner)}\">{''.join(cells)}</tr>")
+    options = "".join(f"<option value=\"{html.escape(lr)}\">{html.escape(LEARNER_LABELS.get(lr, lr))}</option>"
+                      for lr in learners)
     body = (f"<p>Win rate of greedy teams; threat model: L∞, ε = {eps or '–'}, bounds <code>{html.escape(bounds)}</code> "
             f"(docs/threat-model.md). Each value is the mean over a row's training seeds (hover for each seed); "
             f"intervals are the report's over seeds. Click a column to sort.</p>"
@@ -266,7 +273,8 @@ def write_site(report: Path, zoo: Path, out: Path) -> list[Path]:
             links[(learner, defense, int(seed))] = page.relative_to(out).as_posix()
             written.append(page)
         figures = []
-        for png in sorted((report / "figures").glob(f"*_{env}_*.png")):
+        learners = sorted(scores[scores.env == env].learner.unique())
+        for png in sorted(p for p in (report / "figures").glob("*.png") if any(p.stem.endswith(f"_{env}_{lr}") for lr in learners)):
             (out / "figures").mkdir(exist_ok=True)
             shutil.copyfile(png, out / "figures" / png.name)
             figures.append(f"figures/{png.name}")

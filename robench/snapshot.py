@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import os
 import random
 import shutil
 from dataclasses import dataclass
@@ -75,31 +76,36 @@ class SnapshotPolicy:
 
 
 class _Writer:
-    """Walks live objects into (JSON structure, named tensors); a shared object is written once."""
+    """Walks live objects into (JSON structure, named tensors); a shared object (a tensor
+    included) is written once and referred to after."""
 
-    def __init__(self) -> None:
+    def __init__(self, dry: bool = False) -> None:
         self.tensors: dict[str, torch.Tensor] = {}
         self.seen: dict[int, int] = {}
         self.alive: list[Any] = []  # every object given an id stays alive, so no id() is reused
+        self.dry = dry
+        """Walk without copying a tensor (``check_snapshot``: does the state walk at all?)."""
 
     def tensor(self, t: torch.Tensor) -> str:
         key = str(len(self.tensors))
-        self.tensors[key] = t.detach().cpu().contiguous().clone()
+        self.tensors[key] = t if self.dry else t.detach().cpu().contiguous().clone()
         return key
 
     def node(self, value: Any) -> dict[str, Any]:
         if isinstance(value, PRIMITIVES):
             return {"t": "v", "v": value}
+        if isinstance(value, np.generic):
+            return {"t": "npscalar", "dtype": value.dtype.str, "v": value.item()}
         if isinstance(value, (torch.device, torch.dtype, type)) or inspect.isroutine(value):
             return {"t": "code"}  # rebuilt with the run, not state
-        if isinstance(value, torch.Tensor):
-            return {"t": "tensor", "k": self.tensor(value)}
-        if isinstance(value, np.ndarray):
-            return {"t": "ndarray", "k": self.tensor(torch.from_numpy(np.ascontiguousarray(value)))}
-        if id(value) in self.seen:
+        if id(value) in self.seen:  # a shared object (a tensor too) is written once, then referred to
             return {"t": "ref", "i": self.seen[id(value)]}
         self.seen[id(value)] = ident = len(self.seen)
         self.alive.append(value)
+        if isinstance(value, torch.Tensor):
+            return {"t": "tensor", "k": self.tensor(value), "d": str(value.device), "id": ident}
+        if isinstance(value, np.ndarray):
+            return {"t": "ndarray", "k": self.tensor(torch.from_numpy(np.ascontiguousarray(value))), "id": ident}
         return {**self.contents(value), "id": ident}
 
     def contents(self, value: Any) -> dict[str, Any]:
@@ -109,8 +115,8 @@ class _Writer:
             return {"t": "module", "state": self.plain(value.state_dict())}
         if isinstance(value, torch.optim.Optimizer):
             return {"t": "optim", "state": self.plain(value.state_dict())}
-        if isinstance(value, (list, tuple)):
-            return {"t": type(value).__name__, "items": [self.node(v) for v in value]}
+        if isinstance(value, (list, tuple)):  # a tuple subclass (torch.Size) as a tuple
+            return {"t": "list" if isinstance(value, list) else "tuple", "items": [self.node(v) for v in value]}
         if isinstance(value, dict):
             if not all(isinstance(k, (str, int)) for k in value):
                 raise SnapshotError(f"cannot snapshot a dict keyed by {sorted({type(k).__name__ for k in value})}")
@@ -140,16 +146,26 @@ class _Reader:
     def __init__(self, tensors: dict[str, torch.Tensor]) -> None:
         self.tensors = tensors
         self.seen: dict[int, Any] = {}
+        self.filled: set[int] = set()
+        """ids of the run's tensors already filled: one the run shares where the snapshot's did not is rebound."""
 
     def value(self, node: dict[str, Any]) -> Any:
         """A structure node as plain values (for state dicts: tensors, primitives, containers)."""
         kind = node["t"]
         if kind == "v":
             return node["v"]
+        if kind == "npscalar":
+            return np.dtype(node["dtype"]).type(node["v"])
         if kind == "tensor":
-            return self.tensors[node["k"]]
+            out = self.tensors[node["k"]].to(node.get("d", "cpu"))
+            if "id" in node:
+                self.seen[node["id"]] = out
+            return out
         if kind == "ndarray":
-            return self.tensors[node["k"]].numpy()
+            out = self.tensors[node["k"]].numpy().copy()
+            if "id" in node:
+                self.seen[node["id"]] = out
+            return out
         if kind == "ref":
             return self.seen[node["i"]]
         if kind in ("list", "tuple"):
@@ -175,19 +191,19 @@ class _Reader:
         kind = node["t"]
         if kind == "code":
             return current
-        if kind == "v":
-            return node["v"]
+        if kind in ("v", "npscalar", "ndarray", "ref"):
+            return self.value(node)
         if kind == "tensor":
             saved = self.tensors[node["k"]]
-            if isinstance(current, torch.Tensor) and current.shape == saved.shape and current.dtype == saved.dtype:
-                with torch.no_grad():
-                    current.copy_(saved)
-                return current
-            return saved.to(current.device) if isinstance(current, torch.Tensor) else saved
-        if kind == "ndarray":
-            return self.tensors[node["k"]].numpy().copy()
-        if kind == "ref":
-            return self.seen[node["i"]]
+            fits = (isinstance(current, torch.Tensor) and current.shape == saved.shape and current.dtype == saved.dtype
+                    and id(current) not in self.filled)
+            if not fits:  # grown, reshaped, or shared in the fresh run where it was not in the snapshot's
+                return self.value(node)
+            with torch.no_grad():  # in place: what shares it in the run (a module's parameter) sees it
+                current.copy_(saved)
+            self.filled.add(id(current))
+            self.seen[node["id"]] = current
+            return current
         self.seen[node["id"]] = current
         if kind == "gen":
             self._expect(current, torch.Generator, where)
@@ -207,8 +223,11 @@ class _Reader:
             if isinstance(current, list):
                 current[:] = filled
                 return current
-            self.seen[node["id"]] = tuple(filled) if kind == "tuple" else filled
-            return self.seen[node["id"]]
+            out = tuple(filled) if kind == "tuple" else filled
+            if isinstance(current, tuple) and current == out:
+                out = current  # the same values (a torch.Size stays one)
+            self.seen[node["id"]] = out
+            return out
         elif kind == "dict":
             if not isinstance(current, dict):
                 raise SnapshotError(f"snapshot does not fit the run at {where}: a dict where it has "
@@ -240,9 +259,12 @@ class _Reader:
 def global_streams() -> dict[str, Any]:
     """The process-wide random streams a run may draw from (torch's, numpy's, Python's)."""
     kind, keys, pos, has_gauss, cached = np.random.get_state()
-    return {"torch": torch.get_rng_state(), "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss,
-                                                      cached],
-            "python": json.dumps(random.getstate())}
+    streams = {"torch": torch.get_rng_state(), "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss,
+                                                         cached],
+               "python": json.dumps(random.getstate())}
+    if torch.cuda.is_available():
+        streams["cuda"] = torch.cuda.get_rng_state_all()
+    return streams
 
 
 def set_global_streams(state: dict[str, Any]) -> None:
@@ -251,6 +273,8 @@ def set_global_streams(state: dict[str, Any]) -> None:
     np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
     version, internal, gauss = json.loads(state["python"])
     random.setstate((version, tuple(internal), gauss))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(list(state["cuda"]))
 
 
 def write_snapshot(directory: Path, config: dict[str, Any], state: dict[str, Any]) -> Path:
@@ -265,11 +289,30 @@ def write_snapshot(directory: Path, config: dict[str, Any], state: dict[str, Any
     save_file(writer.tensors, str(directory / f"state-{n}.safetensors"))
     atomic_write_text(directory / f"state-{n}.json",
                       json.dumps({"format": FORMAT, "config": config, "state": structure}))
-    atomic_write_text(directory / "LATEST", f"{n}\n")
-    for old in directory.glob("state-*"):
+    for name in (f"state-{n}.safetensors", f"state-{n}.json"):
+        _sync(directory / name)
+    _sync(directory)
+    atomic_write_text(directory / "LATEST", f"{n}\n")  # only now does the new snapshot count
+    _sync(directory)
+    for old in [*directory.glob("state-*"), *directory.glob(".state-*"), *directory.glob(".LATEST.*")]:
         if old.name.split(".")[0] != f"state-{n}":
             old.unlink(missing_ok=True)
     return directory
+
+
+def _sync(path: Path) -> None:
+    """Flush a file (or a directory's entries) to disk: LATEST never names data still in a cache."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def check_snapshot(state: dict[str, Any]) -> None:
+    """Walk ``state`` as ``write_snapshot`` would, copying nothing: a state that cannot be written
+    is an error at the start of a run, not at its first snapshot hours later."""
+    _Writer(dry=True).node(state)
 
 
 def _latest(directory: Path) -> int | None:

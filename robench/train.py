@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
+import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -43,7 +44,7 @@ from robench.options import Option
 from robench.rollout import run_episodes
 from robench.regime import Regime, stored
 from robench.runtime import configure_torch, seed_everything
-from robench.snapshot import SnapshotPolicy, has_snapshot, read_snapshot, write_snapshot
+from robench.snapshot import SnapshotPolicy, check_snapshot, has_snapshot, read_snapshot, write_snapshot
 from robench.threat import DEFAULT_BOUNDS, ThreatModel, check_bounds
 
 
@@ -249,11 +250,14 @@ def train(cfg: TrainConfig, curve_path: Path | None = None,
     recent_wins: list[float] = []
     stats: dict[str, float] = {}
     clock = dict.fromkeys(PROFILE_PARTS, 0.0)
-    identity = json.loads(json.dumps(asdict(cfg), default=str))
+    identity = json.loads(json.dumps({**asdict(cfg), "init_from_hash": None if parent is None else parent["content_hash"]},
+                                     default=str))  # a fine-tune resumes only onto the same parent
 
     def run_state(loop: dict[str, Any]) -> dict[str, Any]:
         return {"learner": learner, "buffer": buffer, "defense": defense, "generator": gen, "loop": loop}
 
+    if snapshot is not None:
+        check_snapshot(run_state({}))
     if snapshot is not None and has_snapshot(snapshot.directory):
         loop: dict[str, Any] = {}
         read_snapshot(snapshot.directory, identity, run_state(loop))
@@ -334,9 +338,13 @@ def train(cfg: TrainConfig, curve_path: Path | None = None,
                     writer.writerow(row)
                     fh.flush()
             if snapshot is not None and budget.running() and t_env // snapshot.every > (t_env - int(out.length.sum())) // snapshot.every:
-                write_snapshot(snapshot.directory, identity, run_state(
-                    {"t_env": t_env, "next_eval": budget.next_eval, "wall_s": budget.wall_s(), "episodes": episodes,
-                     "it": it, "recent_wins": recent_wins, "stats": stats, "curve": curve, "clock": clock}))
+                try:
+                    write_snapshot(snapshot.directory, identity, run_state(
+                        {"t_env": t_env, "next_eval": budget.next_eval, "wall_s": budget.wall_s(), "episodes": episodes,
+                         "it": it, "recent_wins": recent_wins, "stats": stats, "curve": curve, "clock": clock}))
+                except OSError as err:  # a full disk costs the resume point, not the run
+                    print(f"robench: warning: no snapshot at {t_env} env steps ({err}); training goes on",
+                          file=sys.stderr, flush=True)
             if progress is not None:
                 progress(t_env, episodes, sum(recent_wins) / len(recent_wins), row)
             if budget.out_of_time or (row is not None and cfg.stop_win_rate is not None

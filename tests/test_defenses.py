@@ -406,3 +406,42 @@ def test_every_registered_defense_carries_its_name_label_and_kind(name):
     assert cls.name == name and cls.label
     assert cls.co_trained == issubclass(cls, CoTrainedDefense)
     assert not cls.co_trained or cls.REGIME.attack_prob == 0.5  # the zoo's attacked share
+
+
+def test_a_restricted_directors_record_is_the_attacked_rows_of_its_full_record():
+    """What ATSA's SDor learns from after ``perturbed_episodes`` is, row for row, its full record
+    of the rollout cut to the attacked episodes (targets, clean observations, −r, greedy actions)."""
+    from defenses.base import DefenseConfig
+    from robench.envs import make_env
+    from robench.learners.learner import QLearner
+    from robench.rollout import run_episodes
+    from robench.threat import ThreatModel
+
+    env = make_env("3m", 8, obs_layout="smac")
+    info = env.info()
+    learner = QLearner(LearnerConfig(), info.obs_dim, info.n_agents, info.n_actions, info.state_dim)
+    low, high = ThreatModel(eps=0.25, bounds="none").limits(env.obs_low, env.obs_high)
+    d = DEFENSES["atsa"](DefenseConfig(eps=0.25, seed=0, steps=1000, bounds="none", obs_low=low, obs_high=high),
+                         learner, info)
+    _, batch = run_episodes(env, learner.agent, seed=3, attack=d.attack, eps=0.25, record=True, limits=(low, high),
+                            generator=torch.Generator().manual_seed(3), attack_prob=0.5)
+    full = d.attack.director_batch(batch)
+    rows = batch.extras["attacked"].any(1)
+    kept = d.attack.director_batch(d.perturbed_episodes(batch))
+    for name in ("obs", "actions", "reward", "mask"):
+        assert torch.equal(getattr(kept, name), getattr(full, name)[rows]), name
+    assert torch.equal(kept.extras["taken"], full.extras["taken"][rows])
+
+
+@pytest.mark.parametrize("defense", [d for d, cls in DEFENSES.items() if cls.co_trained])
+def test_the_every_step_regime_keeps_the_weights_of_before_the_attacked_share(defense, tmp_path):
+    """At p = 1 a co-trained defense trains exactly as before p = 0.5 became its default: the tiny
+    run's hashes were recorded from the code of that time (and the fingerprint on every machine)."""
+    cfg = tiny(defense, "qmix")
+    cfg.attack_prob = 1.0
+    manifest = train_and_save(cfg, tmp_path / "run", show_progress=False)
+    agent, _, _ = load_protagonist(tmp_path / "run")
+    td = float((tmp_path / "run" / "train_curve.csv").read_text().splitlines()[-1].split(",")[
+        (tmp_path / "run" / "train_curve.csv").read_text().splitlines()[0].split(",").index("td_loss")])
+    golden_hashes.check(f"{defense}@p1", manifest["content_hash"], manifest["co_trained_adversaries"],
+                        golden_hashes.fingerprint(td, agent.state_dict()))

@@ -216,3 +216,14 @@ def test_a_truncated_file_is_told_apart_from_one_that_needs_unpickling(run_dir, 
     lines = res.stderr.strip().splitlines()
     assert res.returncode == 2 and len(lines) == 1 and "is truncated or damaged" in lines[0], res.stderr
     assert "unpickle" not in lines[0] and not (tmp_path / "ck").exists()
+
+
+def test_weights_the_agent_has_no_place_for_are_refused(run_dir, tmp_path):
+    from robench.pymarl_import import import_pymarl
+
+    d = tmp_path / "run"
+    d.mkdir()
+    sd = torch.load(run_dir / "agent.th", weights_only=True)
+    torch.save({**sd, "layer_norm.weight": torch.ones(H)}, d / "agent.th")  # EPyMARL's use_layer_norm
+    with pytest.raises(PymarlImportError, match="no place for: layer_norm.weight"):
+        import_pymarl(d, "3m", "vdn", tmp_path / "ck", episodes=2)

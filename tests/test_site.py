@@ -109,3 +109,13 @@ def test_in_a_browser_a_checkpoint_page_draws_its_curve(site, tmp_path):
     subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", f"--screenshot={shot}",
                     "--window-size=1200,900", (site / "3m.html").as_uri()], capture_output=True, timeout=120)
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_row_links_the_checkpoint_of_its_protocol_not_another_regimes_entry():
+    from robench.site import _checkpoint_of
+
+    base = {"map": "3m", "learner": "vdn", "defense": "atsa", "variant": "", "seed": 0, "zoo_entry": True}
+    rows = [{**base, "path": "3m/vdn_atsa_p1_s0", "protocol": {"regime": {"attack_prob": 1.0}}},
+            {**base, "path": "3m/vdn_atsa_s0", "protocol": {"regime": {"attack_prob": 0.5}}},
+            {**base, "path": "3m/vdn_atsa_x_s0", "zoo_entry": False, "protocol": {"regime": {"attack_prob": 0.5}}}]
+    assert _checkpoint_of(rows, "3m", "vdn", "atsa", 0)["path"] == "3m/vdn_atsa_s0"

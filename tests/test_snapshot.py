@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -59,6 +60,35 @@ def test_a_snapshot_restores_modules_optimisers_generators_and_plain_state(tmp_p
     assert b.counts == {0: 4, "a": [1.5, None]}
     a.step(), b.step()  # the same next step: optimiser moments and the generator came back
     assert torch.equal(a.net.weight, b.net.weight) and b.hook.__self__ is b
+
+
+class Shapes:
+    def __init__(self):
+        self.a = self.b = torch.zeros(3)  # shared at construction
+        self.size = torch.Size([2, 3])
+        self.scale = np.float32(0.5)
+
+
+def test_tensors_shared_or_not_come_back_as_they_were_and_odd_values_keep_their_type(tmp_path):
+    live = Shapes()
+    live.b = torch.ones(3)  # no longer shared: each must come back with its own values
+    live.c = live.a  # shared anew
+    live.scale = np.float32(0.25)
+    write_snapshot(tmp_path, {}, {"s": live})
+    fresh = Shapes()
+    read_snapshot(tmp_path, {}, {"s": fresh})
+    assert fresh.a.tolist() == [0, 0, 0] and fresh.b.tolist() == [1, 1, 1] and fresh.c is fresh.a
+    assert isinstance(fresh.size, torch.Size) and fresh.size == torch.Size([2, 3])
+    assert isinstance(fresh.scale, np.float32) and fresh.scale == np.float32(0.25)
+
+
+def test_a_state_that_cannot_be_written_fails_before_training():
+    from robench.snapshot import check_snapshot
+
+    holder = Holder(2)
+    holder.odd = {1.5: "a float key"}
+    with pytest.raises(SnapshotError, match="dict keyed by"):
+        check_snapshot({"h": holder})
 
 
 def test_a_snapshot_of_another_configuration_or_shape_is_refused(tmp_path):
