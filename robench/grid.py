@@ -174,8 +174,9 @@ def at_default_share(protagonist: Path, defense: str | None) -> bool:
     return regime_of(read_manifest(protagonist)).attack_prob == DEFENSES[defense].REGIME.attack_prob
 
 
-def adversary_candidates(root: Path | None) -> dict[tuple[str, str, str], list[tuple[Path, str]]]:
-    """(env, victim learner, attack) → every adversary checkpoint under ``root`` for it, as
+def adversary_candidates(root: Path | None) -> dict[tuple[str, str, str, str], list[tuple[Path, str]]]:
+    """(env, victim learner, attack, observation layout) → every adversary checkpoint under ``root``
+    for it (an adversary perturbs the layout it was trained on), as
     (path, content hash): first those co-trained by the defense of the attack's name (the
     paper's protocol: the ATSA column is the adversary ATSA training produced on that map and
     learner), then the rest (co-trained by other defenses, or trained against a fixed victim);
@@ -190,21 +191,21 @@ def adversary_candidates(root: Path | None) -> dict[tuple[str, str, str], list[t
     for directory in checkpoint_dirs(root):
         manifest = Manifest(read_manifest(directory))
         if not manifest.is_protagonist:
-            key = (manifest.map_name, manifest.victim_learner, manifest.attack)
+            key = (manifest.map_name, manifest.victim_learner, manifest.attack, layout_of(manifest.raw["env"]))
             rank = (manifest.co_trained_by != manifest.attack, bool(manifest.co_trained_variant),
                     not at_default_share(directory.parent, manifest.co_trained_by), manifest.seed or 0, str(directory))
             found.setdefault(key, []).append((rank, directory, manifest.content_hash))
     return {key: [(path, digest) for _, path, digest in sorted(rows)] for key, rows in found.items()}
 
 
-def plan(spec: GridSpec, candidates: dict[tuple[str, str, str], list[tuple[Path, str]]] | None = None,
+def plan(spec: GridSpec, candidates: dict[tuple[str, str, str, str], list[tuple[Path, str]]] | None = None,
          ) -> tuple[list[Cell], list[dict[str, Any]]]:
     """Every cell of the grid in a deterministic order, and the learned-attack columns that
     have no adversary (reported as missing, never silently skipped).
 
     Each learned column uses the first of its ``candidates`` (``adversary_candidates`` of
     ``spec.adversaries``, scanned here unless the caller already did): one adversary per
-    (env, victim learner, attack) serves the whole column, as in the paper."""
+    (env, victim learner, attack, observation layout) serves the whole column, as in the paper."""
     from attacks import ATTACKS
     from robench.store import cell_id
 
@@ -221,7 +222,7 @@ def plan(spec: GridSpec, candidates: dict[tuple[str, str, str], list[tuple[Path,
                 retrain = {"attack": attack, "victim": manifest.content_hash, "steps": spec.retrain_steps,
                            "eps": paper_eps(env), "seed": 0}
             elif ATTACKS[attack].learned:
-                adversary = adversaries.get((env, learner, attack))
+                adversary = adversaries.get((env, learner, attack, layout_of(manifest.raw["env"])))
                 if adversary is None:
                     missing.append({"env": env, "learner": learner, "defense": manifest.defense,
                                     "seed": manifest.seed, "attack": attack})

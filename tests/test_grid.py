@@ -276,9 +276,16 @@ def test_learned_columns_use_the_adversary_co_trained_by_that_defense(tmp_path):
     adversary(zoo / "3m" / "vdn_atsa_k0_s0" / "adv_atsa", co_trained_by="atsa", co_trained_variant={"kappa": 0.0})
     adversary(zoo / "3m" / "vdn_atla_s0" / "adv_atsa", co_trained_by="atla")
     adversary(zoo / "3m" / ".vdn_atsa_s1.tmp-x" / "adv_atsa", co_trained_by="atsa", co_trained_variant={})
-    found = [p.relative_to(zoo).as_posix() for p, _ in adversary_candidates(zoo)[("3m", "vdn", "atsa")]]
+    found = [p.relative_to(zoo).as_posix() for p, _ in adversary_candidates(zoo)[("3m", "vdn", "atsa", info.obs_layout)]]
     assert found == ["3m/vdn_atsa_s0/adv_atsa", "3m/vdn_atsa_k0_s0/adv_atsa", "3m/adv_atsa_vs_vdn",
                      "3m/vdn_atla_s0/adv_atsa"]
+    smac = make_env("3m", 1, obs_layout="smac").info()  # an adversary of the other layout serves its own victims only
+    save_checkpoint(zoo / "3m" / "vdn_atsa_smac_s0" / "adv_atsa",
+                    {"w": torch.zeros(1)}, {"kind": "adversary", "attack": "atsa", "env": smac.__dict__, "learner": "fop",
+                                            "victim_learner": "vdn", "seed": 0, "co_trained_by": "atsa"})
+    candidates = adversary_candidates(zoo)
+    assert [p.name for p, _ in candidates[("3m", "vdn", "atsa", "smac")]] == ["adv_atsa"]
+    assert len(candidates[("3m", "vdn", "atsa", info.obs_layout)]) == 4
 
 
 def test_report_leaves_out_cells_of_a_replaced_checkpoint(tmp_path):

@@ -73,10 +73,11 @@ def run(args: argparse.Namespace) -> int:
                     reference_rows=not args.no_reference)
     candidates = adversary_candidates(spec.adversaries)
     cells, missing = plan(spec, candidates)
-    for (env, learner, attack), found in candidates.items():
+    for (env, learner, attack, layout), found in candidates.items():
         if len(found) > 1 and attack in spec.attacks:
-            print(f"robench: note: {len(found)} {attack} adversaries for {env}/{learner}; using {found[0][0]} "
-                  f"(co-trained by that defense first, then path order) for the whole column", file=sys.stderr)
+            print(f"robench: note: {len(found)} {attack} adversaries for {env}/{learner} ({layout} observations); "
+                  f"using {found[0][0]} (co-trained by that defense at its default attacked share first, then path "
+                  f"order) for the whole column", file=sys.stderr)
     for m in missing:
         print(f"robench: missing: no {m['attack']} adversary for {m['env']}/{m['learner']} "
               f"(row {m['defense']} seed {m['seed']}): pass --adversaries DIR", file=sys.stderr)
