@@ -38,6 +38,22 @@ def tiny(defense: str, mixer: str = "vdn", **options) -> TrainConfig:
     return pretrained_start(cfg, ZOO)
 
 
+def defense_on_3m(defense: str):
+    """(env of 8 copies, learner, the defense built on them, ô's limits) on 3m in SMAC's layout, ε 0.25, bounds none."""
+    from defenses.base import DefenseConfig
+    from robench.envs import make_env
+    from robench.learners.learner import QLearner
+    from robench.threat import ThreatModel
+
+    env = make_env("3m", 8, obs_layout="smac")
+    info = env.info()
+    learner = QLearner(LearnerConfig(), info.obs_dim, info.n_agents, info.n_actions, info.state_dim)
+    low, high = ThreatModel(eps=0.25, bounds="none").limits(env.obs_low, env.obs_high)
+    d = DEFENSES[defense](DefenseConfig(eps=0.25, seed=0, steps=1000, bounds="none", obs_low=low, obs_high=high),
+                          learner, info)
+    return env, learner, d, (low, high)
+
+
 @pytest.mark.parametrize("defense", list(DEFENSES))
 def test_every_defense_trains_end_to_end_and_writes_its_adversaries(defense, tmp_path):
     """Tiny run of each registered defense through ``train_and_save``: a loadable protagonist,
@@ -274,18 +290,9 @@ def test_every_attacking_defense_perturbs_its_training_observations_within_eps(d
     """The training adversary of each defense that attacks its rollouts really moves ô (or, for an
     action hijack, takes over actions), never beyond ε (a defense whose attack did nothing would
     pass the smoke test)."""
-    from robench.envs import make_env
-    from robench.learners.learner import QLearner
-    from defenses.base import DefenseConfig
     from robench.rollout import run_episodes
-    from robench.threat import ThreatModel
 
-    env = make_env("3m", 8, obs_layout="smac")
-    info = env.info()
-    learner = QLearner(LearnerConfig(), info.obs_dim, info.n_agents, info.n_actions, info.state_dim)
-    low, high = ThreatModel(eps=0.25, bounds="none").limits(env.obs_low, env.obs_high)
-    d = DEFENSES[defense](DefenseConfig(eps=0.25, seed=0, steps=1000, bounds="none", obs_low=low, obs_high=high),
-                          learner, info)
+    env, learner, d, (low, high) = defense_on_3m(defense)
     _, batch = run_episodes(env, learner.agent, seed=0, attack=d.attack, eps=0.25, record=True, limits=(low, high),
                             generator=torch.Generator().manual_seed(0))
     moved = (batch.obs - batch.clean_obs).abs()
@@ -344,18 +351,9 @@ def test_co_trained_adversary_acts_in_and_learns_from_only_the_episodes_it_pertu
     hijacks) only the episodes its coin picked, and learns from exactly those: the episodes
     ``perturbed_episodes`` hands it are the attacked ones, its own record is cut to them, and its
     learning step takes them (at p = 1 the whole batch, as it is)."""
-    from robench.envs import make_env
-    from robench.learners.learner import QLearner
-    from defenses.base import DefenseConfig
     from robench.rollout import run_episodes
-    from robench.threat import ThreatModel
 
-    env = make_env("3m", 8, obs_layout="smac")
-    info = env.info()
-    learner = QLearner(LearnerConfig(), info.obs_dim, info.n_agents, info.n_actions, info.state_dim)
-    low, high = ThreatModel(eps=0.25, bounds="none").limits(env.obs_low, env.obs_high)
-    d = DEFENSES[defense](DefenseConfig(eps=0.25, seed=0, steps=1000, bounds="none", obs_low=low, obs_high=high),
-                          learner, info)
+    env, learner, d, (low, high) = defense_on_3m(defense)
     assert d.REGIME.attack_prob == 0.5
 
     def rollout(prob: float) -> EpisodeBatch:
@@ -411,18 +409,9 @@ def test_every_registered_defense_carries_its_name_label_and_kind(name):
 def test_a_restricted_directors_record_is_the_attacked_rows_of_its_full_record():
     """What ATSA's SDor learns from after ``perturbed_episodes`` is, row for row, its full record
     of the rollout cut to the attacked episodes (targets, clean observations, −r, greedy actions)."""
-    from defenses.base import DefenseConfig
-    from robench.envs import make_env
-    from robench.learners.learner import QLearner
     from robench.rollout import run_episodes
-    from robench.threat import ThreatModel
 
-    env = make_env("3m", 8, obs_layout="smac")
-    info = env.info()
-    learner = QLearner(LearnerConfig(), info.obs_dim, info.n_agents, info.n_actions, info.state_dim)
-    low, high = ThreatModel(eps=0.25, bounds="none").limits(env.obs_low, env.obs_high)
-    d = DEFENSES["atsa"](DefenseConfig(eps=0.25, seed=0, steps=1000, bounds="none", obs_low=low, obs_high=high),
-                         learner, info)
+    env, learner, d, (low, high) = defense_on_3m("atsa")
     _, batch = run_episodes(env, learner.agent, seed=3, attack=d.attack, eps=0.25, record=True, limits=(low, high),
                             generator=torch.Generator().manual_seed(3), attack_prob=0.5)
     full = d.attack.director_batch(batch)
