@@ -10,7 +10,8 @@ no server and no network (styles and the sorting script inline in every page):
     those columns, Table 1's), the attacked mean and the worst case, with the report's seed
     intervals for Natural, the attacked mean and the worst case where a row has ≥ 2 seeds; every
     column sorts on a click (numbers compare as numbers, a missing value sorts last), a learner
-    filter hides the other learner's rows; each seed links to its checkpoint's page; the map's
+    filter hides the other learner's rows; a changed-% column (the share of greedy actions a random
+    observation changes, from each seed's ``robench diagnose --save``); each seed links to its checkpoint's page; the map's
     figures (robustness profile, trade-off, ε sweep) below the table.  A view is a link:
     ``3m.html#sort=FGSM&dir=desc&learner=vdn`` opens the page sorted and filtered so;
   * ``checkpoints/<map>/<entry>.html`` — the manifest's provenance (protocol, regime, budget,
@@ -35,6 +36,7 @@ import pandas as pd
 
 from robench.atomic import atomic_write_text
 from robench.checkpoint import read_manifest
+from robench.diagnose_file import saved_diagnosis
 from robench.errors import RobenchError
 from robench.manifest import Manifest
 from robench.tables import ATTACK_LABELS, DEFENSE_LABELS, LEARNER_LABELS, label, ordered
@@ -200,7 +202,7 @@ def checkpoint_page(zoo: Path, row: dict[str, Any]) -> str:
 
 
 def map_page(env: str, scores: pd.DataFrame, summary: pd.DataFrame, figures: list[str],
-             links: dict[tuple[str, str, int], str]) -> str:
+             links: dict[tuple[str, str, int], str], changed: dict[tuple[str, str, int], float]) -> str:
     """The leaderboard page of one map."""
     s, summ = scores[scores.env == env], summary[summary.env == env]
     bounds = ", ".join(sorted(s.bounds.astype(str).unique()))
@@ -209,7 +211,8 @@ def map_page(env: str, scores: pd.DataFrame, summary: pd.DataFrame, figures: lis
     learners = ordered(s.learner, list(LEARNER_LABELS))
     head = (["<th class=\"text\">Learner</th>", "<th class=\"text\">Defense</th>", "<th>Seeds</th>"]
             + [f"<th>{html.escape(label(ATTACK_LABELS, a))}</th>" for a in attacks]
-            + ["<th>AVG</th>", "<th>Attacked mean</th>", "<th>Worst case</th>", "<th class=\"text\">Checkpoints</th>"])
+            + ["<th>AVG</th>", "<th>Attacked mean</th>", "<th>Worst case</th>", "<th>Changed %</th>",
+               "<th class=\"text\">Checkpoints</th>"])
     body_rows = []
     for learner in learners:
         for defense in ordered(s[s.learner == learner].defense, list(DEFENSE_LABELS)):
@@ -233,6 +236,9 @@ def map_page(env: str, scores: pd.DataFrame, summary: pd.DataFrame, figures: lis
             cells.append(_cell(float(np.mean(columns)) if complete else None, title="mean of the row's columns (Table 1's AVG)"))
             for name in ("mean", "worst_case"):
                 cells.append(_cell(_num(st.get(name)), _num(st.get(f"{name}_low")), _num(st.get(f"{name}_high"))))
+            shares = [changed[(learner, defense, k)] for k in seeds if (learner, defense, k) in changed]
+            cells.append(_cell(100 * float(np.mean(shares)) if len(shares) == len(seeds) else None,
+                               title=", ".join(f"{100 * v:.1f} %" for v in shares)))
             anchors = [f"<a href=\"{links[(learner, defense, k)]}\">s{k}</a>" for k in seeds if (learner, defense, k) in links]
             cells.append(f"<td class=\"text\">{' '.join(anchors) or '–'}</td>")
             body_rows.append(f"<tr data-learner=\"{html.escape(learner)}\">{''.join(cells)}</tr>")
@@ -240,7 +246,8 @@ def map_page(env: str, scores: pd.DataFrame, summary: pd.DataFrame, figures: lis
                       for lr in learners)
     body = (f"<p>Win rate of greedy teams; threat model: L∞, ε = {eps or '–'}, bounds <code>{html.escape(bounds)}</code> "
             f"(docs/threat-model.md). Each value is the mean over a row's training seeds (hover for each seed); "
-            f"intervals are the report's over seeds. Click a column to sort.</p>"
+            f"intervals are the report's over seeds. Changed %: the share of greedy actions a random observation "
+            f"changes (<code>robench diagnose --save</code>; empty where a seed has none). Click a column to sort.</p>"
             f"<p><label>Learner <select id=\"learner\"><option value=\"all\">all</option>{options}</select></label></p>"
             f"<table id=\"leaderboard\"><thead><tr>{''.join(head)}</tr></thead><tbody>{''.join(body_rows)}</tbody></table>")
     if figures:
@@ -263,10 +270,14 @@ def write_site(report: Path, zoo: Path, out: Path) -> list[Path]:
     written, maps = [], []
     for env in sorted(scores.env.unique()):
         links: dict[tuple[str, str, int], str] = {}
+        changed: dict[tuple[str, str, int], float] = {}
         for (learner, defense, seed), _ in scores[scores.env == env].groupby(["learner", "defense", "seed"]):
             row = _checkpoint_of(rows, env, learner, defense, int(seed))
             if row is None or not (zoo / row["path"] / "manifest.json").is_file():
                 continue
+            diagnosis = saved_diagnosis(zoo / row["path"], row["content_hash"])
+            if diagnosis is not None:
+                changed[(learner, defense, int(seed))] = diagnosis["changed_share"]
             page = out / "checkpoints" / f"{row['path']}.html"
             page.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_text(page, checkpoint_page(zoo, row))
@@ -279,7 +290,7 @@ def write_site(report: Path, zoo: Path, out: Path) -> list[Path]:
             shutil.copyfile(png, out / "figures" / png.name)
             figures.append(f"figures/{png.name}")
         page = out / f"{env}.html"
-        atomic_write_text(page, map_page(env, scores, summary, figures, links))
+        atomic_write_text(page, map_page(env, scores, summary, figures, links, changed))
         written.append(page)
         n = len(scores[scores.env == env].groupby(["learner", "defense"]))
         maps.append(f"<li><a href=\"{env}.html\">{html.escape(env)}</a> — {n} rows</li>")

@@ -119,3 +119,14 @@ def test_a_row_links_the_checkpoint_of_its_protocol_not_another_regimes_entry():
             {**base, "path": "3m/vdn_atsa_s0", "protocol": {"regime": {"attack_prob": 0.5}}},
             {**base, "path": "3m/vdn_atsa_x_s0", "zoo_entry": False, "protocol": {"regime": {"attack_prob": 0.5}}}]
     assert _checkpoint_of(rows, "3m", "vdn", "atsa", 0)["path"] == "3m/vdn_atsa_s0"
+
+
+def test_the_changed_share_comes_from_each_seeds_saved_diagnosis_of_the_same_weights(site, tmp_path):
+    from robench.diagnose_file import save_diagnosis, saved_diagnosis
+
+    page = (site / "3m.html").read_text()
+    row = next(r for r in re.findall(r'<tr data-learner="vdn">(.*?)</tr>', page) if ">ATSA<" in r)
+    assert 'data-value="61.449' in row  # checkpoints/3m/vdn_atsa_s0/diagnosis.json: 61.4 % changed
+    save_diagnosis(tmp_path, "a" * 64, {"changed_share": 0.5}, 10, 0)
+    assert saved_diagnosis(tmp_path, "a" * 64)["changed_share"] == 0.5
+    assert saved_diagnosis(tmp_path, "b" * 64) is None  # a diagnosis of other weights is not this one's

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from robench.cli.common import positive_int, unit_interval
+from robench.diagnose_file import DIAGNOSIS_FILE
 
 
 def add_parser(sub) -> None:
@@ -21,6 +22,9 @@ def add_parser(sub) -> None:
     dg.add_argument("--no-footprint", action="store_true", help="skip the footprint check (two attacked evaluations)")
     dg.add_argument("--device", default="cpu", help="torch device")
     dg.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    dg.add_argument("--save", action="store_true",
+                    help=f"also write the numbers beside the weights ({DIAGNOSIS_FILE}, with the checkpoint's content "
+                         f"hash): the leaderboard's changed-%% column")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -32,6 +36,10 @@ def run(args: argparse.Namespace) -> int:
     env = manifest["env"]
     eps = None if args.no_footprint else paper_eps(env["map_name"]) if args.eps is None else args.eps
     d = diagnose(agent, env["map_name"], env["backend"], args.episodes, args.seed, args.device, layout_of(env), eps)
+    if args.save:
+        from robench.diagnose_file import save_diagnosis
+
+        save_diagnosis(args.checkpoint, manifest["content_hash"], d.to_dict(), args.episodes, args.seed)
     if args.json:
         print(json.dumps(d.to_dict()))
         return 0
