@@ -17,6 +17,7 @@ from attacks.random_noise import RandomNoise, ZeroCorners
 from attacks.romance import Romance, RomanceSteered
 from attacks.uniform_target import UniformTarget
 from robench.plugins import add_plugins, registry
+from robench.threat import BoundThreat
 
 ATTACKS: dict[str, type[Attack]] = registry([
     NoAttack,
@@ -37,9 +38,9 @@ ATTACKS: dict[str, type[Attack]] = registry([
 """Every attack under its ``name``, built-ins first, then the ``robench.attacks`` plugins."""
 
 
-def make_attack(name: str, seed: int = 0, attacked_agents: torch.Tensor | None = None,
-                adversary: Attack | None = None, features: torch.Tensor | None = None) -> Attack:
-    """Instantiate the attack registered as ``name`` with its own seeded generator.
+def make_attack(name: str, seed: int = 0, adversary: Attack | None = None, threat: BoundThreat | None = None) -> Attack:
+    """Instantiate the attack registered as ``name`` with its own seeded generator, bound to
+    ``threat`` when given (``Attack.bind``).
 
     Learned attacks are not built from scratch here: pass the loaded ``adversary``
     (``attacks.training.load_adversary``); it is checked to be of the named attack."""
@@ -49,13 +50,21 @@ def make_attack(name: str, seed: int = 0, attacked_agents: torch.Tensor | None =
         if adversary is None or adversary.name != name:
             raise KeyError(f"attack {name!r} is learned: it needs an adversary checkpoint of that attack")
         adversary.generator = torch.Generator().manual_seed(seed)
-        adversary.attacked_agents, adversary.features = attacked_agents, features
         adversary.training = False
-        return adversary
-    return ATTACKS[name](generator=torch.Generator().manual_seed(seed), attacked_agents=attacked_agents,
-                         features=features)
+        attack = adversary
+    else:
+        attack = ATTACKS[name](generator=torch.Generator().manual_seed(seed))
+    return attack if threat is None else attack.bind(threat)
+
+
+def is_clean(name: str) -> bool:
+    """Whether ``name`` is the clean column's attack (``Attack.clean``: ``none``)."""
+    return ATTACKS[name].clean
 
 
 add_plugins(ATTACKS, "robench.attacks")
 
-__all__ = ["ATTACKS", "Attack", "make_attack", "project"]
+CLEAN = next(name for name, cls in ATTACKS.items() if cls.clean)
+"""The name of the clean column's attack (``none``): the cell every row is measured clean in."""
+
+__all__ = ["ATTACKS", "CLEAN", "Attack", "is_clean", "make_attack", "project"]

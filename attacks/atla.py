@@ -39,10 +39,9 @@ class ATLA(GaussianPolicyAttack):
         """MAPPO's learning rate decays to 0 over the ``steps`` the adversary trains for."""
         return cls(info, generator, cfg=MAPPOConfig(anneal_steps=steps), device=device, squash=cfg.squash)
 
-    def __init__(self, info: EnvInfo, generator: torch.Generator | None = None,
-                 attacked_agents: torch.Tensor | None = None, cfg: MAPPOConfig | None = None,
+    def __init__(self, info: EnvInfo, generator: torch.Generator | None = None, cfg: MAPPOConfig | None = None,
                  device: str | torch.device = "cpu", squash: bool = False):
-        super().__init__(info, generator, attacked_agents, cfg, device)
+        super().__init__(info, generator, cfg, device)
         self.squash = squash
 
     @staticmethod

@@ -120,13 +120,12 @@ class ATSA(DirectorAttack):
     Config = SDorConfig
     replay = True
 
-    def __init__(self, info: EnvInfo, generator: torch.Generator | None = None,
-                 attacked_agents: torch.Tensor | None = None, cfg: SDorConfig | None = None,
+    def __init__(self, info: EnvInfo, generator: torch.Generator | None = None, cfg: SDorConfig | None = None,
                  device: str | torch.device = "cpu"):
         cfg = cfg or SDorConfig()
         n, d, a, s = info.n_agents, info.obs_dim, info.n_actions, info.state_dim
         actor = RNNAgent(d, n, a, cfg.hidden).to(device)
-        super().__init__(generator, attacked_agents, actor, device)
+        super().__init__(generator, actor, device)
         self.cfg, self.info, self.actor = cfg, info, actor
         self.critics = nn.ModuleList([RNNAgent(d, n, a, cfg.hidden) for _ in range(2)]).to(self.device)
         self.mixers = nn.ModuleList([FOPMixer(n, s, a, cfg.heads) for _ in range(2)]).to(self.device)

@@ -1,9 +1,11 @@
 """The observation-adversary interface shared by every attack (and by defenses in training).
 
-Budget (docs/design.md): for every attacked agent, ‖ô − o‖∞ ≤ ε and obs_low ≤ ô ≤ obs_high.
-``Attack.__call__`` enforces it for every subclass: whatever ``perturb`` proposes is passed
-through Proj(x) = clip(clip(x, o − ε, o + ε), obs_low, obs_high) and agents outside the
-attacked set M keep their clean observation.
+Budget (docs/design.md, ``robench.threat``): for every attacked agent, ‖ô − o‖∞ ≤ ε and ô ∈ K.
+An attack is bound once per environment to its threat model (``Attack.bind``: K, the attacked
+set M, the touchable coordinates) and given ε per call; ``Attack.__call__`` enforces the budget
+for every subclass: whatever ``perturb`` proposes is passed through
+Proj(x) = clip(clip(x, o − ε, o + ε), low, high), and agents outside M (coordinates outside the
+touchable set) keep their clean values.
 """
 from __future__ import annotations
 
@@ -15,8 +17,10 @@ import torch
 import torch.nn.functional as F
 
 from robench.envs.protocol import EnvInfo
+from robench.errors import RobenchError
 from robench.learners.agent import Agent, greedy, masked_logits
 from robench.method_config import MethodConfig
+from robench.threat import BoundThreat
 
 
 def project(x: torch.Tensor, obs: torch.Tensor, eps: float, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
@@ -111,6 +115,8 @@ class Attack:
     label = ""
     """The display name of tables and figures (the name where empty)."""
     learned = False
+    clean = False
+    """True for the clean column's attack (``none``): its cells are evaluated once, at ε = 0."""
     hijacks = False
     """True for action attacks (``attacks.hijack``): the rollout then calls :meth:`override`
     between the protagonist's action choice and ``env.step``."""
@@ -119,11 +125,10 @@ class Attack:
     replay: ClassVar[bool] = False
     """True for learned attacks that learn from a replay buffer (their ``updates_per_batch``)."""
 
-    def __init__(self, generator: torch.Generator | None = None, attacked_agents: torch.Tensor | None = None,
-                 features: torch.Tensor | None = None):
+    def __init__(self, generator: torch.Generator | None = None):
         self.generator = generator if generator is not None else torch.Generator().manual_seed(0)
-        self.attacked_agents = attacked_agents  # [N] bool, None = all agents (M)
-        self.features = features  # [D] bool: the coordinates it may touch, None = all
+        self.threat: BoundThreat | None = None
+        """The threat model on the environment it perturbs (``bind``)."""
         self.state: torch.Tensor | None = None
         """The global state [B, S] of the step being perturbed (set by ``__call__``; ROMANCE-s reads it)."""
 
@@ -137,6 +142,17 @@ class Attack:
         if not cls.learned:
             raise NotImplementedError(f"attack {cls.name!r} is not learned")
         return cls(info, generator=generator, cfg=cfg, device=device)
+
+    def bind(self, threat: BoundThreat) -> "Attack":
+        """Perturb under ``threat`` from now on (K, M and the touchable coordinates of one
+        environment); returns the attack."""
+        self.threat = threat
+        return self
+
+    @property
+    def attacked_agents(self) -> torch.Tensor | None:
+        """[N] bool: the attacked set M of the bound threat model (None = every agent)."""
+        return None if self.threat is None else self.threat.agents
 
     def reset(self, batch_size: int) -> None:
         """Start of a new batch of episodes."""
@@ -153,9 +169,10 @@ class Attack:
         return actions
 
     def __call__(self, agent: Agent, obs: torch.Tensor, hidden: torch.Tensor, avail: torch.Tensor,
-                 eps: float, low: torch.Tensor, high: torch.Tensor, state: torch.Tensor | None = None) -> torch.Tensor:
+                 eps: float, state: torch.Tensor | None = None) -> torch.Tensor:
         """ô [B, N, D] for obs [B, N, D], hidden [B, N, H], avail [B, N, A] (and the global ``state``
-        [B, S], for attacks that condition on it); budget enforced.
+        [B, S], for attacks that condition on it) at radius ``eps``; the bound threat model's budget
+        enforced.
 
         At ε ≤ 0 the observation is returned unchanged, but a learned adversary still runs
         ``perturb`` so that it records its own step (an ε ramp or a zero-ε phase of a defense
@@ -163,12 +180,16 @@ class Attack:
         self.state = state
         if eps <= 0 and not self.learned:
             return obs
+        threat = self.threat
+        if threat is None:
+            raise RobenchError(f"attack {self.name!r} is not bound to a threat model (Attack.bind)")
         eps = max(eps, 0.0)
+        low, high = threat.low, threat.high
         x = project(self.perturb(agent, obs, hidden, avail, eps, low, high).detach(), obs, eps, low, high)
-        if self.attacked_agents is not None:
-            x = torch.where(self.attacked_agents.view(1, -1, 1), x, obs)
-        if self.features is not None:
-            x = torch.where(self.features.to(x.device).view(1, 1, -1), x, obs)
+        if threat.agents is not None:
+            x = torch.where(threat.agents.to(x.device).view(1, -1, 1), x, obs)
+        if threat.features is not None:
+            x = torch.where(threat.features.to(x.device).view(1, 1, -1), x, obs)
         return x
 
 

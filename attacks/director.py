@@ -18,9 +18,8 @@ from robench.learners.buffer import EpisodeBatch
 class DirectorAttack(LearnedAttack):
     director_kind = "director"
 
-    def __init__(self, generator: torch.Generator | None, attacked_agents: torch.Tensor | None,
-                 policy: Agent, device: str | torch.device):
-        super().__init__(generator, attacked_agents)
+    def __init__(self, generator: torch.Generator | None, policy: Agent, device: str | torch.device):
+        super().__init__(generator)
         self.policy, self.device = policy, torch.device(device)
         self.training = False
         self._hidden: torch.Tensor | None = None

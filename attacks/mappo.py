@@ -150,10 +150,9 @@ class GaussianPolicyAttack(LearnedAttack):
 
     director_kind = "mappo"
 
-    def __init__(self, info: EnvInfo, generator: torch.Generator | None = None,
-                 attacked_agents: torch.Tensor | None = None, cfg: MAPPOConfig | None = None,
+    def __init__(self, info: EnvInfo, generator: torch.Generator | None = None, cfg: MAPPOConfig | None = None,
                  device: str | torch.device = "cpu"):
-        super().__init__(generator, attacked_agents)
+        super().__init__(generator)
         self.info = info
         self.policy = GaussianMAPPO(info, self.out_dim(info), cfg, device)
         self.training = False

@@ -9,6 +9,7 @@ from attacks.base import Attack
 class NoAttack(Attack):
     name = "none"
     label = "Natural"
+    clean = True
 
     def perturb(self, agent, obs, hidden, avail, eps, low, high) -> torch.Tensor:
         return obs

@@ -70,13 +70,12 @@ class PAAD(DirectorAttack):
         return cls(info, generator, device=device, updates_per_batch=cfg.updates_per_batch,
                    learner=LearnerConfig(mixer=cfg.director_mixer, agent=cfg.director_agent))
 
-    def __init__(self, info: EnvInfo, generator: torch.Generator | None = None,
-                 attacked_agents: torch.Tensor | None = None, learner: LearnerConfig | None = None,
+    def __init__(self, info: EnvInfo, generator: torch.Generator | None = None, learner: LearnerConfig | None = None,
                  explore: float = 0.05, updates_per_batch: int = 4, buffer_size: int = 2000,
                  device: str | torch.device = "cpu"):
         director = QLearner(learner or LearnerConfig(), info.obs_dim, info.n_agents, info.n_actions,
                             info.state_dim, device)
-        super().__init__(generator, attacked_agents, director.agent, device)
+        super().__init__(generator, director.agent, device)
         self.info, self.director = info, director
         self.director_kind = director.cfg.mixer  # the director's own value decomposition (vdn / qmix)
         self.buffer = ReplayBuffer(buffer_size, info.episode_limit, info.n_agents, info.obs_dim, info.state_dim,

@@ -20,11 +20,11 @@ from robench.budget import RunSettings, StepBudget
 from robench.checkpoint import CheckpointError, env_info_from_manifest, read_manifest, read_tensors, save_checkpoint
 from robench.envs import BatchedEnv, EnvInfo, make_env, paper_eps
 from robench.learners.agent import Agent
-from robench.manifest import learner_config
+from robench.manifest import learner_config, train_config_record
 from robench.method_config import MethodConfig, make
 from robench.rollout import Outcomes, run_episodes
 from robench.runtime import configure_torch, seed_everything
-from robench.threat import DEFAULT_BOUNDS, ThreatModel, limits
+from robench.threat import DEFAULT_THREAT, ThreatModel
 
 LEARNED: dict[str, type[Attack]] = {name: cls for name, cls in ATTACKS.items() if cls.learned}
 """The learned attacks of the registry (each with ``Config``, ``build``, ``learn``, ``state_dict``)."""
@@ -38,16 +38,15 @@ class AttackTrainConfig(RunSettings):
 
     attack: str = "paad"
     """The learned attack (a ``LEARNED`` name)."""
-    eps: float | None = None
-    """Training budget (None = the paper's for the victim's map)."""
     steps: int = 200_000
     """Env steps."""
     eval_every: int = 20_000
     """Env steps between points of the adversary's curve (the victim under the greedy adversary)."""
     eval_episodes: int = 200
     """Episodes per curve point."""
-    bounds: str = DEFAULT_BOUNDS
-    """How ô is kept in range while the adversary trains (``robench.threat``)."""
+    threat: ThreatModel = DEFAULT_THREAT
+    """The adversary's threat model while it trains (``robench.threat``): its ε (None = the paper's
+    for the victim's map) and how ô is kept in range."""
     options: MethodConfig | None = None
     """The attack's own settings (None = its ``Config``'s defaults)."""
 
@@ -77,25 +76,26 @@ def victim_architecture(cfg: AttackTrainConfig, victim_manifest: dict[str, Any])
 def attack_train_config(manifest: dict[str, Any]) -> AttackTrainConfig:
     """The ``AttackTrainConfig`` an adversary manifest records.  Manifests written before attacks
     owned their settings hold them flat beside the run's; their keys are read by name."""
-    config = dict(manifest.get("config", {}))
+    config = train_config_record(manifest.get("config", {}))
     kind = LEARNED[manifest["attack"]].Config
     recorded = config.pop("options", None)
     if recorded is None:
         recorded = config
     known = kind.defaults()
     options = make(kind, {k: v for k, v in recorded.items() if k in known}, f"attack {manifest['attack']!r}")
-    run = {f.name for f in fields(AttackTrainConfig)} - {"attack", "options"}
-    return AttackTrainConfig(attack=manifest["attack"], options=options, **{k: v for k, v in config.items() if k in run})
+    run = {f.name for f in fields(AttackTrainConfig)} - {"attack", "options", "threat"}
+    return AttackTrainConfig(attack=manifest["attack"], options=options, threat=ThreatModel.from_dict(config["threat"]) if "threat" in config else DEFAULT_THREAT,
+                             **{k: v for k, v in config.items() if k in run})
 
 
 def adversary_round(env: BatchedEnv, victim: Agent, adversary: Attack, eps: float, seed: int,
-                    generator: torch.Generator, bounds: str = DEFAULT_BOUNDS) -> tuple[Outcomes, dict[str, float]]:
+                    generator: torch.Generator) -> tuple[Outcomes, dict[str, float]]:
     """One adversary-training round against a fixed victim: B episodes in which the greedy victim
-    acts on the exploring adversary's ô, then one ``learn`` on that batch.  The step of
-    ``robench attack train`` and of a defense's adversary-only phase (ATLA)."""
+    acts on the exploring adversary's ô (the adversary bound to its threat model on ``env``), then
+    one ``learn`` on that batch.  The step of ``robench attack train`` and of a defense's
+    adversary-only phase (ATLA)."""
     was_training, adversary.training = adversary.training, True
-    out, batch = run_episodes(env, victim, seed=seed, attack=adversary, eps=eps, generator=generator, record=True,
-                              limits=limits(bounds, env.obs_low, env.obs_high))
+    out, batch = run_episodes(env, victim, seed=seed, attack=adversary, eps=eps, generator=generator, record=True)
     stats = adversary.learn(batch)
     adversary.training = was_training
     return out, stats
@@ -110,17 +110,16 @@ def adversary_manifest(adversary: Attack, cfg: AttackTrainConfig, info: EnvInfo,
             "victim": victim_manifest["content_hash"], "victim_learner": victim_manifest["learner"], "eps": eps,
             "seed": cfg.seed, "steps": t_env, "wall_time_s": round(wall_s, 2),
             "final_victim_win_rate": final_victim_win_rate, "config": asdict(cfg),
-            "threat": ThreatModel(eps=eps, bounds=cfg.bounds).to_dict(), **provenance}
+            "threat": cfg.threat.at(eps).to_dict(), **provenance}
 
 
 CURVE_FIELDS = ["t_env", "wall_s", "victim_win_rate", "victim_return", "victim_crash_rate"]
 
 
-def victim_outcome(victim: Agent, adversary, info: EnvInfo, eps: float, episodes: int, seed: int,
-                   bounds: str = DEFAULT_BOUNDS) -> dict[str, float]:
-    """The victim's win rate, mean return and crash rate under the adversary (one batch of episodes)."""
+def victim_outcome(victim: Agent, adversary, info: EnvInfo, eps: float, episodes: int, seed: int) -> dict[str, float]:
+    """The victim's win rate, mean return and crash rate under the (bound) adversary (one batch of episodes)."""
     env = make_env(info.map_name, episodes, info.backend, obs_layout=info.obs_layout)
-    out, _ = run_episodes(env, victim, seed, attack=adversary, eps=eps, limits=limits(bounds, env.obs_low, env.obs_high))
+    out, _ = run_episodes(env, victim, seed, attack=adversary, eps=eps)
     return {"victim_win_rate": float(out.won.float().mean()), "victim_return": float(out.episode_return.mean()),
             "victim_crash_rate": float(out.crashed.float().mean())}
 
@@ -131,20 +130,21 @@ def train_adversary(cfg: AttackTrainConfig, victim: Agent, victim_manifest: dict
     configure_torch()
     gen = seed_everything(cfg.seed)
     info = env_info_from_manifest(victim_manifest)
-    eps = paper_eps(info.map_name) if cfg.eps is None else cfg.eps
-    cfg = victim_architecture(cfg, victim_manifest)
+    cfg = replace(victim_architecture(cfg, victim_manifest), threat=cfg.threat.resolved(paper_eps(info.map_name)))
+    eps = cfg.threat.eps
     adversary = build(cfg.attack, info, cfg.seed, cfg.device, cfg)
     env = make_env(info.map_name, cfg.n_envs, info.backend, cfg.device, info.obs_layout)
+    adversary.bind(cfg.threat.bind(env.obs_low, env.obs_high, info.n_agents))
     curve: list[dict[str, float]] = []
     budget = StepBudget(cfg.steps, cfg.eval_every, cfg.max_wall_s)
     it = 0
     while budget.running():
-        res, _ = adversary_round(env, victim, adversary, eps, cfg.seed * 1_000_003 + it, gen, cfg.bounds)
+        res, _ = adversary_round(env, victim, adversary, eps, cfg.seed * 1_000_003 + it, gen)
         it += 1
         row = None
         if budget.advance(int(res.length.sum())):
             row = {"t_env": budget.t_env, "wall_s": round(budget.wall_s(), 2),
-                   **victim_outcome(victim, adversary, info, eps, cfg.eval_episodes, 7_777 + budget.t_env, cfg.bounds)}
+                   **victim_outcome(victim, adversary, info, eps, cfg.eval_episodes, 7_777 + budget.t_env)}
             curve.append(row)
         if progress:
             progress(budget.t_env, row)

@@ -28,7 +28,7 @@ from typing import ClassVar
 
 import torch
 
-from attacks import Attack, make_attack
+from attacks import ATTACKS, Attack, make_attack
 from attacks.training import AttackTrainConfig
 from robench.envs.protocol import EnvInfo
 from robench.learners.buffer import EpisodeBatch
@@ -36,14 +36,17 @@ from robench.learners.learner import ExtraLoss, QLearner
 from robench.method_config import MethodConfig, make, parse
 from robench.options import Option
 from robench.regime import Regime
+from robench.threat import BoundThreat
 
 
 @dataclass
 class DefenseConfig:
     """Settings every defense receives."""
 
-    eps: float = 0.25
-    """Training perturbation budget ε (L∞)."""
+    threat: BoundThreat
+    """The run's threat model on its environment (``robench.threat``): the training ε, and the
+    range K of ô that its adversary (``Attack.bind``) and the regularisers' inner maximisation keep
+    to; recorded with co-trained adversaries."""
     seed: int = 0
     """Seed of the defense's own randomness (adversary noise, adversary init)."""
     options: dict[str, Option] = field(default_factory=dict)
@@ -52,13 +55,11 @@ class DefenseConfig:
     grids and ablations."""
     steps: int = 3_000_000
     """The run's env-step budget (schedules of co-trained adversaries: MAPPO's lr decay)."""
-    bounds: str = "none"
-    """The run's ``bounds`` mode (``robench.threat``), recorded with co-trained adversaries."""
-    obs_low: torch.Tensor | None = None
-    """[D] lowest value of ô under the run's threat model (``robench.threat``; −∞ with
-    ``bounds=none``); regularisers' inner maximisation clips to it."""
-    obs_high: torch.Tensor | None = None
-    """[D] highest value of ô under the run's threat model."""
+
+    @property
+    def eps(self) -> float:
+        """Training perturbation budget ε (L∞)."""
+        return float(self.threat.model.eps)
 
 
 class Defense:
@@ -89,7 +90,7 @@ class Defense:
     def __init__(self, cfg: DefenseConfig, learner: QLearner, info: EnvInfo):
         self.cfg, self.learner, self.info = cfg, learner, info
         self.config = self.config_for(learner.cfg.mixer, cfg.options)
-        self.attack: Attack = self.build_attack()
+        self.attack: Attack = self.build_attack().bind(cfg.threat)
         self.extra_losses: list[ExtraLoss] = []
 
     def build_attack(self) -> Attack:
@@ -111,7 +112,12 @@ class Defense:
     def perturbs_training(cls) -> bool:
         """Whether training depends on the threat model's ``bounds`` (an adversary in the rollouts,
         or a regulariser's inner maximisation); NoAdv's does not."""
-        return cls.attack_name != "none"
+        return cls.attacks_in_rollouts()
+
+    @classmethod
+    def attacks_in_rollouts(cls) -> bool:
+        """Whether an attack perturbs its training rollouts (so the regime's share p applies)."""
+        return not ATTACKS[cls.attack_name].clean
 
     def budget(self, progress: float) -> float:
         """Training ε at ``progress`` ∈ [0, 1] of the run (constant by default)."""

@@ -50,15 +50,15 @@ class CoTrainedDefense(Defense):
         return LEARNED[self.attack_name].Config()
 
     def attack_config(self) -> AttackTrainConfig:
-        """The adversary's run: its seed, the run's ε, bounds and step budget, and its settings
+        """The adversary's run: its seed, the run's threat model and step budget, and its settings
         fitted to the protagonist as to a victim (PAAD's director takes its architecture, App. H.2)."""
-        return AttackTrainConfig(attack=self.attack_name, eps=self.cfg.eps, steps=self.cfg.steps, bounds=self.cfg.bounds,
+        return AttackTrainConfig(attack=self.attack_name, threat=self.cfg.threat.model, steps=self.cfg.steps,
                                  seed=self.adversary_seed, options=self.attack_options().for_victim(self.learner.cfg))
 
     def adversary_round(self, env, agent, eps: float, seed: int, generator):
         """The step of ``robench attack train`` (``attacks.training.adversary_round``): B episodes of
         the greedy protagonist on the exploring adversary's ô, then one adversary update."""
-        out, _ = adversary_round(env, agent, self.attack, eps, seed, generator, self.cfg.bounds)
+        out, _ = adversary_round(env, agent, self.attack, eps, seed, generator)
         return out
 
     def build_attack(self) -> Attack:

@@ -94,9 +94,7 @@ class Regularised(Defense):
 
     def __init__(self, cfg: DefenseConfig, learner: QLearner, info: EnvInfo):
         super().__init__(cfg, learner, info)
-        if cfg.obs_low is None or cfg.obs_high is None:
-            raise ValueError("regularised defenses need the observation bounds (DefenseConfig.obs_low/high)")
-        self.low, self.high = cfg.obs_low, cfg.obs_high
+        self.low, self.high = cfg.threat.low, cfg.threat.high
         self.extra_losses = [self.regulariser]
 
     @classmethod

@@ -33,6 +33,7 @@ from robench.envs import layout_of, make_env
 from robench.evaluate import evaluate
 from robench.learners.learner import LearnerConfig
 from robench.runtime import configure_torch
+from robench.threat import NO_THREAT
 
 DEFAULT_CHECKPOINT = Path("checkpoints/3m/vdn_noadv_s0")
 TARGET_WIN_RATE = 0.95
@@ -61,13 +62,13 @@ def bench_eval(checkpoint: Path, episodes: int, single: int, eps: float) -> dict
     configure_torch()
     agent, _, manifest = load_protagonist(checkpoint)
     map_name, layout = manifest["env"]["map_name"], layout_of(manifest["env"])
-    evaluate(agent, map_name, attack="fgsm", eps=eps, episodes=episodes, seed=99, obs_layout=layout)  # warm-up: B
-    evaluate(agent, map_name, attack="fgsm", eps=eps, episodes=1, seed=99, obs_layout=layout)  # and B = 1
+    evaluate(agent, map_name, attack="fgsm", threat=NO_THREAT.at(eps), episodes=episodes, seed=99, obs_layout=layout)  # warm-up: B
+    evaluate(agent, map_name, attack="fgsm", threat=NO_THREAT.at(eps), episodes=1, seed=99, obs_layout=layout)  # and B = 1
     t0 = time.perf_counter()
-    batched, _ = evaluate(agent, map_name, attack="fgsm", eps=eps, episodes=episodes, seed=1, obs_layout=layout)
+    batched, _ = evaluate(agent, map_name, attack="fgsm", threat=NO_THREAT.at(eps), episodes=episodes, seed=1, obs_layout=layout)
     t_batched = time.perf_counter() - t0
     t0 = time.perf_counter()
-    one, _ = evaluate(agent, map_name, attack="fgsm", eps=eps, episodes=single, seed=1, batch_size=1,
+    one, _ = evaluate(agent, map_name, attack="fgsm", threat=NO_THREAT.at(eps), episodes=single, seed=1, batch_size=1,
                       obs_layout=layout)
     t_single = time.perf_counter() - t0
     per_batched, per_single = t_batched / episodes, t_single / single

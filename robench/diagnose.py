@@ -29,6 +29,7 @@ from robench.envs import declares, make_env
 from robench.evaluate import evaluate
 from robench.learners.agent import Agent, greedy
 from robench.rollout import run_episodes
+from robench.threat import NO_THREAT
 
 MOVE_EAST, STOP, FIRST_ATTACK = 1, 4, 5
 """SMAX's ally actions: 0–3 move north, east, south, west; 4 stop; 5 + j attack enemy j."""
@@ -74,7 +75,7 @@ class RandomObservationProbe(Attack):
     def _uniform(self, obs: torch.Tensor) -> torch.Tensor:
         return self.low + (self.high - self.low) * uniform_like(obs, self.generator)
 
-    def __call__(self, agent, obs, hidden, avail, eps, low, high, state=None) -> torch.Tensor:
+    def __call__(self, agent, obs, hidden, avail, eps, state=None) -> torch.Tensor:
         u = self._uniform(obs)
         if self.replace:
             return u
@@ -138,8 +139,8 @@ def diagnose(agent: Agent, map_name: str, backend: str = "smax", episodes: int =
         if footprint_eps is not None:
             d.footprint_eps = footprint_eps
             d.fgsm_win_rate, d.fgsm_support_win_rate = (
-                evaluate(agent, map_name, backend=backend, attack=a, eps=footprint_eps, episodes=episodes, seed=seed,
-                         device=device, bounds="none", obs_layout=obs_layout)[0].win_rate
+                evaluate(agent, map_name, backend=backend, attack=a, threat=NO_THREAT.at(footprint_eps),
+                         episodes=episodes, seed=seed, device=device, obs_layout=obs_layout)[0].win_rate
                 for a in ("fgsm", "fgsm-support"))
     return d
 

@@ -1,6 +1,6 @@
 """``evaluate``: the one evaluation entry point (RobustBench style) — plain numbers out.
 
-A cell = (protagonist, attack, ε, episodes, seed).  All E episodes run as one batch of E
+A cell = (protagonist, attack, threat model, episodes, seed).  All E episodes run as one batch of E
 environments through :func:`robench.rollout.run_episodes`; the greedy protagonist acts on
 the attacked observations.  Win rate gets a 95 % Wilson score interval:
     centre = (p̂ + z²/2n) / (1 + z²/n),  half = z √(p̂(1−p̂)/n + z²/4n²) / (1 + z²/n),  z = 1.96.
@@ -12,17 +12,18 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from attacks import Attack, make_attack
+from attacks import CLEAN, Attack, make_attack
 from robench.envs import BatchedEnv, EnvInfo, make_env, max_copies
 from robench.errors import RobenchError
 from robench.learners.agent import Agent
 from robench.rollout import Outcomes, run_episodes
-from robench.threat import DEFAULT_BOUNDS, ThreatModel, feature_mask
+from robench.threat import NO_THREAT, ThreatModel
 
 
 @dataclass
 class EvalResult:
-    """Summary of one evaluation cell (``--json`` prints exactly these keys)."""
+    """Summary of one evaluation cell (``--json`` prints ``to_dict``: these numbers and the cell's
+    threat model's ε, M, bounds and features, flat)."""
 
     win_rate: float
     ci_low: float
@@ -33,24 +34,24 @@ class EvalResult:
     mean_length: float
     episodes: int
     attack: str
-    eps: float
     seed: int
-    attacked_agents: list[int] | None = None
-    """The attacked set M (agent indices); None = every agent."""
-    bounds: str = DEFAULT_BOUNDS
-    """How ô was kept in range (``robench.threat``)."""
-    features: list[int] | None = None
-    """The coordinates the attack could touch; None = all."""
+    threat: ThreatModel
+    """The cell's threat model."""
 
     @property
-    def threat(self) -> ThreatModel:
-        """The cell's threat model."""
-        m = None if self.attacked_agents is None else tuple(self.attacked_agents)
-        f = None if self.features is None else tuple(self.features)
-        return ThreatModel(eps=self.eps, bounds=self.bounds, attacked_agents=m, features=f)
+    def eps(self) -> float:
+        return float(self.threat.eps or 0.0)
+
+    @property
+    def bounds(self) -> str:
+        return self.threat.bounds
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        out = asdict(self)
+        threat = out.pop("threat")
+        seed = out.pop("seed")
+        return {**out, "eps": self.eps, "seed": seed, "attacked_agents": threat["attacked_agents"],
+                "bounds": threat["bounds"], "features": threat["features"]}
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -64,56 +65,49 @@ def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, flo
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def summarise(out: Outcomes, attack: str, eps: float, seed: int, attacked_agents: list[int] | None = None,
-              bounds: str = DEFAULT_BOUNDS, features: list[int] | None = None) -> EvalResult:
+def summarise(out: Outcomes, attack: str, threat: ThreatModel, seed: int) -> EvalResult:
     n = int(out.won.numel())
     wins = int(out.won.sum())
     lo, hi = wilson_interval(wins, n)
     ret = out.episode_return.double()
     return EvalResult(win_rate=wins / n, ci_low=lo, ci_high=hi, mean_return=float(ret.mean()),
                       std_return=float(ret.std(unbiased=False)), crash_rate=float(out.crashed.float().mean()),
-                      mean_length=float(out.length.double().mean()), episodes=n, attack=attack, eps=float(eps),
-                      seed=seed, attacked_agents=attacked_agents, bounds=bounds, features=features)
+                      mean_length=float(out.length.double().mean()), episodes=n, attack=attack, seed=seed,
+                      threat=threat)
 
 
-def evaluate(agent: Agent, map_name: str, *, backend: str = "smax", attack: str = "none", eps: float = 0.0,
-             episodes: int = 500, seed: int = 0, device: str | torch.device = "cpu",
-             batch_size: int | None = None, adversary: Attack | None = None,
-             attacked_agents: list[int] | None = None, bounds: str = DEFAULT_BOUNDS,
-             obs_layout: str | None = None, features: list[int] | None = None,
-             env: BatchedEnv | None = None) -> tuple[EvalResult, Outcomes]:
-    """Evaluate ``agent`` for ``episodes`` episodes under ``attack`` at budget ``eps``.
+def evaluate(agent: Agent, map_name: str, *, backend: str = "smax", attack: str = CLEAN,
+             threat: ThreatModel = NO_THREAT, episodes: int = 500, seed: int = 0,
+             device: str | torch.device = "cpu", batch_size: int | None = None, adversary: Attack | None = None,
+             obs_layout: str | None = None, env: BatchedEnv | None = None) -> tuple[EvalResult, Outcomes]:
+    """Evaluate ``agent`` for ``episodes`` episodes under ``attack`` within ``threat`` (its ε, the
+    attacked set M — the others keep their clean observations —, the range K of ô and the
+    coordinates it may touch: ``robench.threat``).
 
     ``batch_size`` < ``episodes`` (or the backend's ``max_copies``) splits the cell into sequential batches (the one-at-a-time
     evaluator of ``robench bench`` is ``batch_size=1``); seeds differ per batch.  Learned
     attacks take their loaded ``adversary`` (its director is fixed; its gradient step uses
-    ``agent``, so it transfers to any protagonist of the same environment).  ``attacked_agents``
-    is the attacked set M (the others keep their clean observations); None = all agents; ``bounds``
-    the range of ô (``robench.threat``), ``features`` the coordinates the attack may touch (None =
-    all; the others keep their clean values): together with ε they are the cell's threat model;
-    ``obs_layout`` the env's observation layout (None = the backend's own).  ``env``: copies of
+    ``agent``, so it transfers to any protagonist of the same environment).  ``obs_layout`` is the
+    env's observation layout (None = the backend's own).  ``env``: copies of
     that map, backend and layout kept by the caller (``eval_env``) for repeated evaluations (a
     training curve: StarCraft II games are not relaunched at every point); its batch size is
     the cell's batch size."""
     if episodes <= 0:
         raise ValueError("episodes must be positive")
+    if threat.eps is None:
+        raise RobenchError("the threat model's eps is not resolved (ThreatModel.resolved)")
     env = env if env is not None else eval_env(map_name, episodes, backend, device, obs_layout, batch_size)
     bs = env.batch_size
-    threat = ThreatModel(eps=float(eps), bounds=bounds,
-                         attacked_agents=None if attacked_agents is None else tuple(attacked_agents),
-                         features=None if features is None else tuple(features))
     check_fits(agent, env.info())
-    limits = threat.limits(env.obs_low, env.obs_high)
     adversary = make_attack(attack, seed=seed, adversary=adversary,
-                            attacked_agents=attacked_mask(attacked_agents, env.info().n_agents),
-                            features=feature_mask(threat.features, env.info().obs_dim))
+                            threat=threat.bind(env.obs_low, env.obs_high, env.info().n_agents))
     parts = []
     for start in range(0, episodes, bs):
-        out, _ = run_episodes(env, agent, seed=seed * 7_919 + start, attack=adversary, eps=eps, limits=limits)
+        out, _ = run_episodes(env, agent, seed=seed * 7_919 + start, attack=adversary, eps=threat.eps)
         parts.append(out)
     merged = Outcomes(*(torch.cat([getattr(p, f) for p in parts])[:episodes]
                         for f in ("won", "episode_return", "crashed", "length")))
-    return summarise(merged, attack, eps, seed, attacked_agents, bounds, features), merged
+    return summarise(merged, attack, threat, seed), merged
 
 
 def eval_env(map_name: str, episodes: int, backend: str = "smax", device: str | torch.device = "cpu",
@@ -132,15 +126,3 @@ def check_fits(agent: Agent, info: EnvInfo) -> None:
     if mine != theirs:
         raise RobenchError(f"the protagonist has (agents, obs dim, actions) = {mine} but {info.map_name}/{info.backend} "
                            f"has {theirs}: checkpoint and environment do not match")
-
-
-def attacked_mask(agents: list[int] | None, n_agents: int) -> torch.Tensor | None:
-    """The attacked set M as a [N] bool mask (None = all agents); indices must lie in [0, N)."""
-    if agents is None:
-        return None
-    bad = [i for i in agents if not 0 <= i < n_agents]
-    if bad or not agents:
-        raise RobenchError(f"attacked agents must be a non-empty subset of 0..{n_agents - 1}, got {agents}")
-    mask = torch.zeros(n_agents, dtype=torch.bool)
-    mask[list(agents)] = True
-    return mask

@@ -27,6 +27,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from attacks import CLEAN  # noqa: E402
 from robench.envs import declares  # noqa: E402
 from robench.manifest import Manifest  # noqa: E402
 from robench.tables import ATTACK_LABELS, DEFENSE_LABELS, LEARNER_LABELS, label, ordered  # noqa: E402
@@ -110,7 +111,7 @@ def eps_sweep(cells: pd.DataFrame, out: Path, metric: str | None = None) -> list
     written = []
     for (env, lr), g in cells.groupby(["env", "learner"]):
         column = _metric(g, metric)
-        attacks = [a for a in ordered(g.attack, list(ATTACK_LABELS)) if a != "none"]
+        attacks = [a for a in ordered(g.attack, list(ATTACK_LABELS)) if a != CLEAN]
         if not attacks:
             continue
         fig, axes = plt.subplots(1, len(attacks), figsize=(3.2 * len(attacks), 2.8), sharey=True, squeeze=False)
@@ -119,7 +120,7 @@ def eps_sweep(cells: pd.DataFrame, out: Path, metric: str | None = None) -> list
         for ax, attack in zip(axes[0], attacks):
             for d in rows:
                 sub = g[(g.defense == d) & (g.attack == attack)].groupby("eps")[column].mean()
-                clean = g[(g.defense == d) & (g.attack == "none")][column].mean()
+                clean = g[(g.defense == d) & (g.attack == CLEAN)][column].mean()
                 xs, ys = list(sub.index), list(sub.values)
                 if not np.isnan(clean):
                     xs, ys = [0.0] + xs, [clean] + ys
@@ -140,7 +141,7 @@ def attack_strength(cells: pd.DataFrame, out: Path, eps_by_env: dict[str, float]
     written = []
     for (env, lr), g in cells.groupby(["env", "learner"]):
         column = _metric(g, metric)
-        g = g[(g.attack == "none") | np.isclose(g.eps, eps_by_env[env])]
+        g = g[(g.attack == CLEAN) | np.isclose(g.eps, eps_by_env[env])]
         attacks = ordered(g.attack, list(ATTACK_LABELS))
         defenses = ordered(g.defense, list(DEFENSE_LABELS))
         width = 0.8 / max(1, len(attacks))
@@ -199,7 +200,7 @@ def _ablation_figures(g: pd.DataFrame, out: Path, env: str, lr: str, defense: st
     """One figure per numeric setting that takes ≥ 2 values among the rows ``g``."""
     written = []
     column = _metric(g, metric)
-    g = g[(g.attack == "none") | np.isclose(g.eps, eps_by_env.get(env, np.nan))]
+    g = g[(g.attack == CLEAN) | np.isclose(g.eps, eps_by_env.get(env, np.nan))]
     for param in sorted({k for o in g._numeric for k in o}):
         values = pd.Series([o.get(param, np.nan) for o in g._numeric], index=g.index)
         levels = sorted(values.dropna().unique())

@@ -24,7 +24,7 @@ from robench.manifest import Manifest, given_defense_options
 from robench.locks import sweep_orphans
 from robench.parallel import dispatch
 from robench.regime import ADDED, regime_of
-from robench.threat import DEFAULT_BOUNDS, LEGACY_BOUNDS, ThreatModel, bounds_of
+from robench.threat import DEFAULT_THREAT, ThreatModel, bounds_of
 
 class GridError(RobenchError):
     """Bad grid request (unknown names, nothing to evaluate, unavailable backend)."""
@@ -52,13 +52,10 @@ class GridSpec:
     adversary is cached under ``results/adversaries`` and shared by that row's ε cells."""
     retrain_steps: int = 100_000
     """Env steps of each retrained adversary."""
-    attacked_agents: list[int] | None = None
-    features: list[int] | None = None
-    """The observation coordinates the attacks may touch (None = all)."""
-    """The attacked set M of every cell (None = all agents; part of the cell key only when set)."""
-    bounds: str = DEFAULT_BOUNDS
-    """How every cell's attack keeps ô in range (``robench.threat``); part of the cell key unless
-    ``features``, the convention of cells stored before the threat model was recorded."""
+    threat: ThreatModel = DEFAULT_THREAT
+    """Every attacked cell's threat model but its radius (each cell's ε is one of ``eps``): the
+    attacked set M, the coordinates the attacks may touch and how ô is kept in range; clean cells
+    take ``ThreatModel.clean`` (its key: ``ThreatModel.cell_key``)."""
     reference_rows: bool = False
     """Add the mask-only scripted policy's row to every SMAX (env, learner) block (``robench grid``
     does unless ``--no-reference``)."""
@@ -120,7 +117,7 @@ def protocol_label(defense: str, obs_layout: str, steps: int, bounds: str, regim
     cls = DEFENSES.get(defense)
     if cls is not None and cls.perturbs_training():
         parts.append(f"bounds={bounds}")
-    if cls is not None and cls.attack_name != "none":
+    if cls is not None and cls.attacks_in_rollouts():
         parts += [_setting(k, v) for k, v in regime.items() if ADDED.get(k, ...) != v]
     return ",".join(parts)
 
@@ -132,7 +129,7 @@ def current_protocol(defense: str, backend: str = "smax") -> str:
 
     regime = DEFENSES[defense].REGIME.to_dict() if defense in DEFENSES else {}
     layout = TrainConfig().obs_layout or TRAIN_LAYOUTS.get(backend, "unit_list")
-    return protocol_label(defense, layout, TrainConfig().steps, TrainConfig().bounds, regime)
+    return protocol_label(defense, layout, TrainConfig().steps, TrainConfig().threat.bounds, regime)
 
 
 def _setting(key: str, value: Any) -> str:
@@ -206,7 +203,7 @@ def plan(spec: GridSpec, candidates: dict[tuple[str, str, str, str], list[tuple[
     Each learned column uses the first of its ``candidates`` (``adversary_candidates`` of
     ``spec.adversaries``, scanned here unless the caller already did): one adversary per
     (env, victim learner, attack, observation layout) serves the whole column, as in the paper."""
-    from attacks import ATTACKS
+    from attacks import ATTACKS, is_clean
     from robench.store import cell_id
 
     if candidates is None:
@@ -227,20 +224,13 @@ def plan(spec: GridSpec, candidates: dict[tuple[str, str, str, str], list[tuple[
                     missing.append({"env": env, "learner": learner, "defense": manifest.defense,
                                     "seed": manifest.seed, "attack": attack})
                     continue
-            for eps in ([0.0] if attack == "none" else spec.eps):
+            clean = is_clean(attack)
+            for threat in ([spec.threat.clean()] if clean else [spec.threat.at(eps) for eps in spec.eps]):
                 for eval_seed in spec.eval_seeds:
-                    key = {"checkpoint_hash": manifest.content_hash, "attack": attack, "eps": float(eps),
+                    key = {"checkpoint_hash": manifest.content_hash, "attack": attack, "eps": threat.eps,
                            "episodes": spec.episodes, "eval_seed": eval_seed,
-                           "adversary_hash": adversary[1] if adversary else None, "retrain": retrain}
-                    if spec.attacked_agents is not None and attack != "none":  # all-agent keys stay unchanged
-                        key["attacked_agents"] = spec.attacked_agents
-                    if spec.bounds != LEGACY_BOUNDS and attack != "none":  # so do the stored features cells
-                        key["bounds"] = spec.bounds
-                    if spec.features is not None and attack != "none":
-                        key["features"] = list(spec.features)
-                    m = None if attack == "none" or spec.attacked_agents is None else tuple(spec.attacked_agents)
-                    f = None if attack == "none" or spec.features is None else tuple(spec.features)
-                    threat = ThreatModel(eps=float(eps), bounds=spec.bounds, attacked_agents=m, features=f)
+                           "adversary_hash": adversary[1] if adversary else None, "retrain": retrain,
+                           **({} if clean else threat.cell_key())}
                     meta = {"env": env, "backend": manifest.backend, "learner": learner,
                             "defense": manifest.defense, "variant": variant, "settings": settings,
                             "seed": manifest.seed, "threat": threat.to_dict(),
@@ -260,6 +250,7 @@ def reference_cells(spec: GridSpec, blocks: list[tuple[str, str, str]]) -> list[
     """The mask-only scripted policy's clean cell per SMAX (env, learner) block and evaluation
     seed: it ignores observations, so its clean win rate is its win rate under every
     observation attack — the reference row of the block (``robench.diagnose``)."""
+    from attacks import CLEAN
     from robench.store import cell_id
 
     cells = []
@@ -267,11 +258,12 @@ def reference_cells(spec: GridSpec, blocks: list[tuple[str, str, str]]) -> list[
         if not declares(backend, "win_rate"):  # SMAC-like maps only: the rule reads SMAC's action mask
             continue
         for eval_seed in spec.eval_seeds:
-            key = {"scripted": MASK_ONLY, "env": env, "learner": learner, "attack": "none", "eps": 0.0,
+            key = {"scripted": MASK_ONLY, "env": env, "learner": learner, "attack": CLEAN, "eps": 0.0,
                    "episodes": spec.episodes, "eval_seed": eval_seed}
             if backend != DEFAULT_BACKEND:  # the default backend's reference cells keep the ids they had
                 key["backend"] = backend
             meta = {**key, "backend": backend, "defense": MASK_ONLY, "variant": "", "seed": 0,
+                    "threat": spec.threat.clean().to_dict(),
                     "protocol": "scripted", "adversary": None, "retrain": None, "checkpoint_hash": None,
                     "adversary_hash": None}
             cells.append(Cell(cid=cell_id(key), checkpoint=f"scripted:{MASK_ONLY}", meta=meta))
@@ -305,11 +297,9 @@ def run_cell(cell: Cell, results: str) -> dict[str, Any]:
             from robench.checkpoint import env_info_from_manifest
 
             adversary = load_adversary(Path(k["adversary"]), env_info_from_manifest(manifest), seed=k["eval_seed"])
-        res, out = evaluate(agent, k["env"], backend=k["backend"], attack=k["attack"], eps=k["eps"],
-                            episodes=k["episodes"], seed=k["eval_seed"], adversary=adversary,
-                            attacked_agents=k.get("attacked_agents"), bounds=k.get("threat", {}).get("bounds", "none"),
-                            features=k.get("features"),
-                            obs_layout=k.get("obs_layout"))
+        res, out = evaluate(agent, k["env"], backend=k["backend"], attack=k["attack"],
+                            threat=ThreatModel.from_dict(k["threat"]), episodes=k["episodes"], seed=k["eval_seed"],
+                            adversary=adversary, obs_layout=k.get("obs_layout"))
         episodes = pd.DataFrame({"episode": range(res.episodes), "won": out.won.numpy(),
                                  "return": out.episode_return.numpy(), "crashed": out.crashed.numpy(),
                                  "length": out.length.numpy()})
@@ -343,7 +333,8 @@ def retrained_adversary(store, spec: dict[str, Any], victim, victim_manifest: di
     with store.lock(aid):
         if not (out / "manifest.json").is_file():
             sweep_orphans(out.parent, aid)  # left by a killed trainer (we hold the lock)
-            cfg = AttackTrainConfig(attack=spec["attack"], eps=spec["eps"], steps=spec["steps"], seed=spec["seed"])
+            cfg = AttackTrainConfig(attack=spec["attack"], threat=DEFAULT_THREAT.at(spec["eps"]), steps=spec["steps"],
+                                    seed=spec["seed"])
             train_adversary(cfg, victim, victim_manifest, out, overwrite=True)
     return out
 

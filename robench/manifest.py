@@ -12,6 +12,7 @@ from typing import Any
 
 from robench.errors import RobenchError
 from robench.learners.learner import LearnerConfig
+from robench.threat import LEGACY_BOUNDS, ThreatModel, bounds_of
 
 KINDS = ("protagonist", "adversary")
 REQUIRED = ("kind", "content_hash", "env", "learner")
@@ -55,6 +56,25 @@ class Manifest:
         return self.raw["env"].get("backend", "smax")
 
     @property
+    def obs_layout(self) -> str:
+        """The observation layout it was made on (``robench.envs.layout_of``: the legacy default
+        for manifests that predate the record)."""
+        from robench.envs import layout_of
+
+        return layout_of(self.raw["env"])
+
+    @property
+    def threat(self) -> ThreatModel | None:
+        """The threat model it was trained under (None for manifests that predate the record)."""
+        record = self.raw.get("threat")
+        return None if record is None else ThreatModel.from_dict(record)
+
+    @property
+    def bounds(self) -> str:
+        """The bounds of its threat model (``features`` for manifests that predate the record)."""
+        return bounds_of(self.raw)
+
+    @property
     def learner(self) -> str:
         """A protagonist's mixer; an adversary's director kind."""
         return self.raw["learner"]
@@ -83,6 +103,10 @@ class Manifest:
     @property
     def clean_win_rate(self) -> float | None:
         return self.raw.get("clean_win_rate")
+
+    @property
+    def clean_return(self) -> float | None:
+        return self.raw.get("clean_return")
 
     @property
     def init_from_map(self) -> str | None:
@@ -146,6 +170,19 @@ class Manifest:
     def co_trained_adversaries(self) -> dict[str, str]:
         """Entry name → content hash of the adversaries co-trained with this protagonist."""
         return dict(self.raw.get("co_trained_adversaries") or {})
+
+
+def train_config_record(config: dict[str, Any], absent_bounds: str = LEGACY_BOUNDS) -> dict[str, Any]:
+    """A recorded run configuration (a ``TrainConfig`` or ``AttackTrainConfig`` as ``asdict`` wrote
+    it) in today's shape: configurations written before the threat model was a field hold its ε
+    and ``bounds`` flat beside the run's settings; they move into ``threat``.  A configuration with a
+    flat ε but no ``bounds`` predates the record too: ``absent_bounds`` (``features``, how such runs
+    were made; a hand-written run file passes the default)."""
+    config = dict(config)
+    if "threat" in config or not {"eps", "bounds"} & set(config):
+        return config
+    threat = ThreatModel.from_dict({"eps": config.pop("eps", None), "bounds": config.pop("bounds", absent_bounds)})
+    return {**config, "threat": threat.to_dict()}
 
 
 def learner_config(manifest: dict[str, Any]) -> LearnerConfig:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from attacks import CLEAN
 from robench.envs import declares
 
 OUTCOMES = {"win_rate": "won", "return": "return", "crash_rate": "crashed"}
@@ -29,7 +30,7 @@ CURVE_METRICS = {"win_rate": "eval_win_rate", "return": "eval_return", "crash_ra
 
 
 def metric_name(metric: str, attack: str, eps: float) -> str:
-    return metric if attack == "none" else f"{metric}_{attack}_eps{eps:g}"
+    return metric if attack == CLEAN else f"{metric}_{attack}_eps{eps:g}"
 
 
 def _metrics(backend: str) -> list[str]:

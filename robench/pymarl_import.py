@@ -45,7 +45,7 @@ from robench.learners.agent import Agent, MLPAgent, RNNAgent
 from robench.learners.learner import LearnerConfig
 from robench.learners.mixers import QMixer
 from robench.regime import Regime
-from robench.threat import DEFAULT_BOUNDS, ThreatModel
+from robench.threat import DEFAULT_THREAT
 
 AGENT_FILE, MIXER_FILE = "agent.th", "mixer.th"
 GRU_KEYS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
@@ -208,7 +208,7 @@ def import_pymarl(run_dir: Path, env: str, learner: str, out: Path, backend: str
         "clean_crash_rate": clean.crash_rate,
         "clean_eval_episodes": clean.episodes,
         "defense_options_resolved": {},
-        "threat": ThreatModel(eps=eps, bounds=DEFAULT_BOUNDS).to_dict(),
+        "threat": DEFAULT_THREAT.at(eps).to_dict(),
         "regime": Regime().to_dict(),
         "co_trained_adversaries": {},
         "init_from_hash": None,

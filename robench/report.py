@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from attacks import CLEAN
 from robench.atomic import atomic_write_text
 from robench.checkpoint import CheckpointError, read_manifest
 from robench.envs import PAPER_EPS, declares
@@ -96,15 +97,15 @@ def current_cells(raw: pd.DataFrame) -> pd.DataFrame:
 def one_threat_model(raw: pd.DataFrame, bounds: str | None, results: Path) -> tuple[pd.DataFrame, str]:
     """The cells of one threat model: attacked cells of ``bounds`` (which must be given when the
     store holds several) and the clean cells, which every threat model shares."""
-    attacked = raw[raw.attack != "none"]
+    attacked = raw[raw.attack != CLEAN]
     modes = sorted(attacked.bounds.unique()) if "bounds" in raw.columns else []
     if bounds is None:
         if len(modes) > 1:
             raise ReportError(f"{results} holds cells of {len(modes)} threat models (bounds {', '.join(modes)}); "
                               f"a table never mixes two: pass --bounds")
         bounds = modes[0] if modes else DEFAULT_BOUNDS
-    keep = (raw.attack == "none") | (raw.bounds == bounds)
-    if not (keep & (raw.attack != "none")).any() and len(modes):
+    keep = (raw.attack == CLEAN) | (raw.bounds == bounds)
+    if not (keep & (raw.attack != CLEAN)).any() and len(modes):
         raise ReportError(f"{results} has no cells with bounds {bounds} (it has {', '.join(modes)})")
     return raw[keep], bounds
 
@@ -161,7 +162,7 @@ def broadcast_reference(selected: pd.DataFrame) -> pd.DataFrame:
     for (env, learner), block in selected[~ref].groupby(["env", "learner"]):
         mine = selected[ref & (selected.env == env) & (selected.learner == learner)]
         for attack in block.attack.unique():
-            if attack != "none":
+            if attack != CLEAN:
                 copies.append(mine.assign(attack=attack))
     return pd.concat([selected] + copies, ignore_index=True)
 

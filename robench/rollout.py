@@ -31,8 +31,7 @@ class ObservationAdversary(Protocol):
                  active: torch.Tensor) -> torch.Tensor: ...
 
     def __call__(self, agent: Agent, obs: torch.Tensor, hidden: torch.Tensor, avail: torch.Tensor,
-                 eps: float, low: torch.Tensor, high: torch.Tensor, state: torch.Tensor | None = None
-                 ) -> torch.Tensor: ...
+                 eps: float, state: torch.Tensor | None = None) -> torch.Tensor: ...
 
 
 @dataclass
@@ -65,8 +64,7 @@ def epsilon_greedy(act: torch.Tensor, avail: torch.Tensor, explore: float, gener
 @torch.no_grad()
 def run_episodes(env: BatchedEnv, agent: Agent, seed: int, *, attack: ObservationAdversary | None = None,
                  eps: float = 0.0, explore: float = 0.0, generator: torch.Generator | None = None,
-                 record: bool = False, limits: tuple[torch.Tensor, torch.Tensor] | None = None,
-                 attack_prob: float = 1.0, attack_unit: str = "episode", clock: dict[str, float] | None = None,
+                 record: bool = False, attack_prob: float = 1.0, attack_unit: str = "episode", clock: dict[str, float] | None = None,
                  ) -> tuple[Outcomes, EpisodeBatch | None]:
     """Play ``env.batch_size`` episodes to the end; optionally record them for replay.
 
@@ -77,7 +75,7 @@ def run_episodes(env: BatchedEnv, agent: Agent, seed: int, *, attack: Observatio
     ``extras["greedy_actions"]`` its greedy action on ô at every step (what a learned adversary
     steers: ATSA's a^taken of Eq. 14 is the protagonist's policy, not its exploration noise).
 
-    ``limits`` is the range K of ô (``robench.threat``; default the env's feature range).  With
+    The attack is bound to its threat model on ``env`` (``Attack.bind``); ``eps`` is its radius.  With
     ``attack_prob`` p < 1 each episode (``attack_unit="episode"``) or each step of each episode
     (``"step"``) is perturbed with probability p and otherwise sees o (``robench.regime``); an
     action attack hijacks only in the perturbed ones; ``extras["attacked"]`` [B, T] records which
@@ -93,7 +91,6 @@ def run_episodes(env: BatchedEnv, agent: Agent, seed: int, *, attack: Observatio
     if attack is not None:
         attack.reset(b)
     active = torch.ones(b, dtype=torch.bool, device=device)
-    low, high = (env.obs_low, env.obs_high) if limits is None else limits
     coin = attack_coins((b,), attack_prob, gen, device)
     length = torch.zeros(b, dtype=torch.int64, device=device)
     trace: dict[str, list[torch.Tensor]] = {k: [] for k in ("obs", "clean_obs", "state", "avail", "actions",
@@ -106,7 +103,7 @@ def run_episodes(env: BatchedEnv, agent: Agent, seed: int, *, attack: Observatio
         """(ô of this step — o where its coin says clean —, the step's coin)."""
         if attack_unit == "step":
             coin = attack_coins((b,), attack_prob, gen, device)
-        seen = attack(agent, cur.obs, hidden, cur.avail, eps, low, high, cur.state)
+        seen = attack(agent, cur.obs, hidden, cur.avail, eps, cur.state)
         return (torch.where(coin.view(-1, 1, 1), seen, cur.obs) if attack_prob < 1.0 else seen), coin
 
     for _ in range(limit):

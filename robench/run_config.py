@@ -13,6 +13,8 @@ from typing import Any
 
 from robench.errors import RobenchError
 from robench.learners.learner import LearnerConfig
+from robench.manifest import train_config_record
+from robench.threat import DEFAULT_BOUNDS, LEGACY_BOUNDS, ThreatModel
 from robench.train import TrainConfig, check_curve_attacks
 
 
@@ -27,21 +29,25 @@ def _toml_value(value: Any) -> str:
 
 
 def to_toml(cfg: TrainConfig) -> str:
-    """``cfg`` as TOML: the scalars, then ``[learner]`` and ``[defense_options]``."""
+    """``cfg`` as TOML: the scalars, then ``[threat]``, ``[learner]`` and ``[defense_options]``."""
     data = asdict(cfg)
-    learner, options = data.pop("learner"), data.pop("defense_options")
+    learner, options, threat = data.pop("learner"), data.pop("defense_options"), data.pop("threat")
     lines = [f"{k} = {_toml_value(v)}" for k, v in data.items() if v is not None]
-    for table, values in (("learner", learner), ("defense_options", options)):
+    for table, values in (("threat", threat), ("learner", learner), ("defense_options", options)):
         lines += ["", f"[{table}]"] + [f"{k} = {_toml_value(v)}" for k, v in values.items() if v is not None]
     return "\n".join(lines) + "\n"
 
 
-def from_dict(data: dict[str, Any], where: str) -> TrainConfig:
-    """A ``TrainConfig`` from its dict form (``asdict``), every key checked."""
+def from_dict(data: dict[str, Any], where: str, absent_default: bool = False) -> TrainConfig:
+    """A ``TrainConfig`` from its dict form (``asdict``; a flat ``eps`` and ``bounds`` as written
+    before the threat model was a field: ``robench.manifest.train_config_record``), every key checked."""
+    data = train_config_record(data, absent_bounds=DEFAULT_BOUNDS if absent_default else LEGACY_BOUNDS)
     known = {f.name for f in fields(TrainConfig)}
     unknown = sorted(set(data) - known)
     learner = dict(data.get("learner", {}))
     unknown += sorted(f"learner.{k}" for k in set(learner) - {f.name for f in fields(LearnerConfig)})
+    threat = dict(data.get("threat", {}))
+    unknown += sorted(f"threat.{k}" for k in set(threat) - {f.name for f in fields(ThreatModel)})
     if unknown:
         raise RobenchError(f"{where}: unknown setting {', '.join(unknown)}")
     from defenses import DEFENSES
@@ -50,7 +56,7 @@ def from_dict(data: dict[str, Any], where: str) -> TrainConfig:
     if not isinstance(attacks, list) or not all(isinstance(a, str) for a in attacks):
         raise RobenchError(f"{where}: curve_attacks must be a list of attack names, got {attacks!r}")
     check_curve_attacks(attacks)
-    cfg = TrainConfig(**{**data, "learner": LearnerConfig(**learner),
+    cfg = TrainConfig(**{**data, "learner": LearnerConfig(**learner), "threat": ThreatModel.from_dict(threat),
                          "defense_options": dict(data.get("defense_options", {}))})
     if cfg.defense not in DEFENSES:
         raise RobenchError(f"{where}: unknown defense {cfg.defense!r}; known: {', '.join(DEFENSES)}")
@@ -67,6 +73,6 @@ def load_config(path: Path) -> TrainConfig:
             if "config" not in manifest:
                 raise RobenchError(f"{path} records no training configuration")
             return from_dict(manifest["config"], str(path))
-        return from_dict(tomllib.loads(path.read_text()), str(path))
+        return from_dict(tomllib.loads(path.read_text()), str(path), absent_default=True)
     except (OSError, tomllib.TOMLDecodeError, json.JSONDecodeError, TypeError) as err:
         raise RobenchError(f"cannot read a run configuration from {path}: {err}") from None

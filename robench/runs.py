@@ -27,7 +27,6 @@ from robench.envs import declares, make_env
 from robench.evaluate import evaluate
 from robench.learners.learner import LearnerConfig
 from robench.snapshot import SnapshotPolicy, drop_snapshot
-from robench.threat import ThreatModel
 from robench.train import TrainConfig, resolve_config, train
 
 CURVE_FILE = "train_curve.csv"
@@ -134,10 +133,10 @@ def train_and_save(cfg: TrainConfig, out: Path, overwrite: bool = False, show_pr
         victim = {"content_hash": sha256_bytes(encode_tensors(tensors)), "learner": cfg.learner.mixer}
         nested, linked = {}, {}
         for name, (adversary, adv_cfg) in result.adversaries.items():
-            under, _ = evaluate(learner.policy_agent, cfg.env, backend=cfg.backend, attack=adv_cfg.attack, eps=cfg.eps,
-                                bounds=cfg.bounds, obs_layout=cfg.obs_layout, episodes=cfg.final_eval_episodes,
+            under, _ = evaluate(learner.policy_agent, cfg.env, backend=cfg.backend, attack=adv_cfg.attack, threat=cfg.threat,
+                                obs_layout=cfg.obs_layout, episodes=cfg.final_eval_episodes,
                                 seed=cfg.seed + 515_151, device=cfg.device, adversary=adversary)
-            adv_manifest = adversary_manifest(adversary, adv_cfg, info, victim, cfg.eps, result.t_env, result.wall_s,
+            adv_manifest = adversary_manifest(adversary, adv_cfg, info, victim, cfg.threat.eps, result.t_env, result.wall_s,
                                               under.win_rate, final_victim_return=under.mean_return,
                                               final_victim_crash_rate=under.crash_rate, co_trained_by=cfg.defense,
                                               co_trained_variant=cfg.defense_options)
@@ -148,7 +147,7 @@ def train_and_save(cfg: TrainConfig, out: Path, overwrite: bool = False, show_pr
             "env": asdict(info),
             "learner": cfg.learner.mixer,
             "defense": cfg.defense,
-            "eps": cfg.eps,
+            "eps": cfg.threat.eps,
             "seed": cfg.seed,
             "steps": result.t_env,
             "episodes": result.episodes,
@@ -159,7 +158,7 @@ def train_and_save(cfg: TrainConfig, out: Path, overwrite: bool = False, show_pr
             "clean_crash_rate": clean.crash_rate,
             "clean_eval_episodes": clean.episodes,
             "defense_options_resolved": result.resolved_options,
-            "threat": ThreatModel(eps=cfg.eps, bounds=cfg.bounds).to_dict(),
+            "threat": cfg.threat.to_dict(),
             "regime": result.regime.to_dict(),
             "co_trained_adversaries": linked,
             "init_from_hash": None if parent is None else parent["content_hash"],

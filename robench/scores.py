@@ -14,10 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from attacks import CLEAN
 from robench.errors import RobenchError
 
 ROW = ["env", "learner", "defense"]
-CLEAN = "none"
 
 
 @dataclass

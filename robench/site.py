@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from attacks import CLEAN
 from robench.atomic import atomic_write_text
 from robench.checkpoint import read_manifest
 from robench.diagnose_file import saved_diagnosis
@@ -206,7 +207,7 @@ def map_page(env: str, scores: pd.DataFrame, summary: pd.DataFrame, figures: lis
     """The leaderboard page of one map."""
     s, summ = scores[scores.env == env], summary[summary.env == env]
     bounds = ", ".join(sorted(s.bounds.astype(str).unique()))
-    eps = ", ".join(f"{e:g}" for e in sorted(s[s.attack != "none"].eps.unique()))
+    eps = ", ".join(f"{e:g}" for e in sorted(s[s.attack != CLEAN].eps.unique()))
     attacks = ordered(s.attack, list(ATTACK_LABELS))
     learners = ordered(s.learner, list(LEARNER_LABELS))
     head = (["<th class=\"text\">Learner</th>", "<th class=\"text\">Defense</th>", "<th>Seeds</th>"]
@@ -228,7 +229,7 @@ def map_page(env: str, scores: pd.DataFrame, summary: pd.DataFrame, figures: lis
                 per_seed = mine[mine.attack == a].groupby("seed").value.mean()
                 columns.append(per_seed.mean() if len(per_seed) else np.nan)
                 tip = ", ".join(f"seed {k}: {v:.3f}" for k, v in per_seed.items())
-                if a == "none" and len(seeds) > 1:
+                if a == CLEAN and len(seeds) > 1:
                     cells.append(_cell(_num(st.get("clean")), _num(st.get("clean_low")), _num(st.get("clean_high")), tip))
                 else:
                     cells.append(_cell(_num(per_seed.mean()) if len(per_seed) else None, title=tip))

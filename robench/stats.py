@@ -34,6 +34,16 @@ def ranksum_greater(ref: np.ndarray, other: np.ndarray) -> float:
     return float(sps.ranksums(np.asarray(ref, float), np.asarray(other, float), alternative="greater").pvalue)
 
 
+def welch_greater(a: np.ndarray, b: np.ndarray) -> float | None:
+    """One-sided Welch t-test p-value of mean(a) > mean(b) (unequal variances; ``scipy.stats.ttest_ind``
+    with ``equal_var=False``); None where either sample has fewer than two values or both are
+    constant (no test exists)."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if len(a) < 2 or len(b) < 2 or (a.var() == 0 and b.var() == 0):
+        return None
+    return float(sps.ttest_ind(a, b, equal_var=False, alternative="greater").pvalue)
+
+
 def holm(pvalues: np.ndarray) -> np.ndarray:
     """Holm–Bonferroni step-down adjusted p-values [K] for K tests (monotone, capped at 1)."""
     p = np.asarray(pvalues, dtype=float)

@@ -94,13 +94,13 @@ def load_cells(results: Path) -> pd.DataFrame:
     the coordinates the attack could touch (None = all); ``bounds`` how
     the cell's attack kept ô in range (``robench.threat``; ``features`` for cells stored before it
     was recorded)."""
-    from robench.threat import LEGACY_BOUNDS
+    from robench.threat import bounds_of
 
     store = ResultStore(results)
     rows = []
     for cid in store.cell_ids():
         meta = {"variant": "", "settings": None, "attacked_agents": None, "features": None, **store.read_meta(cid)}
-        meta["bounds"] = meta.get("bounds") or (meta.get("threat") or {}).get("bounds", LEGACY_BOUNDS)
+        meta["bounds"] = meta.get("bounds") or bounds_of(meta)
         rows.append(meta)
     return pd.DataFrame(rows)
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from attacks import ATTACKS
+from attacks import ATTACKS, CLEAN
 from defenses import DEFENSES
 from robench.grid import MASK_ONLY
 from robench.learners.mixers import MIXERS
@@ -76,14 +76,14 @@ def select_table_cells(cells: pd.DataFrame, eps_by_env: dict[str, float]) -> pd.
     keep = []
     for env, group in cells.groupby("env"):
         eps = eps_by_env[env]
-        keep.append(group[(group.attack == "none") | np.isclose(group.eps, eps)])
+        keep.append(group[(group.attack == CLEAN) | np.isclose(group.eps, eps)])
     return pd.concat(keep, ignore_index=True)
 
 
 def table_eps(cells: pd.DataFrame, preferred: dict[str, float]) -> dict[str, float]:
     """Per env: the preferred (paper) ε when measured, else the largest measured ε."""
     out = {}
-    for env, group in cells[cells.attack != "none"].groupby("env"):
+    for env, group in cells[cells.attack != CLEAN].groupby("env"):
         measured = sorted(group.eps.unique())
         want = preferred.get(env)
         out[env] = want if want is not None and any(np.isclose(measured, want)) else float(measured[-1])
@@ -303,7 +303,7 @@ def robustness_summary(cells: pd.DataFrame, metric: str = "win_rate") -> pd.Data
     (env, learner, defense), the worst case over attacks at each ε and the seed spread."""
     rows = []
     for (env, lr, d), g in cells.groupby(["env", "learner", "defense"]):
-        attacked = g[g.attack != "none"]
+        attacked = g[g.attack != CLEAN]
         per_eps = attacked.groupby(["eps", "attack"])[metric].mean().unstack()
         seeds = g.groupby("seed")[metric].mean()
         row = {"env": env, "learner": lr, "defense": d,

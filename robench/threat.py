@@ -20,7 +20,7 @@ another (``docs/threat-model.md``).
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import torch
@@ -41,10 +41,12 @@ PRESETS = {"paper": {"bounds": "none"}, "features": {"bounds": "features"}}
 
 @dataclass(frozen=True)
 class ThreatModel:
-    """ε, the norm, the attacked set M and the range K of ô (module docstring)."""
+    """ε, the norm, the attacked set M and the range K of ô (module docstring): the one value that
+    travels from the command line to the attack (``bind``) and into every manifest and cell."""
 
-    eps: float
-    """L∞ radius of the perturbation."""
+    eps: float | None = None
+    """L∞ radius of the perturbation; None = the paper's for the map, until ``resolved``.  A
+    grid's threat model holds None: each cell takes its own radius (``at``)."""
     bounds: str = DEFAULT_BOUNDS
     """``features`` | ``box`` | ``none``."""
     attacked_agents: tuple[int, ...] | None = None
@@ -57,12 +59,54 @@ class ThreatModel:
 
     def __post_init__(self) -> None:
         check_bounds(self.bounds)
-        if not 0.0 <= self.eps <= 1.0:
+        if self.eps is not None and not 0.0 <= self.eps <= 1.0:
             raise RobenchError(f"eps must lie in [0, 1], got {self.eps}")
+        for name in ("attacked_agents", "features"):  # lists from flags and JSON become tuples
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, tuple):
+                object.__setattr__(self, name, tuple(value))
+
+    @classmethod
+    def from_dict(cls, record: dict[str, Any]) -> "ThreatModel":
+        """The threat model ``to_dict`` wrote (a manifest's or a cell's ``threat``)."""
+        return cls(**record)
+
+    def at(self, eps: float) -> "ThreatModel":
+        """The same threat model at radius ``eps``."""
+        return replace(self, eps=float(eps))
+
+    def resolved(self, default_eps: float) -> "ThreatModel":
+        """This threat model with ``default_eps`` (the paper's for the map) where ε is not given."""
+        return self if self.eps is not None else self.at(default_eps)
+
+    def clean(self) -> "ThreatModel":
+        """The threat model of a clean cell: ε = 0 on every agent and coordinate (its bounds kept)."""
+        return ThreatModel(eps=0.0, bounds=self.bounds)
+
+    def cell_key(self) -> dict[str, Any]:
+        """What an attacked cell's content-addressed key holds of the threat model beside ε: M and the
+        touchable features where set, ``bounds`` unless ``features`` — the convention of cells stored
+        before the threat model was recorded, so their ids stay what they were (a clean cell's key
+        holds none of it)."""
+        key: dict[str, Any] = {}
+        if self.attacked_agents is not None:
+            key["attacked_agents"] = list(self.attacked_agents)
+        if self.bounds != LEGACY_BOUNDS:
+            key["bounds"] = self.bounds
+        if self.features is not None:
+            key["features"] = list(self.features)
+        return key
 
     def limits(self, obs_low: torch.Tensor, obs_high: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """K as per-feature [low, high] tensors, given the environment's feature range."""
         return limits(self.bounds, obs_low, obs_high)
+
+    def bind(self, obs_low: torch.Tensor, obs_high: torch.Tensor, n_agents: int) -> "BoundThreat":
+        """This threat model on one environment: K from its feature range, M and the touchable
+        coordinates as masks (an agent index ≥ N or a coordinate ≥ D is an error)."""
+        low, high = self.limits(obs_low, obs_high)
+        return BoundThreat(self, low, high, agent_mask(self.attacked_agents, n_agents),
+                           feature_mask(self.features, obs_low.shape[-1]))
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -75,6 +119,22 @@ class ThreatModel:
         m = "" if self.attacked_agents is None else f", M={{{','.join(map(str, self.attacked_agents))}}}"
         f = "" if self.features is None else f", features={feature_spec(self.features)}"
         return f"L∞ ε={self.eps:g}, bounds={self.bounds}{m}{f}"
+
+
+@dataclass(frozen=True)
+class BoundThreat:
+    """A threat model on one environment (``ThreatModel.bind``): what ``attacks.base.Attack``
+    enforces at every step, ε given per call."""
+
+    model: ThreatModel
+    low: torch.Tensor
+    """[D] lowest value of ô (K; −∞ with ``bounds=none``)."""
+    high: torch.Tensor
+    """[D] highest value of ô."""
+    agents: torch.Tensor | None
+    """[N] bool: the attacked set M (None = every agent)."""
+    features: torch.Tensor | None
+    """[D] bool: the coordinates the attack may touch (None = all)."""
 
 
 def check_bounds(bounds: str) -> str:
@@ -105,7 +165,7 @@ def limits(bounds: str, obs_low: torch.Tensor, obs_high: torch.Tensor) -> tuple[
 
 
 def bounds_of(record: dict[str, Any]) -> str:
-    """The bounds a manifest or cell key was made under (``features`` when it predates the record)."""
+    """The bounds a manifest or cell was made under (``features`` when it predates the record)."""
     threat = record.get("threat") or {}
     return threat.get("bounds", LEGACY_BOUNDS)
 
@@ -150,3 +210,21 @@ def feature_mask(features: tuple[int, ...] | None, obs_dim: int) -> torch.Tensor
     mask = torch.zeros(obs_dim, dtype=torch.bool)
     mask[list(features)] = True
     return mask
+
+
+def agent_mask(agents: tuple[int, ...] | None, n_agents: int) -> torch.Tensor | None:
+    """The attacked set M as an [N] bool mask (None = all agents); indices must lie in [0, N)."""
+    if agents is None:
+        return None
+    bad = [i for i in agents if not 0 <= i < n_agents]
+    if bad or not agents:
+        raise RobenchError(f"attacked agents must be a non-empty subset of 0..{n_agents - 1}, got {list(agents)}")
+    mask = torch.zeros(n_agents, dtype=torch.bool)
+    mask[list(agents)] = True
+    return mask
+
+
+DEFAULT_THREAT = ThreatModel()
+"""The zoo's threat model before a map is known: the paper's ε for the map, ``bounds = none``."""
+NO_THREAT = ThreatModel(eps=0.0)
+"""ε = 0 with the default bounds: a clean evaluation's threat model (``ThreatModel.at`` gives a radius)."""

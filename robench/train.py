@@ -15,7 +15,7 @@
 A defense never owns a loop; it only fills the hooks (``defenses.base.Defense``).  The regime
 (share p of perturbed episodes, warm-up w, what replay stores) is the loop's, with per-defense
 defaults (``Defense.REGIME``, ``robench.regime``); ô stays in the range the run's threat model
-gives (``bounds``, ``robench.threat``).  Env steps of
+gives (``TrainConfig.threat``, ``robench.threat``).  Env steps of
 both phases count towards ``steps``.  An action attack (``attack.hijacks``, ROMANCE) overrides
 actions inside ``run_episodes``; a run may start from a trained protagonist (``init_from``).
 """
@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from attacks import CLEAN
 from attacks.base import Attack
 from defenses import DEFENSES, DefenseConfig
 from robench.budget import RunSettings, StepBudget
@@ -45,7 +46,7 @@ from robench.rollout import run_episodes
 from robench.regime import Regime, stored
 from robench.runtime import configure_torch, seed_everything
 from robench.snapshot import SnapshotPolicy, check_snapshot, has_snapshot, read_snapshot, write_snapshot
-from robench.threat import DEFAULT_BOUNDS, ThreatModel, check_bounds
+from robench.threat import DEFAULT_THREAT, ThreatModel
 
 
 TRAIN_LAYOUTS = {"smax": "smac", "cav": "kinematics"}
@@ -62,15 +63,14 @@ class TrainConfig(RunSettings):
     """Environment backend."""
     defense: str = "noadv"
     """Defense recipe (registry name)."""
-    eps: float | None = None
-    """Training perturbation budget; None = the paper's value for the map."""
     defense_options: dict[str, Option] = field(default_factory=dict)
     """Defense hyperparameters given for the run (fields of ``Defense.Config``), e.g. ATSA's κ and α."""
     obs_layout: str | None = None
     """Observation layout; None = the zoo's for the backend (``TRAIN_LAYOUTS``: SMAC's layout on
     SMAX maps, ``robench.envs.smac_layout``; Kinematics on CAV)."""
-    bounds: str = DEFAULT_BOUNDS
-    """How the training adversary keeps ô in range: ``features`` | ``box`` | ``none`` (``robench.threat``)."""
+    threat: ThreatModel = DEFAULT_THREAT
+    """The training adversary's threat model (``robench.threat``): its ε (None = the paper's for
+    the map) and how ô is kept in range (``bounds``: ``features`` | ``box`` | ``none``)."""
     attack_prob: float | None = None
     """Share of training episodes (or steps) perturbed; None = the defense's ``REGIME`` default."""
     attack_unit: str | None = None
@@ -157,8 +157,8 @@ def check_curve_attacks(attacks: list[str]) -> None:
 
     for name in attacks:
         cls = ATTACKS.get(name)
-        if cls is None or name == "none" or cls.learned or cls.hijacks:
-            fixed = [n for n, c in ATTACKS.items() if n != "none" and not c.learned and not c.hijacks]
+        if cls is None or cls.clean or cls.learned or cls.hijacks:
+            fixed = [n for n, c in ATTACKS.items() if not (c.clean or c.learned or c.hijacks)]
             raise RobenchError(f"curve attack {name!r} is not a fixed observation attack; known: {', '.join(fixed)}")
     if len(set(attacks)) != len(attacks):
         raise RobenchError(f"curve attacks repeat: {', '.join(attacks)}")
@@ -192,13 +192,12 @@ def resolve_config(cfg: TrainConfig) -> TrainConfig:
     """A copy of ``cfg`` with every default resolved (``cfg`` itself is left as it is): the
     canonical map name, the paper's ε, the observation layout (a fine-tune keeps its parent's,
     else ``TRAIN_LAYOUTS``), and at most the backend's ``max_copies`` env copies."""
-    check_bounds(cfg.bounds)
     check_curve_attacks(cfg.curve_attacks)
     env = canonical_map(cfg.env, cfg.backend)
     layout = cfg.obs_layout
     if layout is None and cfg.init_from is not None:
         layout = layout_of(read_manifest(Path(cfg.init_from))["env"])
-    return replace(cfg, env=env, eps=paper_eps(env) if cfg.eps is None else cfg.eps,
+    return replace(cfg, env=env, threat=cfg.threat.resolved(paper_eps(env)),
                    obs_layout=layout or TRAIN_LAYOUTS.get(cfg.backend),
                    n_envs=min(cfg.n_envs, max_copies(cfg.backend) or cfg.n_envs))
 
@@ -220,16 +219,15 @@ def train(cfg: TrainConfig, curve_path: Path | None = None,
         raise KeyError(f"unknown defense {cfg.defense!r}; known: {', '.join(DEFENSES)}")
     configure_torch()
     cfg = resolve_config(cfg)
-    eps = cfg.eps
+    eps = cfg.threat.eps
     regime = resolve_regime(cfg)
     gen = seed_everything(cfg.seed)
     env = make_env(cfg.env, cfg.n_envs, cfg.backend, cfg.device, cfg.obs_layout)
     info = env.info()
-    limits = ThreatModel(eps=eps, bounds=cfg.bounds).limits(env.obs_low, env.obs_high)
+    threat = cfg.threat.bind(env.obs_low, env.obs_high, info.n_agents)
     learner = QLearner(cfg.learner, info.obs_dim, info.n_agents, info.n_actions, info.state_dim, cfg.device)
-    defense = DEFENSES[cfg.defense](DefenseConfig(eps=eps, seed=cfg.seed, options=cfg.defense_options,
-                                                  steps=cfg.steps, bounds=cfg.bounds, obs_low=limits[0],
-                                                  obs_high=limits[1]),
+    defense = DEFENSES[cfg.defense](DefenseConfig(threat=threat, seed=cfg.seed, options=cfg.defense_options,
+                                                  steps=cfg.steps),
                                     learner, info)
     if regime.attack_unit == "step" and regime.attack_prob < 1 and (defense.attack.learned or defense.attack.hijacks):
         raise RobenchError(f"defense {cfg.defense!r} co-trains an adversary, which learns from whole episodes "
@@ -293,7 +291,7 @@ def train(cfg: TrainConfig, curve_path: Path | None = None,
                 in_env = clock["env"]
                 with timed("acting"):
                     out, batch = run_episodes(env, learner.agent, seed=seed, attack=defense.attack, eps=train_eps,
-                                              explore=explore, generator=gen, record=True, limits=limits,
+                                              explore=explore, generator=gen, record=True,
                                               attack_prob=regime.attack_prob, attack_unit=regime.attack_unit,
                                               clock=clock)
                 clock["acting"] -= clock["env"] - in_env  # the env's own seconds are counted apart
@@ -319,11 +317,11 @@ def train(cfg: TrainConfig, curve_path: Path | None = None,
                 with timed("evaluation"):
                     if curve_env is None:
                         curve_env = eval_env(cfg.env, cfg.eval_episodes, cfg.backend, cfg.device, cfg.obs_layout)
-                    cells = {name: evaluate(learner.policy_agent, cfg.env, backend=cfg.backend, attack=name, eps=eps,
-                                            bounds=cfg.bounds, obs_layout=cfg.obs_layout, episodes=cfg.eval_episodes,
+                    cells = {name: evaluate(learner.policy_agent, cfg.env, backend=cfg.backend, attack=name,
+                                            threat=cfg.threat, obs_layout=cfg.obs_layout, episodes=cfg.eval_episodes,
                                             seed=10_000_019 + t_env, device=cfg.device, env=curve_env)[0]
-                             for name in ("none", *cfg.curve_attacks)}  # the same episodes (seed) under each
-                clean = cells.pop("none")
+                             for name in (CLEAN, *cfg.curve_attacks)}  # the same episodes (seed) under each
+                clean = cells.pop(CLEAN)
                 attacked = dict(zip(curve_attack_columns(list(cells)),
                                     (v for res in cells.values() for v in (res.win_rate, res.mean_return))))
                 win, ret = clean.win_rate, clean.mean_return

@@ -29,10 +29,10 @@ from robench.checkpoint import CheckpointError, checkpoint_dirs, read_manifest
 from robench.envs import backend_of, canonical_map, layout_of, paper_eps
 from robench.errors import RobenchError
 from robench.learners.learner import LearnerConfig
-from robench.manifest import Manifest
+from robench.manifest import Manifest, train_config_record
 from robench.regime import Regime, regime_of
 from robench.runs import checkpoint_name, pretrained_start, share_tag
-from robench.threat import LEGACY_BOUNDS
+from robench.threat import DEFAULT_THREAT
 from robench.train import TRAIN_LAYOUTS, TrainConfig, resolve_regime
 
 DEFAULT_RUN_MINUTES = 20.0
@@ -59,7 +59,7 @@ class ZooRun:
         backend = backend_of(self.map)
         learner = LearnerConfig(mixer=self.learner, **DEFENSES[self.defense].zoo_learner(backend))
         cfg = TrainConfig(env=self.map, backend=backend, defense=self.defense, seed=self.seed,
-                          eps=paper_eps(self.map), learner=learner, attack_prob=self.attack_prob)
+                          threat=DEFAULT_THREAT.at(paper_eps(self.map)), learner=learner, attack_prob=self.attack_prob)
         if self.steps is not None:
             cfg.steps = self.steps
         return cfg if zoo is None else pretrained_start(cfg, zoo)
@@ -97,7 +97,7 @@ def with_defaults(config: dict[str, Any]) -> dict[str, Any]:
     """A recorded TrainConfig completed with today's defaults for the fields it predates (a field
     added later, at its default, must not turn every finished run stale)."""
     learner = {**asdict(LearnerConfig()), **config.get("learner", {})}
-    return {**asdict(TrainConfig()), "bounds": LEGACY_BOUNDS, **config, "learner": learner}
+    return {**asdict(TrainConfig()), **train_config_record(config), "learner": learner}
 
 
 REGIME_FIELDS = tuple(f.name for f in fields(Regime))

@@ -9,6 +9,7 @@ from attacks.targeted import targeted_step
 from attacks.training import build
 from robench.envs import EnvInfo
 from robench.learners.agent import RNNAgent, masked_logits
+from threats import call
 
 INFO = EnvInfo(n_agents=3, obs_dim=6, state_dim=4, n_actions=5, episode_limit=10, map_name="toy", backend="smax")
 
@@ -41,7 +42,7 @@ def test_budget_invariant(name, seed, eps):
     obs, avail, low, high = _inputs(seed)
     hidden = torch.randn(4, 3, 8)
     state = torch.randn(4, INFO.state_dim)  # the rollout passes the global state (ROMANCE-s conditions on it)
-    x = _attack(name, seed)(agent, obs, hidden, avail, eps, low, high, state)
+    x = call(_attack(name, seed), agent, obs, hidden, avail, eps, low, high, state)
     assert x.shape == obs.shape
     assert ((x - obs).abs() <= eps + 1e-6).all()
     assert (x >= low - 1e-6).all() and (x <= high + 1e-6).all()
@@ -60,8 +61,7 @@ def test_project_is_idempotent_and_in_budget(seed, eps):
 def test_attacked_agent_subset_leaves_others_clean():
     agent = RNNAgent(6, 3, 5, hidden=8)
     obs, avail, low, high = _inputs(1)
-    mask = torch.tensor([True, False, True])
-    x = make_attack("random", seed=0, attacked_agents=mask)(agent, obs, torch.zeros(4, 3, 8), avail, 0.3, low, high)
+    x = call(make_attack("random", seed=0), agent, obs, torch.zeros(4, 3, 8), avail, 0.3, low, high, agents=(0, 2))
     assert torch.equal(x[:, 1], obs[:, 1]) and not torch.equal(x[:, 0], obs[:, 0])
 
 
@@ -76,7 +76,7 @@ def test_fgsm_lowers_the_clean_actions_probability_on_a_linear_agent():
     q, _ = agent.step(obs, h)
     a_star = masked_logits(q, avail).argmax(-1)
     p_clean = torch.softmax(masked_logits(q, avail), -1).gather(-1, a_star.unsqueeze(-1))
-    x = make_attack("fgsm")(agent, obs, h, avail, 1e-3, low, high)
+    x = call(make_attack("fgsm"), agent, obs, h, avail, 1e-3, low, high)
     q_adv, _ = agent.step(x, h)
     p_adv = torch.softmax(masked_logits(q_adv, avail), -1).gather(-1, a_star.unsqueeze(-1))
     assert (p_adv <= p_clean + 1e-7).float().mean() > 0.95
@@ -101,8 +101,8 @@ def test_pgd_ascends_the_clean_actions_cross_entropy_further_than_fgsm():
         return float(F.cross_entropy(masked_logits(qx, avail).reshape(-1, 5), a_star.reshape(-1), reduction="sum"))
 
     eps = 0.3
-    fgsm, pgd = make_attack("fgsm")(agent, obs, h, avail, eps, low, high), make_attack("pgd", seed=0)(
-        agent, obs, h, avail, eps, low, high)
+    fgsm = call(make_attack("fgsm"), agent, obs, h, avail, eps, low, high)
+    pgd = call(make_attack("pgd", seed=0), agent, obs, h, avail, eps, low, high)
     assert ce(pgd) >= ce(fgsm) > ce(obs)
     assert (pgd - obs).abs().max() <= eps + 1e-6
 
@@ -135,12 +135,12 @@ def test_fgsm_all_steps_along_the_cross_entropy_over_every_action():
     agent, obs, h, avail, low, high, a_star = _single_step_case(3)
     eps = 0.2
     want = obs + eps * _input_grad(agent, obs, h, torch.ones_like(avail), a_star).sign()
-    x = make_attack("fgsm-all")(agent, obs, h, avail, eps, low, high)
+    x = call(make_attack("fgsm-all"), agent, obs, h, avail, eps, low, high)
     assert torch.allclose(x, want, atol=1e-6)
-    assert not torch.allclose(x, make_attack("fgsm")(agent, obs, h, avail, eps, low, high))
+    assert not torch.allclose(x, call(make_attack("fgsm"), agent, obs, h, avail, eps, low, high))
     every = torch.ones_like(avail)
-    assert torch.allclose(make_attack("fgsm-all")(agent, obs, h, every, eps, low, high),
-                          make_attack("fgsm")(agent, obs, h, every, eps, low, high), atol=1e-6)
+    assert torch.allclose(call(make_attack("fgsm-all"), agent, obs, h, every, eps, low, high),
+                          call(make_attack("fgsm"), agent, obs, h, every, eps, low, high), atol=1e-6)
 
 
 def test_fgsm_support_is_fgsm_on_the_nonzero_coordinates_only():
@@ -152,7 +152,7 @@ def test_fgsm_support_is_fgsm_on_the_nonzero_coordinates_only():
     a_star = masked_logits(q, avail).argmax(-1)
     eps = 0.2
     fgsm = obs + eps * _input_grad(agent, obs, h, avail, a_star).sign()
-    x = make_attack("fgsm-support")(agent, obs, h, avail, eps, low, high)
+    x = call(make_attack("fgsm-support"), agent, obs, h, avail, eps, low, high)
     zero = obs == 0
     assert zero.float().mean() > 0.3
     assert torch.equal(x[zero], obs[zero])
@@ -164,7 +164,7 @@ def test_zero_corners_moves_only_the_zero_coordinates_to_a_corner():
     agent, obs, h, avail, low, high, _ = _single_step_case(6)
     obs = torch.where(torch.rand(obs.shape, generator=torch.Generator().manual_seed(2)) < 0.5, 0.0, obs)
     eps = 0.25
-    x = make_attack("zero-corners", seed=3)(agent, obs, h, avail, eps, low, high)
+    x = call(make_attack("zero-corners", seed=3), agent, obs, h, avail, eps, low, high)
     zero = obs == 0
     assert torch.equal(x[~zero], obs[~zero])
     assert torch.allclose(x[zero].abs(), torch.full_like(x[zero], eps))
@@ -181,7 +181,7 @@ def test_fgsm_rs_takes_one_step_of_1_25_eps_from_a_uniform_start():
     x0 = uniform_start(obs, eps, torch.Generator().manual_seed(5))
     step = x0 + 1.25 * eps * _input_grad(agent, x0, h, avail, a_star).sign()
     want = project(step, obs, eps, low, high)
-    x = make_attack("fgsm-rs", seed=5)(agent, obs, h, avail, eps, low, high)
+    x = call(make_attack("fgsm-rs", seed=5), agent, obs, h, avail, eps, low, high)
     assert torch.allclose(x, want, atol=1e-6)
     assert ((x - obs).abs() < eps - 1e-4).any(), "every coordinate at the ball's vertex: no random start"
 
@@ -191,11 +191,14 @@ def test_fgsm_training_builds_the_attack_it_is_given():
     from defenses import DEFENSES
     from defenses.base import DefenseConfig
     from robench.learners.learner import LearnerConfig, QLearner
+    from robench.threat import NO_THREAT
 
     learner = QLearner(LearnerConfig(), INFO.obs_dim, INFO.n_agents, INFO.n_actions, INFO.state_dim)
     for given, name in (({}, "fgsm"), ({"attack": "fgsm-rs"}, "fgsm-rs"), ({"attack": "fgsm-all"}, "fgsm-all"),
                         ({"attack": "fgsm-support"}, "fgsm-support"), ({"attack": "pgd"}, "pgd")):
-        assert DEFENSES["fgsm"](DefenseConfig(options=given), learner, INFO).attack.name == name
+        cfg = DefenseConfig(threat=NO_THREAT.bind(torch.zeros(INFO.obs_dim), torch.ones(INFO.obs_dim), INFO.n_agents),
+                            options=given)
+        assert DEFENSES["fgsm"](cfg, learner, INFO).attack.name == name
 
 
 def test_unknown_attack():
@@ -240,7 +243,7 @@ def test_learned_adversary_learns_and_round_trips(name, value):
     b, t = 40, 4
     obs, avail, low, high = _inputs(0, b=b)
     adv.reset(b)
-    seen = [adv(agent, obs, torch.zeros(b, 3, 8), avail, 0.2, low, high) for _ in range(t)]
+    seen = [call(adv, agent, obs, torch.zeros(b, 3, 8), avail, 0.2, low, high) for _ in range(t)]
     assert all(((x - obs).abs() <= 0.2 + 1e-6).all() for x in seen)
     batch = EpisodeBatch(obs=obs.unsqueeze(1).repeat(1, t + 1, 1, 1), state=torch.zeros(b, t + 1, 4),
                          avail=avail.unsqueeze(1).repeat(1, t + 1, 1, 1), actions=torch.zeros(b, t, 3, dtype=torch.long),
@@ -308,7 +311,7 @@ def test_atla_evaluation_perturbation_is_its_mean_in_units_of_eps():
     deltas = []
     for eps in (0.05, 0.2):
         adv.reset(4)
-        deltas.append(adv(agent, obs, torch.zeros(4, 3, 8), torch.ones(4, 3, 5, dtype=torch.bool), eps, low, high) - obs)
+        deltas.append(call(adv, agent, obs, torch.zeros(4, 3, 8), torch.ones(4, 3, 5, dtype=torch.bool), eps, low, high) - obs)
     assert deltas[0].abs().max() > 0
     assert torch.allclose(deltas[1], deltas[0] * 4, atol=1e-6)
     from attacks.atla import ATLAConfig
@@ -318,7 +321,7 @@ def test_atla_evaluation_perturbation_is_its_mean_in_units_of_eps():
     squashed.load_state_dict(adv.state_dict())
     squashed.reset(4)
     mu = squashed.policy.actor.step(obs, squashed.policy.actor.init_hidden(4))[0].detach()
-    x = squashed(agent, obs, torch.zeros(4, 3, 8), torch.ones(4, 3, 5, dtype=torch.bool), 0.2, low, high)
+    x = call(squashed, agent, obs, torch.zeros(4, 3, 8), torch.ones(4, 3, 5, dtype=torch.bool), 0.2, low, high)
     assert torch.allclose(x - obs, 0.2 * torch.tanh(mu), atol=1e-6)
 
 
@@ -344,7 +347,7 @@ def test_atla_ppo_moves_the_mean_toward_rewarded_perturbations():
         adv.training = True
         adv.reset(b)
         for _ in range(t):
-            adv(agent, obs, torch.zeros(b, 3, 8), avail, 0.2, low, high)
+            call(adv, agent, obs, torch.zeros(b, 3, 8), avail, 0.2, low, high)
         reward = -torch.stack(adv.policy.samples, 1)[..., 0].mean(-1)  # [B, T]
         batch = EpisodeBatch(obs=obs.unsqueeze(1).repeat(1, t + 1, 1, 1), state=torch.zeros(b, t + 1, 4),
                              avail=avail.unsqueeze(1).repeat(1, t + 1, 1, 1), actions=torch.zeros(b, t, 3, dtype=torch.long),
@@ -398,7 +401,7 @@ def test_paad_direction_director_budget_and_checkpoint_round_trip(tmp_path):
     obs, avail, low, high = _inputs(3, b=8)
     adv.training = True
     adv.reset(8)
-    x = adv(agent, obs, torch.zeros(8, 3, 8), avail, 0.1, low, high)
+    x = call(adv, agent, obs, torch.zeros(8, 3, 8), avail, 0.1, low, high)
     assert ((x - obs).abs() <= 0.1 + 1e-6).all() and (x >= low).all() and (x <= high).all()
     manifest = {"kind": "adversary", "attack": "paad", "learner": adv.director_kind, "env": INFO.__dict__,
                 "config": asdict(options)}
@@ -449,7 +452,7 @@ def test_uniform_target_draws_available_actions_uniformly(monkeypatch):
     avail = torch.tensor([[True, False, True, True, False]]).expand(10_000, 5).reshape(2_500, 4, 5)
     attack, obs = make_attack("uniform-target", seed=0), torch.zeros(2_500, 4, 6)
     for _ in range(3):
-        attack(None, obs, None, avail, 0.1, torch.zeros(6), torch.ones(6))
+        call(attack, None, obs, None, avail, 0.1, torch.zeros(6), torch.ones(6))
     draws = torch.cat(drawn).flatten()
     freq = torch.bincount(draws, minlength=5).float() / len(draws)
     assert freq[1] == 0 and freq[4] == 0 and torch.allclose(freq[[0, 2, 3]], torch.full((3,), 1 / 3), atol=0.015)
@@ -460,7 +463,7 @@ def test_uniform_target_draws_available_actions_uniformly(monkeypatch):
     only = torch.zeros(4, 3, 5, dtype=torch.bool)
     only[..., 2] = True
     hidden = torch.zeros(4, 3, 8)
-    x = make_attack("uniform-target", seed=0)(agent, obs, hidden, only, 0.1, low, high)
+    x = call(make_attack("uniform-target", seed=0), agent, obs, hidden, only, 0.1, low, high)
     want = targeted_step(agent, obs, hidden, only, torch.full((4, 3), 2), 0.1, low, high)
     assert torch.equal(x, project(want, obs, 0.1, low, high))
 

@@ -21,7 +21,9 @@ from robench.learners.agent import RNNAgent
 from robench.learners.buffer import EpisodeBatch
 from robench.learners.learner import LearnerConfig
 from robench.errors import RobenchError
+from robench.threat import NO_THREAT
 from robench.train import TrainConfig, resolve_config, train
+from threats import call, on
 from robench.runs import pretrained_start, train_and_save
 
 INFO = EnvInfo(n_agents=3, obs_dim=6, state_dim=4, n_actions=5, episode_limit=10, map_name="toy", backend="none")
@@ -39,7 +41,7 @@ def tiny(defense: str, mixer: str = "vdn", **options) -> TrainConfig:
 
 
 def defense_on_3m(defense: str):
-    """(env of 8 copies, learner, the defense built on them, ô's limits) on 3m in SMAC's layout, ε 0.25, bounds none."""
+    """(env of 8 copies, learner, the defense built on them) on 3m in SMAC's layout, ε 0.25, bounds none."""
     from defenses.base import DefenseConfig
     from robench.envs import make_env
     from robench.learners.learner import QLearner
@@ -48,10 +50,9 @@ def defense_on_3m(defense: str):
     env = make_env("3m", 8, obs_layout="smac")
     info = env.info()
     learner = QLearner(LearnerConfig(), info.obs_dim, info.n_agents, info.n_actions, info.state_dim)
-    low, high = ThreatModel(eps=0.25, bounds="none").limits(env.obs_low, env.obs_high)
-    d = DEFENSES[defense](DefenseConfig(eps=0.25, seed=0, steps=1000, bounds="none", obs_low=low, obs_high=high),
-                          learner, info)
-    return env, learner, d, (low, high)
+    threat = ThreatModel(eps=0.25, bounds="none").bind(env.obs_low, env.obs_high, info.n_agents)
+    d = DEFENSES[defense](DefenseConfig(threat=threat, seed=0, steps=1000), learner, info)
+    return env, learner, d
 
 
 @pytest.mark.parametrize("defense", list(DEFENSES))
@@ -108,7 +109,7 @@ def test_rap_routes_each_episode_to_exactly_the_director_that_attacked_it():
     counts = torch.bincount(population.assignment, minlength=3)
     assert counts.max() - counts.min() <= 1  # uniform, balanced assignment
     for _ in range(t):
-        x = population(agent, obs, torch.zeros(b, 3, 8), avail, 0.1, low, high)
+        x = call(population, agent, obs, torch.zeros(b, 3, 8), avail, 0.1, low, high)
         assert ((x - obs).abs() <= 0.1 + 1e-6).all()
     batch = EpisodeBatch(obs=obs.unsqueeze(1).repeat(1, t + 1, 1, 1), state=torch.zeros(b, t + 1, 4),
                          avail=avail.unsqueeze(1).repeat(1, t + 1, 1, 1), actions=torch.zeros(b, t, 3, dtype=torch.long),
@@ -148,7 +149,7 @@ def test_population_members_direct_their_episodes_as_each_would_alone(b):
         member.reset(int((population.assignment == i).sum()))
     for _ in range(3):
         obs = torch.rand(b, 3, 6)
-        population(agent, obs, torch.zeros(b, 3, 8), avail, 0.1, torch.zeros(6), torch.ones(6))
+        call(population, agent, obs, torch.zeros(b, 3, 8), avail, 0.1, torch.zeros(6), torch.ones(6))
         for i, member in enumerate(members):
             rows = population.assignment == i
             assert torch.equal(population._targets[-1][rows], member.direct(obs[rows], avail[rows]))
@@ -171,7 +172,7 @@ def test_rap_deals_its_gradient_steps_round_robin_over_the_members():
     for r in range(k):
         population.reset(b)
         for _ in range(t):
-            population(agent, obs, torch.zeros(b, 3, 8), avail, 0.1, torch.zeros(6), torch.ones(6))
+            call(population, agent, obs, torch.zeros(b, 3, 8), avail, 0.1, torch.zeros(6), torch.ones(6))
         before = steps.sum()
         population.learn(batch)
         assert steps.sum() - before == u
@@ -265,7 +266,7 @@ def test_learned_adversary_records_at_zero_eps_and_leaves_obs_clean():
     agent = RNNAgent(6, 3, 5, hidden=8)
     obs = torch.rand(4, 3, 6)
     adv.reset(4)
-    x = adv(agent, obs, torch.zeros(4, 3, 8), torch.ones(4, 3, 5, dtype=torch.bool), 0.0, torch.zeros(6), torch.ones(6))
+    x = call(adv, agent, obs, torch.zeros(4, 3, 8), torch.ones(4, 3, 5, dtype=torch.bool), 0.0, torch.zeros(6), torch.ones(6))
     assert torch.equal(x, obs) and len(adv._targets) == 1
 
 
@@ -278,7 +279,7 @@ def test_co_trained_director_targets_the_greedy_not_the_exploring_action(env3m_f
     agent = RNNAgent(info.obs_dim, info.n_agents, info.n_actions)
     adv = build("atsa", info, seed=0)
     adv.training = True
-    _, batch = run_episodes(env, agent, seed=0, attack=adv, eps=0.1, explore=1.0,
+    _, batch = run_episodes(env, agent, seed=0, attack=on(env, adv), eps=0.1, explore=1.0,
                             generator=torch.Generator().manual_seed(0), record=True)
     director = adv.director_batch(batch)
     assert torch.equal(director.extras["taken"], batch.extras["greedy_actions"])
@@ -292,8 +293,8 @@ def test_every_attacking_defense_perturbs_its_training_observations_within_eps(d
     pass the smoke test)."""
     from robench.rollout import run_episodes
 
-    env, learner, d, (low, high) = defense_on_3m(defense)
-    _, batch = run_episodes(env, learner.agent, seed=0, attack=d.attack, eps=0.25, record=True, limits=(low, high),
+    env, learner, d = defense_on_3m(defense)
+    _, batch = run_episodes(env, learner.agent, seed=0, attack=d.attack, eps=0.25, record=True,
                             generator=torch.Generator().manual_seed(0))
     moved = (batch.obs - batch.clean_obs).abs()
     assert float(moved.max()) <= 0.25 + 1e-5
@@ -312,14 +313,14 @@ def test_curve_attacks_evaluate_each_point_as_eval_does(tmp_path):
     from robench.evaluate import evaluate
     from robench.figures import training_curves
 
-    cfg = replace(tiny("fgsm"), steps=600, eval_every=300, curve_attacks=["fgsm", "random"], bounds="none")
+    cfg = replace(tiny("fgsm"), steps=600, eval_every=300, curve_attacks=["fgsm", "random"])
     manifest = train_and_save(cfg, tmp_path / "run", show_progress=False)
     curve = pd.read_csv(tmp_path / "run" / "train_curve.csv")
     assert len(curve) >= 2 and manifest["config"]["curve_attacks"] == ["fgsm", "random"]
     agent, _, _ = load_protagonist(tmp_path / "run")
     last = curve.iloc[-1]
     for attack in ("none", "fgsm", "random"):
-        cell, _ = evaluate(agent, "3m", attack=attack, eps=manifest["eps"], bounds="none", obs_layout="smac",
+        cell, _ = evaluate(agent, "3m", attack=attack, threat=NO_THREAT.at(manifest["eps"]), obs_layout="smac",
                            episodes=cfg.eval_episodes, seed=10_000_019 + int(last.t_env))
         column = "eval_return" if attack == "none" else f"eval_return_{attack}"
         assert last[column] == pytest.approx(cell.mean_return)
@@ -353,11 +354,11 @@ def test_co_trained_adversary_acts_in_and_learns_from_only_the_episodes_it_pertu
     learning step takes them (at p = 1 the whole batch, as it is)."""
     from robench.rollout import run_episodes
 
-    env, learner, d, (low, high) = defense_on_3m(defense)
+    env, learner, d = defense_on_3m(defense)
     assert d.REGIME.attack_prob == 0.5
 
     def rollout(prob: float) -> EpisodeBatch:
-        _, batch = run_episodes(env, learner.agent, seed=3, attack=d.attack, eps=0.25, record=True, limits=(low, high),
+        _, batch = run_episodes(env, learner.agent, seed=3, attack=d.attack, eps=0.25, record=True,
                                 generator=torch.Generator().manual_seed(3), attack_prob=prob)
         return batch
 
@@ -411,8 +412,8 @@ def test_a_restricted_directors_record_is_the_attacked_rows_of_its_full_record()
     of the rollout cut to the attacked episodes (targets, clean observations, −r, greedy actions)."""
     from robench.rollout import run_episodes
 
-    env, learner, d, (low, high) = defense_on_3m("atsa")
-    _, batch = run_episodes(env, learner.agent, seed=3, attack=d.attack, eps=0.25, record=True, limits=(low, high),
+    env, learner, d = defense_on_3m("atsa")
+    _, batch = run_episodes(env, learner.agent, seed=3, attack=d.attack, eps=0.25, record=True,
                             generator=torch.Generator().manual_seed(3), attack_prob=0.5)
     full = d.attack.director_batch(batch)
     rows = batch.extras["attacked"].any(1)

@@ -7,6 +7,8 @@ import math
 import numpy as np
 import pytest
 import torch
+
+from threats import call
 from highway_env.road.road import RoadNetwork
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -214,6 +216,6 @@ def test_observation_bounds_hold_under_every_attack(cav_observations, name, eps,
     attack.reset(obs.shape[0])
     avail = torch.ones(obs.shape[0], 3, 5, dtype=torch.bool)
     state = torch.randn(obs.shape[0], info.state_dim, generator=torch.Generator().manual_seed(seed))
-    x = attack(agent, obs, agent.init_hidden(obs.shape[0]), avail, eps, low, high, state)
+    x = call(attack, agent, obs, agent.init_hidden(obs.shape[0]), avail, eps, low, high, state)
     assert ((x >= low - 1e-6) & (x <= high + 1e-6)).all() and ((x - obs).abs() <= eps + 1e-6).all()
 

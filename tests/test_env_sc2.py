@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 import torch
 
+from threats import call
+
 from robench.envs import EnvError, make_env
 
 import sc2_standin
@@ -169,7 +171,7 @@ def test_every_attack_keeps_its_budget_on_the_sc2_layout(standin):
             else:
                 attack = make_attack(name, seed=0)
             attack.reset(4)
-            seen = attack(agent, cur.obs, agent.init_hidden(4), cur.avail, eps, low, high, cur.state)
+            seen = call(attack, agent, cur.obs, agent.init_hidden(4), cur.avail, eps, low, high, cur.state)
             assert (seen - cur.obs).abs().max() <= eps + 1e-6, (name, bounds)
             assert bool(((seen >= low - 1e-6) & (seen <= high + 1e-6)).all()), (name, bounds)
 

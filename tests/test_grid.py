@@ -17,6 +17,7 @@ from robench.grid import GridSpec, plan, run_grid
 from robench.learners.agent import RNNAgent, make_agent
 from robench.learners.mixers import make_mixer
 from robench.store import ResultStore, load_cells, load_episodes
+from robench.threat import ThreatModel
 
 ROBENCH = str(Path(sys.executable).parent / "robench")
 
@@ -222,7 +223,7 @@ def test_attacked_subset_cells_are_separate_columns(tmp_path):
     zoo = make_zoo(tmp_path / "zoo", n=1)
     common = dict(eps=[0.25], attacks=["none", "fgsm"], checkpoints=zoo, results=tmp_path / "res", episodes=6)
     everyone = {m["cell_id"] for m in run_grid(GridSpec(**common))}
-    subset = run_grid(GridSpec(**common, attacked_agents=[0]))
+    subset = run_grid(GridSpec(**common, threat=ThreatModel(attacked_agents=(0,))))
     fgsm_m = [m for m in subset if m["attack"] == "fgsm"][0]
     assert fgsm_m["attacked_agents"] == [0] and fgsm_m["cell_id"] not in everyone
     assert {m["cell_id"] for m in subset if m["attack"] == "none"} <= everyone
@@ -351,7 +352,7 @@ def test_report_refuses_to_mix_two_threat_models(tmp_path):
     zoo = make_zoo(tmp_path / "zoo", n=1)
     for bounds in ("none", "features"):
         run_grid(GridSpec(eps=[0.25], attacks=["none", "random"], checkpoints=zoo, results=tmp_path / "res",
-                          episodes=8, bounds=bounds))
+                          episodes=8, threat=ThreatModel(bounds=bounds)))
     metas = load_cells(tmp_path / "res")
     assert sorted(metas[metas.attack == "random"].bounds) == ["features", "none"]
     with pytest.raises(RobenchError, match="never mixes two"):

@@ -12,6 +12,7 @@ from defenses.regularised import perturbed_q, sawtooth
 from robench.envs import EnvInfo
 from robench.learners.buffer import EpisodeBatch
 from robench.learners.learner import LearnerConfig, LossContext, QLearner
+from robench.threat import ThreatModel
 
 INFO = EnvInfo(n_agents=3, obs_dim=6, state_dim=4, n_actions=5, episode_limit=10, map_name="toy", backend="none")
 LOW, HIGH = torch.zeros(6), torch.ones(6)
@@ -109,7 +110,7 @@ def test_ernie_ascent_step_increases_the_distance():
 
 def _defense(name: str, **options):
     learner = QLearner(LearnerConfig(hidden=16), INFO.obs_dim, INFO.n_agents, INFO.n_actions, INFO.state_dim)
-    cfg = DefenseConfig(eps=0.2, options=options, obs_low=LOW, obs_high=HIGH)
+    cfg = DefenseConfig(threat=ThreatModel(eps=0.2, bounds="features").bind(LOW, HIGH, INFO.n_agents), options=options)
     return DEFENSES[name](cfg, learner, INFO)
 
 

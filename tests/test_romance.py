@@ -13,6 +13,8 @@ from attacks.romance import Romance, RomanceConfig, RomanceSteered, StackedMLP
 from robench.envs import EnvInfo
 from robench.learners.agent import make_agent
 from robench.rollout import run_episodes
+from robench.threat import ThreatModel
+from threats import on
 
 INFO = EnvInfo(n_agents=3, obs_dim=6, state_dim=4, n_actions=5, episode_limit=10, map_name="toy", backend="none")
 
@@ -58,7 +60,7 @@ def test_romance_never_exceeds_its_budget_in_any_env_copy(env3m_factory):
     info = env.info()
     victim = make_agent("rnn", info.obs_dim, info.n_agents, info.n_actions)
     attackers = Romance(info, torch.Generator().manual_seed(0), RomanceConfig(attack_num=3, delta=0.9))
-    _, batch = run_episodes(env, victim, seed=1, attack=attackers, record=True)
+    _, batch = run_episodes(env, victim, seed=1, attack=on(env, attackers), record=True)
     spent = attackers.hijack_counts()
     assert int(spent.max()) <= 3 and int(spent.sum()) > 0  # δ = 0.9: it wants to hijack often
     assert torch.equal(batch.obs, batch.clean_obs)  # an action attack never touches observations
@@ -79,7 +81,7 @@ def test_romance_never_exceeds_its_budget_in_any_env_copy(env3m_factory):
 
 def test_only_agents_of_the_attacked_set_are_hijacked():
     attack = Greedy(torch.tensor([1, 2, 3]), attack_num=5)
-    attack.attacked_agents = torch.tensor([False, True, False])
+    attack.bind(ThreatModel(attacked_agents=(1,)).bind(torch.zeros(4), torch.ones(4), 3))
     attack.reset(3)
     q, avail = torch.randn(3, 3, 5), torch.ones(3, 3, 5, dtype=torch.bool)
     chosen = q.argmax(-1)
@@ -120,7 +122,7 @@ def test_attackers_learn_only_from_valid_steps_and_drive_their_td_error_down(env
     victim = make_agent("rnn", info.obs_dim, info.n_agents, info.n_actions)
     attackers = Romance(info, torch.Generator().manual_seed(0), RomanceConfig(batch_size=64, updates_per_batch=1,
                                                                               diversity=0.0))
-    _, batch = run_episodes(env, victim, seed=3, attack=attackers, record=True)
+    _, batch = run_episodes(env, victim, seed=3, attack=on(env, attackers), record=True)
     attackers.remember(batch)
     assert attackers._written == int(batch.mask.sum())
     quality = attackers.member_quality(batch)  # 8 episodes over 4 members: −c_r·(their mean return)
@@ -184,7 +186,7 @@ def test_romance_s_perturbs_only_the_steered_agent_within_eps_and_budget(env3m_f
     info = env.info()
     victim = make_agent("rnn", info.obs_dim, info.n_agents, info.n_actions)
     attackers = RomanceSteered(info, torch.Generator().manual_seed(0), RomanceConfig(attack_num=4, delta=0.9))
-    _, batch = run_episodes(env, victim, seed=2, attack=attackers, eps=0.2, record=True)
+    _, batch = run_episodes(env, victim, seed=2, attack=on(env, attackers), eps=0.2, record=True)
     option = torch.stack([opt for _, _, opt in attackers.trace], 1)  # [B, T]
     steered = option.unsqueeze(-1) == torch.arange(1, info.n_agents + 1)  # [B, T, N]
     moved = (batch.obs[:, :-1] - batch.clean_obs[:, :-1]).abs().amax(-1)  # [B, T, N]

@@ -27,6 +27,7 @@ from robench.scores import score_matrix, seed_summary
 from robench.stats import (iqm, probability_of_improvement, robustness_profile, stratified_bootstrap_ci,
                            t_interval)
 from robench.store import load_cells, load_episodes
+from robench.threat import ThreatModel
 
 ROBENCH = str(Path(sys.executable).parent / "robench")
 
@@ -139,7 +140,7 @@ def _validate_marl_eval(data: dict) -> None:
 def test_report_over_two_seeds_exports_marl_eval_and_draws_the_figures(tmp_path):
     zoo = _zoo(tmp_path / "zoo")
     run_grid(GridSpec(eps=[0.25], attacks=["none", "random", "fgsm"], checkpoints=zoo, results=tmp_path / "res",
-                      episodes=12, bounds="none"))
+                      episodes=12, threat=ThreatModel(bounds="none")))
     res = subprocess.run([ROBENCH, "report", "--results", str(tmp_path / "res"), "--out", str(tmp_path / "rep"),
                           "--reference", "rn", "--format", "marl-eval"], capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr
@@ -161,7 +162,7 @@ def test_report_over_two_seeds_exports_marl_eval_and_draws_the_figures(tmp_path)
     _validate_marl_eval(data)
     # a grid without clean cells has no clean-vs-robust points: no trade-off figure, the others drawn
     run_grid(GridSpec(eps=[0.25], attacks=["fgsm"], checkpoints=zoo, results=tmp_path / "res2", episodes=12,
-                      bounds="none"))
+                      threat=ThreatModel(bounds="none")))
     res = subprocess.run([ROBENCH, "report", "--results", str(tmp_path / "res2"), "--out", str(tmp_path / "rep2")],
                          capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr

@@ -13,6 +13,7 @@ from robench.learners.agent import RNNAgent
 from robench.regime import Regime, attack_coins, regime_of, stored
 from robench.rollout import run_episodes
 from robench.threat import BOUNDS, ThreatModel, bounds_of, limits, resolve_bounds
+from threats import call, on
 from test_attacks import INFO, _attack  # any registered attack, learned ones at random initialisation
 
 
@@ -40,7 +41,7 @@ def test_every_attack_keeps_each_bounds_modes_invariant(name, bounds, seed, eps)
     agent = RNNAgent(6, 3, 5, hidden=8)
     obs, avail, feat_low, feat_high = _inputs(seed)
     low, high = limits(bounds, feat_low, feat_high)
-    x = _attack(name, seed)(agent, obs, torch.randn(4, 3, 8), avail, eps, low, high, torch.randn(4, INFO.state_dim))
+    x = call(_attack(name, seed), agent, obs, torch.randn(4, 3, 8), avail, eps, low, high, torch.randn(4, INFO.state_dim))
     assert ((x - obs).abs() <= eps + 1e-6).all()
     assert (x >= low - 1e-6).all() and (x <= high + 1e-6).all()
     if bounds == "box":
@@ -52,15 +53,13 @@ def test_every_attack_keeps_each_bounds_modes_invariant(name, bounds, seed, eps)
 @given(seed=st.integers(0, 100_000), touched=st.sets(st.integers(0, 5), min_size=1, max_size=5))
 def test_every_attack_leaves_the_coordinates_it_may_not_touch_clean(name, seed, touched):
     """With ``features`` (the threat model's touchable coordinates) the others of ô equal o."""
-    from robench.threat import feature_mask
-
     torch.manual_seed(seed)
     agent = RNNAgent(6, 3, 5, hidden=8)
     obs, avail, _, _ = _inputs(seed)
     attack = _attack(name, seed)
-    attack.features = feature_mask(tuple(sorted(touched)), 6)
     low, high = limits("none", obs[0, 0] * 0 - 1, obs[0, 0] * 0 + 1)
-    x = attack(agent, obs, torch.randn(4, 3, 8), avail, 0.3, low, high, torch.randn(4, INFO.state_dim))
+    x = call(attack, agent, obs, torch.randn(4, 3, 8), avail, 0.3, low, high, torch.randn(4, INFO.state_dim),
+             features=tuple(sorted(touched)))
     frozen = [i for i in range(6) if i not in touched]
     assert torch.equal(x[..., frozen], obs[..., frozen])
     assert ((x - obs).abs() <= 0.3 + 1e-6).all()
@@ -86,7 +85,8 @@ def test_a_features_grid_keeps_its_own_cells_and_columns(tmp_path):
 
     zoo = make_zoo(tmp_path / "zoo", n=1)
     full, _ = plan(GridSpec(eps=[0.25], attacks=["fgsm"], checkpoints=zoo, episodes=4))
-    part, _ = plan(GridSpec(eps=[0.25], attacks=["fgsm"], checkpoints=zoo, episodes=4, features=[0, 1, 2, 3]))
+    part, _ = plan(GridSpec(eps=[0.25], attacks=["fgsm"], checkpoints=zoo, episodes=4,
+                            threat=ThreatModel(features=(0, 1, 2, 3))))
     assert {c.cid for c in full}.isdisjoint({c.cid for c in part})
     fgsm = next(c for c in part if c.meta["attack"] == "fgsm")
     assert fgsm.meta["threat"]["features"] == [0, 1, 2, 3]
@@ -100,8 +100,8 @@ def test_no_clipping_lets_noise_cross_a_feature_bound_that_features_clipping_kee
     obs, avail, low, high = _inputs(3, b=64)
     agent = RNNAgent(6, 3, 5, hidden=8)
     attack = make_attack("random", seed=0)
-    clipped = attack(agent, obs, torch.zeros(64, 3, 8), avail, 0.2, *limits("features", low, high))
-    free = attack(agent, obs, torch.zeros(64, 3, 8), avail, 0.2, *limits("none", low, high))
+    clipped = call(attack, agent, obs, torch.zeros(64, 3, 8), avail, 0.2, *limits("features", low, high))
+    free = call(attack, agent, obs, torch.zeros(64, 3, 8), avail, 0.2, *limits("none", low, high))
     assert (clipped >= low).all() and (clipped <= high).all()
     outside = (free < low) | (free > high)
     assert 0.3 < outside.float().mean() < 0.7  # obs on an edge: about half of the noise points outward
@@ -180,7 +180,7 @@ def test_attack_prob_perturbs_the_stated_share_of_episodes_or_steps(env3m_factor
     env = env3m_factory(64)
     info = env.info()
     agent = RNNAgent(info.obs_dim, info.n_agents, info.n_actions)
-    _, batch = run_episodes(env, agent, seed=1, attack=make_attack("random", seed=0), eps=0.2, explore=1.0,
+    _, batch = run_episodes(env, agent, seed=1, attack=on(env, make_attack("random", seed=0)), eps=0.2, explore=1.0,
                             record=True, attack_prob=0.5, attack_unit=unit)
     attacked, mask = batch.extras["attacked"], batch.mask
     changed = (batch.obs[:, :-1] != batch.clean_obs[:, :-1]).any(-1).any(-1)  # [B, T]
@@ -201,7 +201,7 @@ def test_replay_clean_stores_the_clean_stream(env3m_factory):
     env = env3m_factory(4)
     info = env.info()
     agent = RNNAgent(info.obs_dim, info.n_agents, info.n_actions)
-    _, batch = run_episodes(env, agent, seed=1, attack=make_attack("random", seed=0), eps=0.2, record=True)
+    _, batch = run_episodes(env, agent, seed=1, attack=on(env, make_attack("random", seed=0)), eps=0.2, record=True)
     assert not torch.equal(batch.obs, batch.clean_obs)
     assert stored(batch, "perturbed").obs is batch.obs
     assert torch.equal(stored(batch, "clean").obs, batch.clean_obs)
@@ -212,7 +212,7 @@ def test_the_closing_observation_is_perturbed_too(env3m_factory):
     env = env3m_factory(4)
     info = env.info()
     agent = RNNAgent(info.obs_dim, info.n_agents, info.n_actions)
-    _, batch = run_episodes(env, agent, seed=1, attack=make_attack("random", seed=0), eps=0.2, record=True)
+    _, batch = run_episodes(env, agent, seed=1, attack=on(env, make_attack("random", seed=0)), eps=0.2, record=True)
     last = batch.obs[:, -1] - batch.clean_obs[:, -1]
     assert (last.abs() <= 0.2 + 1e-6).all() and (last != 0).any(-1).any(-1).all()
 
@@ -244,6 +244,32 @@ def test_footprint_check_is_fgsm_against_its_subset_at_bounds_none():
     d = diagnose(agent, "3m", episodes=48, seed=2, obs_layout=layout, footprint_eps=0.25)
     got = {"fgsm": d.fgsm_win_rate, "fgsm-support": d.fgsm_support_win_rate}
     for attack in got:
-        want = evaluate(agent, "3m", attack=attack, eps=0.25, episodes=48, seed=2, bounds="none", obs_layout=layout)
+        want = evaluate(agent, "3m", attack=attack, threat=ThreatModel(eps=0.25), episodes=48, seed=2, obs_layout=layout)
         assert got[attack] == want[0].win_rate
     assert got["fgsm"] > got["fgsm-support"]
+
+
+def test_a_configuration_recorded_with_a_flat_eps_and_bounds_reads_into_its_threat_model():
+    """Manifests and run files written before ``TrainConfig.threat`` hold ε and ``bounds`` flat;
+    without a ``bounds`` a manifest's run was made under ``features``, a hand-written run file's
+    under the default."""
+    from robench.manifest import train_config_record
+    from robench.run_config import from_dict, to_toml
+    from robench.train import TrainConfig
+
+    assert train_config_record({"steps": 5, "eps": 0.1, "bounds": "box"})["threat"] == ThreatModel(0.1, "box").to_dict()
+    assert train_config_record({"eps": 0.2})["threat"]["bounds"] == "features"
+    assert from_dict({"eps": 0.2}, "run.toml", absent_default=True).threat == ThreatModel(eps=0.2)
+    cfg = TrainConfig(threat=ThreatModel(eps=0.2, bounds="box"))
+    import tomllib
+
+    assert from_dict(tomllib.loads(to_toml(cfg)), "run.toml").threat == cfg.threat
+    with pytest.raises(RobenchError, match="threat.radius"):
+        from_dict({"threat": {"radius": 0.2}}, "run.toml")
+
+
+def test_an_attack_that_is_not_bound_refuses_to_perturb():
+    agent = RNNAgent(6, 3, 5, hidden=8)
+    obs, avail, _, _ = _inputs(0)
+    with pytest.raises(RobenchError, match="not bound to a threat model"):
+        make_attack("fgsm")(agent, obs, torch.zeros(4, 3, 8), avail, 0.1)

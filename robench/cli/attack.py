@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from robench.cli.common import (
-    OneLineParser, UsageError, add_threat_args, check_choice, outcome_text, positive_int, threat_bounds,
+    OneLineParser, UsageError, add_threat_args, check_choice, outcome_text, positive_int, threat_from_args,
     unit_interval
 )
 
@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     check_choice("learned attack", args.attack, LEARNED)
     kind, owner = LEARNED[args.attack].Config, f"attack {args.attack!r}"
     options = make(kind, parse(kind, args.attack_opt, "--attack-opt", owner), owner)
-    cfg = AttackTrainConfig(attack=args.attack, eps=args.eps, seed=args.seed, device=args.device, bounds=threat_bounds(args),
+    cfg = AttackTrainConfig(attack=args.attack, threat=threat_from_args(args, args.eps), seed=args.seed, device=args.device,
                             max_wall_s=None if args.max_minutes is None else args.max_minutes * 60, options=options)
     victim, _, manifest = load_protagonist(args.victim, args.device)
     for option in ("steps", "n_envs", "eval_every", "eval_episodes"):

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the CLI imports torch-backed modules lazily, inside each command
     from robench.learners.learner import LearnerConfig
+    from robench.threat import ThreatModel
 
 EXIT_USAGE = 2
 
@@ -107,10 +108,20 @@ def add_threat_args(p: argparse.ArgumentParser) -> None:
                    help="a named threat model: paper (bounds none) or features (per-feature clipping)")
 
 
-def threat_bounds(args: argparse.Namespace) -> str:
-    from robench.threat import resolve_bounds
+def threat_from_args(args: argparse.Namespace, eps: float | None = None) -> "ThreatModel":
+    """The threat model a command's flags give: ``eps`` (a command's single ``--eps``; None = the
+    paper's for the map, or a grid's per-cell radii), ``--bounds`` / ``--threat``, and where the
+    command has them ``--attacked-agents`` and ``--features``."""
+    from robench.errors import RobenchError
+    from robench.threat import ThreatModel, resolve_bounds
 
-    return resolve_bounds(args.bounds, args.threat)
+    agents, features = getattr(args, "attacked_agents", None), getattr(args, "features", None)
+    try:
+        return ThreatModel(eps=eps, bounds=resolve_bounds(args.bounds, args.threat),
+                           attacked_agents=None if agents is None else tuple(agents),
+                           features=None if features is None else tuple(features))
+    except RobenchError as err:
+        raise UsageError(str(err)) from None
 
 
 def learner_config(mixer: str, agent: str | None, pairs: list[str]) -> LearnerConfig:

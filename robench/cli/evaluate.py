@@ -7,7 +7,7 @@ from pathlib import Path
 
 from robench.cli.common import (
     features_arg,
-    UsageError, add_threat_args, agent_list, check_choice, positive_int, threat_bounds, unit_interval
+    UsageError, add_threat_args, agent_list, check_choice, positive_int, threat_from_args, unit_interval
 )
 
 
@@ -48,12 +48,11 @@ def run(args: argparse.Namespace) -> int:
         adversary = load_adversary(args.adversary, env_info_from_manifest(manifest), args.device, args.seed)
         if adversary.name != args.attack:
             raise UsageError(f"{args.adversary} holds a {adversary.name!r} adversary, not {args.attack!r}")
-    eps = paper_eps(env["map_name"]) if args.eps is None else args.eps
-    if args.attack == "none":
-        eps = 0.0
-    res, _ = evaluate(agent, env["map_name"], backend=env["backend"], attack=args.attack, eps=eps,
+    threat = threat_from_args(args, args.eps).resolved(paper_eps(env["map_name"]))
+    if ATTACKS[args.attack].clean:
+        threat = threat.clean()
+    res, _ = evaluate(agent, env["map_name"], backend=env["backend"], attack=args.attack, threat=threat,
                       episodes=args.episodes, seed=args.seed, device=args.device, adversary=adversary,
-                      attacked_agents=args.attacked_agents, features=args.features, bounds=threat_bounds(args),
                       obs_layout=layout_of(env))
     if args.json:
         print(json.dumps(res.to_dict()))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from robench.cli.common import (
     features_arg,
-    UsageError, add_threat_args, agent_list, check_choice, positive_int, threat_bounds
+    UsageError, add_threat_args, agent_list, check_choice, positive_int, threat_from_args
 )
 
 
@@ -68,8 +68,7 @@ def run(args: argparse.Namespace) -> int:
                     attacks=args.attacks, episodes=args.episodes, eval_seeds=args.eval_seeds,
                     checkpoints=args.checkpoints, adversaries=args.adversaries, results=args.results, jobs=args.jobs,
                     backend=args.backend, retrain_adversaries=args.retrain_adversaries,
-                    retrain_steps=args.retrain_steps, attacked_agents=args.attacked_agents, features=args.features,
-                    bounds=threat_bounds(args),
+                    retrain_steps=args.retrain_steps, threat=threat_from_args(args),
                     reference_rows=not args.no_reference)
     candidates = adversary_candidates(spec.adversaries)
     cells, missing = plan(spec, candidates)

@@ -47,19 +47,20 @@ def zoo_summary(zoo: Path, each: bool) -> str:
     """The zoo in a few lines: protagonists and adversaries per map; with ``each`` a table of the
     protagonists (the clean score is the backend's headline metric)."""
     from robench.checkpoint import CheckpointError, checkpoint_dirs, read_manifest
-    from robench.envs import declares, layout_of
+    from robench.envs import declares
+    from robench.manifest import Manifest
 
     manifests = []
     for directory in checkpoint_dirs(zoo) if Path(zoo).is_dir() else []:
         try:
-            manifests.append((directory, read_manifest(directory)))
+            manifests.append((directory, Manifest(read_manifest(directory))))
         except CheckpointError:
             continue
     if not manifests:
         return f"zoo ({zoo}): no checkpoints"
     per_map: dict[str, list[int]] = {}
     for _, m in manifests:
-        per_map.setdefault(m["env"]["map_name"], [0, 0])[m["kind"] != "protagonist"] += 1
+        per_map.setdefault(m.map_name, [0, 0])[not m.is_protagonist] += 1
     counts = "; ".join(f"{name} {p} protagonist{'s' * (p != 1)}, {a} adversar{'ies' if a != 1 else 'y'}"
                        for name, (p, a) in sorted(per_map.items()))
     lines = [f"zoo ({zoo}): {counts}"]
@@ -68,13 +69,12 @@ def zoo_summary(zoo: Path, each: bool) -> str:
         return "\n".join(lines)
     lines.append(f"  {'map':<10} {'learner':<7} {'defense':<18} {'seed':>4} {'steps':>9}  {'clean':>12}  protocol")
     for directory, m in manifests:
-        if m["kind"] != "protagonist":
+        if not m.is_protagonist:
             continue
-        backend = m["env"]["backend"]
-        clean = (f"win {m['clean_win_rate']:.2f}" if declares(backend, "win_rate")
-                 else f"return {m.get('clean_return', float('nan')):.1f}")
-        threat = m.get("threat", {}).get("bounds", "features")
-        variant = directory.name.split("_", 1)[1].rsplit("_s", 1)[0] if "_" in directory.name else m["defense"]
-        lines.append(f"  {m['env']['map_name']:<10} {m['learner']:<7} {variant:<18} {m.get('seed', '-')!s:>4} "
-                     f"{m.get('steps', 0):>9}  {clean:>12}  {layout_of(m['env'])}, bounds {threat}")
+        clean = (f"win {m.clean_win_rate:.2f}" if declares(m.backend, "win_rate")
+                 else f"return {m.clean_return if m.clean_return is not None else float('nan'):.1f}")
+        variant = directory.name.split("_", 1)[1].rsplit("_s", 1)[0] if "_" in directory.name else m.defense
+        seed = "-" if m.seed is None else m.seed
+        lines.append(f"  {m.map_name:<10} {m.learner:<7} {variant:<18} {seed!s:>4} "
+                     f"{m.steps or 0:>9}  {clean:>12}  {m.obs_layout}, bounds {m.bounds}")
     return "\n".join(lines)

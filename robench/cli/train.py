@@ -6,7 +6,7 @@ from pathlib import Path
 
 from robench.cli.common import (
     UsageError, add_snapshot_args, add_threat_args, check_choice, defense_options, learner_config, outcome_text,
-    positive_int, threat_bounds, unit_interval
+    positive_int, threat_from_args, unit_interval
 )
 
 
@@ -131,9 +131,10 @@ def from_flags(args: argparse.Namespace):
     learner = learner_config(args.learner, args.agent, args.learner_opt)
     backend = backend_of(args.env, args.backend)
     map_name = canonical_map(args.env, backend)
-    cfg = TrainConfig(env=map_name, backend=backend, defense=args.defense, eps=args.eps, seed=args.seed,
+    cfg = TrainConfig(env=map_name, backend=backend, defense=args.defense, threat=threat_from_args(args, args.eps),
+                      seed=args.seed,
                       device=args.device, defense_options=defense_options(args.defense, args.defense_opt),
-                      learner=learner, bounds=threat_bounds(args), attack_prob=args.attack_prob,
+                      learner=learner, attack_prob=args.attack_prob,
                       attack_unit=args.attack_unit, eps_warmup=args.eps_warmup, replay=args.replay, eps_draw=args.eps_draw,
                       obs_layout=LAYOUT_ALIASES.get(args.obs, args.obs))
     for attr, val in (("steps", args.steps), ("n_envs", args.n_envs), ("stop_win_rate", args.stop_win_rate),
