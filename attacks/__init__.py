@@ -10,7 +10,7 @@ import torch
 from attacks.atla import ATLA
 from attacks.atsa import ATSA
 from attacks.base import Attack, project
-from attacks.gradient import FGSM, PGD, FGSMAllActions, FGSMOnSupport, FGSMRandomStart
+from attacks.gradient import FGSM, PGD, FGSMAllActions, FGSMOnSupport, FGSMRandomStart, PGDRestarts
 from attacks.none import NoAttack
 from attacks.paad import PAAD
 from attacks.random_noise import RandomNoise, ZeroCorners
@@ -28,6 +28,7 @@ ATTACKS: dict[str, type[Attack]] = registry([
     FGSMRandomStart,
     FGSMOnSupport,
     PGD,
+    PGDRestarts,
     ATLA,
     PAAD,
     ATSA,

@@ -478,3 +478,26 @@ def test_every_registered_attack_carries_its_name_label_and_contract(name):
     if cls.learned:  # the learned contract is the class's own, not the base's NotImplementedError
         for method in ("learn", "restrict", "state_dict", "load_state_dict"):
             assert getattr(cls, method) is not getattr(LearnedAttack, method), (name, method)
+
+
+def test_pgd_with_restarts_keeps_per_agent_the_strongest_start_never_weaker_than_pgd():
+    """``pgd-r``: restart 0 draws ``pgd``'s start, and each agent keeps its highest-CE restart, so
+    its per-agent cross-entropy is at least ``pgd``'s everywhere and above it somewhere."""
+    import torch.nn.functional as F
+
+    torch.manual_seed(2)
+    agent = RNNAgent(6, 3, 5, hidden=16)
+    obs, avail, low, high = _inputs(7, b=64)
+    h = torch.zeros(64, 3, 16)
+    q, _ = agent.step(obs, h)
+    a_star = masked_logits(q, avail).argmax(-1)
+
+    def ce(x):
+        qx, _ = agent.step(x, h)
+        logits = masked_logits(qx, avail)
+        return F.cross_entropy(logits.reshape(-1, 5), a_star.reshape(-1), reduction="none").view(64, 3)
+
+    pgd = call(make_attack("pgd", seed=4), agent, obs, h, avail, 0.3, low, high)
+    restarts = call(make_attack("pgd-r", seed=4), agent, obs, h, avail, 0.3, low, high)
+    assert (ce(restarts) >= ce(pgd) - 1e-5).all() and (ce(restarts) > ce(pgd) + 1e-4).any()
+    assert (restarts - obs).abs().max() <= 0.3 + 1e-6
