@@ -10,21 +10,20 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 import pandas as pd
 
 from robench.checkpoint import checkpoint_dirs, read_manifest
-from robench.envs import DEFAULT_BACKEND, declares, layout_of, paper_eps
+from robench.envs import DEFAULT_BACKEND, declares, paper_eps
 from robench.errors import RobenchError
-from robench.learners.learner import LearnerConfig
-from robench.manifest import Manifest, given_defense_options
+from robench.manifest import Manifest, protocol_of, settings_of, variant_of
 from robench.locks import sweep_orphans
 from robench.parallel import dispatch
-from robench.regime import ADDED, regime_of
-from robench.threat import DEFAULT_THREAT, ThreatModel, bounds_of
+from robench.regime import regime_of
+from robench.threat import DEFAULT_THREAT, ThreatModel
 
 class GridError(RobenchError):
     """Bad grid request (unknown names, nothing to evaluate, unavailable backend)."""
@@ -71,71 +70,6 @@ class Cell:
     meta: dict[str, Any] = field(hash=False, compare=False)
     """What the cell records beside its results: its hashed key and the row's labels (defense,
     variant, protocol, seed, ...)."""
-
-
-def variant_of(manifest: dict[str, Any]) -> str:
-    """The row label of a protagonist's settings: the defense hyperparameters it was given and
-    its non-default learner settings (``settings_of``), e.g. ``alpha=0.2,kappa=0.01`` or
-    ``agent=mlp,optimizer=adam`` ("" with the defaults): rows of one defense that differ in them
-    stay apart."""
-    given = given_defense_options(manifest)
-    parts = [_setting(k, v) for k, v in given.items()] + [_setting(k, v) for k, v in settings_of(manifest)["learner"].items()]
-    return ",".join(sorted(parts))
-
-
-def settings_of(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """A protagonist's settings as structured data: ``defense`` = its resolved defense
-    hyperparameters (every one, defaults included), ``learner`` = the ``LearnerConfig`` settings
-    that differ from the defense's zoo recipe (the defaults with ``Defense.zoo_learner``: PR's reward
-    scale on SMAX).  ``variant_of`` is their row label; reports read these."""
-    from defenses import DEFENSES
-
-    defaults = asdict(LearnerConfig())
-    cls = DEFENSES.get(manifest.get("defense", ""))
-    recipe = {**defaults, **(cls.zoo_learner(manifest["env"].get("backend", "smax")) if cls else {})}
-    recorded = {**defaults, **(manifest.get("config", {}).get("learner") or {})}
-    learner = {k: v for k, v in recorded.items() if k != "mixer" and k in recipe and v != recipe[k]}
-    return {"defense": {**given_defense_options(manifest), **(manifest.get("defense_options_resolved") or {})},
-            "learner": learner}
-
-
-def protocol_of(manifest: dict[str, Any]) -> str:
-    """The training protocol of a protagonist as a row label: its budget, and for a defense that
-    perturbs in training the ``bounds`` of its adversary and the regime of its rollouts
-    (``steps=1000000,bounds=none,attack_prob=0.5,…``).  Rows of different protocols never share
-    a table (``robench.report``)."""
-    steps = int(manifest.get("config", {}).get("steps", manifest.get("steps", 0)))
-    return protocol_label(manifest.get("defense", ""), layout_of(manifest["env"]), steps, bounds_of(manifest),
-                          regime_of(manifest).to_dict())
-
-
-def protocol_label(defense: str, obs_layout: str, steps: int, bounds: str, regime: dict[str, Any]) -> str:
-    """``protocol_of`` from its parts; NoAdv's rollouts are clean, so only its layout and budget count."""
-    from defenses import DEFENSES
-
-    parts = [f"obs={obs_layout}", f"steps={steps}"]
-    cls = DEFENSES.get(defense)
-    if cls is not None and cls.perturbs_training():
-        parts.append(f"bounds={bounds}")
-    if cls is not None and cls.attacks_in_rollouts():
-        parts += [_setting(k, v) for k, v in regime.items() if ADDED.get(k, ...) != v]
-    return ",".join(parts)
-
-
-def current_protocol(defense: str, backend: str = "smax") -> str:
-    """The protocol a run of ``defense`` gets today (``TrainConfig`` and ``Defense.REGIME`` defaults)."""
-    from defenses import DEFENSES
-    from robench.train import TRAIN_LAYOUTS, TrainConfig
-
-    regime = DEFENSES[defense].REGIME.to_dict() if defense in DEFENSES else {}
-    layout = TrainConfig().obs_layout or TRAIN_LAYOUTS.get(backend, "unit_list")
-    return protocol_label(defense, layout, TrainConfig().steps, TrainConfig().threat.bounds, regime)
-
-
-def _setting(key: str, value: Any) -> str:
-    """``key=value`` with numbers in ``%g`` form."""
-    numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
-    return f"{key}={value:g}" if numeric else f"{key}={value}"
 
 
 def discover(spec: GridSpec) -> list[tuple[Path, Manifest]]:
@@ -188,7 +122,7 @@ def adversary_candidates(root: Path | None) -> dict[tuple[str, str, str, str], l
     for directory in checkpoint_dirs(root):
         manifest = Manifest(read_manifest(directory))
         if not manifest.is_protagonist:
-            key = (manifest.map_name, manifest.victim_learner, manifest.attack, layout_of(manifest.raw["env"]))
+            key = (manifest.map_name, manifest.victim_learner, manifest.attack, manifest.obs_layout)
             rank = (manifest.co_trained_by != manifest.attack, bool(manifest.co_trained_variant),
                     not at_default_share(directory.parent, manifest.co_trained_by), manifest.seed or 0, str(directory))
             found.setdefault(key, []).append((rank, directory, manifest.content_hash))
@@ -219,7 +153,7 @@ def plan(spec: GridSpec, candidates: dict[tuple[str, str, str, str], list[tuple[
                 retrain = {"attack": attack, "victim": manifest.content_hash, "steps": spec.retrain_steps,
                            "eps": paper_eps(env), "seed": 0}
             elif ATTACKS[attack].learned:
-                adversary = adversaries.get((env, learner, attack, layout_of(manifest.raw["env"])))
+                adversary = adversaries.get((env, learner, attack, manifest.obs_layout))
                 if adversary is None:
                     missing.append({"env": env, "learner": learner, "defense": manifest.defense,
                                     "seed": manifest.seed, "attack": attack})
@@ -234,7 +168,7 @@ def plan(spec: GridSpec, candidates: dict[tuple[str, str, str, str], list[tuple[
                     meta = {"env": env, "backend": manifest.backend, "learner": learner,
                             "defense": manifest.defense, "variant": variant, "settings": settings,
                             "seed": manifest.seed, "threat": threat.to_dict(),
-                            "protocol": protocol_of(manifest.raw), "obs_layout": layout_of(manifest.raw["env"]),
+                            "protocol": protocol_of(manifest.raw), "obs_layout": manifest.obs_layout,
                             "adversary": str(adversary[0]) if adversary else None, **key}
                     cells.append(Cell(cid=cell_id(key), checkpoint=str(path), meta=meta))
     if spec.reference_rows:

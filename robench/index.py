@@ -4,7 +4,7 @@ One entry per checkpoint directory under the zoo root, read off its manifest (ne
 weights): path, kind, map, backend, learner, agent network, defense or attack, variant,
 training ε, seed, steps, wall time, the recorded clean (or victim) win rate and the content
 hash; a protagonist's ``protocol`` (observation layout, bounds, regime, env-step budget: the
-row label of ``grid.protocol_of`` as data) and ``zoo_entry``: whether it is the zoo's entry for
+row label of ``manifest.protocol_of`` as data) and ``zoo_entry``: whether it is the zoo's entry for
 its (map, learner, defense, seed) — the run ``robench zoo build`` plans there, trained with
 today's recipe (``zoo_plan.run_status`` "done") — rather than an experiment or a stale row; a
 co-trained adversary shares its protagonist's.  The index is
@@ -22,7 +22,7 @@ from robench.atomic import atomic_write_text
 from robench.checkpoint import checkpoint_dirs, read_manifest
 from robench.errors import RobenchError
 from robench.envs import layout_of
-from robench.grid import variant_of
+from robench.manifest import variant_of
 from robench.learners.learner import LearnerConfig
 from robench.manifest import Manifest
 from robench.regime import regime_of

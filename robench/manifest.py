@@ -7,11 +7,13 @@ fallback for an older manifest stated once.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from robench.envs import layout_of
 from robench.errors import RobenchError
 from robench.learners.learner import LearnerConfig
+from robench.regime import ADDED, regime_of
 from robench.threat import LEGACY_BOUNDS, ThreatModel, bounds_of
 
 KINDS = ("protagonist", "adversary")
@@ -59,8 +61,6 @@ class Manifest:
     def obs_layout(self) -> str:
         """The observation layout it was made on (``robench.envs.layout_of``: the legacy default
         for manifests that predate the record)."""
-        from robench.envs import layout_of
-
         return layout_of(self.raw["env"])
 
     @property
@@ -202,3 +202,69 @@ def given_defense_options(manifest: dict[str, Any]) -> dict[str, Any]:
 def agent_shape(cfg: LearnerConfig) -> dict[str, Any]:
     """What fixes an agent network's weights' shapes, with the mixer: its kind, width and inputs."""
     return {"mixer": cfg.mixer, "agent": cfg.agent, "hidden": cfg.hidden, "last_action": cfg.last_action}
+
+
+# -- row identity: what tells two rows of a table apart ------------------------------------------
+def variant_of(manifest: dict[str, Any]) -> str:
+    """The row label of a protagonist's settings: the defense hyperparameters it was given and
+    its non-default learner settings (``settings_of``), e.g. ``alpha=0.2,kappa=0.01`` or
+    ``agent=mlp,optimizer=adam`` ("" with the defaults): rows of one defense that differ in them
+    stay apart."""
+    given = given_defense_options(manifest)
+    parts = [_setting(k, v) for k, v in given.items()] + [_setting(k, v) for k, v in settings_of(manifest)["learner"].items()]
+    return ",".join(sorted(parts))
+
+
+def settings_of(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """A protagonist's settings as structured data: ``defense`` = its resolved defense
+    hyperparameters (every one, defaults included), ``learner`` = the ``LearnerConfig`` settings
+    that differ from the defense's zoo recipe (the defaults with ``Defense.zoo_learner``: PR's reward
+    scale on SMAX).  ``variant_of`` is their row label; reports read these."""
+    from defenses import DEFENSES
+
+    defaults = asdict(LearnerConfig())
+    cls = DEFENSES.get(manifest.get("defense", ""))
+    recipe = {**defaults, **(cls.zoo_learner(manifest["env"].get("backend", "smax")) if cls else {})}
+    recorded = {**defaults, **(manifest.get("config", {}).get("learner") or {})}
+    learner = {k: v for k, v in recorded.items() if k != "mixer" and k in recipe and v != recipe[k]}
+    return {"defense": {**given_defense_options(manifest), **(manifest.get("defense_options_resolved") or {})},
+            "learner": learner}
+
+
+def protocol_of(manifest: dict[str, Any]) -> str:
+    """The training protocol of a protagonist as a row label: its budget, and for a defense that
+    perturbs in training the ``bounds`` of its adversary and the regime of its rollouts
+    (``steps=1000000,bounds=none,attack_prob=0.5,…``).  Rows of different protocols never share
+    a table (``robench.report``)."""
+    steps = int(manifest.get("config", {}).get("steps", manifest.get("steps", 0)))
+    return protocol_label(manifest.get("defense", ""), layout_of(manifest["env"]), steps, bounds_of(manifest),
+                          regime_of(manifest).to_dict())
+
+
+def protocol_label(defense: str, obs_layout: str, steps: int, bounds: str, regime: dict[str, Any]) -> str:
+    """``protocol_of`` from its parts; NoAdv's rollouts are clean, so only its layout and budget count."""
+    from defenses import DEFENSES
+
+    parts = [f"obs={obs_layout}", f"steps={steps}"]
+    cls = DEFENSES.get(defense)
+    if cls is not None and cls.perturbs_training():
+        parts.append(f"bounds={bounds}")
+    if cls is not None and cls.attacks_in_rollouts():
+        parts += [_setting(k, v) for k, v in regime.items() if ADDED.get(k, ...) != v]
+    return ",".join(parts)
+
+
+def current_protocol(defense: str, backend: str = "smax") -> str:
+    """The protocol a run of ``defense`` gets today (``TrainConfig`` and ``Defense.REGIME`` defaults)."""
+    from defenses import DEFENSES
+    from robench.train import TRAIN_LAYOUTS, TrainConfig
+
+    regime = DEFENSES[defense].REGIME.to_dict() if defense in DEFENSES else {}
+    layout = TrainConfig().obs_layout or TRAIN_LAYOUTS.get(backend, "unit_list")
+    return protocol_label(defense, layout, TrainConfig().steps, TrainConfig().threat.bounds, regime)
+
+
+def _setting(key: str, value: Any) -> str:
+    """``key=value`` with numbers in ``%g`` form."""
+    numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return f"{key}={value:g}" if numeric else f"{key}={value}"

@@ -219,7 +219,6 @@ def train(cfg: TrainConfig, curve_path: Path | None = None,
         raise KeyError(f"unknown defense {cfg.defense!r}; known: {', '.join(DEFENSES)}")
     configure_torch()
     cfg = resolve_config(cfg)
-    eps = cfg.threat.eps
     regime = resolve_regime(cfg)
     gen = seed_everything(cfg.seed)
     env = make_env(cfg.env, cfg.n_envs, cfg.backend, cfg.device, cfg.obs_layout)

@@ -250,7 +250,7 @@ def test_temporaries_of_a_killed_writer_are_removed_on_rewrite(tmp_path):
 
 
 def test_variant_names_non_default_learner_settings_only():
-    from robench.grid import variant_of
+    from robench.manifest import variant_of
 
     learner = {"mixer": "qmix", "agent": "mlp", "optimizer": "adam", "lr": 0.001, "hidden": 64, "double_q": False}
     manifest = {"config": {"learner": learner, "defense_options": {"kappa": 0.01}}}
@@ -362,7 +362,7 @@ def test_report_refuses_to_mix_two_threat_models(tmp_path):
 
 
 def test_rows_of_two_protocols_never_share_a_row():
-    from robench.grid import current_protocol
+    from robench.manifest import current_protocol
     from robench.report import split_protocols
 
     old = ["obs=unit_list,steps=3000000,bounds=features", "obs=unit_list,steps=1000000,bounds=none"]
