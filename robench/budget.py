@@ -16,7 +16,7 @@ class RunSettings:
     """Seed of everything the run draws (envs, initialisation, exploration, sampling)."""
     n_envs: int = 32
     """B, environment copies stepped in lockstep per round (PyMARL: 8; measured: 32); at most the
-    backend's ``robench.envs.MAX_COPIES`` (sc2: 8 StarCraft II games)."""
+    backend's ``robench.envs.Backend.max_copies`` (sc2: 8 StarCraft II games)."""
     max_wall_s: float | None = None
     """Stop early after this many seconds of training (None = no limit)."""
     device: str = "cpu"

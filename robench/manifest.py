@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from robench.envs import layout_of
+from robench.envs import layout_of, train_layout
 from robench.errors import RobenchError
 from robench.learners.learner import LearnerConfig
 from robench.regime import ADDED, regime_of
@@ -257,10 +257,10 @@ def protocol_label(defense: str, obs_layout: str, steps: int, bounds: str, regim
 def current_protocol(defense: str, backend: str = "smax") -> str:
     """The protocol a run of ``defense`` gets today (``TrainConfig`` and ``Defense.REGIME`` defaults)."""
     from defenses import DEFENSES
-    from robench.train import TRAIN_LAYOUTS, TrainConfig
+    from robench.train import TrainConfig
 
     regime = DEFENSES[defense].REGIME.to_dict() if defense in DEFENSES else {}
-    layout = TrainConfig().obs_layout or TRAIN_LAYOUTS.get(backend, "unit_list")
+    layout = TrainConfig().obs_layout or train_layout(backend) or "unit_list"
     return protocol_label(defense, layout, TrainConfig().steps, TrainConfig().threat.bounds, regime)
 
 

@@ -146,7 +146,7 @@ def split_protocols(raw: pd.DataFrame, every_row: bool = False) -> tuple[pd.Data
 
 
 def with_metric(cells: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """The rows whose backend declares ``metric`` (``robench.envs.BACKEND_METRICS``); all rows of a
+    """The rows whose backend declares ``metric`` (``robench.envs.Backend.metrics``); all rows of a
     table without a backend column (an external CSV) when the metric is the win rate."""
     if "backend" not in cells.columns:
         return cells if metric == "win_rate" else cells.iloc[:0]

@@ -35,7 +35,7 @@ from attacks.base import Attack
 from defenses import DEFENSES, DefenseConfig
 from robench.budget import RunSettings, StepBudget
 from robench.checkpoint import CheckpointError, load_protagonist, read_manifest
-from robench.envs import EnvInfo, canonical_map, layout_of, make_env, max_copies, paper_eps
+from robench.envs import EnvInfo, canonical_map, layout_of, make_env, max_copies, paper_eps, train_layout
 from robench.errors import RobenchError
 from robench.evaluate import eval_env, evaluate
 from robench.learners.buffer import ReplayBuffer
@@ -47,10 +47,6 @@ from robench.regime import Regime, stored
 from robench.runtime import configure_torch, seed_everything
 from robench.snapshot import SnapshotPolicy, check_snapshot, has_snapshot, read_snapshot, write_snapshot
 from robench.threat import DEFAULT_THREAT, ThreatModel
-
-
-TRAIN_LAYOUTS = {"smax": "smac", "cav": "kinematics"}
-"""The observation layout a run trains on unless told otherwise (docs/threat-model.md)."""
 
 
 @dataclass
@@ -66,7 +62,7 @@ class TrainConfig(RunSettings):
     defense_options: dict[str, Option] = field(default_factory=dict)
     """Defense hyperparameters given for the run (fields of ``Defense.Config``), e.g. ATSA's κ and α."""
     obs_layout: str | None = None
-    """Observation layout; None = the zoo's for the backend (``TRAIN_LAYOUTS``: SMAC's layout on
+    """Observation layout; None = the zoo's for the backend (``Backend.train_layout``: SMAC's layout on
     SMAX maps, ``robench.envs.smac_layout``; Kinematics on CAV)."""
     threat: ThreatModel = DEFAULT_THREAT
     """The training adversary's threat model (``robench.threat``): its ε (None = the paper's for
@@ -191,14 +187,14 @@ def resolve_regime(cfg: TrainConfig) -> Regime:
 def resolve_config(cfg: TrainConfig) -> TrainConfig:
     """A copy of ``cfg`` with every default resolved (``cfg`` itself is left as it is): the
     canonical map name, the paper's ε, the observation layout (a fine-tune keeps its parent's,
-    else ``TRAIN_LAYOUTS``), and at most the backend's ``max_copies`` env copies."""
+    else the backend's ``train_layout``), and at most the backend's ``max_copies`` env copies."""
     check_curve_attacks(cfg.curve_attacks)
     env = canonical_map(cfg.env, cfg.backend)
     layout = cfg.obs_layout
     if layout is None and cfg.init_from is not None:
         layout = layout_of(read_manifest(Path(cfg.init_from))["env"])
     return replace(cfg, env=env, threat=cfg.threat.resolved(paper_eps(env)),
-                   obs_layout=layout or TRAIN_LAYOUTS.get(cfg.backend),
+                   obs_layout=layout or train_layout(cfg.backend),
                    n_envs=min(cfg.n_envs, max_copies(cfg.backend) or cfg.n_envs))
 
 

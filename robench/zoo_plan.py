@@ -26,14 +26,14 @@ from pathlib import Path
 from typing import Any
 
 from robench.checkpoint import CheckpointError, checkpoint_dirs, read_manifest
-from robench.envs import backend_of, canonical_map, layout_of, paper_eps
+from robench.envs import backend_of, canonical_map, layout_of, paper_eps, train_layout
 from robench.errors import RobenchError
 from robench.learners.learner import LearnerConfig
 from robench.manifest import Manifest, train_config_record
 from robench.regime import Regime, regime_of
 from robench.runs import checkpoint_name, pretrained_start, share_tag
 from robench.threat import DEFAULT_THREAT
-from robench.train import TRAIN_LAYOUTS, TrainConfig, resolve_regime
+from robench.train import TrainConfig, resolve_regime
 
 DEFAULT_RUN_MINUTES = 20.0
 """Projected 2-core minutes of a run of a defense with no finished run in the zoo yet."""
@@ -136,7 +136,7 @@ def run_status(run: ZooRun, zoo: Path) -> str:
     cfg = run.config(zoo)
     resolved = DEFENSES[run.defense].config_for(cfg.learner.mixer, cfg.defense_options).to_dict()
     recorded = {**with_defaults(manifest.get("config", {})), "obs_layout": layout_of(manifest["env"])}
-    wanted = {**asdict(cfg), "obs_layout": cfg.obs_layout or TRAIN_LAYOUTS.get(cfg.backend)}
+    wanted = {**asdict(cfg), "obs_layout": cfg.obs_layout or train_layout(cfg.backend)}
     same = (_config_part(recorded) == _config_part(wanted)
             and regime_of(manifest) == resolve_regime(cfg)
             and same_options(run.defense, manifest.get("defense_options_resolved") or {}, resolved))

@@ -157,7 +157,7 @@ def defense_options(defense: str, pairs: list[str]) -> dict[str, object]:
 
 
 def outcome_text(backend: str, win_rate: float, mean_return: float, crash_rate: float) -> str:
-    """An evaluation's outcome as printed: the metrics the backend declares (``BACKEND_METRICS``)."""
+    """An evaluation's outcome as printed: the metrics the backend declares (``Backend.metrics``)."""
     from robench.envs import declares
 
     if declares(backend, "win_rate"):
