@@ -109,6 +109,19 @@ class Manifest:
         return self.raw.get("clean_return")
 
     @property
+    def clean_crash_rate(self) -> float | None:
+        return self.raw.get("clean_crash_rate")
+
+    @property
+    def clean_eval_episodes(self) -> int | None:
+        return self.raw.get("clean_eval_episodes")
+
+    @property
+    def lineage_steps(self) -> int:
+        """Env steps of the run and of the runs it started from (its own for older manifests)."""
+        return int(self.raw.get("lineage_steps", self.steps or 0))
+
+    @property
     def init_from_map(self) -> str | None:
         return self.raw.get("init_from_map")
 
@@ -147,6 +160,14 @@ class Manifest:
     @property
     def final_victim_win_rate(self) -> float | None:
         return self.raw.get("final_victim_win_rate")
+
+    @property
+    def final_victim_return(self) -> float | None:
+        return self.raw.get("final_victim_return")
+
+    @property
+    def final_victim_crash_rate(self) -> float | None:
+        return self.raw.get("final_victim_crash_rate")
 
     # -- provenance ---------------------------------------------------------------------------
     @property

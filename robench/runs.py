@@ -26,6 +26,7 @@ from robench.checkpoint import encode_tensors, protagonist_tensors, save_checkpo
 from robench.envs import declares, make_env
 from robench.evaluate import evaluate
 from robench.learners.learner import LearnerConfig
+from robench.manifest import Manifest
 from robench.snapshot import SnapshotPolicy, drop_snapshot
 from robench.train import TrainConfig, resolve_config, train
 
@@ -93,8 +94,8 @@ def pretrained_start(cfg: TrainConfig, root: Path) -> TrainConfig:
 def lineage(manifest: dict[str, Any]) -> tuple[int, float]:
     """(env steps, training wall seconds) of a protagonist and of every run it started from
     (``init_from``, recursively); a manifest written before lineage was recorded gives its own."""
-    return (int(manifest.get("lineage_steps", manifest["steps"])),
-            float(manifest.get("lineage_wall_time_s", manifest["wall_time_s"])))
+    m = Manifest(manifest)
+    return m.lineage_steps, float(m.lineage_wall_time_s)
 
 
 def train_and_save(cfg: TrainConfig, out: Path, overwrite: bool = False, show_progress: bool = True,

@@ -17,6 +17,7 @@ from typing import Any
 
 from robench.index import write_index
 from robench.locks import file_lock, sweep_orphans
+from robench.manifest import Manifest
 from robench.parallel import dispatch
 from robench.snapshot import SnapshotPolicy
 from robench.zoo_plan import ZooRun, projected_minutes, run_status
@@ -56,10 +57,9 @@ def build_run(run: ZooRun, zoo: str, retrain_stale: bool = False, show_progress:
         if cfg.init_from is not None and not (Path(cfg.init_from) / "manifest.json").is_file():
             return {"run": run.label, "status": f"blocked (needs {cfg.init_from}: build its noadv run first)"}
         snapshot = snapshot_policy(cfg, out, snapshot_every, snapshots) if snapshot_every else None
-        manifest = train_and_save(cfg, out, overwrite=True, show_progress=show_progress, snapshot=snapshot)
+        m = Manifest(train_and_save(cfg, out, overwrite=True, show_progress=show_progress, snapshot=snapshot))
         refresh_index(zoo_path)
-        return {"run": run.label, "status": "trained", "wall_time_s": manifest["wall_time_s"],
-                "clean_win_rate": manifest["clean_win_rate"]}
+        return {"run": run.label, "status": "trained", "wall_time_s": m.wall_time_s, "clean_win_rate": m.clean_win_rate}
 
 
 def build_zoo(runs: list[ZooRun], zoo: Path, backend: str = "loky", jobs: int | str = "auto",

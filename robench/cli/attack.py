@@ -41,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from robench.envs import declares
+    from robench.manifest import Manifest
 
     from attacks.training import LEARNED, AttackTrainConfig, train_adversary
     from robench.checkpoint import load_protagonist
@@ -55,21 +56,21 @@ def run(args: argparse.Namespace) -> int:
     for option in ("steps", "n_envs", "eval_every", "eval_episodes"):
         if getattr(args, option) is not None:
             setattr(cfg, option, getattr(args, option))
-    out = args.out or Path("adversaries") / manifest["env"]["map_name"] / f"{args.attack}_vs_{manifest['content_hash'][:8]}"
+    m = Manifest(manifest)
+    out = args.out or Path("adversaries") / m.map_name / f"{args.attack}_vs_{m.content_hash[:8]}"
     if out.exists() and not args.force:
         raise UsageError(f"{out} already exists (pass --force to replace it)")
     bar = tqdm(total=cfg.steps, unit="step", disable=args.quiet, file=sys.stderr, dynamic_ncols=True)
 
     def progress(t_env: int, row: dict | None) -> None:
         bar.update(min(t_env, cfg.steps) - bar.n)
-        if row and declares(manifest["env"]["backend"], "win_rate"):
+        if row and declares(m.backend, "win_rate"):
             bar.set_postfix(victim_win=f"{row['victim_win_rate']:.2f}")
         elif row:
             bar.set_postfix(victim_return=f"{row['victim_return']:.1f}", victim_crash=f"{row['victim_crash_rate']:.2f}")
 
-    adv = train_adversary(cfg, victim, manifest, out, progress, overwrite=args.force)
+    adv = Manifest(train_adversary(cfg, victim, manifest, out, progress, overwrite=args.force))
     bar.close()
-    outcome = outcome_text(manifest["env"]["backend"], adv["final_victim_win_rate"], adv["final_victim_return"],
-                       adv["final_victim_crash_rate"])
-    print(f"wrote {out}  victim {outcome} under {args.attack} at ε={adv['eps']:g}")
+    outcome = outcome_text(m.backend, adv.final_victim_win_rate, adv.final_victim_return, adv.final_victim_crash_rate)
+    print(f"wrote {out}  victim {outcome} under {args.attack} at ε={adv.eps:g}")
     return 0

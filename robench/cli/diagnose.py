@@ -29,17 +29,18 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from robench.checkpoint import load_protagonist
-    from robench.envs import layout_of, paper_eps
+    from robench.envs import paper_eps
+    from robench.manifest import Manifest
     from robench.diagnose import diagnose
 
-    agent, _, manifest = load_protagonist(args.checkpoint, args.device)
-    env = manifest["env"]
-    eps = None if args.no_footprint else paper_eps(env["map_name"]) if args.eps is None else args.eps
-    d = diagnose(agent, env["map_name"], env["backend"], args.episodes, args.seed, args.device, layout_of(env), eps)
+    agent, _, raw = load_protagonist(args.checkpoint, args.device)
+    m = Manifest(raw)
+    eps = None if args.no_footprint else paper_eps(m.map_name) if args.eps is None else args.eps
+    d = diagnose(agent, m.map_name, m.backend, args.episodes, args.seed, args.device, m.obs_layout, eps)
     if args.save:
         from robench.diagnose_file import save_diagnosis
 
-        save_diagnosis(args.checkpoint, manifest["content_hash"], d.to_dict(), args.episodes, args.seed)
+        save_diagnosis(args.checkpoint, m.content_hash, d.to_dict(), args.episodes, args.seed)
     if args.json:
         print(json.dumps(d.to_dict()))
         return 0

@@ -26,11 +26,12 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from robench.pymarl_import import import_pymarl
 
-    manifest = import_pymarl(args.run_dir, args.env, args.learner, args.out, backend=args.backend,
-                             defense=args.defense, overwrite=args.force, episodes=args.episodes)
-    origin = manifest["origin"]
-    print(f"wrote {args.out}  {args.learner} agent (hidden {manifest['config']['learner']['hidden']}, last action "
-          f"{'in' if manifest['config']['learner']['last_action'] else 'not in'} the input), mixer {origin['mixer']}; "
-          f"clean win rate {manifest['clean_win_rate']:.3f} over {manifest['clean_eval_episodes']} episodes on "
-          f"{manifest['env']['map_name']}/{manifest['env']['backend']}")
+    from robench.manifest import Manifest
+
+    m = Manifest(import_pymarl(args.run_dir, args.env, args.learner, args.out, backend=args.backend,
+                               defense=args.defense, overwrite=args.force, episodes=args.episodes))
+    learner = m.learner_config
+    print(f"wrote {args.out}  {args.learner} agent (hidden {learner.hidden}, last action "
+          f"{'in' if learner.last_action else 'not in'} the input), mixer {m.origin['mixer']}; "
+          f"clean win rate {m.clean_win_rate:.3f} over {m.clean_eval_episodes} episodes on {m.map_name}/{m.backend}")
     return 0

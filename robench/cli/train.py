@@ -76,6 +76,7 @@ BESIDE_CONFIG = {"config", "out", "force", "quiet", "device", "print_config", "c
 
 def run(args: argparse.Namespace) -> int:
     from defenses import DEFENSES
+    from robench.manifest import Manifest
     from robench.runs import checkpoint_name, pretrained_start, snapshot_policy, train_and_save
 
     cfg = configured(args) if args.config is not None else from_flags(args)
@@ -96,11 +97,10 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"{out} already exists (pass --force to replace it)")
 
     snapshot = snapshot_policy(cfg, out, args.snapshot_every, args.snapshots) if args.snapshot_every else None
-    manifest = train_and_save(cfg, out, overwrite=args.force, show_progress=not args.quiet, snapshot=snapshot)
-    outcome = "clean " + outcome_text(cfg.backend, manifest["clean_win_rate"], manifest["clean_return"],
-                                      manifest["clean_crash_rate"])
-    print(f"wrote {out}  {outcome} over {manifest['clean_eval_episodes']} episodes, {manifest['steps']} env steps "
-          f"in {manifest['wall_time_s'] / 60:.1f} min")
+    m = Manifest(train_and_save(cfg, out, overwrite=args.force, show_progress=not args.quiet, snapshot=snapshot))
+    outcome = "clean " + outcome_text(cfg.backend, m.clean_win_rate, m.clean_return, m.clean_crash_rate)
+    print(f"wrote {out}  {outcome} over {m.clean_eval_episodes} episodes, {m.steps} env steps "
+          f"in {m.wall_time_s / 60:.1f} min")
     return 0
 
 
