@@ -20,7 +20,7 @@ from robench.budget import RunSettings, StepBudget
 from robench.checkpoint import CheckpointError, env_info_from_manifest, read_manifest, read_tensors, save_checkpoint
 from robench.envs import BatchedEnv, EnvInfo, make_env, paper_eps
 from robench.learners.agent import Agent
-from robench.manifest import learner_config, train_config_record
+from robench.manifest import Manifest, learner_config, train_config_record
 from robench.method_config import MethodConfig, make
 from robench.rollout import Outcomes, run_episodes
 from robench.runtime import configure_torch, seed_everything
@@ -166,15 +166,16 @@ def train_adversary(cfg: AttackTrainConfig, victim: Agent, victim_manifest: dict
 def load_adversary(path: Path, info: EnvInfo, device: str = "cpu", seed: int = 0) -> Attack:
     """Rebuild a learned adversary from its checkpoint (validated, hash-checked)."""
     manifest = read_manifest(path)
-    if manifest["kind"] != "adversary":
-        raise CheckpointError(f"{path} is a {manifest['kind']!r} checkpoint, not an adversary")
+    m = Manifest(manifest)
+    if m.is_protagonist:
+        raise CheckpointError(f"{path} is a {m.kind!r} checkpoint, not an adversary")
     theirs = env_info_from_manifest(manifest)
     if (theirs.n_agents, theirs.obs_dim, theirs.n_actions) != (info.n_agents, info.obs_dim, info.n_actions):
         raise CheckpointError(f"{path} was trained on {theirs.map_name}, not {info.map_name}")
-    adversary = build(manifest["attack"], info, seed, device, attack_train_config(manifest))
+    adversary = build(m.attack, info, seed, device, attack_train_config(manifest))
     try:
         adversary.load_state_dict(read_tensors(path, manifest))
     except CheckpointError as err:
-        raise CheckpointError(f"{path}: tensors do not fit the {manifest['attack']} director ({err})") from None
-    adversary.name = manifest["attack"]
+        raise CheckpointError(f"{path}: tensors do not fit the {m.attack} director ({err})") from None
+    adversary.name = m.attack
     return adversary

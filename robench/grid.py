@@ -220,7 +220,7 @@ def run_cell(cell: Cell, results: str) -> dict[str, Any]:
             agent, manifest = mask_only_agent(cell.meta["env"], cell.meta["backend"]), None
         else:
             agent, _, manifest = load_protagonist(Path(cell.checkpoint))
-        if not scripted and manifest["content_hash"] != cell.meta["checkpoint_hash"]:
+        if not scripted and Manifest(manifest).content_hash != cell.meta["checkpoint_hash"]:
             raise GridError(f"{cell.checkpoint} changed since the grid was planned")
         k = cell.meta
         adversary = None

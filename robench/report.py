@@ -13,7 +13,7 @@ from robench.checkpoint import CheckpointError, read_manifest
 from robench.envs import PAPER_EPS, declares
 from robench.errors import RobenchError
 from robench.grid import MASK_ONLY
-from robench.manifest import current_protocol, protocol_of
+from robench.manifest import Manifest, current_protocol, protocol_of
 from robench.threat import DEFAULT_BOUNDS
 from robench.figures import ablation_bars, attack_strength, eps_sweep, training_curves
 from robench.tables import (
@@ -63,10 +63,9 @@ def adversary_table(cells: pd.DataFrame) -> str:
     lines = ["| env | learner | attack | adversary | trained | ε (training) | cells |", "|---|---|---|---|---|---|---|"]
     for (env, learner, attack, path), g in learned.groupby(["env", "learner", "attack", "adversary"]):
         try:
-            m = read_manifest(Path(path))
-            how = (f"co-trained by {m['co_trained_by']}" if m.get("co_trained_by")
-                   else f"vs fixed victim {str(m.get('victim', ''))[:8]}")
-            eps = f"{m.get('eps', float('nan')):g}"
+            m = Manifest(read_manifest(Path(path)))
+            how = f"co-trained by {m.co_trained_by}" if m.co_trained_by else f"vs fixed victim {str(m.victim or '')[:8]}"
+            eps = f"{m.eps if m.eps is not None else float('nan'):g}"
         except CheckpointError:
             how, eps = "checkpoint not found", "?"
         lines.append(f"| {env} | {learner} | {attack} | `{path}` | {how} | {eps} | {len(g)} |")

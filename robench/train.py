@@ -40,7 +40,7 @@ from robench.errors import RobenchError
 from robench.evaluate import eval_env, evaluate
 from robench.learners.buffer import ReplayBuffer
 from robench.learners.learner import LearnerConfig, QLearner
-from robench.manifest import agent_shape, learner_config
+from robench.manifest import Manifest, agent_shape, learner_config
 from robench.options import Option
 from robench.rollout import run_episodes
 from robench.regime import Regime, stored
@@ -167,7 +167,7 @@ def start_from(learner: QLearner, path: Path, info: EnvInfo) -> dict:
     backend, sizes, mixer or agent network are not the run's."""
     agent, mixer, manifest = load_protagonist(path, expect_env=info, any_map=True)
     if mixer is None:
-        raise CheckpointError(f"{path} holds no mixer weights ({manifest.get('origin', {}).get('mixer', 'none')}): "
+        raise CheckpointError(f"{path} holds no mixer weights ({Manifest(manifest).origin.get('mixer', 'none')}): "
                               f"it evaluates and is attacked, but cannot start a run")
     mine, got = agent_shape(learner.cfg), agent_shape(learner_config(manifest))
     if got != mine:

@@ -32,12 +32,13 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from attacks import ATTACKS
     from robench.checkpoint import load_protagonist
-    from robench.envs import layout_of, paper_eps
+    from robench.envs import paper_eps
     from robench.evaluate import evaluate
+    from robench.manifest import Manifest
 
     check_choice("attack", args.attack, ATTACKS)
     agent, _, manifest = load_protagonist(args.checkpoint, args.device)
-    env = manifest["env"]
+    m = Manifest(manifest)
     adversary = None
     if ATTACKS[args.attack].learned:
         from attacks.training import load_adversary
@@ -48,21 +49,21 @@ def run(args: argparse.Namespace) -> int:
         adversary = load_adversary(args.adversary, env_info_from_manifest(manifest), args.device, args.seed)
         if adversary.name != args.attack:
             raise UsageError(f"{args.adversary} holds a {adversary.name!r} adversary, not {args.attack!r}")
-    threat = threat_from_args(args, args.eps).resolved(paper_eps(env["map_name"]))
+    threat = threat_from_args(args, args.eps).resolved(paper_eps(m.map_name))
     if ATTACKS[args.attack].clean:
         threat = threat.clean()
-    res, _ = evaluate(agent, env["map_name"], backend=env["backend"], attack=args.attack, threat=threat,
+    res, _ = evaluate(agent, m.map_name, backend=m.backend, attack=args.attack, threat=threat,
                       episodes=args.episodes, seed=args.seed, device=args.device, adversary=adversary,
-                      obs_layout=layout_of(env))
+                      obs_layout=m.obs_layout)
     if args.json:
         print(json.dumps(res.to_dict()))
     else:
         from robench.envs import declares
 
         shown = [f"mean return {res.mean_return:.3f} ± {res.std_return:.3f}"]
-        if declares(env["backend"], "win_rate"):
+        if declares(m.backend, "win_rate"):
             shown.insert(0, f"win rate {res.win_rate:.3f} [95% CI {res.ci_low:.3f}, {res.ci_high:.3f}]")
-        if declares(env["backend"], "crash_rate"):
+        if declares(m.backend, "crash_rate"):
             shown.append(f"crash rate {res.crash_rate:.3f}")
         print(f"{args.checkpoint}: attack {res.attack} ε={res.eps:g} bounds={res.bounds}  {'  '.join(shown)}  "
               f"({res.episodes} episodes)")
