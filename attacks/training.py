@@ -20,7 +20,7 @@ from robench.budget import RunSettings, StepBudget
 from robench.checkpoint import CheckpointError, env_info_from_manifest, read_manifest, read_tensors, save_checkpoint
 from robench.envs import BatchedEnv, EnvInfo, make_env, paper_eps
 from robench.learners.agent import Agent
-from robench.manifest import Manifest, learner_config, train_config_record
+from robench.manifest import Manifest, learner_config
 from robench.method_config import MethodConfig, make
 from robench.rollout import Outcomes, run_episodes
 from robench.runtime import configure_torch, seed_everything
@@ -76,15 +76,17 @@ def victim_architecture(cfg: AttackTrainConfig, victim_manifest: dict[str, Any])
 def attack_train_config(manifest: dict[str, Any]) -> AttackTrainConfig:
     """The ``AttackTrainConfig`` an adversary manifest records.  Manifests written before attacks
     owned their settings hold them flat beside the run's; their keys are read by name."""
-    config = train_config_record(manifest.get("config", {}))
-    kind = LEARNED[manifest["attack"]].Config
+    record = Manifest(manifest)
+    config = record.config
+    kind = LEARNED[record.attack].Config
     recorded = config.pop("options", None)
     if recorded is None:
         recorded = config
     known = kind.defaults()
-    options = make(kind, {k: v for k, v in recorded.items() if k in known}, f"attack {manifest['attack']!r}")
+    options = make(kind, {k: v for k, v in recorded.items() if k in known}, f"attack {record.attack!r}")
     run = {f.name for f in fields(AttackTrainConfig)} - {"attack", "options", "threat"}
-    return AttackTrainConfig(attack=manifest["attack"], options=options, threat=ThreatModel.from_dict(config["threat"]) if "threat" in config else DEFAULT_THREAT,
+    threat = ThreatModel.from_dict(config["threat"]) if "threat" in config else DEFAULT_THREAT
+    return AttackTrainConfig(attack=record.attack, options=options, threat=threat,
                              **{k: v for k, v in config.items() if k in run})
 
 
@@ -101,13 +103,14 @@ def adversary_round(env: BatchedEnv, victim: Agent, adversary: Attack, eps: floa
     return out, stats
 
 
-def adversary_manifest(adversary: Attack, cfg: AttackTrainConfig, info: EnvInfo, victim_manifest: dict[str, Any],
-                       eps: float, t_env: int, wall_s: float, final_victim_win_rate: float,
+def adversary_manifest(adversary: Attack, cfg: AttackTrainConfig, info: EnvInfo, victim_hash: str,
+                       victim_learner: str, eps: float, t_env: int, wall_s: float, final_victim_win_rate: float,
                        **provenance: Any) -> dict[str, Any]:
-    """The manifest of an adversary checkpoint (``provenance``: e.g. ``co_trained_by``, the victim's
-    final return and crash rate)."""
+    """The manifest of an adversary checkpoint trained against the protagonist whose weights hash
+    to ``victim_hash`` (mixer ``victim_learner``); ``provenance``: e.g. ``co_trained_by``, the
+    victim's final return and crash rate."""
     return {"kind": "adversary", "attack": cfg.attack, "env": asdict(info), "learner": adversary.director_kind,
-            "victim": victim_manifest["content_hash"], "victim_learner": victim_manifest["learner"], "eps": eps,
+            "victim": victim_hash, "victim_learner": victim_learner, "eps": eps,
             "seed": cfg.seed, "steps": t_env, "wall_time_s": round(wall_s, 2),
             "final_victim_win_rate": final_victim_win_rate, "config": asdict(cfg),
             "threat": cfg.threat.at(eps).to_dict(), **provenance}
@@ -150,7 +153,9 @@ def train_adversary(cfg: AttackTrainConfig, victim: Agent, victim_manifest: dict
             progress(budget.t_env, row)
         if budget.out_of_time:
             break
-    manifest = adversary_manifest(adversary, cfg, info, victim_manifest, eps, budget.t_env, budget.wall_s(),
+    victim_record = Manifest(victim_manifest)
+    manifest = adversary_manifest(adversary, cfg, info, victim_record.content_hash, victim_record.learner, eps,
+                                  budget.t_env, budget.wall_s(),
                                   curve[-1]["victim_win_rate"], final_victim_return=curve[-1]["victim_return"],
                                   final_victim_crash_rate=curve[-1]["victim_crash_rate"])
     with tempfile.TemporaryDirectory(prefix="robench-adv-") as tmp:

@@ -28,10 +28,11 @@ from pathlib import Path
 
 import torch
 
-from robench.checkpoint import load_protagonist
-from robench.envs import layout_of, make_env
+from robench.checkpoint import load_protagonist, read_manifest
+from robench.envs import make_env
 from robench.evaluate import evaluate
 from robench.learners.learner import LearnerConfig
+from robench.manifest import Manifest
 from robench.runtime import configure_torch
 from robench.threat import NO_THREAT
 
@@ -61,7 +62,8 @@ def env_step_rate(map_name: str, batch: int, steps: int = 50, seed: int = 0) -> 
 def bench_eval(checkpoint: Path, episodes: int, single: int, eps: float) -> dict[str, float]:
     configure_torch()
     agent, _, manifest = load_protagonist(checkpoint)
-    map_name, layout = manifest["env"]["map_name"], layout_of(manifest["env"])
+    record = Manifest(manifest)
+    map_name, layout = record.map_name, record.obs_layout
     evaluate(agent, map_name, attack="fgsm", threat=NO_THREAT.at(eps), episodes=episodes, seed=99, obs_layout=layout)  # warm-up: B
     evaluate(agent, map_name, attack="fgsm", threat=NO_THREAT.at(eps), episodes=1, seed=99, obs_layout=layout)  # and B = 1
     t0 = time.perf_counter()
@@ -119,7 +121,7 @@ def bench_train(learner: LearnerConfig, minutes: float, save_dir: Path | None) -
         f"train_{tag}_steps_to_{pct}": int(hit["t_env"]) if hit else None,
         f"train_{tag}_best_win_rate": best["eval_win_rate"],
         f"train_{tag}_best_at_minutes": round(best["wall_s"] / 60, 2),
-        f"train_{tag}_final_clean_win_rate": manifest["clean_win_rate"],
+        f"train_{tag}_final_clean_win_rate": Manifest(manifest).clean_win_rate,
     }
     _say(f"[train {tag}] {figures}")
     return figures
@@ -242,32 +244,26 @@ def bench_defenses(learners: list[LearnerConfig], steps: int, defenses: list[str
     return figures
 
 
-def _timed_runs(threads: int, copies: int, steps: int, tmp: Path) -> list[dict]:
+def _timed_runs(threads: int, copies: int, steps: int, tmp: Path) -> tuple[list[Manifest], float]:
     """``copies`` ``robench train`` processes side by side with ``threads`` torch threads each:
-    their manifests, each with the process's wall seconds (``bench_wall_s``) and of them all
-    (``bench_all_s``)."""
-    import json
+    (their manifests, the wall seconds of them all)."""
     import os
     import subprocess
 
     exe = str(Path(sys.executable).parent / "robench")
     env = dict(os.environ, ROBENCH_TORCH_THREADS=str(threads))
     start = time.perf_counter()
-    procs = [(subprocess.Popen([exe, "train", "--defense", "noadv", "--env", "3m", "--learner", "vdn",
+    procs = [subprocess.Popen([exe, "train", "--defense", "noadv", "--env", "3m", "--learner", "vdn",
                                 "--steps", str(steps), "--seed", str(i), "--eval-every", str(10 * steps),
                                 "--eval-episodes", "32", "--final-episodes", "32", "--quiet", "--force",
-                                "--out", str(tmp / f"t{threads}_{i}")], env=env, stdout=subprocess.DEVNULL),
-              time.perf_counter()) for i in range(copies)]
+                                "--out", str(tmp / f"t{threads}_{i}")], env=env, stdout=subprocess.DEVNULL)
+             for i in range(copies)]
     out = []
-    for i, (proc, began) in enumerate(procs):
+    for i, proc in enumerate(procs):
         if proc.wait() != 0:
             raise RuntimeError(f"benchmark training run failed (exit {proc.returncode})")
-        manifest = json.loads((tmp / f"t{threads}_{i}" / "manifest.json").read_text())
-        manifest["bench_wall_s"] = time.perf_counter() - began
-        out.append(manifest)
-    for m in out:
-        m["bench_all_s"] = time.perf_counter() - start
-    return out
+        out.append(Manifest(read_manifest(tmp / f"t{threads}_{i}")))
+    return out, time.perf_counter() - start
 
 
 def bench_scaling(steps: int) -> dict[str, float]:
@@ -281,11 +277,10 @@ def bench_scaling(steps: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         _timed_runs(1, 1, 2000, Path(tmp))  # warm-up: compilation cache, imports
         for label, threads, copies in (("one", cores, 1), ("per_core", 1, cores)):
-            runs = _timed_runs(threads, copies, steps, Path(tmp))
-            total = runs[0]["bench_all_s"]
+            runs, total = _timed_runs(threads, copies, steps, Path(tmp))
             figures[f"scaling_{label}_wall_s"] = round(total, 1)
-            figures[f"scaling_{label}_steps_per_s"] = round(sum(m["steps"] for m in runs) / total, 1)
-            for part, seconds in runs[0]["profile"].items():
+            figures[f"scaling_{label}_steps_per_s"] = round(sum(m.steps for m in runs) / total, 1)
+            for part, seconds in runs[0].profile.items():
                 figures[f"scaling_{label}_profile_{part}_s"] = seconds
     figures["scaling_throughput_ratio"] = round(figures["scaling_per_core_steps_per_s"]
                                                 / figures["scaling_one_steps_per_s"], 2)

@@ -29,7 +29,7 @@ from robench.envs import EnvInfo
 from robench.errors import RobenchError
 from robench.learners.agent import Agent, make_agent
 from robench.learners.mixers import make_mixer
-from robench.manifest import learner_config
+from robench.manifest import Manifest, check_record, learner_config
 
 FORMAT = "robench-checkpoint/1"
 MANIFEST = "manifest.json"
@@ -107,21 +107,20 @@ def read_manifest(path: Path) -> dict[str, Any]:
         manifest = json.loads(mf.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise CheckpointError(f"corrupt manifest {mf}: {err}") from None
-    if not isinstance(manifest, dict) or any(k not in manifest for k in REQUIRED):
-        missing = [k for k in REQUIRED if not isinstance(manifest, dict) or k not in manifest]
-        raise CheckpointError(f"manifest {mf} lacks {', '.join(missing)}")
-    if manifest["format"] != FORMAT:
-        raise CheckpointError(f"{mf}: unsupported format {manifest['format']!r} (expected {FORMAT})")
+    problem = check_record(manifest, REQUIRED, FORMAT)
+    if problem is not None:
+        raise CheckpointError(f"manifest {mf} {problem}")
     return manifest
 
 
 def read_tensors(path: Path, manifest: dict[str, Any]) -> dict[str, torch.Tensor]:
     """Load the weights after verifying their hash against the manifest."""
-    wf = Path(path) / manifest["weights"].get("file", WEIGHTS)
+    record = Manifest(manifest)
+    wf = Path(path) / (record.weights_file or WEIGHTS)
     if not wf.is_file():
         raise CheckpointError(f"{path}: weights file {wf.name} is missing")
     blob = wf.read_bytes()
-    if sha256_bytes(blob) != manifest["content_hash"]:
+    if sha256_bytes(blob) != record.content_hash:
         raise CheckpointError(f"{wf}: content hash mismatch (file corrupt, truncated or modified)")
     try:
         return st_load(blob)
@@ -131,9 +130,7 @@ def read_tensors(path: Path, manifest: dict[str, Any]) -> dict[str, torch.Tensor
 
 def env_info_from_manifest(manifest: dict[str, Any]) -> EnvInfo:
     try:
-        from robench.envs import layout_of
-
-        return EnvInfo(**{**manifest["env"], "obs_layout": layout_of(manifest["env"])})
+        return EnvInfo(**Manifest(manifest).env_record)
     except TypeError as err:
         raise CheckpointError(f"manifest env block malformed: {err}") from None
 
@@ -176,8 +173,9 @@ def load_protagonist(path: Path, device: str | torch.device = "cpu", expect_env:
     map of the same backend with the same sizes (a warm start across maps)."""
     path = Path(path)
     manifest = read_manifest(path)
-    if manifest["kind"] != "protagonist":
-        raise CheckpointError(f"{path} is a {manifest['kind']!r} checkpoint, not a protagonist")
+    record = Manifest(manifest)
+    if not record.is_protagonist:
+        raise CheckpointError(f"{path} is a {record.kind!r} checkpoint, not a protagonist")
     info = env_info_from_manifest(manifest)
     wanted = replace(expect_env, map_name=info.map_name) if expect_env is not None and any_map else expect_env
     if wanted is not None and wanted != info:
@@ -188,7 +186,7 @@ def load_protagonist(path: Path, device: str | torch.device = "cpu", expect_env:
         learner_cfg = learner_config(manifest)
         agent = make_agent(learner_cfg.agent, info.obs_dim, info.n_agents, info.n_actions, int(learner_cfg.hidden),
                            bool(learner_cfg.last_action))
-        mixer = make_mixer(manifest["learner"], info.n_agents, info.state_dim)
+        mixer = make_mixer(record.learner, info.n_agents, info.state_dim)
     except KeyError as err:
         raise CheckpointError(f"{path}: {err.args[0]}") from None
     load_state(agent, tensors, "agent", path)

@@ -11,6 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from robench.atomic import atomic_write_text
 
 DIAGNOSIS_FILE = "diagnosis.json"
@@ -29,3 +31,16 @@ def saved_diagnosis(checkpoint: Path, content_hash: str) -> dict[str, Any] | Non
     except (OSError, ValueError):
         return None
     return record if isinstance(record, dict) and record.get("content_hash") == content_hash else None
+
+
+def changed_shares(cells: pd.DataFrame) -> dict[tuple[str, str, str], float]:
+    """(env, learner, defense) → the mean over the row's seeds of its checkpoints' saved changed
+    share (``robench diagnose --save``), for the rows whose every seed has one.  ``cells``: a
+    results store's rows (``checkpoint``, ``checkpoint_hash``, env, learner, defense, seed)."""
+    out = {}
+    protagonists = cells[cells.checkpoint_hash.notna()].drop_duplicates(["env", "learner", "defense", "seed"])
+    for row, seeds in protagonists.groupby(["env", "learner", "defense"]):
+        shares = [saved_diagnosis(Path(c.checkpoint), c.checkpoint_hash) for c in seeds.itertuples()]
+        if all(d is not None for d in shares):
+            out[row] = sum(d["changed_share"] for d in shares) / len(shares)
+    return out

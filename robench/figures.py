@@ -108,14 +108,19 @@ def _metric(g: pd.DataFrame, metric: str | None) -> str:
 
 
 def eps_sweep(cells: pd.DataFrame, out: Path, metric: str | None = None) -> list[Path]:
+    """Per (map, learner), the paper's Fig. 5: the metric against ε, one panel per attack and one
+    line per row, for the (row, attack) pairs measured at two or more ε (clean at ε = 0)."""
     written = []
     for (env, lr), g in cells.groupby(["env", "learner"]):
         column = _metric(g, metric)
-        attacks = [a for a in ordered(g.attack, list(ATTACK_LABELS)) if a != CLEAN]
+        attacked = g[g.attack != CLEAN]
+        swept = attacked.groupby(["defense", "attack"]).eps.nunique()
+        swept = swept[swept > 1].reset_index()
+        attacks = ordered(swept.attack, list(ATTACK_LABELS))
         if not attacks:
             continue
         fig, axes = plt.subplots(1, len(attacks), figsize=(3.2 * len(attacks), 2.8), sharey=True, squeeze=False)
-        rows = ordered(g.defense, list(DEFENSE_LABELS))
+        rows = ordered(swept.defense, list(DEFENSE_LABELS))
         styles = variant_styles(rows)
         for ax, attack in zip(axes[0], attacks):
             for d in rows:

@@ -22,7 +22,6 @@ from robench.errors import RobenchError
 from robench.manifest import Manifest, protocol_of, settings_of, variant_of
 from robench.locks import sweep_orphans
 from robench.parallel import dispatch
-from robench.regime import regime_of
 from robench.threat import DEFAULT_THREAT, ThreatModel
 
 class GridError(RobenchError):
@@ -102,7 +101,7 @@ def at_default_share(protagonist: Path, defense: str | None) -> bool:
 
     if defense not in DEFENSES or not (protagonist / "manifest.json").is_file():
         return True
-    return regime_of(read_manifest(protagonist)).attack_prob == DEFENSES[defense].REGIME.attack_prob
+    return Manifest(read_manifest(protagonist)).regime.attack_prob == DEFENSES[defense].REGIME.attack_prob
 
 
 def adversary_candidates(root: Path | None) -> dict[tuple[str, str, str, str], list[tuple[Path, str]]]:
@@ -168,7 +167,7 @@ def plan(spec: GridSpec, candidates: dict[tuple[str, str, str, str], list[tuple[
                     meta = {"env": env, "backend": manifest.backend, "learner": learner,
                             "defense": manifest.defense, "variant": variant, "settings": settings,
                             "seed": manifest.seed, "threat": threat.to_dict(),
-                            "protocol": protocol_of(manifest.raw), "obs_layout": manifest.obs_layout,
+                            "protocol": protocol_of(manifest), "obs_layout": manifest.obs_layout,
                             "adversary": str(adversary[0]) if adversary else None, **key}
                     cells.append(Cell(cid=cell_id(key), checkpoint=str(path), meta=meta))
     if spec.reference_rows:

@@ -21,12 +21,9 @@ from typing import Any
 from robench.atomic import atomic_write_text
 from robench.checkpoint import checkpoint_dirs, read_manifest
 from robench.errors import RobenchError
-from robench.envs import layout_of
 from robench.manifest import variant_of
 from robench.learners.learner import LearnerConfig
 from robench.manifest import Manifest
-from robench.regime import regime_of
-from robench.threat import bounds_of
 
 INDEX = "index.json"
 FORMAT = "robench-zoo-index/1"
@@ -34,9 +31,8 @@ FORMAT = "robench-zoo-index/1"
 
 def protocol(manifest: Manifest) -> dict[str, Any]:
     """A protagonist's training protocol as data: layout, bounds, regime and budget."""
-    raw = manifest.raw
-    return {"obs_layout": layout_of(raw["env"]), "bounds": bounds_of(raw), "regime": regime_of(raw).to_dict(),
-            "steps": int(raw.get("config", {}).get("steps", raw.get("steps", 0)))}
+    return {"obs_layout": manifest.obs_layout, "bounds": manifest.bounds, "regime": manifest.regime.to_dict(),
+            "steps": manifest.budget}
 
 
 def zoo_entry(root: Path, directory: Path, manifest: Manifest) -> bool:
@@ -49,7 +45,7 @@ def zoo_entry(root: Path, directory: Path, manifest: Manifest) -> bool:
     if manifest.defense not in DEFENSES or manifest.learner_config.agent != LearnerConfig.agent:
         return False
     cls = DEFENSES[manifest.defense]
-    share = regime_of(manifest.raw).attack_prob
+    share = manifest.regime.attack_prob
     default = cls.REGIME.attack_prob
     if share != default and share not in cls.ZOO_SHARES.get(manifest.map_name, ()):
         return False
@@ -69,7 +65,7 @@ def entry(root: Path, directory: Path, manifest: Manifest) -> dict[str, Any]:
         "path": directory.relative_to(root).as_posix(),
         "kind": manifest.kind,
         "map": manifest.map_name,
-        "backend": manifest.raw["env"].get("backend"),
+        "backend": manifest.recorded_backend,
         "learner": manifest.learner,
         "eps": manifest.eps,
         "seed": manifest.seed,

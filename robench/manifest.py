@@ -13,7 +13,7 @@ from typing import Any
 from robench.envs import layout_of, train_layout
 from robench.errors import RobenchError
 from robench.learners.learner import LearnerConfig
-from robench.regime import ADDED, regime_of
+from robench.regime import ADDED, LEGACY, Regime
 from robench.threat import LEGACY_BOUNDS, ThreatModel, bounds_of
 
 KINDS = ("protagonist", "adversary")
@@ -58,6 +58,25 @@ class Manifest:
         return self.raw["env"].get("backend", "smax")
 
     @property
+    def recorded_backend(self) -> str | None:
+        """The env backend as recorded (None for manifests that predate the record)."""
+        return self.raw["env"].get("backend")
+
+    @property
+    def env_record(self) -> dict[str, Any]:
+        """The ``env`` block (an ``EnvInfo``'s fields) with its observation layout resolved."""
+        return {**self.raw["env"], "obs_layout": self.obs_layout}
+
+    @property
+    def format(self) -> str | None:
+        return self.raw.get("format")
+
+    @property
+    def weights_file(self) -> str | None:
+        """The weights file's name as recorded (None: the format's default name)."""
+        return (self.raw.get("weights") or {}).get("file")
+
+    @property
     def obs_layout(self) -> str:
         """The observation layout it was made on (``robench.envs.layout_of``: the legacy default
         for manifests that predate the record)."""
@@ -94,6 +113,11 @@ class Manifest:
     @property
     def wall_time_s(self) -> float | None:
         return self.raw.get("wall_time_s")
+
+    @property
+    def profile(self) -> dict[str, float]:
+        """Wall seconds of the run's parts (rollouts, learner updates, …; empty where not recorded)."""
+        return dict(self.raw.get("profile") or {})
 
     # -- protagonists -------------------------------------------------------------------------
     @property
@@ -133,6 +157,28 @@ class Manifest:
     @property
     def learner_config(self) -> LearnerConfig:
         return learner_config(self.raw)
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The run configuration as recorded, in today's shape (``train_config_record``; empty for
+        manifests that predate the record)."""
+        return train_config_record(self.raw.get("config") or {})
+
+    @property
+    def budget(self) -> int:
+        """The run's env-step budget (``config.steps``; the steps it ran for older manifests)."""
+        return int((self.raw.get("config") or {}).get("steps", self.steps or 0))
+
+    @property
+    def regime(self) -> Regime:
+        """The regime it was trained under (``LEGACY`` for manifests that predate the record)."""
+        return regime_of(self.raw)
+
+    @property
+    def defense_options_resolved(self) -> dict[str, Any]:
+        """The defense's hyperparameters as resolved for the run, defaults included (empty for
+        manifests that predate the record)."""
+        return dict(self.raw.get("defense_options_resolved") or {})
 
     # -- adversaries --------------------------------------------------------------------------
     @property
@@ -191,6 +237,22 @@ class Manifest:
     def co_trained_adversaries(self) -> dict[str, str]:
         """Entry name → content hash of the adversaries co-trained with this protagonist."""
         return dict(self.raw.get("co_trained_adversaries") or {})
+
+
+def regime_of(manifest: dict[str, Any]) -> Regime:
+    """The regime a protagonist manifest was trained under (``LEGACY`` when it predates the record)."""
+    return Regime(**manifest["regime"]) if manifest.get("regime") else LEGACY
+
+
+def check_record(manifest: Any, required: tuple[str, ...], fmt: str) -> str | None:
+    """Why a parsed ``manifest.json`` is not a manifest of format ``fmt`` with the ``required``
+    fields (None when it is one)."""
+    if not isinstance(manifest, dict) or any(k not in manifest for k in required):
+        missing = [k for k in required if not isinstance(manifest, dict) or k not in manifest]
+        return f"lacks {', '.join(missing)}"
+    if manifest["format"] != fmt:
+        return f"unsupported format {manifest['format']!r} (expected {fmt})"
+    return None
 
 
 def train_config_record(config: dict[str, Any], absent_bounds: str = LEGACY_BOUNDS) -> dict[str, Any]:
@@ -252,14 +314,13 @@ def settings_of(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
             "learner": learner}
 
 
-def protocol_of(manifest: dict[str, Any]) -> str:
+def protocol_of(manifest: Manifest) -> str:
     """The training protocol of a protagonist as a row label: its budget, and for a defense that
     perturbs in training the ``bounds`` of its adversary and the regime of its rollouts
     (``steps=1000000,bounds=none,attack_prob=0.5,…``).  Rows of different protocols never share
     a table (``robench.report``)."""
-    steps = int(manifest.get("config", {}).get("steps", manifest.get("steps", 0)))
-    return protocol_label(manifest.get("defense", ""), layout_of(manifest["env"]), steps, bounds_of(manifest),
-                          regime_of(manifest).to_dict())
+    return protocol_label(manifest.defense or "", manifest.obs_layout, manifest.budget, manifest.bounds,
+                          manifest.regime.to_dict())
 
 
 def protocol_label(defense: str, obs_layout: str, steps: int, bounds: str, regime: dict[str, Any]) -> str:

@@ -98,8 +98,3 @@ def attack_coins(shape: tuple[int, ...], prob: float, generator: torch.Generator
 def stored(batch: EpisodeBatch, replay: str) -> EpisodeBatch:
     """What replay keeps of a recorded batch: õ as acted on (``perturbed``) or o (``clean``)."""
     return batch if replay == "perturbed" else replace(batch, obs=batch.clean_obs)
-
-
-def regime_of(manifest: dict[str, Any]) -> Regime:
-    """The regime a protagonist manifest was trained under (``LEGACY`` when it predates the record)."""
-    return Regime(**manifest["regime"]) if manifest.get("regime") else LEGACY

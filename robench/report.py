@@ -10,6 +10,7 @@ import pandas as pd
 from attacks import CLEAN
 from robench.atomic import atomic_write_text
 from robench.checkpoint import CheckpointError, read_manifest
+from robench.diagnose_file import changed_shares
 from robench.envs import PAPER_EPS, declares
 from robench.errors import RobenchError
 from robench.grid import MASK_ONLY
@@ -86,7 +87,7 @@ def current_cells(raw: pd.DataFrame) -> pd.DataFrame:
         live: dict[str, str | None] = {}
         for path in raw[path_column].dropna().unique():
             try:
-                live[path] = read_manifest(Path(path))["content_hash"]
+                live[path] = Manifest(read_manifest(Path(path))).content_hash
             except CheckpointError:
                 live[path] = None
         now = raw[path_column].map(live)
@@ -119,7 +120,7 @@ def with_protocol(raw: pd.DataFrame) -> pd.DataFrame:
     labels: dict[str, str] = {}
     for path in raw.checkpoint[missing].dropna().unique():
         try:
-            labels[path] = protocol_of(read_manifest(Path(path)))
+            labels[path] = protocol_of(Manifest(read_manifest(Path(path))))
         except CheckpointError:
             labels[path] = "unknown"
     return raw.assign(protocol=raw.protocol.where(~missing, raw.checkpoint.map(labels)).fillna("unknown"))
@@ -167,12 +168,14 @@ def broadcast_reference(selected: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([selected] + copies, ignore_index=True)
 
 
-def seed_statistics(cells: pd.DataFrame, out: Path, bounds: str, reference: str | None,
+def seed_statistics(cells: pd.DataFrame, out: Path, bounds: str, reference: str | None, eps_by_env: dict[str, float],
                     formats: tuple[str, ...] = (), results: Path | None = None,
                     checkpoints: Path | None = None) -> list[Path]:
-    """The score matrix of each headline metric (``scores.csv``, tidy), its seed-level summary
-    (``seed_summary.csv``: intervals over training seeds, IQM, worst case, probability of
-    improvement), robustness-profile and trade-off figures, and the requested exports."""
+    """The score matrix of each headline metric (``scores.csv``, tidy, every ε measured), its
+    seed-level summary (``seed_summary.csv``: intervals over training seeds, IQM, worst case,
+    probability of improvement), robustness-profile and trade-off figures, and the requested
+    exports.  The summary and the figures read each map's table ε only (``eps_by_env``), so a row
+    with an ε sweep is summarised over the same columns as one without."""
     from robench.figures import robustness_profiles, tradeoff
     from robench.scores import score_matrix, seed_summary
 
@@ -183,8 +186,8 @@ def seed_statistics(cells: pd.DataFrame, out: Path, bounds: str, reference: str 
         rows = rows if metric == "win_rate" else cells.drop(rows.index)
         if rows.empty:
             continue
-        matrix = score_matrix(rows, metric)
-        tidy.append(matrix.tidy.assign(metric=metric, bounds=bounds))
+        tidy.append(score_matrix(rows, metric).tidy.assign(metric=metric, bounds=bounds))
+        matrix = score_matrix(select_table_cells(rows, eps_by_env), metric)
         summaries.append(seed_summary(matrix, reference).assign(metric=metric, bounds=bounds))
         written += robustness_profiles(matrix, out / "figures") + tradeoff(matrix, out / "figures")
     if tidy:
@@ -239,7 +242,8 @@ def write_report(results: Path, out: Path, checkpoints: Path | None = None, refe
     if "win_rate" in won.columns and not won.empty and won.win_rate.notna().any():
         data = aggregate(won, "win_rate", unit, episodes)
         sig = significance(data, opts)
-        tex, md = render_table1(data, sig, opts, eps_by_env)
+        changed = changed_shares(won) if from_csv is None else None
+        tex, md = render_table1(data, sig, opts, eps_by_env, changed=changed)
         written += [_write(out, "table1_win_rate.tex", tex), _write(out, "table1_win_rate.md", md),
                     _write(out, "significance.csv", sig.to_csv(index=False))]
     if others is not None and (others.defense != MASK_ONLY).any():
@@ -257,7 +261,7 @@ def write_report(results: Path, out: Path, checkpoints: Path | None = None, refe
         written += [_write(out, "table2_reward_cr.tex", tex), _write(out, "table2_reward_cr.md", md)]
     if from_csv is None:
         written.append(_write(out, "robustness.csv", robustness_summary(cells).to_csv(index=False)))
-        written += seed_statistics(cells, out, bounds, reference, formats, results, checkpoints)
+        written += seed_statistics(cells, out, bounds, reference, eps_by_env, formats, results, checkpoints)
         written.append(_write(out, "adversaries.md", adversary_table(raw)))
         figs = out / "figures"
         written += eps_sweep(cells, figs) + attack_strength(cells, figs, eps_by_env)

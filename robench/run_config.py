@@ -13,7 +13,7 @@ from typing import Any
 
 from robench.errors import RobenchError
 from robench.learners.learner import LearnerConfig
-from robench.manifest import train_config_record
+from robench.manifest import Manifest, train_config_record
 from robench.threat import DEFAULT_BOUNDS, LEGACY_BOUNDS, ThreatModel
 from robench.train import TrainConfig, check_curve_attacks
 
@@ -69,10 +69,10 @@ def load_config(path: Path) -> TrainConfig:
     path = Path(path)
     try:
         if path.suffix == ".json" or path.is_dir():
-            manifest = json.loads((path / "manifest.json" if path.is_dir() else path).read_text())
-            if "config" not in manifest:
+            manifest = Manifest(json.loads((path / "manifest.json" if path.is_dir() else path).read_text()))
+            if not manifest.config:
                 raise RobenchError(f"{path} records no training configuration")
-            return from_dict(manifest["config"], str(path))
+            return from_dict(manifest.config, str(path))
         return from_dict(tomllib.loads(path.read_text()), str(path), absent_default=True)
     except (OSError, tomllib.TOMLDecodeError, json.JSONDecodeError, TypeError) as err:
         raise RobenchError(f"cannot read a run configuration from {path}: {err}") from None

@@ -131,13 +131,13 @@ def train_and_save(cfg: TrainConfig, out: Path, overwrite: bool = False, show_pr
                             seed=cfg.seed + 424_242, device=cfg.device)
         info = make_env(cfg.env, 1, cfg.backend, obs_layout=cfg.obs_layout).info()
         tensors = protagonist_tensors(learner.policy_agent, learner.policy_mixer)
-        victim = {"content_hash": sha256_bytes(encode_tensors(tensors)), "learner": cfg.learner.mixer}
+        victim_hash = sha256_bytes(encode_tensors(tensors))
         nested, linked = {}, {}
         for name, (adversary, adv_cfg) in result.adversaries.items():
             under, _ = evaluate(learner.policy_agent, cfg.env, backend=cfg.backend, attack=adv_cfg.attack, threat=cfg.threat,
                                 obs_layout=cfg.obs_layout, episodes=cfg.final_eval_episodes,
                                 seed=cfg.seed + 515_151, device=cfg.device, adversary=adversary)
-            adv_manifest = adversary_manifest(adversary, adv_cfg, info, victim, cfg.threat.eps, result.t_env, result.wall_s,
+            adv_manifest = adversary_manifest(adversary, adv_cfg, info, victim_hash, cfg.learner.mixer, cfg.threat.eps, result.t_env, result.wall_s,
                                               under.win_rate, final_victim_return=under.mean_return,
                                               final_victim_crash_rate=under.crash_rate, co_trained_by=cfg.defense,
                                               co_trained_variant=cfg.defense_options)

@@ -161,18 +161,21 @@ def seed_note(values: pd.DataFrame) -> str:
 
 
 def render_table1(data: TableData, sig: pd.DataFrame, opts: TableOptions, eps_by_env: dict[str, float],
-                  caption_metric: str = "win rate", higher_is_better: bool = True) -> tuple[str, str]:
-    """(LaTeX, Markdown) of a Table-1-style table."""
+                  caption_metric: str = "win rate", higher_is_better: bool = True,
+                  changed: dict[tuple[str, str, str], float] | None = None) -> tuple[str, str]:
+    """(LaTeX, Markdown) of a Table-1-style table.  With ``changed`` ((env, learner, defense) → the
+    share of greedy actions a random observation changes, ``robench.diagnose_file.changed_shares``)
+    each learner block ends in a "Changed %" column."""
     v = data.values
     envs = ordered(v.env, ["3m", "3s_vs_3z", "8m", "merge", "merge_safe"])
     learners = ordered(v.learner, ["vdn", "qmix"])
     attacks = ordered(v.attack, list(ATTACK_LABELS))
     defenses = ordered(v.defense, list(DEFENSE_LABELS))
-    ncol = len(attacks) + 1
+    ncol = len(attacks) + 1 + bool(changed)
     spec = "ll" + ("c" * ncol) * len(learners)
     head_blocks = " & ".join(rf"\multicolumn{{{ncol}}}{{c}}{{{tex_escape(label(LEARNER_LABELS, lr))}}}" for lr in learners)
     rules = " ".join(rf"\cmidrule(lr){{{3 + i * ncol}-{2 + (i + 1) * ncol}}}" for i in range(len(learners)))
-    col_names = [label(ATTACK_LABELS, a) for a in attacks] + ["AVG"]
+    col_names = [label(ATTACK_LABELS, a) for a in attacks] + ["AVG"] + (["Changed %"] if changed else [])
     best = max if higher_is_better else min
     tex = [r"\begin{table}[t]", r"\centering", r"\small", rf"\begin{{tabular}}{{{spec}}}", r"\toprule",
            rf" & & {head_blocks} \\", rules,
@@ -206,6 +209,9 @@ def render_table1(data: TableData, sig: pd.DataFrame, opts: TableOptions, eps_by
                     cells.append(text + ("*" if d in starred else ""))
                 else:
                     cells.append("--")
+                if changed:
+                    share = changed.get((env, lr, d))
+                    cells.append("--" if share is None else f"{100 * share:.0f}")
                 table[(d, lr)] = cells
         for i, d in enumerate(d for d in defenses if any(c != "--" for lr in learners for c in table[(d, lr)])):
             row = [env if i == 0 else "", label(DEFENSE_LABELS, d)] + [c for lr in learners for c in table[(d, lr)]]
@@ -216,7 +222,10 @@ def render_table1(data: TableData, sig: pd.DataFrame, opts: TableOptions, eps_by
     caption = (f"{caption_metric.capitalize()} per attack (columns) of protagonists trained by each defense (rows); "
                f"{eps_text}. AVG: mean ± population std over the attack columns. Bold: best per column. "
                f"*: one-sided Wilcoxon rank-sum test, reference {refs} better at p < {opts.alpha} "
-               f"(test unit: {data.unit}). {seed_note(v)}") + (f" {opts.note}" if opts.note else "")
+               f"(test unit: {data.unit}). {seed_note(v)}"
+               + (" Changed %: the share of greedy actions a random observation changes, mean over the row's seeds "
+                  "(robench diagnose --save; -- where a seed has none)." if changed else "")
+               ) + (f" {opts.note}" if opts.note else "")
     tex_caption = tex_escape(caption).replace("±", r"$\pm$").replace("ε", r"$\epsilon$").replace("L∞", r"$L_\infty$")
     tex += [r"\bottomrule", r"\end{tabular}", rf"\caption{{{tex_caption}}}", r"\end{table}"]
     md.append("")

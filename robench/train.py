@@ -35,7 +35,7 @@ from attacks.base import Attack
 from defenses import DEFENSES, DefenseConfig
 from robench.budget import RunSettings, StepBudget
 from robench.checkpoint import CheckpointError, load_protagonist, read_manifest
-from robench.envs import EnvInfo, canonical_map, layout_of, make_env, max_copies, paper_eps, train_layout
+from robench.envs import EnvInfo, canonical_map, make_env, max_copies, paper_eps, train_layout
 from robench.errors import RobenchError
 from robench.evaluate import eval_env, evaluate
 from robench.learners.buffer import ReplayBuffer
@@ -192,7 +192,7 @@ def resolve_config(cfg: TrainConfig) -> TrainConfig:
     env = canonical_map(cfg.env, cfg.backend)
     layout = cfg.obs_layout
     if layout is None and cfg.init_from is not None:
-        layout = layout_of(read_manifest(Path(cfg.init_from))["env"])
+        layout = Manifest(read_manifest(Path(cfg.init_from))).obs_layout
     return replace(cfg, env=env, threat=cfg.threat.resolved(paper_eps(env)),
                    obs_layout=layout or train_layout(cfg.backend),
                    n_envs=min(cfg.n_envs, max_copies(cfg.backend) or cfg.n_envs))

@@ -26,11 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from robench.checkpoint import CheckpointError, checkpoint_dirs, read_manifest
-from robench.envs import backend_of, canonical_map, layout_of, paper_eps, train_layout
+from robench.envs import backend_of, canonical_map, paper_eps, train_layout
 from robench.errors import RobenchError
 from robench.learners.learner import LearnerConfig
 from robench.manifest import Manifest, train_config_record
-from robench.regime import Regime, regime_of
+from robench.regime import Regime
 from robench.runs import checkpoint_name, pretrained_start, share_tag
 from robench.threat import DEFAULT_THREAT
 from robench.train import TrainConfig, resolve_regime
@@ -128,19 +128,29 @@ def run_status(run: ZooRun, zoo: Path) -> str:
     if not (path / "manifest.json").is_file():
         return "missing"
     try:
-        manifest = read_manifest(path)
-    except CheckpointError:
+        manifest = Manifest(read_manifest(path))
+    except (CheckpointError, RobenchError):
         return "stale"
     from defenses import DEFENSES
 
     cfg = run.config(zoo)
     resolved = DEFENSES[run.defense].config_for(cfg.learner.mixer, cfg.defense_options).to_dict()
-    recorded = {**with_defaults(manifest.get("config", {})), "obs_layout": layout_of(manifest["env"])}
+    recorded = {**with_defaults(manifest.config), "obs_layout": manifest.obs_layout}
     wanted = {**asdict(cfg), "obs_layout": cfg.obs_layout or train_layout(cfg.backend)}
+    if cfg.init_from is not None:  # a fine-tune's start is the parent's weights, not the path it was named by
+        recorded["init_from"], wanted["init_from"] = manifest.init_from_hash, _content_hash(Path(cfg.init_from))
     same = (_config_part(recorded) == _config_part(wanted)
-            and regime_of(manifest) == resolve_regime(cfg)
-            and same_options(run.defense, manifest.get("defense_options_resolved") or {}, resolved))
+            and manifest.regime == resolve_regime(cfg)
+            and same_options(run.defense, manifest.defense_options_resolved, resolved))
     return "done" if same else "stale"
+
+
+def _content_hash(checkpoint: Path) -> str | None:
+    """The content hash of the checkpoint at ``checkpoint`` (None where there is none)."""
+    try:
+        return Manifest(read_manifest(checkpoint)).content_hash
+    except (CheckpointError, RobenchError):
+        return None
 
 
 def projected_minutes(runs: list[ZooRun], zoo: Path) -> float:

@@ -59,6 +59,19 @@ def test_eps_stability_needs_a_sweep_and_compares_the_spreads():
     assert claim_eps_stability(sweep, "3m", "vdn").verdict == "reproduced"
 
 
+def test_eps_stability_reads_only_the_attacks_measured_at_every_eps():
+    rows = []
+    for seed in (0, 1, 2):
+        for e, paad, atsa in ((0.05, 0.9, 0.6), (0.15, 0.6, 0.58), (0.25, 0.2 + 0.01 * seed, 0.55 + 0.01 * seed)):
+            rows += [("3m", "vdn", "paad", seed, "fgsm", e, paad), ("3m", "vdn", "atsa", seed, "fgsm", e, atsa)]
+        # PGD at the table's ε only: in a mean over attacks it would flatten PAAD's curve and tilt ATSA's
+        rows += [("3m", "vdn", "paad", seed, "pgd", 0.25, 1.0), ("3m", "vdn", "atsa", seed, "pgd", 0.25, 0.0)]
+    verdict = claim_eps_stability(pd.DataFrame(rows, columns=["env", "learner", "defense", "seed", "attack", "eps", "value"]),
+                                  "3m", "vdn")
+    assert verdict.verdict == "reproduced"
+    assert verdict.evidence[0].startswith("mean win rate under fgsm at ε 0.05, 0.15, 0.25")
+
+
 def test_every_claim_has_a_verdict_and_variants_are_not_rows():
     s = scores({"noadv": (0.9, 0.0), "rn": (0.9, 0.0), "fgsm": (0.8, 0.4), "fgsm[attack=pgd]": (0.9, 0.99),
                 "atsa": (0.9, 0.7), "pr": (0.8, 0.3), "pr-rep": (0.8, 0.3), "ernie": (0.8, 0.3), "paad": (0.8, 0.3)})

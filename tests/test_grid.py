@@ -61,8 +61,8 @@ def test_finished_cells_are_not_recomputed_and_records_load(tmp_path):
 
 
 def _grid_cmd(zoo, res, jobs=1):
-    return [ROBENCH, "grid", "--envs", "3m", "--eps", "0.05,0.25", "--episodes", "40", "--checkpoints", str(zoo),
-            "--results", str(res), "--jobs", str(jobs), "--quiet"]
+    return [ROBENCH, "grid", "--envs", "3m", "--defenses", "all", "--eps", "0.05,0.25", "--episodes", "40",
+            "--checkpoints", str(zoo), "--results", str(res), "--jobs", str(jobs), "--quiet"]
 
 
 def test_sigkill_then_resume_equals_uninterrupted(tmp_path):

@@ -109,6 +109,32 @@ def test_table1_shows_seed_intervals_only_where_seeds_exist():
     assert "no seed interval exists" in md and "±0." not in md.split("\n")[2].split("|")[3]
 
 
+def test_table1_changed_column_reads_each_seeds_saved_diagnosis(tmp_path):
+    from robench.diagnose_file import changed_shares, save_diagnosis
+
+    rows = []
+    for seed, share in ((0, 0.2), (1, 0.4)):
+        ckpt = tmp_path / f"vdn_fgsm_s{seed}"
+        ckpt.mkdir()
+        save_diagnosis(ckpt, f"hash{seed}", {"changed_share": share}, episodes=10, seed=0)
+        rows += [{"defense": "fgsm", "seed": seed, "checkpoint": str(ckpt), "checkpoint_hash": f"hash{seed}"}]
+    stale = tmp_path / "vdn_rn_s0"
+    stale.mkdir()
+    save_diagnosis(stale, "older weights", {"changed_share": 0.9}, episodes=10, seed=0)
+    rows += [{"defense": "rn", "seed": 0, "checkpoint": str(stale), "checkpoint_hash": "today's weights"}]
+    cells = pd.DataFrame([{"env": "3m", "learner": "vdn", **r} for r in rows])
+    changed = changed_shares(cells)
+    assert changed == {("3m", "vdn", "fgsm"): pytest.approx(0.3)}  # a diagnosis of other weights is not read
+    values = _cells({(d, s, a): 0.5 for d, seeds in (("fgsm", (0, 1)), ("rn", (0,))) for s in seeds for a in ("none", "fgsm")})
+    data = aggregate(values, "win_rate", "attack")
+    _, md = render_table1(data, significance(data, TableOptions(reference=None)), TableOptions(), {"3m": 0.25},
+                          changed=changed)
+    head, _, rn, fgsm = md.split("\n")[:4]
+    assert head.endswith("VDN AVG | VDN Changed % |") and fgsm.endswith("| 30 |") and rn.endswith("| -- |")
+    _, plain = render_table1(data, significance(data, TableOptions(reference=None)), TableOptions(), {"3m": 0.25})
+    assert "Changed" not in plain
+
+
 def _zoo(root: Path) -> Path:
     info = make_env("3m", 1).info()
     for defense in ("noadv", "rn"):
@@ -139,7 +165,7 @@ def _validate_marl_eval(data: dict) -> None:
 
 def test_report_over_two_seeds_exports_marl_eval_and_draws_the_figures(tmp_path):
     zoo = _zoo(tmp_path / "zoo")
-    run_grid(GridSpec(eps=[0.25], attacks=["none", "random", "fgsm"], checkpoints=zoo, results=tmp_path / "res",
+    run_grid(GridSpec(eps=[0.1, 0.25], attacks=["none", "random", "fgsm"], checkpoints=zoo, results=tmp_path / "res",
                       episodes=12, threat=ThreatModel(bounds="none")))
     res = subprocess.run([ROBENCH, "report", "--results", str(tmp_path / "res"), "--out", str(tmp_path / "rep"),
                           "--reference", "rn", "--format", "marl-eval"], capture_output=True, text=True, timeout=600)
@@ -149,6 +175,12 @@ def test_report_over_two_seeds_exports_marl_eval_and_draws_the_figures(tmp_path)
     assert "over 2 training seeds (unit: training seed" in md
     summary = pd.read_csv(rep / "seed_summary.csv")
     assert set(summary.n_seeds) == {2} and summary.clean_low.notna().all()
+    scores = pd.read_csv(rep / "scores.csv")
+    assert set(scores[scores.attack != "none"].eps) == {0.1, 0.25}  # scores.csv keeps the sweep
+    at_table = scores[(scores.attack != "none") & (scores.eps == 0.25)]
+    for row in summary.itertuples():  # the summary reads the table's ε only
+        mine = at_table[at_table.defense == row.defense]
+        assert row.mean == pytest.approx(mine.groupby("seed").value.mean().mean())
     for name in ("robustness_profile_3m_vdn", "tradeoff_3m_vdn", "eps_sweep_3m_vdn", "attack_strength_3m_vdn"):
         assert (rep / "figures" / f"{name}.png").stat().st_size > 5000  # every figure of the report renders
     data = json.loads((rep / "marl_eval.json").read_text())
@@ -167,7 +199,8 @@ def test_report_over_two_seeds_exports_marl_eval_and_draws_the_figures(tmp_path)
                          capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr
     assert not (tmp_path / "rep2" / "figures" / "tradeoff_3m_vdn.png").exists()
-    assert (tmp_path / "rep2" / "figures" / "eps_sweep_3m_vdn.png").exists()
+    assert (tmp_path / "rep2" / "figures" / "attack_strength_3m_vdn.png").exists()
+    assert not (tmp_path / "rep2" / "figures" / "eps_sweep_3m_vdn.png").exists()  # one ε: no sweep to draw
 
     pages = subprocess.run([ROBENCH, "pages", "--report", str(rep), "--out", str(tmp_path / "pages"),
                             "--paper", "reports/paper_table1.csv"], capture_output=True, text=True, timeout=300)

@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 from attacks import ATTACKS, make_attack
 from robench.errors import RobenchError
 from robench.learners.agent import RNNAgent
-from robench.regime import Regime, attack_coins, regime_of, stored
+from robench.manifest import regime_of
+from robench.regime import Regime, attack_coins, stored
 from robench.rollout import run_episodes
 from robench.threat import BOUNDS, ThreatModel, bounds_of, limits, resolve_bounds
 from threats import call, on

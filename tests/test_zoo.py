@@ -101,6 +101,22 @@ def test_a_fine_tuning_defense_starts_from_the_zoos_noadv_run_planned_before_it(
     assert romance.config().init_from is None  # no zoo, no implicit start
 
 
+def test_a_fine_tune_is_done_under_any_spelling_of_the_zoo_path_and_stale_once_its_parent_changes(tmp_path, monkeypatch):
+    from robench.zoo_plan import plan_runs, run_status
+
+    env = dict(os.environ, ROBENCH_TORCH_THREADS="1")
+    res = subprocess.run([ROBENCH, "zoo", "build", "--maps", "3m", "--learners", "vdn", "--defenses", "noadv", "romance-p",
+                          "--steps", "1000", "--jobs", "1", "--quiet", "--zoo", "zoo"], capture_output=True, text=True, env=env,
+                         timeout=600, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    noadv, romance = plan_runs(["3m"], ["vdn"], ["noadv", "romance-p"], [0], steps=1000)
+    monkeypatch.chdir(tmp_path)
+    assert run_status(romance, Path("zoo")) == run_status(romance, tmp_path / "zoo") == "done"
+    parent = noadv.path(tmp_path / "zoo") / "manifest.json"
+    parent.write_text(json.dumps({**json.loads(parent.read_text()), "content_hash": "0" * 64}))  # NoAdv retrained
+    assert run_status(romance, Path("zoo")) == "stale"
+
+
 def test_a_config_field_added_later_at_its_default_keeps_finished_runs_done():
     from dataclasses import asdict
 

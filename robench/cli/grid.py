@@ -58,13 +58,14 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(str(err)) from None
     for a in args.attacks:
         check_choice("attack", a, ATTACKS)
-    for d in args.defenses or []:
+    defenses = None if args.defenses in (None, ["all"]) else args.defenses
+    for d in defenses or []:
         check_choice("defense", d, DEFENSES)
     for lr in args.learners or []:
         check_choice("learner", lr, MIXERS)
     check_choice("joblib backend", args.backend, JOBLIB_BACKENDS)
     envs = [canonical_map(e, backend_of(e)) for e in args.envs] if args.envs else None
-    spec = GridSpec(eps=eps, envs=envs, learners=args.learners, defenses=args.defenses, seeds=args.seeds,
+    spec = GridSpec(eps=eps, envs=envs, learners=args.learners, defenses=defenses, seeds=args.seeds,
                     attacks=args.attacks, episodes=args.episodes, eval_seeds=args.eval_seeds,
                     checkpoints=args.checkpoints, adversaries=args.adversaries, results=args.results, jobs=args.jobs,
                     backend=args.backend, retrain_adversaries=args.retrain_adversaries,
