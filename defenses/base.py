@@ -23,7 +23,7 @@ protagonist's learner, ATSA's κ); the resolved config is ``self.config``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
@@ -49,10 +49,11 @@ class DefenseConfig:
     to; recorded with co-trained adversaries."""
     seed: int = 0
     """Seed of the defense's own randomness (adversary noise, adversary init)."""
-    options: dict[str, Option] = field(default_factory=dict)
-    """The defense's hyperparameters given for this run (e.g. ATSA's κ and α), each a field of
-    ``Defense.Config``; recorded in the checkpoint manifest, they become the row's *variant* in
-    grids and ablations."""
+    options: MethodConfig | None = None
+    """The defense's hyperparameters for this run (e.g. ATSA's κ and α): an instance of its
+    ``Defense.Config``, as ``Defense.config_for`` resolves the given ones (None: the defaults for
+    the learner).  The given ones are recorded in the checkpoint manifest and become the row's
+    *variant* in grids and ablations."""
     steps: int = 3_000_000
     """The run's env-step budget (schedules of co-trained adversaries: MAPPO's lr decay)."""
 
@@ -89,7 +90,9 @@ class Defense:
 
     def __init__(self, cfg: DefenseConfig, learner: QLearner, info: EnvInfo):
         self.cfg, self.learner, self.info = cfg, learner, info
-        self.config = self.config_for(learner.cfg.mixer, cfg.options)
+        if cfg.options is not None and not isinstance(cfg.options, self.Config):
+            raise TypeError(f"defense {self.name!r} takes {self.Config.__name__} options, not {type(cfg.options).__name__}")
+        self.config = cfg.options if cfg.options is not None else self.config_for(learner.cfg.mixer)
         self.attack: Attack = self.build_attack().bind(cfg.threat)
         self.extra_losses: list[ExtraLoss] = []
 

@@ -221,8 +221,8 @@ def train(cfg: TrainConfig, curve_path: Path | None = None,
     info = env.info()
     threat = cfg.threat.bind(env.obs_low, env.obs_high, info.n_agents)
     learner = QLearner(cfg.learner, info.obs_dim, info.n_agents, info.n_actions, info.state_dim, cfg.device)
-    defense = DEFENSES[cfg.defense](DefenseConfig(threat=threat, seed=cfg.seed, options=cfg.defense_options,
-                                                  steps=cfg.steps),
+    options = DEFENSES[cfg.defense].config_for(cfg.learner.mixer, cfg.defense_options)
+    defense = DEFENSES[cfg.defense](DefenseConfig(threat=threat, seed=cfg.seed, options=options, steps=cfg.steps),
                                     learner, info)
     if regime.attack_unit == "step" and regime.attack_prob < 1 and (defense.attack.learned or defense.attack.hijacks):
         raise RobenchError(f"defense {cfg.defense!r} co-trains an adversary, which learns from whole episodes "

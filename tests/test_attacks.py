@@ -197,8 +197,11 @@ def test_fgsm_training_builds_the_attack_it_is_given():
     for given, name in (({}, "fgsm"), ({"attack": "fgsm-rs"}, "fgsm-rs"), ({"attack": "fgsm-all"}, "fgsm-all"),
                         ({"attack": "fgsm-support"}, "fgsm-support"), ({"attack": "pgd"}, "pgd")):
         cfg = DefenseConfig(threat=NO_THREAT.bind(torch.zeros(INFO.obs_dim), torch.ones(INFO.obs_dim), INFO.n_agents),
-                            options=given)
+                            options=DEFENSES["fgsm"].config_for("vdn", given))
         assert DEFENSES["fgsm"](cfg, learner, INFO).attack.name == name
+    untyped = DefenseConfig(threat=cfg.threat, options={"attack": "pgd"})  # options are the defense's Config, typed
+    with pytest.raises(TypeError, match="defense 'fgsm' takes .* options, not dict"):
+        DEFENSES["fgsm"](untyped, learner, INFO)
 
 
 def test_unknown_attack():

@@ -110,7 +110,8 @@ def test_ernie_ascent_step_increases_the_distance():
 
 def _defense(name: str, **options):
     learner = QLearner(LearnerConfig(hidden=16), INFO.obs_dim, INFO.n_agents, INFO.n_actions, INFO.state_dim)
-    cfg = DefenseConfig(threat=ThreatModel(eps=0.2, bounds="features").bind(LOW, HIGH, INFO.n_agents), options=options)
+    cfg = DefenseConfig(threat=ThreatModel(eps=0.2, bounds="features").bind(LOW, HIGH, INFO.n_agents),
+                        options=DEFENSES[name].config_for(learner.cfg.mixer, options))
     return DEFENSES[name](cfg, learner, INFO)
 
 
