@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import tempfile
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from robench.budget import RunSettings, StepBudget
 from robench.checkpoint import CheckpointError, env_info_from_manifest, read_manifest, read_tensors, save_checkpoint
 from robench.envs import BatchedEnv, EnvInfo, make_env, paper_eps
 from robench.learners.agent import Agent
-from robench.manifest import Manifest, learner_config
+from robench.manifest import Manifest, adversary_manifest, learner_config
 from robench.method_config import MethodConfig, make
 from robench.rollout import Outcomes, run_episodes
 from robench.runtime import configure_torch, seed_everything
@@ -101,19 +101,6 @@ def adversary_round(env: BatchedEnv, victim: Agent, adversary: Attack, eps: floa
     stats = adversary.learn(batch)
     adversary.training = was_training
     return out, stats
-
-
-def adversary_manifest(adversary: Attack, cfg: AttackTrainConfig, info: EnvInfo, victim_hash: str,
-                       victim_learner: str, eps: float, t_env: int, wall_s: float, final_victim_win_rate: float,
-                       **provenance: Any) -> dict[str, Any]:
-    """The manifest of an adversary checkpoint trained against the protagonist whose weights hash
-    to ``victim_hash`` (mixer ``victim_learner``); ``provenance``: e.g. ``co_trained_by``, the
-    victim's final return and crash rate."""
-    return {"kind": "adversary", "attack": cfg.attack, "env": asdict(info), "learner": adversary.director_kind,
-            "victim": victim_hash, "victim_learner": victim_learner, "eps": eps,
-            "seed": cfg.seed, "steps": t_env, "wall_time_s": round(wall_s, 2),
-            "final_victim_win_rate": final_victim_win_rate, "config": asdict(cfg),
-            "threat": cfg.threat.at(eps).to_dict(), **provenance}
 
 
 CURVE_FIELDS = ["t_env", "wall_s", "victim_win_rate", "victim_return", "victim_crash_rate"]

@@ -8,13 +8,19 @@ fallback for an older manifest stated once.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from robench.envs import layout_of, train_layout
 from robench.errors import RobenchError
 from robench.learners.learner import LearnerConfig
 from robench.regime import ADDED, LEGACY, Regime
 from robench.threat import LEGACY_BOUNDS, ThreatModel, bounds_of
+
+if TYPE_CHECKING:
+    from attacks import Attack
+    from attacks.training import AttackTrainConfig
+    from robench.envs.protocol import EnvInfo
+    from robench.evaluate import EvalResult
 
 KINDS = ("protagonist", "adversary")
 REQUIRED = ("kind", "content_hash", "env", "learner")
@@ -237,6 +243,51 @@ class Manifest:
     def co_trained_adversaries(self) -> dict[str, str]:
         """Entry name → content hash of the adversaries co-trained with this protagonist."""
         return dict(self.raw.get("co_trained_adversaries") or {})
+
+
+# -- writers: the manifest of a new checkpoint, every field named once ----------------------------
+def protagonist_manifest(info: EnvInfo, learner: str, defense: str, threat: ThreatModel, seed: int,
+                         clean: EvalResult, regime: Regime, config: dict[str, Any], *, steps: int = 0,
+                         episodes: int = 0, wall_s: float = 0.0, profile: dict[str, float] | None = None,
+                         defense_options_resolved: dict[str, Any] | None = None,
+                         co_trained_adversaries: dict[str, str] | None = None, parent: Manifest | None = None,
+                         origin: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The manifest of a protagonist checkpoint: its env, mixer ``learner``, defense, threat model
+    (ε flat beside it for older readers), regime and configuration; the run's steps, episodes,
+    wall seconds and ``profile``; the clean evaluation; the adversaries co-trained with it (entry
+    name → content hash); the protagonist it started from (``parent``) and the lineage totals over
+    both; an imported model's ``origin``."""
+    record = {
+        "kind": "protagonist", "env": asdict(info), "learner": learner, "defense": defense, "eps": threat.eps,
+        "seed": seed, "steps": steps, "episodes": episodes, "wall_time_s": round(wall_s, 2),
+        "clean_win_rate": clean.win_rate, "clean_return": clean.mean_return, "clean_crash_rate": clean.crash_rate,
+        "clean_eval_episodes": clean.episodes, "defense_options_resolved": dict(defense_options_resolved or {}),
+        "threat": threat.to_dict(), "regime": regime.to_dict(),
+        "co_trained_adversaries": dict(co_trained_adversaries or {}),
+        "init_from_hash": None if parent is None else parent.content_hash,
+        "init_from_map": None if parent is None else parent.map_name,
+        "lineage_steps": steps + (0 if parent is None else parent.lineage_steps),
+        "lineage_wall_time_s": round(wall_s + (0.0 if parent is None else float(parent.lineage_wall_time_s)), 2),
+        "config": config,
+    }
+    if profile is not None:
+        record["profile"] = profile
+    if origin is not None:
+        record["origin"] = origin
+    return record
+
+
+def adversary_manifest(adversary: Attack, cfg: AttackTrainConfig, info: EnvInfo, victim_hash: str,
+                       victim_learner: str, eps: float, t_env: int, wall_s: float, final_victim_win_rate: float,
+                       **provenance: Any) -> dict[str, Any]:
+    """The manifest of an adversary checkpoint trained against the protagonist whose weights hash
+    to ``victim_hash`` (mixer ``victim_learner``); ``provenance``: e.g. ``co_trained_by``, the
+    victim's final return and crash rate."""
+    return {"kind": "adversary", "attack": cfg.attack, "env": asdict(info), "learner": adversary.director_kind,
+            "victim": victim_hash, "victim_learner": victim_learner, "eps": eps,
+            "seed": cfg.seed, "steps": t_env, "wall_time_s": round(wall_s, 2),
+            "final_victim_win_rate": final_victim_win_rate, "config": asdict(cfg),
+            "threat": cfg.threat.at(eps).to_dict(), **provenance}
 
 
 def regime_of(manifest: dict[str, Any]) -> Regime:

@@ -44,6 +44,7 @@ from robench.errors import RobenchError
 from robench.learners.agent import Agent, MLPAgent, RNNAgent
 from robench.learners.learner import LearnerConfig
 from robench.learners.mixers import QMixer
+from robench.manifest import protagonist_manifest
 from robench.regime import Regime
 from robench.threat import DEFAULT_THREAT
 
@@ -193,31 +194,10 @@ def import_pymarl(run_dir: Path, env: str, learner: str, out: Path, backend: str
     tensors = {f"agent.{k}": v.detach().clone() for k, v in agent.state_dict().items()}
     if mixer is not None:
         tensors = protagonist_tensors(agent, mixer)
-    manifest = {
-        "kind": "protagonist",
-        "env": asdict(info),
-        "learner": learner,
-        "defense": defense,
-        "eps": eps,
-        "seed": seed,
-        "steps": 0,
-        "episodes": 0,
-        "wall_time_s": 0.0,
-        "clean_win_rate": clean.win_rate,
-        "clean_return": clean.mean_return,
-        "clean_crash_rate": clean.crash_rate,
-        "clean_eval_episodes": clean.episodes,
-        "defense_options_resolved": {},
-        "threat": DEFAULT_THREAT.at(eps).to_dict(),
-        "regime": Regime().to_dict(),
-        "co_trained_adversaries": {},
-        "init_from_hash": None,
-        "init_from_map": None,
-        "lineage_steps": 0,
-        "lineage_wall_time_s": 0.0,
-        "origin": {"format": "pymarl", "run_dir": str(run_dir), "files": files, "mixer": mixer_note,
-                   "action_order": smac_action_order(info.n_actions)},
-        "config": {"env": env, "backend": backend, "defense": defense, "obs_layout": "smac", "seed": seed,
-                   "learner": asdict(learner_cfg)},
-    }
+    origin = {"format": "pymarl", "run_dir": str(run_dir), "files": files, "mixer": mixer_note,
+              "action_order": smac_action_order(info.n_actions)}
+    config = {"env": env, "backend": backend, "defense": defense, "obs_layout": "smac", "seed": seed,
+              "learner": asdict(learner_cfg)}
+    manifest = protagonist_manifest(info, learner, defense, DEFAULT_THREAT.at(eps), seed, clean, Regime(), config,
+                                    origin=origin)
     return save_checkpoint(out, tensors, manifest, overwrite=overwrite)

@@ -21,12 +21,11 @@ from typing import Any
 
 from tqdm import tqdm
 
-from attacks.training import adversary_manifest
 from robench.checkpoint import encode_tensors, protagonist_tensors, save_checkpoint, sha256_bytes
 from robench.envs import declares, make_env
 from robench.evaluate import evaluate
 from robench.learners.learner import LearnerConfig
-from robench.manifest import Manifest
+from robench.manifest import adversary_manifest, protagonist_manifest
 from robench.snapshot import SnapshotPolicy, drop_snapshot
 from robench.train import TrainConfig, resolve_config, train
 
@@ -91,13 +90,6 @@ def pretrained_start(cfg: TrainConfig, root: Path) -> TrainConfig:
     return replace(cfg, init_from=str(pretrained_checkpoint(cfg, root)))
 
 
-def lineage(manifest: dict[str, Any]) -> tuple[int, float]:
-    """(env steps, training wall seconds) of a protagonist and of every run it started from
-    (``init_from``, recursively); a manifest written before lineage was recorded gives its own."""
-    m = Manifest(manifest)
-    return m.lineage_steps, float(m.lineage_wall_time_s)
-
-
 def train_and_save(cfg: TrainConfig, out: Path, overwrite: bool = False, show_progress: bool = True,
                    snapshot: SnapshotPolicy | None = None) -> dict[str, Any]:
     """Train with ``cfg`` and write the checkpoint to ``out``; return its manifest.  With
@@ -125,7 +117,6 @@ def train_and_save(cfg: TrainConfig, out: Path, overwrite: bool = False, show_pr
         finally:
             bar.close()
         learner, parent, cfg = result.learner, result.parent, result.config
-        parent_steps, parent_wall_s = (0, 0.0) if parent is None else lineage(parent)
         clean, _ = evaluate(learner.policy_agent, cfg.env, backend=cfg.backend, obs_layout=cfg.obs_layout,
                             episodes=cfg.final_eval_episodes,
                             seed=cfg.seed + 424_242, device=cfg.device)
@@ -143,31 +134,11 @@ def train_and_save(cfg: TrainConfig, out: Path, overwrite: bool = False, show_pr
                                               co_trained_variant=cfg.defense_options)
             nested[name] = Path(tmp) / name
             linked[name] = save_checkpoint(nested[name], adversary.state_dict(), adv_manifest)["content_hash"]
-        manifest = {
-            "kind": "protagonist",
-            "env": asdict(info),
-            "learner": cfg.learner.mixer,
-            "defense": cfg.defense,
-            "eps": cfg.threat.eps,
-            "seed": cfg.seed,
-            "steps": result.t_env,
-            "episodes": result.episodes,
-            "wall_time_s": round(result.wall_s, 2),
-            "profile": result.profile,
-            "clean_win_rate": clean.win_rate,
-            "clean_return": clean.mean_return,
-            "clean_crash_rate": clean.crash_rate,
-            "clean_eval_episodes": clean.episodes,
-            "defense_options_resolved": result.resolved_options,
-            "threat": cfg.threat.to_dict(),
-            "regime": result.regime.to_dict(),
-            "co_trained_adversaries": linked,
-            "init_from_hash": None if parent is None else parent["content_hash"],
-            "init_from_map": None if parent is None else parent["env"]["map_name"],
-            "lineage_steps": result.t_env + parent_steps,
-            "lineage_wall_time_s": round(result.wall_s + parent_wall_s, 2),
-            "config": asdict(cfg),
-        }
+        manifest = protagonist_manifest(info, cfg.learner.mixer, cfg.defense, cfg.threat, cfg.seed, clean, result.regime,
+                                        asdict(cfg), steps=result.t_env, episodes=result.episodes,
+                                        wall_s=result.wall_s, profile=result.profile,
+                                        defense_options_resolved=result.resolved_options,
+                                        co_trained_adversaries=linked, parent=parent)
         events = tensorboard_events(result.curve, Path(tmp) / TENSORBOARD_DIR)
         if events is not None:
             nested[TENSORBOARD_DIR] = events

@@ -124,7 +124,7 @@ class TrainResult:
     wall_s: float
     curve: list[dict[str, float]]
     config: TrainConfig
-    parent: dict | None = None
+    parent: Manifest | None = None
     """Manifest of the protagonist the run started from (``init_from``), or None."""
     profile: dict[str, float] = field(default_factory=dict)
     """Where the run's wall time went, in seconds (``PROFILE_PARTS``)."""
@@ -229,7 +229,7 @@ def train(cfg: TrainConfig, curve_path: Path | None = None,
                            f"it perturbed: attack_unit must be episode with attack_prob < 1")
     parent = None
     if cfg.init_from is not None:
-        parent = start_from(learner, Path(cfg.init_from), info)
+        parent = Manifest(start_from(learner, Path(cfg.init_from), info))
     elif defense.PRETRAINED:
         raise RobenchError(f"defense {cfg.defense!r} fine-tunes a trained protagonist: give init_from "
                            f"(--init-from CHECKPOINT, a NoAdv run of {cfg.env} with {cfg.learner.mixer})")
@@ -243,7 +243,7 @@ def train(cfg: TrainConfig, curve_path: Path | None = None,
     recent_wins: list[float] = []
     stats: dict[str, float] = {}
     clock = dict.fromkeys(PROFILE_PARTS, 0.0)
-    identity = json.loads(json.dumps({**asdict(cfg), "init_from_hash": None if parent is None else parent["content_hash"]},
+    identity = json.loads(json.dumps({**asdict(cfg), "init_from_hash": None if parent is None else parent.content_hash},
                                      default=str))  # a fine-tune resumes only onto the same parent
 
     def run_state(loop: dict[str, Any]) -> dict[str, Any]:
