@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -141,7 +141,8 @@ def train_adversary(cfg: AttackTrainConfig, victim: Agent, victim_manifest: dict
         if budget.out_of_time:
             break
     victim_record = Manifest(victim_manifest)
-    manifest = adversary_manifest(adversary, cfg, info, victim_record.content_hash, victim_record.learner, eps,
+    manifest = adversary_manifest(cfg.attack, adversary.director_kind, asdict(cfg), info, victim_record.content_hash,
+                                  victim_record.learner, eps,
                                   budget.t_env, budget.wall_s(),
                                   curve[-1]["victim_win_rate"], final_victim_return=curve[-1]["victim_return"],
                                   final_victim_crash_rate=curve[-1]["victim_crash_rate"])

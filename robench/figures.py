@@ -167,7 +167,7 @@ PARAM_LABELS = {"kappa": "κ", "alpha": "α", "mu": "μ", "lambda": "λ"}
 
 
 def split_settings(settings: Any) -> tuple[dict[str, float], dict[str, str]]:
-    """A cell's ``settings`` (``robench.manifest.settings_of``) → (its numeric defense settings, the
+    """A cell's ``settings`` (``robench.rows.settings_of``) → (its numeric defense settings, the
     ablation axes; everything else as ``key → value`` text, which only separates rows).  Cells
     without settings (the scripted reference row) give ({}, {})."""
     if not isinstance(settings, dict):

@@ -19,7 +19,8 @@ import pandas as pd
 from robench.checkpoint import checkpoint_dirs, read_manifest
 from robench.envs import DEFAULT_BACKEND, declares, paper_eps
 from robench.errors import RobenchError
-from robench.manifest import Manifest, protocol_of, settings_of, variant_of
+from robench.manifest import Manifest
+from robench.rows import protocol_of, settings_of, variant_of
 from robench.locks import sweep_orphans
 from robench.parallel import dispatch
 from robench.threat import DEFAULT_THREAT, ThreatModel
@@ -144,8 +145,8 @@ def plan(spec: GridSpec, candidates: dict[tuple[str, str, str, str], list[tuple[
     adversaries = {key: found[0] for key, found in candidates.items()}
     cells, missing = [], []
     for path, manifest in discover(spec):
-        env, learner, variant = manifest.map_name, manifest.learner, variant_of(manifest.raw)
-        settings = settings_of(manifest.raw)
+        env, learner, variant = manifest.map_name, manifest.learner, variant_of(manifest)
+        settings = settings_of(manifest)
         for attack in spec.attacks:
             adversary, retrain = None, None
             if ATTACKS[attack].learned and spec.retrain_adversaries:

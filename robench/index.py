@@ -4,7 +4,7 @@ One entry per checkpoint directory under the zoo root, read off its manifest (ne
 weights): path, kind, map, backend, learner, agent network, defense or attack, variant,
 training ε, seed, steps, wall time, the recorded clean (or victim) win rate and the content
 hash; a protagonist's ``protocol`` (observation layout, bounds, regime, env-step budget: the
-row label of ``manifest.protocol_of`` as data) and ``zoo_entry``: whether it is the zoo's entry for
+row label of ``robench.rows.protocol_of`` as data) and ``zoo_entry``: whether it is the zoo's entry for
 its (map, learner, defense, seed) — the run ``robench zoo build`` plans there, trained with
 today's recipe (``zoo_plan.run_status`` "done") — rather than an experiment or a stale row; a
 co-trained adversary shares its protagonist's.  The index is
@@ -21,7 +21,7 @@ from typing import Any
 from robench.atomic import atomic_write_text
 from robench.checkpoint import checkpoint_dirs, read_manifest
 from robench.errors import RobenchError
-from robench.manifest import variant_of
+from robench.rows import variant_of
 from robench.learners.learner import LearnerConfig
 from robench.manifest import Manifest
 
@@ -74,7 +74,7 @@ def entry(root: Path, directory: Path, manifest: Manifest) -> dict[str, Any]:
         "content_hash": manifest.content_hash,
     }
     if manifest.is_protagonist:
-        row.update(defense=manifest.defense, variant=variant_of(manifest.raw), agent=manifest.learner_config.agent,
+        row.update(defense=manifest.defense, variant=variant_of(manifest), agent=manifest.learner_config.agent,
                    clean_win_rate=manifest.clean_win_rate, init_from_map=manifest.init_from_map,
                    lineage_wall_time_s=manifest.lineage_wall_time_s, protocol=protocol(manifest),
                    zoo_entry=zoo_entry(root, directory, manifest))

@@ -1,26 +1,33 @@
-"""Typed views of a checkpoint manifest: what older manifests lack is read as the value that
-reproduces how they were made (``LearnerConfig``'s defaults for learner settings not yet recorded).
+"""Typed checkpoint manifests: reading, writing and the legacy defaults, in one module.
 
-``Manifest`` is the one reader the zoo's consumers use (index, grid, figures, zoo build): the
-JSON as ``robench.checkpoint.read_manifest`` validated it, its fields as typed properties, each
-fallback for an older manifest stated once.
+``Manifest`` is the one reader (index, grid, figures, zoo build, loaders): the JSON as
+``robench.checkpoint.read_manifest`` validated it (``check_record``), its fields as typed
+properties, each fallback for an older manifest stated once (what older manifests lack is read as
+the value that reproduces how they were made: ``LearnerConfig``'s defaults for learner settings
+not yet recorded, ``LEGACY`` for the regime, ``features`` for the bounds).  ``protagonist_manifest``
+and ``adversary_manifest`` are the writers.  Row identity (variants, protocols), which needs the
+defense registry, is ``robench.rows``, above it.
 """
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from robench.envs import layout_of, train_layout
+from robench.envs import layout_of
+from robench.envs.protocol import EnvInfo
 from robench.errors import RobenchError
 from robench.learners.learner import LearnerConfig
-from robench.regime import ADDED, LEGACY, Regime
+from robench.regime import LEGACY, Regime
 from robench.threat import LEGACY_BOUNDS, ThreatModel, bounds_of
 
-if TYPE_CHECKING:
-    from attacks import Attack
-    from attacks.training import AttackTrainConfig
-    from robench.envs.protocol import EnvInfo
-    from robench.evaluate import EvalResult
+
+class CleanEvaluation(Protocol):
+    """What a protagonist manifest records of its clean evaluation (``robench.evaluate.EvalResult``)."""
+
+    win_rate: float
+    mean_return: float
+    crash_rate: float
+    episodes: int
 
 KINDS = ("protagonist", "adversary")
 REQUIRED = ("kind", "content_hash", "env", "learner")
@@ -181,6 +188,18 @@ class Manifest:
         return regime_of(self.raw)
 
     @property
+    def given_defense_options(self) -> dict[str, Any]:
+        """The defense hyperparameters the run was given (``config.defense_options``; the resolved
+        ones, defaults included, are ``defense_options_resolved``)."""
+        return dict((self.raw.get("config") or {}).get("defense_options") or {})
+
+    @property
+    def recorded_learner_settings(self) -> dict[str, Any]:
+        """The ``LearnerConfig`` settings the manifest records (``config.learner``; those it
+        predates are absent)."""
+        return dict((self.raw.get("config") or {}).get("learner") or {})
+
+    @property
     def defense_options_resolved(self) -> dict[str, Any]:
         """The defense's hyperparameters as resolved for the run, defaults included (empty for
         manifests that predate the record)."""
@@ -247,7 +266,7 @@ class Manifest:
 
 # -- writers: the manifest of a new checkpoint, every field named once ----------------------------
 def protagonist_manifest(info: EnvInfo, learner: str, defense: str, threat: ThreatModel, seed: int,
-                         clean: EvalResult, regime: Regime, config: dict[str, Any], *, steps: int = 0,
+                         clean: CleanEvaluation, regime: Regime, config: dict[str, Any], *, steps: int = 0,
                          episodes: int = 0, wall_s: float = 0.0, profile: dict[str, float] | None = None,
                          defense_options_resolved: dict[str, Any] | None = None,
                          co_trained_adversaries: dict[str, str] | None = None, parent: Manifest | None = None,
@@ -277,17 +296,18 @@ def protagonist_manifest(info: EnvInfo, learner: str, defense: str, threat: Thre
     return record
 
 
-def adversary_manifest(adversary: Attack, cfg: AttackTrainConfig, info: EnvInfo, victim_hash: str,
+def adversary_manifest(attack: str, director_kind: str, config: dict[str, Any], info: EnvInfo, victim_hash: str,
                        victim_learner: str, eps: float, t_env: int, wall_s: float, final_victim_win_rate: float,
                        **provenance: Any) -> dict[str, Any]:
-    """The manifest of an adversary checkpoint trained against the protagonist whose weights hash
-    to ``victim_hash`` (mixer ``victim_learner``); ``provenance``: e.g. ``co_trained_by``, the
+    """The manifest of an adversary checkpoint of ``attack`` (its director ``director_kind``; its
+    ``AttackTrainConfig`` as ``config``), trained at ``eps`` against the protagonist whose weights
+    hash to ``victim_hash`` (mixer ``victim_learner``); ``provenance``: e.g. ``co_trained_by``, the
     victim's final return and crash rate."""
-    return {"kind": "adversary", "attack": cfg.attack, "env": asdict(info), "learner": adversary.director_kind,
+    threat = ThreatModel.from_dict(config["threat"]).at(eps)
+    return {"kind": "adversary", "attack": attack, "env": asdict(info), "learner": director_kind,
             "victim": victim_hash, "victim_learner": victim_learner, "eps": eps,
-            "seed": cfg.seed, "steps": t_env, "wall_time_s": round(wall_s, 2),
-            "final_victim_win_rate": final_victim_win_rate, "config": asdict(cfg),
-            "threat": cfg.threat.at(eps).to_dict(), **provenance}
+            "seed": config["seed"], "steps": t_env, "wall_time_s": round(wall_s, 2),
+            "final_victim_win_rate": final_victim_win_rate, "config": config, "threat": threat.to_dict(), **provenance}
 
 
 def regime_of(manifest: dict[str, Any]) -> Regime:
@@ -322,82 +342,11 @@ def train_config_record(config: dict[str, Any], absent_bounds: str = LEGACY_BOUN
 def learner_config(manifest: dict[str, Any]) -> LearnerConfig:
     """The protagonist's ``LearnerConfig`` as recorded (``config.learner``), its mixer the manifest's
     ``learner``, every setting the manifest does not record at its default."""
-    recorded = manifest.get("config", {}).get("learner", {})
+    recorded = (manifest.get("config") or {}).get("learner") or {}
     known = {f.name for f in fields(LearnerConfig)}
     return LearnerConfig(**{**{k: v for k, v in recorded.items() if k in known}, "mixer": manifest["learner"]})
-
-
-def given_defense_options(manifest: dict[str, Any]) -> dict[str, Any]:
-    """The defense hyperparameters a protagonist's run was given (``config.defense_options``;
-    the resolved ones, defaults included, are ``defense_options_resolved``)."""
-    return dict(manifest.get("config", {}).get("defense_options") or {})
 
 
 def agent_shape(cfg: LearnerConfig) -> dict[str, Any]:
     """What fixes an agent network's weights' shapes, with the mixer: its kind, width and inputs."""
     return {"mixer": cfg.mixer, "agent": cfg.agent, "hidden": cfg.hidden, "last_action": cfg.last_action}
-
-
-# -- row identity: what tells two rows of a table apart ------------------------------------------
-def variant_of(manifest: dict[str, Any]) -> str:
-    """The row label of a protagonist's settings: the defense hyperparameters it was given and
-    its non-default learner settings (``settings_of``), e.g. ``alpha=0.2,kappa=0.01`` or
-    ``agent=mlp,optimizer=adam`` ("" with the defaults): rows of one defense that differ in them
-    stay apart."""
-    given = given_defense_options(manifest)
-    parts = [_setting(k, v) for k, v in given.items()] + [_setting(k, v) for k, v in settings_of(manifest)["learner"].items()]
-    return ",".join(sorted(parts))
-
-
-def settings_of(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """A protagonist's settings as structured data: ``defense`` = its resolved defense
-    hyperparameters (every one, defaults included), ``learner`` = the ``LearnerConfig`` settings
-    that differ from the defense's zoo recipe (the defaults with ``Defense.zoo_learner``: PR's reward
-    scale on SMAX).  ``variant_of`` is their row label; reports read these."""
-    from defenses import DEFENSES
-
-    defaults = asdict(LearnerConfig())
-    cls = DEFENSES.get(manifest.get("defense", ""))
-    recipe = {**defaults, **(cls.zoo_learner(manifest["env"].get("backend", "smax")) if cls else {})}
-    recorded = {**defaults, **(manifest.get("config", {}).get("learner") or {})}
-    learner = {k: v for k, v in recorded.items() if k != "mixer" and k in recipe and v != recipe[k]}
-    return {"defense": {**given_defense_options(manifest), **(manifest.get("defense_options_resolved") or {})},
-            "learner": learner}
-
-
-def protocol_of(manifest: Manifest) -> str:
-    """The training protocol of a protagonist as a row label: its budget, and for a defense that
-    perturbs in training the ``bounds`` of its adversary and the regime of its rollouts
-    (``steps=1000000,bounds=none,attack_prob=0.5,…``).  Rows of different protocols never share
-    a table (``robench.report``)."""
-    return protocol_label(manifest.defense or "", manifest.obs_layout, manifest.budget, manifest.bounds,
-                          manifest.regime.to_dict())
-
-
-def protocol_label(defense: str, obs_layout: str, steps: int, bounds: str, regime: dict[str, Any]) -> str:
-    """``protocol_of`` from its parts; NoAdv's rollouts are clean, so only its layout and budget count."""
-    from defenses import DEFENSES
-
-    parts = [f"obs={obs_layout}", f"steps={steps}"]
-    cls = DEFENSES.get(defense)
-    if cls is not None and cls.perturbs_training():
-        parts.append(f"bounds={bounds}")
-    if cls is not None and cls.attacks_in_rollouts():
-        parts += [_setting(k, v) for k, v in regime.items() if ADDED.get(k, ...) != v]
-    return ",".join(parts)
-
-
-def current_protocol(defense: str, backend: str = "smax") -> str:
-    """The protocol a run of ``defense`` gets today (``TrainConfig`` and ``Defense.REGIME`` defaults)."""
-    from defenses import DEFENSES
-    from robench.train import TrainConfig
-
-    regime = DEFENSES[defense].REGIME.to_dict() if defense in DEFENSES else {}
-    layout = TrainConfig().obs_layout or train_layout(backend) or "unit_list"
-    return protocol_label(defense, layout, TrainConfig().steps, TrainConfig().threat.bounds, regime)
-
-
-def _setting(key: str, value: Any) -> str:
-    """``key=value`` with numbers in ``%g`` form."""
-    numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
-    return f"{key}={value:g}" if numeric else f"{key}={value}"

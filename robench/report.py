@@ -14,7 +14,8 @@ from robench.diagnose_file import changed_shares
 from robench.envs import PAPER_EPS, declares
 from robench.errors import RobenchError
 from robench.grid import MASK_ONLY
-from robench.manifest import Manifest, current_protocol, protocol_of
+from robench.manifest import Manifest
+from robench.rows import current_protocol, protocol_of
 from robench.threat import DEFAULT_BOUNDS
 from robench.figures import ablation_bars, attack_strength, eps_sweep, training_curves
 from robench.tables import (
@@ -112,7 +113,7 @@ def one_threat_model(raw: pd.DataFrame, bounds: str | None, results: Path) -> tu
 
 
 def with_protocol(raw: pd.DataFrame) -> pd.DataFrame:
-    """``protocol`` of each cell's protagonist (``robench.manifest.protocol_of``), read from its
+    """``protocol`` of each cell's protagonist (``robench.rows.protocol_of``), read from its
     manifest where the cell predates the record."""
     if "protocol" not in raw.columns:
         raw = raw.assign(protocol=None)

@@ -128,7 +128,8 @@ def train_and_save(cfg: TrainConfig, out: Path, overwrite: bool = False, show_pr
             under, _ = evaluate(learner.policy_agent, cfg.env, backend=cfg.backend, attack=adv_cfg.attack, threat=cfg.threat,
                                 obs_layout=cfg.obs_layout, episodes=cfg.final_eval_episodes,
                                 seed=cfg.seed + 515_151, device=cfg.device, adversary=adversary)
-            adv_manifest = adversary_manifest(adversary, adv_cfg, info, victim_hash, cfg.learner.mixer, cfg.threat.eps, result.t_env, result.wall_s,
+            adv_manifest = adversary_manifest(adv_cfg.attack, adversary.director_kind, asdict(adv_cfg), info, victim_hash,
+                                              cfg.learner.mixer, cfg.threat.eps, result.t_env, result.wall_s,
                                               under.win_rate, final_victim_return=under.mean_return,
                                               final_victim_crash_rate=under.crash_rate, co_trained_by=cfg.defense,
                                               co_trained_variant=cfg.defense_options)

@@ -90,7 +90,7 @@ def load_cells(results: Path) -> pd.DataFrame:
     eval_seed, episodes, attacked_agents, checkpoint, adversary) and summary metrics (win_rate,
     mean_return, std_return, crash_rate, ...).  ``variant`` is the row label of the defense's and
     the learner's non-default settings, ``settings`` the same as structured data
-    (``robench.manifest.settings_of``; None for cells stored before it was recorded); ``attacked_agents`` the attacked set M (None = every agent); ``features``
+    (``robench.rows.settings_of``; None for cells stored before it was recorded); ``attacked_agents`` the attacked set M (None = every agent); ``features``
     the coordinates the attack could touch (None = all); ``bounds`` how
     the cell's attack kept ô in range (``robench.threat``; ``features`` for cells stored before it
     was recorded)."""

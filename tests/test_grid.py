@@ -250,12 +250,17 @@ def test_temporaries_of_a_killed_writer_are_removed_on_rewrite(tmp_path):
 
 
 def test_variant_names_non_default_learner_settings_only():
-    from robench.manifest import variant_of
+    from robench.manifest import Manifest
+    from robench.rows import variant_of
+
+    def manifest(config):
+        return Manifest({"kind": "protagonist", "content_hash": "h", "env": {"map_name": "3m"}, "learner": "qmix",
+                         "config": config})
 
     learner = {"mixer": "qmix", "agent": "mlp", "optimizer": "adam", "lr": 0.001, "hidden": 64, "double_q": False}
-    manifest = {"config": {"learner": learner, "defense_options": {"kappa": 0.01}}}
-    assert variant_of(manifest) == "agent=mlp,double_q=False,kappa=0.01,lr=0.001,optimizer=adam"
-    assert variant_of({"config": {"learner": {"mixer": "vdn", "hidden": 64, "retired_option": 1}}}) == ""
+    assert variant_of(manifest({"learner": learner, "defense_options": {"kappa": 0.01}})) == \
+        "agent=mlp,double_q=False,kappa=0.01,lr=0.001,optimizer=adam"
+    assert variant_of(manifest({"learner": {"mixer": "vdn", "hidden": 64, "retired_option": 1}})) == ""
 
 
 def test_learned_columns_use_the_adversary_co_trained_by_that_defense(tmp_path):
@@ -362,7 +367,7 @@ def test_report_refuses_to_mix_two_threat_models(tmp_path):
 
 
 def test_rows_of_two_protocols_never_share_a_row():
-    from robench.manifest import current_protocol
+    from robench.rows import current_protocol
     from robench.report import split_protocols
 
     old = ["obs=unit_list,steps=3000000,bounds=features", "obs=unit_list,steps=1000000,bounds=none"]

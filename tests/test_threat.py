@@ -157,7 +157,7 @@ def test_eps_draw_fixed_draws_nothing_and_uniform_covers_the_radii_up_to_eps():
 
 def test_a_setting_at_its_added_value_leaves_the_protocol_label_as_it_was():
     """Runs recorded before ``eps_draw`` existed keep their label; a uniform draw is told apart."""
-    from robench.manifest import protocol_label
+    from robench.rows import protocol_label
 
     before = {"attack_prob": 0.5, "attack_unit": "episode", "eps_warmup": 0.0, "replay": "perturbed"}
     old = protocol_label("fgsm", "smac", 2_000_000, "none", before)
