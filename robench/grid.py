@@ -151,7 +151,7 @@ def plan(spec: GridSpec, candidates: dict[tuple[str, str, str, str], list[tuple[
             adversary, retrain = None, None
             if ATTACKS[attack].learned and spec.retrain_adversaries:
                 retrain = {"attack": attack, "victim": manifest.content_hash, "steps": spec.retrain_steps,
-                           "eps": paper_eps(env), "seed": 0}
+                           "threat": spec.threat.at(paper_eps(env)).to_dict(), "seed": 0}
             elif ATTACKS[attack].learned:
                 adversary = adversaries.get((env, learner, attack, manifest.obs_layout))
                 if adversary is None:
@@ -258,7 +258,8 @@ def mask_only_agent(map_name: str, backend: str = "smax"):
 
 
 def retrained_adversary(store, spec: dict[str, Any], victim, victim_manifest: dict[str, Any]) -> Path:
-    """The adversary ``spec`` trained against ``victim``, trained once and cached in the store."""
+    """The adversary ``spec`` trained against ``victim`` under the grid's threat model at the map's
+    ε, trained once and cached in the store."""
     from attacks.training import AttackTrainConfig, train_adversary
     from robench.store import cell_id
 
@@ -267,8 +268,8 @@ def retrained_adversary(store, spec: dict[str, Any], victim, victim_manifest: di
     with store.lock(aid):
         if not (out / "manifest.json").is_file():
             sweep_orphans(out.parent, aid)  # left by a killed trainer (we hold the lock)
-            cfg = AttackTrainConfig(attack=spec["attack"], threat=DEFAULT_THREAT.at(spec["eps"]), steps=spec["steps"],
-                                    seed=spec["seed"])
+            cfg = AttackTrainConfig(attack=spec["attack"], threat=ThreatModel.from_dict(spec["threat"]),
+                                    steps=spec["steps"], seed=spec["seed"])
             train_adversary(cfg, victim, victim_manifest, out, overwrite=True)
     return out
 

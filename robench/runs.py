@@ -25,7 +25,7 @@ from robench.checkpoint import encode_tensors, protagonist_tensors, save_checkpo
 from robench.envs import declares, make_env
 from robench.evaluate import evaluate
 from robench.learners.learner import LearnerConfig
-from robench.manifest import adversary_manifest, protagonist_manifest
+from robench.manifest import Manifest, adversary_manifest, protagonist_manifest
 from robench.snapshot import SnapshotPolicy, drop_snapshot
 from robench.train import TrainConfig, resolve_config, train
 
@@ -134,7 +134,7 @@ def train_and_save(cfg: TrainConfig, out: Path, overwrite: bool = False, show_pr
                                               final_victim_crash_rate=under.crash_rate, co_trained_by=cfg.defense,
                                               co_trained_variant=cfg.defense_options)
             nested[name] = Path(tmp) / name
-            linked[name] = save_checkpoint(nested[name], adversary.state_dict(), adv_manifest)["content_hash"]
+            linked[name] = Manifest(save_checkpoint(nested[name], adversary.state_dict(), adv_manifest)).content_hash
         manifest = protagonist_manifest(info, cfg.learner.mixer, cfg.defense, cfg.threat, cfg.seed, clean, result.regime,
                                         asdict(cfg), steps=result.t_env, episodes=result.episodes,
                                         wall_s=result.wall_s, profile=result.profile,

@@ -166,14 +166,16 @@ def test_report_from_csv_reproduces_the_papers_avg_column(tmp_path):
 def test_retrained_adversary_is_trained_once_per_row_and_recorded(tmp_path):
     zoo = make_zoo(tmp_path / "zoo", n=1)
     spec = GridSpec(eps=[0.05, 0.25], attacks=["paad"], checkpoints=zoo, results=tmp_path / "res", episodes=4,
-                    retrain_adversaries=True, retrain_steps=200)
+                    retrain_adversaries=True, retrain_steps=200, threat=ThreatModel(bounds="features"))
     cells, missing = plan(spec)
     assert len(cells) == 2 and not missing
     metas = run_grid(spec)
     adversaries = list((tmp_path / "res" / "adversaries").glob("*/manifest.json"))
     assert len(adversaries) == 1  # one adversary serves both ε cells of the row
     assert {m["adversary"] for m in metas} == {str(adversaries[0].parent)}
-    assert json.loads(adversaries[0].read_text())["victim"] == cells[0].meta["checkpoint_hash"]
+    recorded = json.loads(adversaries[0].read_text())
+    assert recorded["victim"] == cells[0].meta["checkpoint_hash"]
+    assert recorded["threat"]["bounds"] == "features" and recorded["threat"]["eps"] == 0.25  # the grid's threat model
 
 
 def test_defense_variants_stay_apart_and_get_an_ablation_figure(tmp_path):
