@@ -117,6 +117,9 @@ class Attack:
     learned = False
     clean = False
     """True for the clean column's attack (``none``): its cells are evaluated once, at ε = 0."""
+    worst_case_only = False
+    """True for a stronger variant of a Table 1 attack (``pgd-r``): the report puts its cells in the
+    worst-case table only, so Table 1's columns and AVG stay the paper's."""
     hijacks = False
     """True for action attacks (``attacks.hijack``): the rollout then calls :meth:`override`
     between the protagonist's action choice and ``env.step``."""

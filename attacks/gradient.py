@@ -90,6 +90,7 @@ class PGDRestarts(PGD):
 
     name = "pgd-r"
     label = "PGD (restarts)"
+    worst_case_only = True
 
     def __init__(self, *args, restarts: int = 5, **kwargs):
         super().__init__(*args, **kwargs)

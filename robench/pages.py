@@ -17,6 +17,7 @@ import pandas as pd
 from attacks import CLEAN
 from robench.atomic import atomic_write_text
 from robench.claims import check_claims
+from robench.worst_case import render_worst_case
 from robench.envs import PAPER_EPS
 from robench.errors import RobenchError
 from robench.tables import ATTACK_LABELS, DEFENSE_LABELS, LEARNER_LABELS, label, ordered
@@ -72,7 +73,7 @@ def map_page(env: str, scores: pd.DataFrame, summary: pd.DataFrame, paper: pd.Da
                    _d=su.defense.map(lambda d: list(DEFENSE_LABELS).index(d) if d in DEFENSE_LABELS else 99))
     su = su.sort_values(["_l", "_d", "defense"])
     lines += ["", "## Over training seeds", "",
-              "Clean: mean with its 95 % t-interval; attacked cells (every attack and ε of the report): mean, "
+              "Clean: mean with its 95 % t-interval; attacked cells (every attack of Table 1 at the map's ε): mean, "
               "IQM and worst case with 95 % stratified-bootstrap intervals over training seeds (`robench.stats`); "
               "a value without an interval comes from one seed, for which none exists. P(ref > row): rliable's "
               "probability that the report's reference defense improves on the row.", "",
@@ -81,6 +82,11 @@ def map_page(env: str, scores: pd.DataFrame, summary: pd.DataFrame, paper: pd.Da
         lines.append(f"| {label(LEARNER_LABELS, row.learner)} | {label(DEFENSE_LABELS, row.defense)} | {row.n_seeds} | "
                      f"{_interval(row, 'clean')} | {_interval(row, 'mean')} | {_interval(row, 'iqm')} | "
                      f"{_interval(row, 'worst_case')} | {_fmt(row.p_improvement_by_reference)} |")
+    if (report / "worst_case.csv").is_file():
+        worst = pd.read_csv(report / "worst_case.csv")
+        if (worst.env == env).any():
+            lines += ["", "## The strongest attack found", "",
+                      render_worst_case(worst[worst.env == env], {env: eps}).rstrip("\n")]
     lines += ["", "## The paper's claims", "",
               "Each conclusion of the paper about Table 1, tested on this report with the training seed as the unit: "
               "a one-sided Welch t-test over seeds at α = 0.05, Holm-corrected within a claim (`robench.claims`, "

@@ -30,6 +30,7 @@ from robench.tables import (
     variant_rows,
 )
 from robench.store import load_cells, load_episodes
+from robench.worst_case import render_worst_case, stronger, worst_case_table
 
 
 class ReportError(RobenchError):
@@ -225,6 +226,8 @@ def write_report(results: Path, out: Path, checkpoints: Path | None = None, refe
             raise ReportError(f"no finished cells in {results}")
         raw, bounds = one_threat_model(raw, bounds, results)
         opts.note = f"Threat model: L∞, bounds={bounds} (docs/threat-model.md)."
+        strong = stronger(raw)
+        raw, strongest = raw[~strong], raw[strong]
         tagged = with_protocol(raw)
         raw, others = split_protocols(tagged, every_row=True)
         if (raw.defense != MASK_ONLY).sum() == 0:  # no row of today's: one table, labels only where rows clash
@@ -260,6 +263,13 @@ def write_report(results: Path, out: Path, checkpoints: Path | None = None, refe
                                              or not with_metric(selected, "crash_rate").empty):
         tex, md = render_table2(selected, opts.note)
         written += [_write(out, "table2_reward_cr.tex", tex), _write(out, "table2_reward_cr.md", md)]
+    if from_csv is None and not strongest.empty:
+        today = variant_rows(split_protocols(with_protocol(strongest), every_row=True)[0])
+        extra = select_table_cells(today, eps_by_env) if not today.empty else today
+        worst = worst_case_table(with_metric(selected, "win_rate"), extra) if not extra.empty else pd.DataFrame()
+        if not worst.empty:
+            written += [_write(out, "worst_case.csv", worst.to_csv(index=False)),
+                        _write(out, "worst_case.md", render_worst_case(worst, eps_by_env, opts.note))]
     if from_csv is None:
         written.append(_write(out, "robustness.csv", robustness_summary(cells).to_csv(index=False)))
         written += seed_statistics(cells, out, bounds, reference, eps_by_env, formats, results, checkpoints)

@@ -274,3 +274,19 @@ def test_variants_of_one_defense_share_its_hue_and_take_the_next_style():
     darker, lighter = np.array(of_fgsm[4][0]), np.array(of_fgsm[8][0])
     assert (darker <= colour).all() and (lighter >= colour).all()  # the same hue, darker then lighter
     assert np.allclose(darker / darker.max(), colour / colour.max())
+
+
+def test_worst_case_table_keeps_stronger_attacks_out_of_table1_and_finds_the_strongest():
+    from robench.worst_case import render_worst_case, stronger, worst_case_table
+
+    table = _cells({("paad", s, a): v for s in (0, 1) for a, v in (("none", 0.8), ("fgsm", 0.5), ("atsa", 0.4 + 0.1 * s))})
+    extra = _cells({("paad", s, a): v for s in (0, 1) for a, v in (("pgd-r", 0.3), ("atsa", 0.1))})
+    extra["retrain"] = [None if a == "pgd-r" else {"attack": a} for a in extra.attack]
+    table["retrain"] = None
+    assert not stronger(table).any() and stronger(extra).all()  # pgd-r by its class, the fresh ATSA by its retrain
+    row = worst_case_table(table, extra).iloc[0]
+    assert row.table1_worst == pytest.approx(0.45) and row.table1_worst_column == "atsa"  # the ATSA column's seed mean
+    assert row["pgd-r"] == pytest.approx(0.3) and row["atsa+fresh"] == pytest.approx(0.1)
+    assert row.worst == pytest.approx(0.1) and row.worst_column == "atsa+fresh" and row.n_seeds == 2
+    md = render_worst_case(worst_case_table(table, extra), {"3m": 0.25})
+    assert "| 3m | VDN | PAAD | 2 | 0.80 | 0.45 (ATSA) | 0.30 | 0.10 | 0.10 (ATSA (fresh)) |" in md
