@@ -169,8 +169,8 @@ def plan(spec: GridSpec, candidates: dict[tuple[str, str, str, str], list[tuple[
                             "defense": manifest.defense, "variant": variant, "settings": settings,
                             "seed": manifest.seed, "threat": threat.to_dict(),
                             "protocol": protocol_of(manifest), "obs_layout": manifest.obs_layout,
-                            "adversary": str(adversary[0]) if adversary else None, **key}
-                    cells.append(Cell(cid=cell_id(key), checkpoint=str(path), meta=meta))
+                            "adversary": recorded_path(adversary[0]) if adversary else None, **key}
+                    cells.append(Cell(cid=cell_id(key), checkpoint=recorded_path(path), meta=meta))
     if spec.reference_rows:
         cells += reference_cells(spec, sorted({(c.meta["env"], c.meta["backend"], c.meta["learner"]) for c in cells}))
     return cells, missing
@@ -255,6 +255,16 @@ def mask_only_agent(map_name: str, backend: str = "smax"):
 
     info = make_env(map_name, 1, backend).info()
     return MaskOnlyPolicy(info.obs_dim, info.n_agents, info.n_actions)
+
+
+def recorded_path(path: Path) -> str:
+    """A checkpoint's path as a cell records it: relative to the working directory when inside it
+    (a store committed with a repository then names the repository's checkpoints wherever it is
+    cloned), else as given."""
+    try:
+        return Path(path).resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return str(path)
 
 
 def retrained_adversary(store, spec: dict[str, Any], victim, victim_manifest: dict[str, Any]) -> Path:
