@@ -81,7 +81,8 @@ def current_cells(raw: pd.DataFrame) -> pd.DataFrame:
     defaults changed) and is left out, so a row never mixes two trainings; likewise a cell whose
     adversary path holds another hash (a co-trained adversary replaced with the run that trained
     it), so a learned column never mixes two adversaries.  Cells whose path is gone are kept (a
-    results store may outlive or travel without its zoo)."""
+    results store may outlive or travel without its zoo), as are those that record no hash (an
+    adversary the grid retrained against the row: its victim's hash identifies it)."""
     keep = pd.Series(True, index=raw.index)
     for path_column, hash_column in (("checkpoint", "checkpoint_hash"), ("adversary", "adversary_hash")):
         if hash_column not in raw.columns or path_column not in raw.columns:
@@ -93,7 +94,7 @@ def current_cells(raw: pd.DataFrame) -> pd.DataFrame:
             except CheckpointError:
                 live[path] = None
         now = raw[path_column].map(live)
-        keep &= now.isna() | (now == raw[hash_column])
+        keep &= now.isna() | raw[hash_column].isna() | (now == raw[hash_column])
     return raw[keep]
 
 
@@ -230,7 +231,8 @@ def write_report(results: Path, out: Path, checkpoints: Path | None = None, refe
         raw, strongest = raw[~strong], raw[strong]
         tagged = with_protocol(raw)
         raw, others = split_protocols(tagged, every_row=True)
-        if (raw.defense != MASK_ONLY).sum() == 0:  # no row of today's: one table, labels only where rows clash
+        today_only = (raw.defense != MASK_ONLY).sum() > 0
+        if not today_only:  # no row of today's: one table, labels only where rows clash
             raw, others = pd.concat(split_protocols(tagged), ignore_index=True), None
             opts.note += " Rows trained under earlier protocols, each labelled with its own."
         cells = variant_rows(raw)
@@ -264,7 +266,8 @@ def write_report(results: Path, out: Path, checkpoints: Path | None = None, refe
         tex, md = render_table2(selected, opts.note)
         written += [_write(out, "table2_reward_cr.tex", tex), _write(out, "table2_reward_cr.md", md)]
     if from_csv is None and not strongest.empty:
-        today = variant_rows(split_protocols(with_protocol(strongest), every_row=True)[0])
+        parts = split_protocols(with_protocol(strongest), every_row=today_only)
+        today = variant_rows(parts[0] if today_only else pd.concat(parts, ignore_index=True))
         extra = select_table_cells(today, eps_by_env) if not today.empty else today
         worst = worst_case_table(with_metric(selected, "win_rate"), extra) if not extra.empty else pd.DataFrame()
         if not worst.empty:

@@ -176,6 +176,13 @@ def test_retrained_adversary_is_trained_once_per_row_and_recorded(tmp_path):
     recorded = json.loads(adversaries[0].read_text())
     assert recorded["victim"] == cells[0].meta["checkpoint_hash"]
     assert recorded["threat"]["bounds"] == "features" and recorded["threat"]["eps"] == 0.25  # the grid's threat model
+    run_grid(GridSpec(eps=[0.25], attacks=["none", "fgsm"], checkpoints=zoo, results=tmp_path / "res", episodes=4,
+                      threat=ThreatModel(bounds="features")))
+    from robench.report import write_report
+
+    write_report(tmp_path / "res", tmp_path / "rep")
+    worst = (tmp_path / "rep" / "worst_case.md").read_text()
+    assert "PAAD (fresh)" in worst and "PAAD (fresh)" not in (tmp_path / "rep" / "table1_win_rate.md").read_text()
 
 
 def test_defense_variants_stay_apart_and_get_an_ablation_figure(tmp_path):
