@@ -40,7 +40,8 @@ from robench.checkpoint import read_manifest
 from robench.diagnose_file import saved_diagnosis
 from robench.errors import RobenchError
 from robench.manifest import Manifest
-from robench.tables import ATTACK_LABELS, DEFENSE_LABELS, LEARNER_LABELS, label, ordered
+from robench.envs import PAPER_EPS
+from robench.tables import ATTACK_LABELS, DEFENSE_LABELS, LEARNER_LABELS, label, ordered, select_table_cells, table_eps
 
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}
@@ -264,6 +265,8 @@ def write_site(report: Path, zoo: Path, out: Path) -> list[Path]:
             raise RobenchError(f"{report} is not a report with seed statistics ({need} is missing: run robench report)")
     scores, summary = pd.read_csv(report / "scores.csv"), pd.read_csv(report / "seed_summary.csv")
     scores, summary = scores[scores.metric == "win_rate"], summary[summary.metric == "win_rate"]
+    if not scores.empty:  # the leaderboard is Table 1: each map at its table ε (an ε sweep stays in the report)
+        scores = select_table_cells(scores, table_eps(scores, PAPER_EPS))
     if scores.empty:
         raise RobenchError(f"{report} holds no win-rate scores")
     rows = _index_rows(zoo)

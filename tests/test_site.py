@@ -130,3 +130,10 @@ def test_the_changed_share_comes_from_each_seeds_saved_diagnosis_of_the_same_wei
     save_diagnosis(tmp_path, "a" * 64, {"changed_share": 0.5}, 10, 0)
     assert saved_diagnosis(tmp_path, "a" * 64)["changed_share"] == 0.5
     assert saved_diagnosis(tmp_path, "b" * 64) is None  # a diagnosis of other weights is not this one's
+
+
+def test_the_leaderboard_is_table1_at_the_maps_eps_while_the_report_holds_a_sweep(site):
+    scores = pd.read_csv(REPORT / "scores.csv")
+    assert scores[(scores.env == "3m") & (scores.attack != "none")].eps.nunique() > 1  # the committed report sweeps ε
+    page = (site / "3m.html").read_text()
+    assert "ε = 0.25, bounds" in page
