@@ -115,7 +115,12 @@ def test_the_zoos_adversary_manifests_read_back_as_typed_settings():
 def test_a_new_adversary_manifest_nests_the_attacks_settings_and_round_trips():
     from dataclasses import asdict
 
+    from robench.envs import EnvInfo
+    from robench.manifest import adversary_manifest
+
     run = AttackTrainConfig(attack="atsa", steps=77, options=LEARNED["atsa"].Config(kappa=0.02, value="network"))
-    manifest = {"attack": "atsa", "config": asdict(run)}
-    assert manifest["config"]["options"]["kappa"] == 0.02
+    info = EnvInfo(n_agents=3, obs_dim=6, state_dim=4, n_actions=5, episode_limit=10, map_name="3m", backend="smax")
+    manifest = {**adversary_manifest("atsa", "sdor", asdict(run), info, "victim hash", "vdn", 0.25, 77, 1.0, 0.5),
+                "content_hash": "weights hash"}  # save_checkpoint adds the hash
+    assert manifest["config"]["options"]["kappa"] == 0.02 and manifest["threat"]["eps"] == 0.25
     assert attack_train_config(manifest) == run
