@@ -409,7 +409,7 @@ def test_a_learned_column_prefers_adversaries_co_trained_at_the_defenses_default
 def test_cells_record_checkpoints_relative_to_the_working_directory(tmp_path, monkeypatch):
     zoo = make_zoo(tmp_path / "zoo", n=1)
     monkeypatch.chdir(tmp_path)
-    cells, _ = plan(GridSpec(eps=[0.25], attacks=["fgsm"], checkpoints=tmp_path / "zoo", results=tmp_path / "res"))
+    cells, _ = plan(GridSpec(eps=[0.25], attacks=["fgsm"], checkpoints=zoo.resolve(), results=tmp_path / "res"))
     assert {c.checkpoint for c in cells if not c.checkpoint.startswith("scripted:")} == {"zoo/vdn_0"}
     (tmp_path / "elsewhere").mkdir()
     monkeypatch.chdir(tmp_path / "elsewhere")  # a zoo outside the working directory keeps the path it was given
