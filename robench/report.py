@@ -227,14 +227,14 @@ def write_report(results: Path, out: Path, checkpoints: Path | None = None, refe
             raise ReportError(f"no finished cells in {results}")
         raw, bounds = one_threat_model(raw, bounds, results)
         opts.note = f"Threat model: L∞, bounds={bounds} (docs/threat-model.md)."
-        strong = stronger(raw)
-        raw, strongest = raw[~strong], raw[strong]
         tagged = with_protocol(raw)
         raw, others = split_protocols(tagged, every_row=True)
-        today_only = (raw.defense != MASK_ONLY).sum() > 0
-        if not today_only:  # no row of today's: one table, labels only where rows clash
+        if (raw[~stronger(raw)].defense != MASK_ONLY).sum() == 0:  # no row of today's: one table, labels only where rows clash
             raw, others = pd.concat(split_protocols(tagged), ignore_index=True), None
             opts.note += " Rows trained under earlier protocols, each labelled with its own."
+        strong = stronger(raw)  # the worst-case table's cells, never Table 1's
+        raw, strongest = raw[~strong], variant_rows(raw[strong])
+        others = None if others is None else others[~stronger(others)]
         cells = variant_rows(raw)
         episodes = None
         if unit == "episode":
@@ -266,10 +266,8 @@ def write_report(results: Path, out: Path, checkpoints: Path | None = None, refe
         tex, md = render_table2(selected, opts.note)
         written += [_write(out, "table2_reward_cr.tex", tex), _write(out, "table2_reward_cr.md", md)]
     if from_csv is None and not strongest.empty:
-        parts = split_protocols(with_protocol(strongest), every_row=today_only)
-        today = variant_rows(parts[0] if today_only else pd.concat(parts, ignore_index=True))
-        extra = select_table_cells(today, eps_by_env) if not today.empty else today
-        worst = worst_case_table(with_metric(selected, "win_rate"), extra) if not extra.empty else pd.DataFrame()
+        extra = select_table_cells(strongest, eps_by_env)
+        worst = worst_case_table(won, extra) if not extra.empty else pd.DataFrame()
         if not worst.empty:
             written += [_write(out, "worst_case.csv", worst.to_csv(index=False)),
                         _write(out, "worst_case.md", render_worst_case(worst, eps_by_env, opts.note))]

@@ -24,17 +24,20 @@ FRESH = "+fresh"
 """Suffix of a column served by adversaries trained afresh against each row."""
 
 
+def _retrained(cells: pd.DataFrame) -> pd.Series:
+    """Which cells' adversary the grid trained afresh against the row (their ``retrain``)."""
+    return cells["retrain"].notna() if "retrain" in cells.columns else pd.Series(False, index=cells.index)
+
+
 def stronger(cells: pd.DataFrame) -> pd.Series:
     """Which ``cells`` (a results store's rows) belong to this table and not to Table 1."""
-    retrained = cells["retrain"].notna() if "retrain" in cells.columns else pd.Series(False, index=cells.index)
     only = cells.attack.map(lambda a: bool(getattr(ATTACKS.get(a), "worst_case_only", False)))
-    return retrained | only
+    return _retrained(cells) | only
 
 
 def column_of(cells: pd.DataFrame) -> pd.Series:
     """Each cell's column name: its attack, with ``+fresh`` for a retrained adversary's."""
-    retrained = cells["retrain"].notna() if "retrain" in cells.columns else pd.Series(False, index=cells.index)
-    return cells.attack.where(~retrained, cells.attack + FRESH)
+    return cells.attack.where(~_retrained(cells), cells.attack + FRESH)
 
 
 def column_label(column: str) -> str:
@@ -53,14 +56,14 @@ def worst_case_table(table: pd.DataFrame, extra: pd.DataFrame, metric: str = "wi
     columns = sorted(means[means.stronger].column.unique(),
                      key=lambda c: (list(ATTACK_LABELS).index(c.partition(FRESH)[0]) if c.partition(FRESH)[0]
                                     in ATTACK_LABELS else 99, c))
+    seeds = table.groupby(["env", "learner", "defense"]).seed.nunique()
     rows = []
     for (env, learner, defense), g in means.groupby(["env", "learner", "defense"]):
         attacked = g[g.column != CLEAN]
         own = attacked[~attacked.stronger]
         if own.empty:
             continue
-        row = {"env": env, "learner": learner, "defense": defense,
-               "n_seeds": table[(table.env == env) & (table.learner == learner) & (table.defense == defense)].seed.nunique(),
+        row = {"env": env, "learner": learner, "defense": defense, "n_seeds": seeds[(env, learner, defense)],
                "clean": g[g.column == CLEAN][metric].mean()}
         first = own.loc[own[metric].idxmin()]
         row.update(table1_worst=first[metric], table1_worst_column=first.column)
