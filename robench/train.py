@@ -35,7 +35,7 @@ from attacks.base import Attack
 from defenses import DEFENSES, DefenseConfig
 from robench.budget import RunSettings, StepBudget
 from robench.checkpoint import CheckpointError, load_protagonist, read_manifest
-from robench.envs import EnvInfo, canonical_map, make_env, max_copies, paper_eps, train_layout
+from robench.envs import EnvInfo, canonical_map, curve_episodes, make_env, max_copies, paper_eps, train_layout
 from robench.errors import RobenchError
 from robench.evaluate import eval_env, evaluate
 from robench.learners.buffer import ReplayBuffer
@@ -90,8 +90,9 @@ class TrainConfig(RunSettings):
     """Env steps over which exploration decays linearly."""
     eval_every: int = 50_000
     """Env steps between greedy evaluations on the training curve."""
-    eval_episodes: int = 500
-    """Episodes of each curve evaluation (one batch)."""
+    eval_episodes: int | None = None
+    """Episodes of each curve evaluation (one batch); None = the backend's ``curve_episodes``
+    (500 on SMAX, 100 on CAV)."""
     final_eval_episodes: int = 500
     """Episodes of the final clean evaluation recorded in the manifest."""
     curve_attacks: list[str] = field(default_factory=list)
@@ -187,7 +188,8 @@ def resolve_regime(cfg: TrainConfig) -> Regime:
 def resolve_config(cfg: TrainConfig) -> TrainConfig:
     """A copy of ``cfg`` with every default resolved (``cfg`` itself is left as it is): the
     canonical map name, the paper's ε, the observation layout (a fine-tune keeps its parent's,
-    else the backend's ``train_layout``), and at most the backend's ``max_copies`` env copies."""
+    else the backend's ``train_layout``), at most the backend's ``max_copies`` env copies, and the
+    backend's ``curve_episodes`` unless the run gives its own."""
     check_curve_attacks(cfg.curve_attacks)
     env = canonical_map(cfg.env, cfg.backend)
     layout = cfg.obs_layout
@@ -195,7 +197,8 @@ def resolve_config(cfg: TrainConfig) -> TrainConfig:
         layout = Manifest(read_manifest(Path(cfg.init_from))).obs_layout
     return replace(cfg, env=env, threat=cfg.threat.resolved(paper_eps(env)),
                    obs_layout=layout or train_layout(cfg.backend),
-                   n_envs=min(cfg.n_envs, max_copies(cfg.backend) or cfg.n_envs))
+                   n_envs=min(cfg.n_envs, max_copies(cfg.backend) or cfg.n_envs),
+                   eval_episodes=cfg.eval_episodes or curve_episodes(cfg.backend))
 
 
 def train(cfg: TrainConfig, curve_path: Path | None = None,

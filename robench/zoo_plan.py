@@ -104,9 +104,10 @@ REGIME_FIELDS = tuple(f.name for f in fields(Regime))
 """TrainConfig's regime overrides: compared through the resolved regime, not as written."""
 
 
-CURVE_ONLY_FIELDS = ("curve_attacks",)
-"""TrainConfig fields that only add evaluations to the curve (the trained weights are the same):
-a run that differs from the zoo's in them is not stale."""
+CURVE_ONLY_FIELDS = ("curve_attacks", "eval_episodes")
+"""TrainConfig fields that only shape the curve's evaluations, on seeds of their own (the trained
+weights are the same; the zoo sets no ``stop_win_rate``): a run that differs from the zoo's in them
+is not stale."""
 
 
 def _config_part(config: dict[str, Any]) -> str:

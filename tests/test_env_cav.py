@@ -9,17 +9,19 @@ import pytest
 import torch
 
 from threats import call
+from highway_env.road.lane import SineLane, StraightLane
 from highway_env.road.road import RoadNetwork
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from attacks import ATTACKS, make_attack
 from attacks.training import LEARNED, build
-from robench.envs import backend_of, make_env, paper_eps
+from robench.envs import backend_of, curve_episodes, make_env, paper_eps
 from robench.envs.cav import HIGH, LOW, CAVMergeEnv, MergeCopies
 from robench.envs.cav_merge import (MAIN_SLOTS, MERGE_LANE, RAMP_SLOTS, SUPERVISOR_FRAMES, ChenMergeEnv,
-                                    agent_reward, headway_cost, merging_cost)
+                                    MergeSineLane, MergeStraightLane, agent_reward, headway_cost, merging_cost)
 from robench.learners.agent import RNNAgent
+from robench.train import TrainConfig, resolve_config
 
 
 def test_reward_terms_against_hand_computed_values():
@@ -189,6 +191,29 @@ def test_merge_network_closest_lane_query_matches_highway_env():
     for position, heading in zip(rng.uniform([-20, -8], [700, 20], (2000, 2)), rng.uniform(-4, 4, 2000)):
         for h in (heading, None):
             assert net.get_closest_lane_index(position, h) == RoadNetwork.get_closest_lane_index(net, position, h)
+
+
+def test_merge_lanes_coordinates_are_highway_envs_bit_for_bit():
+    """The float lane frames give the stock ``np.dot`` coordinates exactly (not only closely): the
+    simulation, and so every trained run, stays highway-env's to the last bit."""
+    env = ChenMergeEnv()
+    env.reset(seed=0)
+    lanes = env.road.network.lanes_list()
+    assert {type(lane) for lane in lanes} == {MergeStraightLane, MergeSineLane}
+    rng = np.random.default_rng(1)
+    for lane in lanes:
+        for position in rng.uniform([-50, -20], [700, 30], (500, 2)):
+            s, r = StraightLane.local_coordinates(lane, position)  # the stock frame (np.dot)
+            if isinstance(lane, SineLane):  # SineLane's own shift of the lateral coordinate
+                r = r - lane.amplitude * np.sin(lane.pulsation * s + lane.phase)
+            ours, theirs = lane.local_coordinates(position), (s, r)
+            assert [float(v).hex() for v in ours] == [float(v).hex() for v in theirs]
+
+
+def test_a_cav_runs_curve_is_its_backends_size_unless_given():
+    assert resolve_config(TrainConfig(env="merge_safe", backend="cav")).eval_episodes == curve_episodes("cav") == 100
+    assert resolve_config(TrainConfig(env="3m")).eval_episodes == 500
+    assert resolve_config(TrainConfig(env="merge", backend="cav", eval_episodes=7)).eval_episodes == 7
 
 
 @pytest.fixture(scope="module")

@@ -57,7 +57,8 @@ def add_parser(sub) -> None:
                    help="each training rollout's radius: ε (fixed) or drawn from U(0, ε] (uniform); "
                         "default: the defense's")
     t.add_argument("--eval-every", type=positive_int, default=None, help="env steps between curve evaluations")
-    t.add_argument("--eval-episodes", type=positive_int, default=None, help="episodes per curve evaluation")
+    t.add_argument("--eval-episodes", type=positive_int, default=None,
+                   help="episodes per curve evaluation (default: the backend's, 500 on SMAX, 100 on CAV)")
     t.add_argument("--curve-attack", action="append", default=None, metavar="ATTACK",
                    help="also evaluate each curve point under this fixed attack (repeatable; random, fgsm, pgd, …) "
                         "at the run's ε and bounds: the curve's eval_win_rate_ATTACK column")

@@ -34,6 +34,10 @@ class Backend:
     max_copies: int | None = None
     """At most this many lockstep copies (heavyweight processes: a StarCraft II game each);
     evaluations of more episodes run in sequential batches.  None: no limit."""
+    curve_episodes: int = 500
+    """Episodes of each training-curve evaluation unless a run says (``TrainConfig.eval_episodes``):
+    a CAV episode costs ~100 supervised env steps, so 500 of them every 50 000 training steps would
+    be half of a run (docs/performance.md); the curve is only a record, nothing selects on it."""
     maps: tuple[str, ...] = ()
     """Maps it owns that are not the default backend's (so ``--env merge`` needs no ``--backend``)."""
 
@@ -41,7 +45,7 @@ class Backend:
 BACKENDS: dict[str, Backend] = {b.name: b for b in (
     Backend("smax", "robench.envs.smax", ("win_rate", "mean_return"), own_layout="unit_list", train_layout="smac"),
     Backend("cav", "robench.envs.cav", ("mean_return", "crash_rate"), own_layout="kinematics",
-            train_layout="kinematics", maps=("merge", "merge_safe")),
+            train_layout="kinematics", curve_episodes=100, maps=("merge", "merge_safe")),
     Backend("sc2", "robench.envs.sc2", ("win_rate", "mean_return"), max_copies=8),
 )}
 """Backend name → its record."""
@@ -57,6 +61,11 @@ def max_copies(backend: str) -> int | None:
 def declares(backend: str, metric: str) -> bool:
     """Whether ``backend``'s episodes have ``metric`` (``Backend.metrics``; unknown: SMAC-like)."""
     return metric in BACKENDS.get(backend, BACKENDS[DEFAULT_BACKEND]).metrics
+
+
+def curve_episodes(backend: str) -> int:
+    """Episodes of a training-curve evaluation on ``backend`` (``Backend.curve_episodes``)."""
+    return BACKENDS.get(backend, BACKENDS[DEFAULT_BACKEND]).curve_episodes
 
 
 def train_layout(backend: str) -> str | None:

@@ -31,7 +31,9 @@ their description, not their code.
 
 Observation: highway-env's Kinematics (config below), computed by ``KinematicsArray`` on numpy
 rows instead of the stock pandas frames — the same numbers (a test compares them), at a fraction
-of the cost: the stock observation was ≈ 80 % of a policy step.
+of the cost: the stock observation was ≈ 80 % of a policy step.  The road's lanes compute their
+coordinates on plain floats (``MergeStraightLane``, ``MergeSineLane``: bit for bit the stock values)
+and its closest-lane query avoids per-lane calls (``MergeNetwork``); docs/performance.md.
 """
 from __future__ import annotations
 
@@ -116,44 +118,68 @@ class KinematicsArray(KinematicObservation):
         return obs
 
 
+class MergeStraightLane(StraightLane):
+    """``StraightLane`` whose lane coordinates — asked for every vehicle several times a simulation
+    frame (closest lane, steering, neighbours, collisions) — are computed on plain floats:
+        s = (p − start)·d,   r = (p − start)·d⊥
+    (d the unit direction, d⊥ its left normal), the stock ``np.dot`` of the same numbers."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._frame = tuple(float(v) for v in (*self.start, *self.direction, *self.direction_lateral))
+
+    def local_coordinates(self, position: np.ndarray) -> tuple[float, float]:
+        sx, sy, dx, dy, lx, ly = self._frame
+        x, y = float(position[0]) - sx, float(position[1]) - sy
+        return x * dx + y * dy, x * lx + y * ly
+
+
+class MergeSineLane(SineLane, MergeStraightLane):
+    """``SineLane`` on ``MergeStraightLane``'s float coordinates: r = r_straight − A·sin(ω·s + φ)."""
+
+
 class MergeNetwork(RoadNetwork):
-    """``RoadNetwork`` whose closest-lane query — run for every vehicle at every simulation frame, a
-    quarter of a supervised step — computes highway-env's lane distance for the straight lanes on
-    plain floats:
-        d = |r| + max(s − length, 0) + max(−s, 0) + |wrap_to_π(heading − lane heading)|,
-    (s, r) the position's lane coordinates; other lane types use their own ``distance_with_heading``.
-    The lanes are read on the first query: add none after it."""
+    """``RoadNetwork`` whose closest-lane query — run for every vehicle at every simulation frame —
+    is highway-env's argmin over the lanes (graph order, the first of equal distances kept) of
+        d = |r| + max(s − length, 0) + max(−s, 0) + |wrap_to_π(heading − lane heading at s)|,
+    (s, r) the position's lane coordinates, without its per-lane method calls: the straight lanes'
+    distance is computed inline, and a sine lane is skipped when a lower bound of its distance,
+    max(|r_straight| − A, 0) + the longitudinal terms (|r| ≥ |r_straight| − A, the heading term ≥ 0),
+    already exceeds the best distance so far (by more than a rounding margin).  The lanes are read
+    on the first query: add none after it."""
+
+    SKIP_MARGIN = 1e-9
+    """m: how far a sine lane's lower bound must exceed the best distance for the lane to be skipped."""
 
     def get_closest_lane_index(self, position: np.ndarray, heading: float | None = None) -> tuple:
         if not hasattr(self, "_lane_table"):
             self._lane_table = self._tabulate_lanes()
-        x, y = float(position[0]), float(position[1])
         best, best_index = np.inf, None
-        for index, lane, geometry in self._lane_table:
-            if geometry is None:
-                distance = lane.distance_with_heading(position, heading)
-            else:
-                sx, sy, dx, dy, lx, ly, length, lane_heading = geometry
-                s, r = (x - sx) * dx + (y - sy) * dy, (x - sx) * lx + (y - sy) * ly
-                distance = abs(r) + max(s - length, 0.0) + max(-s, 0.0)
+        for index, lane, length, lane_heading, amplitude in self._lane_table:
+            s, r = MergeStraightLane.local_coordinates(lane, position)
+            outside = max(s - length, 0.0) + max(-s, 0.0)
+            if amplitude is None:
+                distance = abs(r) + outside
                 if heading is not None:
                     distance += abs((heading - lane_heading + np.pi) % (2 * np.pi) - np.pi)
+            elif max(abs(r) - amplitude, 0.0) + outside > best + self.SKIP_MARGIN:
+                continue
+            else:
+                distance = lane.distance_with_heading(position, heading)
             if distance < best:
                 best, best_index = distance, index
         return best_index
 
     def _tabulate_lanes(self) -> list[tuple]:
-        """(index, lane, straight-lane geometry or None) in the graph's order — the stock query's,
-        whose argmin keeps the first of equal distances, as the strict ``<`` above does."""
+        """(index, lane, length, heading, sine amplitude or None) in the graph's order."""
         table = []
         for a, to in self.graph.items():
             for b, lanes in to.items():
                 for k, lane in enumerate(lanes):
-                    geometry = None
-                    if type(lane) is StraightLane:
-                        geometry = tuple(float(v) for v in (*lane.start, *lane.direction, *lane.direction_lateral,
-                                                            lane.length, lane.heading))
-                    table.append(((a, b, k), lane, geometry))
+                    if type(lane) not in (MergeStraightLane, MergeSineLane):
+                        raise TypeError(f"MergeNetwork holds MergeStraightLane and MergeSineLane, not {type(lane).__name__}")
+                    amplitude = abs(float(lane.amplitude)) if isinstance(lane, SineLane) else None
+                    table.append(((a, b, k), lane, float(lane.length), float(lane.heading), amplitude))
         return table
 
 
@@ -310,14 +336,14 @@ class ChenMergeEnv(MergeEnv):
         net = MergeNetwork()
         c, s, n = LineType.CONTINUOUS_LINE, LineType.STRIPED, LineType.NONE
         before, converge, merge, _ = ENDS
-        net.add_lane("a", "b", StraightLane([0, 0], [before + converge, 0], line_types=[c, c]))
-        net.add_lane("b", "c", StraightLane([before + converge, 0], [before + converge + merge, 0], line_types=[c, s]))
-        net.add_lane("c", "d", StraightLane([before + converge + merge, 0], [sum(ENDS), 0], line_types=[c, c]))
+        net.add_lane("a", "b", MergeStraightLane([0, 0], [before + converge, 0], line_types=[c, c]))
+        net.add_lane("b", "c", MergeStraightLane([before + converge, 0], [before + converge + merge, 0], line_types=[c, s]))
+        net.add_lane("c", "d", MergeStraightLane([before + converge + merge, 0], [sum(ENDS), 0], line_types=[c, c]))
         amplitude = 3.25
-        ljk = StraightLane([0, 6.5 + 4], [before, 6.5 + 4], line_types=[c, c], forbidden=True)
-        lkb = SineLane(ljk.position(before, -amplitude), ljk.position(before + converge, -amplitude), amplitude,
+        ljk = MergeStraightLane([0, 6.5 + 4], [before, 6.5 + 4], line_types=[c, c], forbidden=True)
+        lkb = MergeSineLane(ljk.position(before, -amplitude), ljk.position(before + converge, -amplitude), amplitude,
                        2 * np.pi / (2 * converge), np.pi / 2, line_types=[c, c], forbidden=True)
-        lbc = StraightLane(lkb.position(converge, 0), lkb.position(converge, 0) + [merge, 0], line_types=[n, c],
+        lbc = MergeStraightLane(lkb.position(converge, 0), lkb.position(converge, 0) + [merge, 0], line_types=[n, c],
                            forbidden=True)
         net.add_lane("j", "k", ljk)
         net.add_lane("k", "b", lkb)
