@@ -20,7 +20,7 @@ from robench.budget import RunSettings, StepBudget
 from robench.checkpoint import CheckpointError, env_info_from_manifest, read_manifest, read_tensors, save_checkpoint
 from robench.envs import BatchedEnv, EnvInfo, make_env, paper_eps
 from robench.learners.agent import Agent
-from robench.manifest import Manifest, adversary_manifest, learner_config
+from robench.manifest import Manifest, adversary_manifest
 from robench.method_config import MethodConfig, make
 from robench.rollout import Outcomes, run_episodes
 from robench.runtime import configure_torch, seed_everything
@@ -70,7 +70,7 @@ def build(name: str, info: EnvInfo, seed: int, device: str = "cpu", options: Att
 def victim_architecture(cfg: AttackTrainConfig, victim_manifest: dict[str, Any]) -> AttackTrainConfig:
     """``cfg`` with the attack's settings fitted to the victim (``for_victim``: PAAD's director
     takes the victim's mixer and agent network, App. H.2)."""
-    return replace(cfg, options=cfg.options.for_victim(learner_config(victim_manifest)))
+    return replace(cfg, options=cfg.options.for_victim(Manifest(victim_manifest).learner_config))
 
 
 def attack_train_config(manifest: dict[str, Any]) -> AttackTrainConfig:

@@ -29,7 +29,7 @@ from robench.envs import EnvInfo
 from robench.errors import RobenchError
 from robench.learners.agent import Agent, make_agent
 from robench.learners.mixers import make_mixer
-from robench.manifest import Manifest, check_record, learner_config
+from robench.manifest import Manifest, check_record
 
 FORMAT = "robench-checkpoint/1"
 MANIFEST = "manifest.json"
@@ -183,7 +183,7 @@ def load_protagonist(path: Path, device: str | torch.device = "cpu", expect_env:
                               f"match the requested environment {expect_env.map_name}/{expect_env.backend}")
     tensors = read_tensors(path, manifest)
     try:
-        learner_cfg = learner_config(manifest)
+        learner_cfg = record.learner_config
         agent = make_agent(learner_cfg.agent, info.obs_dim, info.n_agents, info.n_actions, int(learner_cfg.hidden),
                            bool(learner_cfg.last_action))
         mixer = make_mixer(record.learner, info.n_agents, info.state_dim)

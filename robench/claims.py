@@ -33,6 +33,7 @@ import pandas as pd
 from attacks import CLEAN
 from robench.envs import PAPER_EPS
 from robench.stats import holm, welch_greater
+from robench.tables import table_eps
 
 ALPHA = 0.05
 """Significance level of every comparison."""
@@ -53,7 +54,7 @@ class Verdict:
 def block_scores(scores: pd.DataFrame, env: str, learner: str) -> pd.DataFrame:
     """The block's default-setting rows at the map's ε (and their clean cells): columns defense,
     seed, attack, eps, value."""
-    eps = PAPER_EPS.get(env, 0.25)
+    eps = table_eps(scores, PAPER_EPS)[env]  # the rule of the report and the site
     s = scores[(scores.env == env) & (scores.learner == learner) & ~scores.defense.str.contains(r"\[", regex=True)]
     return s[(s.attack == CLEAN) | np.isclose(s.eps, eps)]
 

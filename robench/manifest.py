@@ -169,7 +169,11 @@ class Manifest:
 
     @property
     def learner_config(self) -> LearnerConfig:
-        return learner_config(self.raw)
+        """The protagonist's ``LearnerConfig`` as recorded (``recorded_learner_settings``), its mixer
+        the manifest's ``learner``, every setting the manifest does not record at its default."""
+        known = {f.name for f in fields(LearnerConfig)}
+        recorded = {k: v for k, v in self.recorded_learner_settings.items() if k in known}
+        return LearnerConfig(**{**recorded, "mixer": self.raw["learner"]})
 
     @property
     def config(self) -> dict[str, Any]:
@@ -337,14 +341,6 @@ def train_config_record(config: dict[str, Any], absent_bounds: str = LEGACY_BOUN
         return config
     threat = ThreatModel.from_dict({"eps": config.pop("eps", None), "bounds": config.pop("bounds", absent_bounds)})
     return {**config, "threat": threat.to_dict()}
-
-
-def learner_config(manifest: dict[str, Any]) -> LearnerConfig:
-    """The protagonist's ``LearnerConfig`` as recorded (``config.learner``), its mixer the manifest's
-    ``learner``, every setting the manifest does not record at its default."""
-    recorded = (manifest.get("config") or {}).get("learner") or {}
-    known = {f.name for f in fields(LearnerConfig)}
-    return LearnerConfig(**{**{k: v for k, v in recorded.items() if k in known}, "mixer": manifest["learner"]})
 
 
 def agent_shape(cfg: LearnerConfig) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from robench.claims import check_claims
 from robench.worst_case import render_worst_case
 from robench.envs import PAPER_EPS
 from robench.errors import RobenchError
-from robench.tables import ATTACK_LABELS, DEFENSE_LABELS, LEARNER_LABELS, label, ordered
+from robench.tables import ATTACK_LABELS, DEFENSE_LABELS, LEARNER_LABELS, label, ordered, table_eps
 
 MARKERS = ("<!-- results-table -->", "<!-- /results-table -->")
 
@@ -45,7 +45,7 @@ def _interval(row: pd.Series, name: str) -> str:
 def map_page(env: str, scores: pd.DataFrame, summary: pd.DataFrame, paper: pd.DataFrame, report: Path,
              command: str) -> str:
     """The Markdown page of ``env``."""
-    eps = PAPER_EPS.get(env, 0.25)
+    eps = table_eps(scores, PAPER_EPS)[env]  # the rule of the report and the site
     bounds = ", ".join(sorted(scores.bounds.astype(str).unique()))
     s = scores[(scores.env == env) & ((scores.attack == CLEAN) | np.isclose(scores.eps, eps))]
     lines = [f"# Results: {env}", "",

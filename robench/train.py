@@ -40,7 +40,7 @@ from robench.errors import RobenchError
 from robench.evaluate import eval_env, evaluate
 from robench.learners.buffer import ReplayBuffer
 from robench.learners.learner import LearnerConfig, QLearner
-from robench.manifest import Manifest, agent_shape, learner_config
+from robench.manifest import Manifest, agent_shape
 from robench.options import Option
 from robench.rollout import run_episodes
 from robench.regime import Regime, stored
@@ -170,7 +170,7 @@ def start_from(learner: QLearner, path: Path, info: EnvInfo) -> dict:
     if mixer is None:
         raise CheckpointError(f"{path} holds no mixer weights ({Manifest(manifest).origin.get('mixer', 'none')}): "
                               f"it evaluates and is attacked, but cannot start a run")
-    mine, got = agent_shape(learner.cfg), agent_shape(learner_config(manifest))
+    mine, got = agent_shape(learner.cfg), agent_shape(Manifest(manifest).learner_config)
     if got != mine:
         show = [" ".join(f"{k}={v}" for k, v in d.items()) for d in (got, mine)]
         raise CheckpointError(f"{path} is a {show[0]} protagonist; this run trains {show[1]}")
