@@ -35,7 +35,7 @@ TOLERANCE = 1e-3
 
 @lru_cache(maxsize=1)
 def platform_signature() -> str:
-    """``torch <v>, jax <v>, <16 hex digits>``: the versions and a digest of the bits of a fixed
+    """``torch <v>, jax <v>, <cpu>, <16 hex digits>``: the versions, the processor, and a digest of the bits of a fixed
     one-thread torch forward/backward/optimizer step and a fixed jitted jax computation."""
     import torch
 
@@ -66,7 +66,23 @@ def platform_signature() -> str:
     a = jnp.arange(2048, dtype=jnp.float32).reshape(32, 64) * 0.37
     y = jax.jit(lambda m: jnp.tanh(jnp.sin(m) @ jnp.cos(m).T) / (1.0 + jnp.exp(-m[:, :32])))(a)
     digest.update(bytes(memoryview(jax.device_get(y))))
-    return f"torch {torch.__version__}, jax {jax.__version__}, {digest.hexdigest()[:16]}"
+    return f"torch {torch.__version__}, jax {jax.__version__}, {_cpu()}, {digest.hexdigest()[:16]}"
+
+
+def _cpu() -> str:
+    """The processor's model name and torch's kernel level: two machines whose fixed computation
+    above agrees can still differ in other kernels (PR's tiny run did, between two x86 machines)."""
+    import platform
+
+    import torch
+
+    name = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            name = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), name)
+    except OSError:
+        pass
+    return f"{name} {torch.backends.cpu.get_cpu_capability()}"
 
 
 def _load() -> dict:
