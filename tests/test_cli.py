@@ -120,13 +120,8 @@ def test_train_then_eval_is_reproducible(tmp_path):
     assert a == b
     assert {"win_rate", "ci_low", "ci_high", "mean_return", "crash_rate", "episodes", "attack", "eps"} <= a.keys()
     assert a["episodes"] == 16 and a["attack"] == "fgsm" and a["ci_low"] <= a["win_rate"] <= a["ci_high"]
-    # training twice with one seed gives the same weights
-    out2 = tmp_path / "ck2"
-    res = run("train", "--defense", "noadv", "--env", "3m", "--learner", "qmix", "--steps", "1500", "--n-envs", "4",
-              "--eval-every", "1000", "--eval-episodes", "4", "--final-episodes", "8", "--out", str(out2), "--quiet")
-    assert res.returncode == 0, res.stderr
-    m2 = json.loads((out2 / "manifest.json").read_text())
-    assert m2["content_hash"] == manifest["content_hash"]
+    # two processes with one seed train the same weights: test_snapshot.py's SIGKILL test (a fresh
+    # run and a killed-and-resumed one through this entry point end with one content hash)
     # an existing output is refused, a corrupted checkpoint is refused, both as one line
     again = run("train", "--steps", "100", "--out", str(out), "--quiet")
     assert again.returncode == 2 and "already exists" in again.stderr

@@ -72,6 +72,7 @@ def test_two_concurrent_builds_train_each_run_once(reference, tmp_path):
     assert trained == 2 and hashes(zoo) == reference
 
 
+@pytest.mark.slow  # the dask backend itself is covered by default in test_grid.py's dask test
 def test_dask_backend_gives_the_loky_hashes(reference, tmp_path):
     pytest.importorskip("dask.distributed")
     res = build(tmp_path / "zoo", "--backend", "dask", "--jobs", "2")
