@@ -73,10 +73,11 @@ def snapshot_policy(cfg: TrainConfig, out: Path, every: int, root: Path | None =
     return SnapshotPolicy(Path(root or snapshot_root()) / f"{Path(out).name}-{digest}", every)
 
 
-def pretrained_checkpoint(cfg: TrainConfig, root: Path) -> Path:
-    """Where a fine-tuning defense (ROMANCE-p) starts from: the zoo entry of the NoAdv run of the
-    same map, learner, agent network and seed under ``root``."""
-    return Path(root) / cfg.env / checkpoint_name(replace(cfg, defense="noadv", defense_options={}))
+def pretrained_checkpoint(cfg: TrainConfig, root: Path, env: str | None = None) -> Path:
+    """Where a fine-tuning defense (ROMANCE-p) starts from: the zoo entry under ``root`` of the NoAdv
+    run of the same learner, agent network and seed on ``env`` (default: the run's own map)."""
+    noadv = replace(cfg, defense="noadv", defense_options={}, attack_prob=None)
+    return Path(root) / (env or cfg.env) / checkpoint_name(noadv)
 
 
 def pretrained_start(cfg: TrainConfig, root: Path) -> TrainConfig:

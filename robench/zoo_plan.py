@@ -2,8 +2,9 @@
 and whether each is in the zoo.
 
 A *run* is one (map, learner, defense, seed) protagonist with every other setting at its
-default (``TrainConfig``, the defense's ``Config``) and the defense's zoo recipe
-(``Defense.zoo_learner``, ``Defense.ZOO_SHARES``) unless the build overrides ``steps``.  Its
+default (``TrainConfig``, the defense's ``Config``), the map's budget (``MapRecipe``: 2 M steps
+from scratch on SMAX; a warm start from ``merge`` on ``merge_safe``) unless the build overrides
+``steps``, and the defense's zoo recipe (``Defense.zoo_learner``, ``Defense.ZOO_SHARES``).  Its
 entry is ``<zoo>/<map>/<learner>_<defense>[_p<P>]_s<seed>`` (``runs.checkpoint_name``), with any
 co-trained adversaries inside it.  Planning compares each run's *resolved* configuration with
 the manifest already in the zoo:
@@ -21,7 +22,7 @@ the paper's 3m rows complete first.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,12 +32,37 @@ from robench.errors import RobenchError
 from robench.learners.learner import LearnerConfig
 from robench.manifest import Manifest, train_config_record
 from robench.regime import Regime
-from robench.runs import checkpoint_name, pretrained_start, share_tag
+from robench.runs import checkpoint_name, pretrained_checkpoint, pretrained_start, share_tag
 from robench.threat import DEFAULT_THREAT
 from robench.train import TrainConfig, resolve_regime
 
 DEFAULT_RUN_MINUTES = 20.0
 """Projected 2-core minutes of a run of a defense with no finished run in the zoo yet."""
+
+
+@dataclass(frozen=True)
+class MapRecipe:
+    """The zoo's training budget on one map: ``steps`` env steps per run, every row (NoAdv
+    included) starting from the zoo's NoAdv run of the same learner and seed on ``warm_start``
+    where one is named (planned, so trained, before the map's rows)."""
+
+    steps: int = TrainConfig.steps
+    warm_start: str | None = None
+
+
+MAP_RECIPES: dict[str, MapRecipe] = {
+    "merge": MapRecipe(steps=400_000),
+    "merge_safe": MapRecipe(steps=200_000, warm_start="merge"),
+}
+"""Maps whose recipe is not the SMAX protocol's 2 M steps from scratch.  CAV: a ``merge_safe``
+run learns little from scratch (VDN NoAdv: return 8 at 300 000 steps, 100 episodes) while a NoAdv
+policy trained on ``merge`` — without the supervisor's look-ahead, so cheaper per step — scores
+above 40 on ``merge_safe`` at once; the evidence in docs/evidence/cav-budget.md."""
+
+
+def map_recipe(map_name: str) -> MapRecipe:
+    """The zoo's recipe on ``map_name`` (``MAP_RECIPES``; the SMAX protocol's otherwise)."""
+    return MAP_RECIPES.get(map_name, MapRecipe())
 
 
 @dataclass(frozen=True)
@@ -51,18 +77,24 @@ class ZooRun:
     """An attacked share other than the defense's default (``Defense.ZOO_SHARES``), or None."""
 
     def config(self, zoo: Path | None = None) -> TrainConfig:
-        """The run's TrainConfig: the defaults with the defense's zoo recipe (``Defense.zoo_learner``:
-        the regularisers' reward scale on SMAX); a defense that fine-tunes (ROMANCE-p) starts from
-        the zoo's NoAdv run of the same map, learner and seed (planned before it, so trained first)."""
+        """The run's TrainConfig: the defaults with the map's budget (``map_recipe``) and the
+        defense's zoo recipe (``Defense.zoo_learner``: the regularisers' reward scale on SMAX).  On
+        a map with a warm start every row starts from the zoo's NoAdv run of that map, same
+        learner and seed; elsewhere a defense that fine-tunes (ROMANCE-p) starts from the NoAdv run
+        of its own map (both planned before the row, so trained first)."""
         from defenses import DEFENSES
 
         backend = backend_of(self.map)
+        recipe = map_recipe(self.map)
         learner = LearnerConfig(mixer=self.learner, **DEFENSES[self.defense].zoo_learner(backend))
         cfg = TrainConfig(env=self.map, backend=backend, defense=self.defense, seed=self.seed,
-                          threat=DEFAULT_THREAT.at(paper_eps(self.map)), learner=learner, attack_prob=self.attack_prob)
-        if self.steps is not None:
-            cfg.steps = self.steps
-        return cfg if zoo is None else pretrained_start(cfg, zoo)
+                          threat=DEFAULT_THREAT.at(paper_eps(self.map)), learner=learner, attack_prob=self.attack_prob,
+                          steps=recipe.steps if self.steps is None else self.steps)
+        if zoo is None:
+            return cfg
+        if recipe.warm_start is not None:
+            return replace(cfg, init_from=str(pretrained_checkpoint(cfg, zoo, recipe.warm_start)))
+        return pretrained_start(cfg, zoo)
 
     def path(self, zoo: Path) -> Path:
         return Path(zoo) / self.map / checkpoint_name(self.config())
@@ -77,16 +109,20 @@ def plan_runs(maps: list[str], learners: list[str], defenses: list[str], seeds: 
               steps: int | None = None) -> list[ZooRun]:
     """Every run of the build, in build order: maps, then defenses, then learners, then seeds (a
     defense's VDN and QMIX rows of the first map are done before the next defense starts); a
-    defense's extra attacked shares on the map (``Defense.ZOO_SHARES``) follow its default rows."""
+    defense's extra attacked shares on the map (``Defense.ZOO_SHARES``) follow its default rows; a
+    map's warm-start NoAdv runs (``MapRecipe.warm_start``) precede its rows; no run twice."""
     from defenses import DEFENSES
 
-    runs = []
+    runs: list[ZooRun] = []
     for m in maps:
         name = canonical_map(m, backend_of(m))
+        warm = map_recipe(name).warm_start
+        if warm is not None:
+            runs += [ZooRun(warm, lr, "noadv", s, steps) for lr in learners for s in seeds]
         for d in defenses:
             for share in (None, *DEFENSES[d].ZOO_SHARES.get(name, ())):
                 runs += [ZooRun(name, lr, d, s, steps, share) for lr in learners for s in seeds]
-    return runs
+    return list(dict.fromkeys(runs))
 
 
 def _comparable(config: dict[str, Any]) -> str:
@@ -155,20 +191,26 @@ def _content_hash(checkpoint: Path) -> str | None:
 
 
 def projected_minutes(runs: list[ZooRun], zoo: Path) -> float:
-    """2-core minutes still to train ``runs``: each run at the mean wall time of the zoo's
-    finished runs of its defense (``DEFAULT_RUN_MINUTES`` with none), scaled to its steps."""
-    walls: dict[str, list[float]] = {}
+    """2-core minutes still to train ``runs``: each run at the mean per-step wall time of the zoo's
+    finished runs of its defense on its map — or of any defense on its map, or of its defense on
+    any map, in that order (``DEFAULT_RUN_MINUTES`` per 3 M steps with none) — times its steps."""
+    walls: dict[tuple[str, str], list[float]] = {}
     for directory in checkpoint_dirs(zoo):
         try:
             m = Manifest(read_manifest(directory))
         except CheckpointError:  # an entry replaced while we scan
             continue
         if m.is_protagonist and m.steps:
-            walls.setdefault(m.defense, []).append(m.wall_time_s / 60 / m.steps)
+            walls.setdefault((m.map_name, m.defense), []).append(m.wall_time_s / 60 / m.steps)
+
+    def pooled(keep) -> list[float]:
+        return [w for key, ws in walls.items() if keep(*key) for w in ws]
+
     total = 0.0
     for run in runs:
         steps = run.config().steps
-        per_step = walls.get(run.defense)
+        per_step = (walls.get((run.map, run.defense)) or pooled(lambda m, _: m == run.map)
+                    or pooled(lambda _, d: d == run.defense))
         total += steps * sum(per_step) / len(per_step) if per_step else DEFAULT_RUN_MINUTES * steps / 3_000_000
     return total
 

@@ -182,3 +182,20 @@ def test_the_zoo_recipe_adds_atsas_every_step_rows_on_3m_and_the_regularisers_re
     from robench.zoo_plan import ZooRun
 
     assert ZooRun("merge_safe", "vdn", "pr", 0).config().learner.reward_scale == 1.0  # SMAX's scale only
+
+
+def test_every_merge_safe_row_starts_from_the_zoos_merge_noadv_run_at_the_cav_budget(tmp_path):
+    from robench.zoo_plan import map_recipe, plan_runs
+
+    runs = plan_runs(["merge_safe"], ["vdn", "qmix"], ["noadv", "atsa", "romance-p"], [0])
+    assert [r.label for r in runs[:2]] == ["merge/vdn/noadv/s0", "merge/qmix/noadv/s0"]  # warm starts first
+    assert len(runs) == len(set(runs)) == 8
+    parent = {r.learner: r.config(tmp_path) for r in runs[:2]}
+    assert all(cfg.init_from is None and cfg.steps == map_recipe("merge").steps for cfg in parent.values())
+    for run in runs[2:]:
+        cfg = run.config(tmp_path)
+        assert cfg.steps == map_recipe("merge_safe").steps < map_recipe("3m").steps
+        assert cfg.init_from == str(tmp_path / "merge" / f"{run.learner}_noadv_s0")  # ROMANCE-p's too
+    assert plan_runs(["merge_safe", "merge"], ["vdn"], ["noadv"], [0]) == plan_runs(["merge_safe"], ["vdn"], ["noadv"], [0])
+    smax = plan_runs(["3m"], ["vdn"], ["noadv"], [0])[0].config(tmp_path)  # the SMAX protocol: 2 M steps from scratch
+    assert smax.steps == 2_000_000 and smax.init_from is None
