@@ -56,8 +56,9 @@ MAP_RECIPES: dict[str, MapRecipe] = {
 }
 """Maps whose recipe is not the SMAX protocol's 2 M steps from scratch.  CAV: a ``merge_safe``
 run learns little from scratch (VDN NoAdv: return 8 at 300 000 steps, 100 episodes) while a NoAdv
-policy trained on ``merge`` — without the supervisor's look-ahead, so cheaper per step — scores
-above 40 on ``merge_safe`` at once; the evidence in docs/evidence/cav-budget.md."""
+policy trained on ``merge`` — without the supervisor's look-ahead, so cheaper per step — scored
+above 40 on ``merge_safe`` at once (an earlier run); with these budgets and the default
+exploration the first lineage reached 26.4, so the budget is not final (docs/evidence/cav-budget.md)."""
 
 
 def map_recipe(map_name: str) -> MapRecipe:
