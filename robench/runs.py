@@ -80,15 +80,18 @@ def pretrained_checkpoint(cfg: TrainConfig, root: Path, env: str | None = None) 
     return Path(root) / (env or cfg.env) / checkpoint_name(noadv)
 
 
-def pretrained_start(cfg: TrainConfig, root: Path) -> TrainConfig:
-    """``cfg`` starting from ``pretrained_checkpoint`` under ``root`` when its defense fine-tunes a
-    trained protagonist (``Defense.PRETRAINED``) and no ``init_from`` is set; else ``cfg`` as it is.
-    The one place that rule is applied (the CLI, the zoo build and the benchmarks call it)."""
+def pretrained_start(cfg: TrainConfig, root: Path, warm_start: str | None = None) -> TrainConfig:
+    """``cfg`` starting from ``pretrained_checkpoint`` under ``root`` when no ``init_from`` is set
+    and either a ``warm_start`` map is given (every defense then starts from its NoAdv run there:
+    the zoo's CAV recipe) or its defense fine-tunes a trained protagonist (``Defense.PRETRAINED``:
+    the NoAdv run of its own map); else ``cfg`` as it is.  The one place that rule is applied (the
+    CLI, the zoo build and the benchmarks call it)."""
     from defenses import DEFENSES
 
-    if cfg.init_from is not None or cfg.defense not in DEFENSES or not DEFENSES[cfg.defense].PRETRAINED:
+    fine_tunes = cfg.defense in DEFENSES and DEFENSES[cfg.defense].PRETRAINED
+    if cfg.init_from is not None or (warm_start is None and not fine_tunes):
         return cfg
-    return replace(cfg, init_from=str(pretrained_checkpoint(cfg, root)))
+    return replace(cfg, init_from=str(pretrained_checkpoint(cfg, root, warm_start)))
 
 
 def train_and_save(cfg: TrainConfig, out: Path, overwrite: bool = False, show_progress: bool = True,

@@ -22,7 +22,7 @@ the paper's 3m rows complete first.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ from robench.errors import RobenchError
 from robench.learners.learner import LearnerConfig
 from robench.manifest import Manifest, train_config_record
 from robench.regime import Regime
-from robench.runs import checkpoint_name, pretrained_checkpoint, pretrained_start, share_tag
+from robench.runs import checkpoint_name, pretrained_start, share_tag
 from robench.threat import DEFAULT_THREAT
 from robench.train import TrainConfig, resolve_regime
 
@@ -91,11 +91,7 @@ class ZooRun:
         cfg = TrainConfig(env=self.map, backend=backend, defense=self.defense, seed=self.seed,
                           threat=DEFAULT_THREAT.at(paper_eps(self.map)), learner=learner, attack_prob=self.attack_prob,
                           steps=recipe.steps if self.steps is None else self.steps)
-        if zoo is None:
-            return cfg
-        if recipe.warm_start is not None:
-            return replace(cfg, init_from=str(pretrained_checkpoint(cfg, zoo, recipe.warm_start)))
-        return pretrained_start(cfg, zoo)
+        return cfg if zoo is None else pretrained_start(cfg, zoo, recipe.warm_start)
 
     def path(self, zoo: Path) -> Path:
         return Path(zoo) / self.map / checkpoint_name(self.config())
