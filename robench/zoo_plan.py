@@ -2,8 +2,8 @@
 and whether each is in the zoo.
 
 A *run* is one (map, learner, defense, seed) protagonist with every other setting at its
-default (``TrainConfig``, the defense's ``Config``), the map's budget (``MapRecipe``: 2 M steps
-from scratch on SMAX; a warm start from ``merge`` on ``merge_safe``) unless the build overrides
+default (``TrainConfig``, the defense's ``Config``), the map's recipe (``MapRecipe``: 2 M steps
+from scratch on SMAX; on CAV its own rollout settings and a warm start from ``merge`` on ``merge_safe``) unless the build overrides
 ``steps``, and the defense's zoo recipe (``Defense.zoo_learner``, ``Defense.ZOO_SHARES``).  Its
 entry is ``<zoo>/<map>/<learner>_<defense>[_p<P>]_s<seed>`` (``runs.checkpoint_name``), with any
 co-trained adversaries inside it.  Planning compares each run's *resolved* configuration with
@@ -42,23 +42,45 @@ DEFAULT_RUN_MINUTES = 20.0
 
 @dataclass(frozen=True)
 class MapRecipe:
-    """The zoo's training budget on one map: ``steps`` env steps per run, every row (NoAdv
+    """The zoo's training recipe on one map: ``steps`` env steps per run, every row (NoAdv
     included) starting from the zoo's NoAdv run of the same learner and seed on ``warm_start``
-    where one is named (planned, so trained, before the map's rows)."""
+    where one is named (planned, so trained, before the map's rows), and the map's own rollout
+    batch, exploration schedule and target-network period where given (None = the defaults of
+    ``TrainConfig`` and ``LearnerConfig``)."""
 
     steps: int = TrainConfig.steps
     warm_start: str | None = None
+    n_envs: int | None = None
+    """B, env copies per round: with ``updates_per_rollout`` fixed, a smaller B means more gradient
+    steps per env step (12 per B episodes)."""
+    explore_anneal_steps: int | None = None
+    target_update_episodes: int | None = None
 
+    def train_overrides(self) -> dict[str, int]:
+        """The ``TrainConfig`` fields the recipe sets besides ``steps``."""
+        return {k: v for k, v in (("n_envs", self.n_envs), ("explore_anneal_steps", self.explore_anneal_steps))
+                if v is not None}
+
+    def learner_overrides(self) -> dict[str, int]:
+        """The ``LearnerConfig`` fields the recipe sets."""
+        return {} if self.target_update_episodes is None else {"target_update_episodes": self.target_update_episodes}
+
+
+CAV_ROLLOUT = dict(n_envs=8, target_update_episodes=50)
+"""CAV runs: 8 env copies per round (12 gradient steps per 8 episodes, 4× the SMAX protocol's per
+env step) and a target copy every 50 episodes, the settings of the ``merge`` → ``merge_safe``
+lineage that scored 40.1 on ``merge_safe`` (docs/evidence/cav-budget.md)."""
 
 MAP_RECIPES: dict[str, MapRecipe] = {
-    "merge": MapRecipe(steps=400_000),
-    "merge_safe": MapRecipe(steps=200_000, warm_start="merge"),
+    "merge": MapRecipe(steps=400_000, explore_anneal_steps=30_000, **CAV_ROLLOUT),
+    "merge_safe": MapRecipe(steps=100_000, warm_start="merge", explore_anneal_steps=20_000, **CAV_ROLLOUT),
 }
 """Maps whose recipe is not the SMAX protocol's 2 M steps from scratch.  CAV: a ``merge_safe``
 run learns little from scratch (VDN NoAdv: return 8 at 300 000 steps, 100 episodes) while a NoAdv
-policy trained on ``merge`` — without the supervisor's look-ahead, so cheaper per step — scored
-above 40 on ``merge_safe`` at once (an earlier run); with these budgets and the default
-exploration the first lineage reached 26.4, so the budget is not final (docs/evidence/cav-budget.md)."""
+policy trained on ``merge`` — without the supervisor's look-ahead, so cheaper per step — scores
+above 40 on ``merge_safe`` at once; with the SMAX rollout settings (B = 32, target every 200
+episodes, ε-greedy over 100 000 steps) the same lineage reached only 26.4
+(docs/evidence/cav-budget.md)."""
 
 
 def map_recipe(map_name: str) -> MapRecipe:
@@ -78,7 +100,7 @@ class ZooRun:
     """An attacked share other than the defense's default (``Defense.ZOO_SHARES``), or None."""
 
     def config(self, zoo: Path | None = None) -> TrainConfig:
-        """The run's TrainConfig: the defaults with the map's budget (``map_recipe``) and the
+        """The run's TrainConfig: the defaults with the map's recipe (``map_recipe``) and the
         defense's zoo recipe (``Defense.zoo_learner``: the regularisers' reward scale on SMAX).  On
         a map with a warm start every row starts from the zoo's NoAdv run of that map, same
         learner and seed; elsewhere a defense that fine-tunes (ROMANCE-p) starts from the NoAdv run
@@ -87,10 +109,11 @@ class ZooRun:
 
         backend = backend_of(self.map)
         recipe = map_recipe(self.map)
-        learner = LearnerConfig(mixer=self.learner, **DEFENSES[self.defense].zoo_learner(backend))
+        learner = LearnerConfig(mixer=self.learner, **recipe.learner_overrides(),
+                                **DEFENSES[self.defense].zoo_learner(backend))
         cfg = TrainConfig(env=self.map, backend=backend, defense=self.defense, seed=self.seed,
                           threat=DEFAULT_THREAT.at(paper_eps(self.map)), learner=learner, attack_prob=self.attack_prob,
-                          steps=recipe.steps if self.steps is None else self.steps)
+                          steps=recipe.steps if self.steps is None else self.steps, **recipe.train_overrides())
         return cfg if zoo is None else pretrained_start(cfg, zoo, recipe.warm_start)
 
     def path(self, zoo: Path) -> Path:

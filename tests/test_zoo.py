@@ -192,10 +192,14 @@ def test_every_merge_safe_row_starts_from_the_zoos_merge_noadv_run_at_the_cav_bu
     assert len(runs) == len(set(runs)) == 8
     parent = {r.learner: r.config(tmp_path) for r in runs[:2]}
     assert all(cfg.init_from is None and cfg.steps == map_recipe("merge").steps for cfg in parent.values())
+    assert all((cfg.n_envs, cfg.learner.target_update_episodes, cfg.explore_anneal_steps) == (8, 50, 30_000)
+               for cfg in parent.values())  # the CAV rollout settings of the lineage that drives
     for run in runs[2:]:
         cfg = run.config(tmp_path)
         assert cfg.steps == map_recipe("merge_safe").steps < map_recipe("3m").steps
+        assert (cfg.n_envs, cfg.learner.target_update_episodes, cfg.explore_anneal_steps) == (8, 50, 20_000)
         assert cfg.init_from == str(tmp_path / "merge" / f"{run.learner}_noadv_s0")  # ROMANCE-p's too
     assert plan_runs(["merge_safe", "merge"], ["vdn"], ["noadv"], [0]) == plan_runs(["merge_safe"], ["vdn"], ["noadv"], [0])
     smax = plan_runs(["3m"], ["vdn"], ["noadv"], [0])[0].config(tmp_path)  # the SMAX protocol: 2 M steps from scratch
     assert smax.steps == 2_000_000 and smax.init_from is None
+    assert (smax.n_envs, smax.learner.target_update_episodes, smax.explore_anneal_steps) == (32, 200, 100_000)
