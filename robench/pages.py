@@ -31,6 +31,20 @@ DIFFERENCES = (
     "the paper's are StarCraft II's own.",
 )
 
+MAP_DIFFERENCES: dict[str, tuple[str, ...]] = {
+    "3s_vs_3z": (
+        "Shields: SMAX keeps one health pool per unit (stalker 80 + 80 = 160, zealot 100 + 50 = 150); the "
+        "observation's health and shield fractions split it with shields lost first "
+        "(`robench/envs/smac_layout.py`). The split is exact for SMAX's damage, but SMAX recharges no shield "
+        "and applies no armour, where StarCraft II recharges a unit's shield out of combat and its armour "
+        "reduces each hit; a team that disengages to recover shields gains nothing here.",
+        "Sight range: the observation uses SMAC's r = 9 for every unit (which units an agent sees, and d/r, "
+        "Δx/r, Δy/r); SMAX's own sight ranges (stalker 10, zealot 9), shooting ranges (stalker 6, zealot 2) "
+        "and map size drive the game.",
+    ),
+}
+"""What differs from the paper on one map besides ``DIFFERENCES`` (on its page)."""
+
 
 def _fmt(x: float) -> str:
     return "–" if x is None or np.isnan(x) else f"{x:.2f}"
@@ -108,7 +122,7 @@ def map_page(env: str, scores: pd.DataFrame, summary: pd.DataFrame, paper: pd.Da
                 lines.append(f"![{kind} {env} {learner}]({figures / f'{kind}_{env}_{learner}.png'})")
     seeds = sorted(set(su.n_seeds.astype(int)))
     lines += ["", "## Where this measurement differs from the paper's", ""]
-    lines += [f"- {d}" for d in DIFFERENCES]
+    lines += [f"- {d}" for d in DIFFERENCES + MAP_DIFFERENCES.get(env, ())]
     lines.append(f"- Training seeds per row: {', '.join(map(str, seeds))} (the paper's Table 1 reports one value per "
                  f"cell); intervals above exist only where a row has two or more.")
     lines.append(f"- Threat model: bounds `{bounds}` (docs/threat-model.md): the paper's preset is `none`.")

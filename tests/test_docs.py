@@ -114,3 +114,18 @@ def test_the_readmes_python_api_block_runs():
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert res.returncode == 0, res.stderr
     assert [line.split(":")[0] for line in res.stdout.splitlines()] == ["none", "random", "fgsm"]
+
+
+def test_a_map_page_names_what_differs_on_that_map_only():
+    import pandas as pd
+
+    from robench.pages import MAP_DIFFERENCES, map_page
+
+    report = ROOT / "reports" / "smax_protocol"
+    scores, summary = pd.read_csv(report / "scores.csv"), pd.read_csv(report / "seed_summary.csv")
+    paper = pd.read_csv(ROOT / "reports" / "paper_table1.csv")
+    as_3s = {"3m": "3s_vs_3z"}
+    page = map_page("3s_vs_3z", scores.replace({"env": as_3s}), summary.replace({"env": as_3s}), paper, report, "cmd")
+    differs = page.split("## Where this measurement differs from the paper's")[1]
+    assert all(f"- {d}" in differs for d in MAP_DIFFERENCES["3s_vs_3z"])
+    assert "Shields:" not in map_page("3m", scores, summary, paper, report, "cmd")
