@@ -72,7 +72,7 @@ env step) and a target copy every 50 episodes, the settings of the ``merge`` →
 lineage that scored 40.1 on ``merge_safe`` (docs/evidence/cav-budget.md)."""
 
 MAP_RECIPES: dict[str, MapRecipe] = {
-    "merge": MapRecipe(steps=400_000, explore_anneal_steps=30_000, **CAV_ROLLOUT),
+    "merge": MapRecipe(steps=1_000_000, explore_anneal_steps=30_000, **CAV_ROLLOUT),
     "merge_safe": MapRecipe(steps=100_000, warm_start="merge", explore_anneal_steps=20_000, **CAV_ROLLOUT),
 }
 """Maps whose recipe is not the SMAX protocol's 2 M steps from scratch.  CAV: a ``merge_safe``
