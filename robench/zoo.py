@@ -20,7 +20,7 @@ from robench.locks import file_lock, sweep_orphans
 from robench.manifest import Manifest
 from robench.parallel import dispatch
 from robench.snapshot import SnapshotPolicy
-from robench.zoo_plan import ZooRun, projected_minutes, run_status
+from robench.zoo_plan import ZooRun, projected_minutes, run_status, runs_to_train
 
 LOCKS = ".locks"
 
@@ -72,7 +72,7 @@ def build_zoo(runs: list[ZooRun], zoo: Path, backend: str = "loky", jobs: int | 
     from robench.runtime import plan_jobs
 
     zoo = Path(zoo)
-    todo = [r for r in runs if run_status(r, zoo) == "missing" or (retrain_stale and run_status(r, zoo) == "stale")]
+    todo = runs_to_train(runs, zoo, retrain_stale)
     start = time.perf_counter()
     deadline = None if max_hours is None else time.time() + max_hours * 3600
     results: list[dict[str, Any]] = []

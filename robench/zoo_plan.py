@@ -202,6 +202,23 @@ def run_status(run: ZooRun, zoo: Path) -> str:
     return "done" if same else "stale"
 
 
+def runs_to_train(runs: list[ZooRun], zoo: Path, retrain_stale: bool = False) -> list[ZooRun]:
+    """The runs a build trains, in order: the missing ones and, with ``retrain_stale``, the stale
+    ones and every run that starts from the entry of a run trained before it (a ``merge_safe`` row
+    from its ``merge`` NoAdv run, ROMANCE-p from its NoAdv run): retraining the parent changes the
+    weights the child started from, so the child turns stale once its parent is replaced."""
+    todo: list[ZooRun] = []
+    retrained: set[Path] = set()
+    for run in runs:
+        status = run_status(run, zoo)
+        start = run.config(zoo).init_from
+        orphaned = start is not None and Path(start).resolve() in retrained
+        if status == "missing" or (retrain_stale and (status == "stale" or orphaned)):
+            todo.append(run)
+            retrained.add(run.path(zoo).resolve())
+    return todo
+
+
 def _content_hash(checkpoint: Path) -> str | None:
     """The content hash of the checkpoint at ``checkpoint`` (None where there is none)."""
     try:

@@ -103,7 +103,7 @@ def test_a_fine_tuning_defense_starts_from_the_zoos_noadv_run_planned_before_it(
 
 
 def test_a_fine_tune_is_done_under_any_spelling_of_the_zoo_path_and_stale_once_its_parent_changes(tmp_path, monkeypatch):
-    from robench.zoo_plan import plan_runs, run_status
+    from robench.zoo_plan import plan_runs, run_status, runs_to_train
 
     env = dict(os.environ, ROBENCH_TORCH_THREADS="1")
     res = subprocess.run([ROBENCH, "zoo", "build", "--maps", "3m", "--learners", "vdn", "--defenses", "noadv", "romance-p",
@@ -114,7 +114,12 @@ def test_a_fine_tune_is_done_under_any_spelling_of_the_zoo_path_and_stale_once_i
     monkeypatch.chdir(tmp_path)
     assert run_status(romance, Path("zoo")) == run_status(romance, tmp_path / "zoo") == "done"
     parent = noadv.path(tmp_path / "zoo") / "manifest.json"
-    parent.write_text(json.dumps({**json.loads(parent.read_text()), "content_hash": "0" * 64}))  # NoAdv retrained
+    recorded = json.loads(parent.read_text())
+    parent.write_text(json.dumps({**recorded, "config": {**recorded["config"], "steps": 999}}))  # NoAdv stale
+    assert [run_status(r, Path("zoo")) for r in (noadv, romance)] == ["stale", "done"]
+    assert runs_to_train([noadv, romance], Path("zoo"), retrain_stale=True) == [noadv, romance]  # its start changes
+    assert runs_to_train([noadv, romance], Path("zoo"), retrain_stale=False) == []
+    parent.write_text(json.dumps({**recorded, "content_hash": "0" * 64}))  # NoAdv retrained
     assert run_status(romance, Path("zoo")) == "stale"
 
 
