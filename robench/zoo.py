@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from robench.envs import outcome_text
 from robench.index import write_index
 from robench.locks import file_lock, sweep_orphans
 from robench.manifest import Manifest
@@ -59,7 +60,8 @@ def build_run(run: ZooRun, zoo: str, retrain_stale: bool = False, show_progress:
         snapshot = snapshot_policy(cfg, out, snapshot_every, snapshots) if snapshot_every else None
         m = Manifest(train_and_save(cfg, out, overwrite=True, show_progress=show_progress, snapshot=snapshot))
         refresh_index(zoo_path)
-        return {"run": run.label, "status": "trained", "wall_time_s": m.wall_time_s, "clean_win_rate": m.clean_win_rate}
+        return {"run": run.label, "status": "trained", "wall_time_s": m.wall_time_s,
+                "clean": outcome_text(m.backend, m.clean_win_rate, m.clean_return, m.clean_crash_rate)}
 
 
 def build_zoo(runs: list[ZooRun], zoo: Path, backend: str = "loky", jobs: int | str = "auto",
@@ -82,7 +84,7 @@ def build_zoo(runs: list[ZooRun], zoo: Path, backend: str = "loky", jobs: int | 
         elapsed = (time.perf_counter() - start) / 60
         left = [r for r in todo if run_status(r, zoo) != "done"]
         print(f"zoo: {summary['run']} {summary['status']}"
-              + (f" (clean {summary['clean_win_rate']:.3f}, {summary['wall_time_s'] / 60:.1f} min)"
+              + (f" (clean {summary['clean']}, {summary['wall_time_s'] / 60:.1f} min)"
                  if summary["status"] == "trained" else "")
               + f" | {len(todo) - len(left)}/{len(todo)} done, {elapsed:.1f} min elapsed, "
               f"≈{projected_minutes(left, zoo):.0f} min projected left", file=sys.stderr, flush=True)

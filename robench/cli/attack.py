@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from robench.cli.common import (
-    OneLineParser, UsageError, add_threat_args, check_choice, outcome_text, positive_int, threat_from_args,
+    OneLineParser, UsageError, add_threat_args, check_choice, positive_int, threat_from_args,
     unit_interval
 )
 
@@ -40,7 +40,7 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from robench.envs import declares
+    from robench.envs import declares, outcome_text
     from robench.manifest import Manifest
 
     from attacks.training import LEARNED, AttackTrainConfig, train_adversary

@@ -156,15 +156,6 @@ def defense_options(defense: str, pairs: list[str]) -> dict[str, object]:
     return DEFENSES[defense].parse_options(pairs)
 
 
-def outcome_text(backend: str, win_rate: float, mean_return: float, crash_rate: float) -> str:
-    """An evaluation's outcome as printed: the metrics the backend declares (``Backend.metrics``)."""
-    from robench.envs import declares
-
-    if declares(backend, "win_rate"):
-        return f"win rate {win_rate:.3f}"
-    return f"return {mean_return:.2f}, crash rate {crash_rate:.3f}"
-
-
 COMMON_HELP = {
     "defense": "defense recipe (robench list shows them): {defenses}",
     "seed": "seed of everything the command draws (envs, initialisation, exploration, attack noise)",

@@ -5,7 +5,7 @@ import argparse
 from pathlib import Path
 
 from robench.cli.common import (
-    UsageError, add_snapshot_args, add_threat_args, check_choice, defense_options, learner_config, outcome_text,
+    UsageError, add_snapshot_args, add_threat_args, check_choice, defense_options, learner_config,
     positive_int, threat_from_args, unit_interval
 )
 
@@ -77,6 +77,7 @@ BESIDE_CONFIG = {"config", "out", "force", "quiet", "device", "print_config", "c
 
 def run(args: argparse.Namespace) -> int:
     from defenses import DEFENSES
+    from robench.envs import outcome_text
     from robench.manifest import Manifest
     from robench.runs import checkpoint_name, pretrained_start, snapshot_policy, train_and_save
 

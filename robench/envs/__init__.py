@@ -63,6 +63,13 @@ def declares(backend: str, metric: str) -> bool:
     return metric in BACKENDS.get(backend, BACKENDS[DEFAULT_BACKEND]).metrics
 
 
+def outcome_text(backend: str, win_rate: float, mean_return: float, crash_rate: float) -> str:
+    """An evaluation's outcome as printed: the metrics the backend declares (``Backend.metrics``)."""
+    if declares(backend, "win_rate"):
+        return f"win rate {win_rate:.3f}"
+    return f"return {mean_return:.2f}, crash rate {crash_rate:.3f}"
+
+
 def curve_episodes(backend: str) -> int:
     """Episodes of a training-curve evaluation on ``backend`` (``Backend.curve_episodes``)."""
     return BACKENDS.get(backend, BACKENDS[DEFAULT_BACKEND]).curve_episodes
@@ -128,5 +135,5 @@ def paper_eps(map_name: str) -> float:
     return PAPER_EPS.get(map_name, 0.25)
 
 
-__all__ = ["BACKENDS", "Backend", "BatchedEnv", "EnvError", "EnvInfo", "Observation", "StepResult", "backend_of", "make_env",
+__all__ = ["BACKENDS", "outcome_text", "Backend", "BatchedEnv", "EnvError", "EnvInfo", "Observation", "StepResult", "backend_of", "make_env",
            "canonical_map", "map_names", "paper_eps"]
