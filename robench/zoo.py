@@ -67,14 +67,16 @@ def build_run(run: ZooRun, zoo: str, retrain_stale: bool = False, show_progress:
 def build_zoo(runs: list[ZooRun], zoo: Path, backend: str = "loky", jobs: int | str = "auto",
               max_hours: float | None = None, retrain_stale: bool = False, show_progress: bool = True,
               snapshot_every: int = SnapshotPolicy.every, snapshots: Path | None = None) -> list[dict[str, Any]]:
-    """Train every run that is not done (stale ones with ``retrain_stale``), in order, on the
+    """Train every run that is not done (stale ones with ``retrain_stale``), wave after wave
+    (``runs_to_train``: a run starting from another run of the build comes after it), on the
     joblib ``backend`` with ``jobs`` parallel runs (``auto``: one per core, one torch thread
     each — ``robench.runtime.plan_jobs``); no run starts after ``max_hours``.  Prints overall
     progress and the jobs × threads it chose."""
     from robench.runtime import plan_jobs
 
     zoo = Path(zoo)
-    todo = runs_to_train(runs, zoo, retrain_stale)
+    waves = runs_to_train(runs, zoo, retrain_stale)
+    todo = [run for wave in waves for run in wave]
     start = time.perf_counter()
     deadline = None if max_hours is None else time.time() + max_hours * 3600
     results: list[dict[str, Any]] = []
@@ -100,6 +102,7 @@ def build_zoo(runs: list[ZooRun], zoo: Path, backend: str = "loky", jobs: int | 
             return {"run": run.label, "status": "skipped (max hours)"}
         return build_run(run, str(zoo), retrain_stale, show_progress and n_jobs == 1, threads, snapshot_every, snapshots)
 
-    for summary in dispatch(task, todo, backend, n_jobs):
-        report(summary)
+    for wave in waves:  # a run that starts from another run of the build waits for it
+        for summary in dispatch(task, wave, backend, min(n_jobs, len(wave))):
+            report(summary)
     return results

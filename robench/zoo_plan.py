@@ -68,19 +68,20 @@ class MapRecipe:
 
 CAV_ROLLOUT = dict(n_envs=8, target_update_episodes=50)
 """CAV runs: 8 env copies per round (12 gradient steps per 8 episodes, 4× the SMAX protocol's per
-env step) and a target copy every 50 episodes, the settings of the ``merge`` → ``merge_safe``
-lineage that scored 40.1 on ``merge_safe`` (docs/evidence/cav-budget.md)."""
+env step) and a target copy every 50 episodes, the settings of the earlier ``merge`` →
+``merge_safe`` lineage (commit 2f001fc) that scored 40.1 on ``merge_safe``."""
 
 MAP_RECIPES: dict[str, MapRecipe] = {
     "merge": MapRecipe(steps=1_000_000, explore_anneal_steps=30_000, **CAV_ROLLOUT),
     "merge_safe": MapRecipe(steps=100_000, warm_start="merge", explore_anneal_steps=20_000, **CAV_ROLLOUT),
 }
 """Maps whose recipe is not the SMAX protocol's 2 M steps from scratch.  CAV: a ``merge_safe``
-run learns little from scratch (VDN NoAdv: return 8 at 300 000 steps, 100 episodes) while a NoAdv
-policy trained on ``merge`` — without the supervisor's look-ahead, so cheaper per step — scores
-above 40 on ``merge_safe`` at once; with the SMAX rollout settings (B = 32, target every 200
-episodes, ε-greedy over 100 000 steps) the same lineage reached only 26.4
-(docs/evidence/cav-budget.md)."""
+run learns little from scratch (VDN NoAdv: return 8 at 300 000 steps, 100 episodes), while an
+earlier NoAdv policy trained 445 000 steps on ``merge`` with these rollout settings — no
+supervisor look-ahead there, so cheaper per step — scored 40.1 on ``merge_safe`` after 99 000
+more steps; at 400 000 ``merge`` steps the recipe's lineage reached 27.9, its ``merge`` curve
+still rising, hence 1 M (docs/evidence/cav-budget.md, which says whether this budget meets the bar).
+"""
 
 
 def map_recipe(map_name: str) -> MapRecipe:
@@ -104,13 +105,13 @@ class ZooRun:
         defense's zoo recipe (``Defense.zoo_learner``: the regularisers' reward scale on SMAX).  On
         a map with a warm start every row starts from the zoo's NoAdv run of that map, same
         learner and seed; elsewhere a defense that fine-tunes (ROMANCE-p) starts from the NoAdv run
-        of its own map (both planned before the row, so trained first)."""
+        of its own map (both planned before the row, and trained in an earlier wave: ``runs_to_train``)."""
         from defenses import DEFENSES
 
         backend = backend_of(self.map)
         recipe = map_recipe(self.map)
-        learner = LearnerConfig(mixer=self.learner, **recipe.learner_overrides(),
-                                **DEFENSES[self.defense].zoo_learner(backend))
+        learner = LearnerConfig(mixer=self.learner,  # a defense's own recipe wins over the map's
+                                **{**recipe.learner_overrides(), **DEFENSES[self.defense].zoo_learner(backend)})
         cfg = TrainConfig(env=self.map, backend=backend, defense=self.defense, seed=self.seed,
                           threat=DEFAULT_THREAT.at(paper_eps(self.map)), learner=learner, attack_prob=self.attack_prob,
                           steps=recipe.steps if self.steps is None else self.steps, **recipe.train_overrides())
@@ -202,21 +203,25 @@ def run_status(run: ZooRun, zoo: Path) -> str:
     return "done" if same else "stale"
 
 
-def runs_to_train(runs: list[ZooRun], zoo: Path, retrain_stale: bool = False) -> list[ZooRun]:
-    """The runs a build trains, in order: the missing ones and, with ``retrain_stale``, the stale
-    ones and every run that starts from the entry of a run trained before it (a ``merge_safe`` row
-    from its ``merge`` NoAdv run, ROMANCE-p from its NoAdv run): retraining the parent changes the
-    weights the child started from, so the child turns stale once its parent is replaced."""
-    todo: list[ZooRun] = []
-    retrained: set[Path] = set()
+def runs_to_train(runs: list[ZooRun], zoo: Path, retrain_stale: bool = False) -> list[list[ZooRun]]:
+    """The runs a build trains, in waves: the missing ones and, with ``retrain_stale``, the stale
+    ones and every run that starts from the entry of a run the build trains (a ``merge_safe`` row
+    from its ``merge`` NoAdv run, ROMANCE-p from its NoAdv run: retraining the parent changes the
+    weights the child starts from).  A run that starts from another run of the build is in a later
+    wave than it, so parallel jobs never start a child before its parent has finished; each wave
+    keeps the plan's order."""
+    depth: dict[Path, int] = {}
+    waves: list[list[ZooRun]] = []
     for run in runs:
         status = run_status(run, zoo)
         start = run.config(zoo).init_from
-        orphaned = start is not None and Path(start).resolve() in retrained
-        if status == "missing" or (retrain_stale and (status == "stale" or orphaned)):
-            todo.append(run)
-            retrained.add(run.path(zoo).resolve())
-    return todo
+        parent = None if start is None else depth.get(Path(start).resolve())
+        if status == "missing" or (retrain_stale and (status == "stale" or parent is not None)):
+            level = 0 if parent is None else parent + 1
+            depth[run.path(zoo).resolve()] = level
+            waves += [[] for _ in range(level + 1 - len(waves))]
+            waves[level].append(run)
+    return waves
 
 
 def _content_hash(checkpoint: Path) -> str | None:

@@ -124,7 +124,7 @@ def test_a_map_page_names_what_differs_on_that_map_only():
     report = ROOT / "reports" / "smax_protocol"
     scores, summary = pd.read_csv(report / "scores.csv"), pd.read_csv(report / "seed_summary.csv")
     paper = pd.read_csv(ROOT / "reports" / "paper_table1.csv")
-    as_3s = {"3m": "3s_vs_3z"}
+    as_3s = {"3m": "3s_vs_3z"}  # the committed 3m report relabelled: the notes depend on the map's name only
     page = map_page("3s_vs_3z", scores.replace({"env": as_3s}), summary.replace({"env": as_3s}), paper, report, "cmd")
     differs = page.split("## Where this measurement differs from the paper's")[1]
     assert all(f"- {d}" in differs for d in MAP_DIFFERENCES["3s_vs_3z"])

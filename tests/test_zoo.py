@@ -107,9 +107,10 @@ def test_a_fine_tune_is_done_under_any_spelling_of_the_zoo_path_and_stale_once_i
 
     env = dict(os.environ, ROBENCH_TORCH_THREADS="1")
     res = subprocess.run([ROBENCH, "zoo", "build", "--maps", "3m", "--learners", "vdn", "--defenses", "noadv", "romance-p",
-                          "--steps", "1000", "--jobs", "1", "--quiet", "--zoo", "zoo"], capture_output=True, text=True, env=env,
+                          "--steps", "1000", "--jobs", "2", "--quiet", "--zoo", "zoo"], capture_output=True, text=True, env=env,
                          timeout=600, cwd=tmp_path)
     assert res.returncode == 0, res.stderr
+    assert "blocked" not in res.stderr  # two jobs, yet ROMANCE-p waited for its NoAdv run (a later wave)
     noadv, romance = plan_runs(["3m"], ["vdn"], ["noadv", "romance-p"], [0], steps=1000)
     monkeypatch.chdir(tmp_path)
     assert run_status(romance, Path("zoo")) == run_status(romance, tmp_path / "zoo") == "done"
@@ -117,7 +118,7 @@ def test_a_fine_tune_is_done_under_any_spelling_of_the_zoo_path_and_stale_once_i
     recorded = json.loads(parent.read_text())
     parent.write_text(json.dumps({**recorded, "config": {**recorded["config"], "steps": 999}}))  # NoAdv stale
     assert [run_status(r, Path("zoo")) for r in (noadv, romance)] == ["stale", "done"]
-    assert runs_to_train([noadv, romance], Path("zoo"), retrain_stale=True) == [noadv, romance]  # its start changes
+    assert runs_to_train([noadv, romance], Path("zoo"), retrain_stale=True) == [[noadv], [romance]]  # its start changes
     assert runs_to_train([noadv, romance], Path("zoo"), retrain_stale=False) == []
     parent.write_text(json.dumps({**recorded, "content_hash": "0" * 64}))  # NoAdv retrained
     assert run_status(romance, Path("zoo")) == "stale"
@@ -190,7 +191,7 @@ def test_the_zoo_recipe_adds_atsas_every_step_rows_on_3m_and_the_regularisers_re
 
 
 def test_every_merge_safe_row_starts_from_the_zoos_merge_noadv_run_at_the_cav_budget(tmp_path):
-    from robench.zoo_plan import map_recipe, plan_runs
+    from robench.zoo_plan import map_recipe, plan_runs, runs_to_train
 
     runs = plan_runs(["merge_safe"], ["vdn", "qmix"], ["noadv", "atsa", "romance-p"], [0])
     assert [r.label for r in runs[:2]] == ["merge/vdn/noadv/s0", "merge/qmix/noadv/s0"]  # warm starts first
@@ -205,6 +206,7 @@ def test_every_merge_safe_row_starts_from_the_zoos_merge_noadv_run_at_the_cav_bu
         assert (cfg.n_envs, cfg.learner.target_update_episodes, cfg.explore_anneal_steps) == (8, 50, 20_000)
         assert cfg.init_from == str(tmp_path / "merge" / f"{run.learner}_noadv_s0")  # ROMANCE-p's too
     assert plan_runs(["merge_safe", "merge"], ["vdn"], ["noadv"], [0]) == plan_runs(["merge_safe"], ["vdn"], ["noadv"], [0])
+    assert runs_to_train(runs, tmp_path) == [runs[:2], runs[2:]]  # parallel jobs: the merge runs finish first
     smax = plan_runs(["3m"], ["vdn"], ["noadv"], [0])[0].config(tmp_path)  # the SMAX protocol: 2 M steps from scratch
     assert smax.steps == 2_000_000 and smax.init_from is None
     assert (smax.n_envs, smax.learner.target_update_episodes, smax.explore_anneal_steps) == (32, 200, 100_000)
