@@ -98,7 +98,7 @@ def test_pgd_ascends_the_clean_actions_cross_entropy_further_than_fgsm():
 
     def ce(x):
         qx, _ = agent.step(x, h)
-        return float(F.cross_entropy(masked_logits(qx, avail).reshape(-1, 5), a_star.reshape(-1), reduction="sum"))
+        return float(F.cross_entropy(masked_logits(qx, avail).reshape(-1, 5), a_star.reshape(-1), reduction="sum").detach())
 
     eps = 0.3
     fgsm = call(make_attack("fgsm"), agent, obs, h, avail, eps, low, high)
