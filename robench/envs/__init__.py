@@ -135,5 +135,5 @@ def paper_eps(map_name: str) -> float:
     return PAPER_EPS.get(map_name, 0.25)
 
 
-__all__ = ["BACKENDS", "outcome_text", "Backend", "BatchedEnv", "EnvError", "EnvInfo", "Observation", "StepResult", "backend_of", "make_env",
-           "canonical_map", "map_names", "paper_eps"]
+__all__ = ["BACKENDS", "Backend", "BatchedEnv", "EnvError", "EnvInfo", "Observation", "StepResult", "backend_of", "make_env",
+           "canonical_map", "map_names", "outcome_text", "paper_eps"]
