@@ -5,8 +5,9 @@ A *run* is one (map, learner, defense, seed) protagonist with every other settin
 default (``TrainConfig``, the defense's ``Config``), the map's recipe (``MapRecipe``: 2 M steps
 from scratch on SMAX; on CAV its own rollout settings and, on ``merge_safe``, a warm start from
 ``merge``) unless the build overrides ``steps``, and the defense's zoo recipe
-(``Defense.zoo_learner``, ``Defense.ZOO_SHARES``).  Its entry is ``<zoo>/<map>/<learner>_<defense>[_p<P>]_s<seed>`` (``runs.checkpoint_name``), with any
-co-trained adversaries inside it.  Planning compares each run's *resolved* configuration with
+(``Defense.zoo_learner``, ``Defense.ZOO_SHARES``).  Its entry is
+``<zoo>/<map>/<learner>_<defense>[_p<P>]_s<seed>`` (``runs.checkpoint_name``), with any co-trained
+adversaries inside it.  Planning compares each run's *resolved* configuration with
 the manifest already in the zoo:
 
   * done    — a manifest with the same resolved configuration (training settings and every
